@@ -1,0 +1,86 @@
+"""Values the analyzers produce and the emitters/audit consume.
+
+The Closure wraps ONE networkx DiGraph. Node ids are strings with a kind prefix:
+    "entrypoint", "file:/usr/local/bin/python3.12", "module:json", "dist:flask", "hook:uvicorn"
+Every edge carries `reason` (e.g. "imports", "DT_NEEDED", "PT_INTERP", "RUNPATH", "hook:uvicorn", "landmark",
+"dist-info", "parent-dir", "symlink") and optionally `detail` (file:line, the soname, ...).
+File nodes carry `path`, `size`, `kind` (an image Entry kind) and `magic` (python-magic's description).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import networkx as nx
+
+BLOCKER, WARNING, INFO = "blocker", "warning", "info"
+ALL_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # "subprocess", "fork", "ctypes", "threads", "c-extension", "python-version", "writes", "port", ...
+    message: str
+    severity: str = WARNING  # facts; each target's `check` decides whether a kind blocks it
+    location: str | None = None  # "path/in/image.py:42"
+    target: str | None = None  # set when a finding concerns one target only
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    path: str  # as named by the entrypoint (/usr/local/bin/python3)
+    real_path: str  # after symlinks (/usr/local/bin/python3.12)
+    version: tuple[int, int, int]
+    abi_tag: str  # "cpython-312-x86_64-linux-gnu"
+    libc: str  # "glibc" | "musl" | "static" | "unknown"
+    pt_interp: str | None  # "/lib64/ld-linux-x86-64.so.2"
+    libpython: str | None  # "/usr/local/lib/libpython3.12.so.1.0", None when static
+    prefix: str  # "/usr/local"
+    stdlib_dir: str  # "/usr/local/lib/python3.12"
+    dynload_dir: str | None
+    pie: bool
+
+    @property
+    def version_str(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start the app in the converted image: the exact argv, env and cwd."""
+
+    argv: tuple[str, ...]  # argv[0] is the real interpreter path inside the image
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: str = "/"
+    script: str | None = None  # the main script in the image, if any
+    module: str | None = None  # `-m module`, if any
+    flags: tuple[str, ...] = ()  # interpreter flags found (-I, -E, -S, -u, ...)
+
+
+@dataclass
+class Closure:
+    """The result of analysis. `graph` is the single source of truth; the rest are summaries of it."""
+
+    image_ref: str
+    image_digest: str
+    interpreter: Interpreter
+    launch: Launch
+    graph: nx.DiGraph
+    findings: list[Finding] = field(default_factory=list)
+    sys_path: tuple[str, ...] = ()
+
+    def paths(self) -> list[str]:
+        """Every image path to materialise (files, symlinks and the dirs on the way), sorted parents-first."""
+        # Plain string order puts every parent before its children ("/usr" < "/usr-x" < "/usr/bin").
+        return sorted(d["path"] for n, d in self.graph.nodes(data=True) if n.startswith("file:"))
+
+    def file_nodes(self) -> list[tuple[str, Mapping]]:
+        return [(n, d) for n, d in self.graph.nodes(data=True) if n.startswith("file:")]
+
+    @property
+    def size(self) -> int:
+        return sum(d.get("size", 0) for _, d in self.file_nodes() if d.get("kind") == "file")

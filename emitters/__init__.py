@@ -1,0 +1,1 @@
+"""Emitters: one module per target behind the `Emitter` Protocol (emitters/base.py)."""

@@ -1,0 +1,3 @@
+from faktory.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""The three calls everything else (CLI, webhook service, audit) is a thin shell over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faktory.analyzers.model import Closure
+    from faktory.emitters.base import Artifact, EmitOptions
+    from faktory.image import Image, Platform
+
+
+def load_image(ref: str, platform: "Platform | None" = None) -> "Image":
+    """Inspect: any reference (daemon, registry, docker-archive:, oci:) -> Image."""
+    from faktory.sources import open_image
+
+    return open_image(ref, platform=platform)
+
+
+def analyze(image: "Image") -> "Closure":
+    """Analyze: Image -> Closure (dependency graph with reasons, findings)."""
+    from faktory.analyzers.analysis import analyze as run
+
+    return run(image)
+
+
+def convert(image: "Image", closure: "Closure", target: str, outdir: Path, options: "EmitOptions | None" = None) -> "Artifact":
+    """Emit: write the target's artifact into outdir atomically."""
+    from faktory.emitters.convert import convert as run
+
+    return run(image, closure, target, Path(outdir), options)

@@ -1,0 +1,7 @@
+"""`faktory convert`."""
+
+from faktory.errors import NotImplementedYet
+
+
+def command() -> None:
+    raise NotImplementedYet("'faktory convert' is not implemented yet")

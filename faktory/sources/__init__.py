@@ -1,0 +1,1 @@
+"""Image sources: one module per kind of reference, all returning faktory.image.Image."""
