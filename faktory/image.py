@@ -128,6 +128,12 @@ class FileSystem(Protocol):
     def walk(self, top: str = "/") -> Iterator[Entry]:
         """Every entry at or under `top`, parents before children."""
 
+    def shadowed(self) -> Iterator[Entry]:
+        """Entries of earlier layers hidden in the merged view (overwritten or deleted by a later layer).
+
+        What dive calls wasted space; the audit sums their sizes.
+        """
+
 
 @runtime_checkable
 class Image(Protocol):
