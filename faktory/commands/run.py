@@ -1,7 +1,37 @@
-"""`faktory run`."""
+"""`faktory run OUTDIR [-p HOST:GUEST] [--timeout S] [-- ARGS…]`: boot a microvm/unikraft output with QEMU."""
 
-from faktory.errors import NotImplementedYet
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from faktory.runner.outputs import bootable, default_ports, parse_port
+from faktory.runner.qemu import VM
 
 
-def command() -> None:
-    raise NotImplementedYet("'faktory run' is not implemented yet")
+def command(
+    outdir: Path = typer.Argument(..., help="A directory written by `faktory convert --to microvm|unikraft`."),
+    args: Optional[List[str]] = typer.Argument(None, help="Replace the image's Cmd (after `--`)."),
+    publish: List[str] = typer.Option([], "--publish", "-p", help="Forward HOST:GUEST tcp port (default: EXPOSEd ports)."),
+    timeout: float = typer.Option(0, "--timeout", help="Stop the VM after S seconds (0: run until it powers off)."),
+    kernel: Optional[Path] = typer.Option(None, "--kernel", help="Linux kernel to boot (default: the output's, or /boot's newest)."),
+    memory: Optional[int] = typer.Option(None, "--memory", "-m", help="Guest memory in MiB."),
+) -> None:
+    ports = [parse_port(p) for p in publish] if publish else default_ports(outdir)
+    with bootable(outdir, args=args or (), ports=ports, kernel=kernel, memory_mb=memory) as spec:
+        vm = VM(spec, echo=True).start()
+        try:
+            result = vm.wait(timeout if timeout > 0 else None)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            vm.stop()
+            raise
+    if result.timed_out:
+        print(f"faktory: stopped the VM after {timeout:g}s", file=sys.stderr)
+        raise typer.Exit(124)
+    if result.exit_code is None:
+        print("faktory: the VM stopped without reporting the app's exit status", file=sys.stderr)
+        raise typer.Exit(1)
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,273 @@
+"""The one minimal-rootfs builder every target shares.
+
+Closure paths + the image's merged filesystem -> an ordered set of RootEntry values (parents before children),
+then written as a cpio stream, a tar stream or a directory tree. Symlinks on the way (usrmerge `/lib64`,
+`/usr/local/bin/python3`) are kept as symlinks and their targets pulled in; every path is resolved inside the
+image root, never on the host. Modes are kept; hardlinks arrive as full files (the merged view has no hardlinks).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from faktory.analyzers.model import Closure
+from faktory.emitters.cpio import NewcWriter
+from faktory.image import CHAR, BLOCK, DIR, FILE, SYMLINK, Image
+
+CHUNK = 1 << 20
+MAX_LINK_DEPTH = 40
+
+
+@dataclass(frozen=True)
+class RootEntry:
+    path: str  # absolute path in the output rootfs
+    kind: str  # FILE | DIR | SYMLINK | CHAR | BLOCK
+    mode: int = 0o755
+    size: int = 0
+    linkname: str = ""
+    source: str | None = None  # image path the bytes come from
+    data: bytes | None = None  # generated content
+    host_path: str | None = None  # content rewritten on the host (--compact)
+    rdev: tuple[int, int] = (0, 0)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Per-target rootfs rules."""
+
+    exclude: Callable[[str], bool] = lambda path: False
+    keep_devices: bool = False
+    dirs: tuple[tuple[str, int], ...] = (("/tmp", 0o1777),)  # empty dirs the target wants to exist
+
+
+class Rootfs:
+    def __init__(self, image: Image | None) -> None:
+        self._image = image
+        self.entries: dict[str, RootEntry] = {}
+        self.skipped: list[str] = []  # "path: why"
+
+    # --- building -----------------------------------------------------------------------------------------
+    def add(self, entry: RootEntry) -> None:
+        parent = posixpath.dirname(entry.path)
+        if entry.path != "/" and parent not in self.entries:
+            self.add(RootEntry(parent, DIR, 0o755))
+        self.entries[entry.path] = entry
+
+    def remove(self, path: str) -> None:
+        self.entries.pop(path, None)
+
+    def sorted(self) -> list[RootEntry]:
+        # Sorting by path components puts every parent before its children.
+        return sorted(self.entries.values(), key=lambda e: e.path.strip("/").split("/") if e.path != "/" else [])
+
+    @property
+    def payload_size(self) -> int:
+        return sum(e.size for e in self.entries.values() if e.kind == FILE)
+
+    def relocated(self, mapping: Callable[[str], str | None]) -> "Rootfs":
+        """A copy with every path renamed by `mapping` (None drops it); parents are recreated as dirs."""
+        out = Rootfs(self._image)
+        for entry in self.sorted():
+            new = mapping(entry.path)
+            if new is None:
+                continue
+            if new in out.entries and out.entries[new].kind == DIR and entry.kind == DIR:
+                continue
+            out.add(replace(entry, path=new))
+        out.skipped = list(self.skipped)
+        return out
+
+    # --- reading ------------------------------------------------------------------------------------------
+    def chunks(self, entry: RootEntry) -> Iterator[bytes]:
+        if entry.data is not None:
+            yield entry.data
+            return
+        if entry.host_path is not None:
+            with open(entry.host_path, "rb") as fh:
+                yield from iter(lambda: fh.read(CHUNK), b"")
+            return
+        assert self._image is not None and entry.source is not None
+        with self._image.fs.open(entry.source) as fh:
+            yield from iter(lambda: fh.read(CHUNK), b"")
+
+    def read_bytes(self, entry: RootEntry) -> bytes:
+        return b"".join(self.chunks(entry))
+
+    # --- writing ------------------------------------------------------------------------------------------
+    def write_cpio(self, out: BinaryIO, *, skip_root: bool = True, close: bool = True) -> NewcWriter:
+        writer = NewcWriter(out)
+        for entry in self.sorted():
+            if entry.path == "/" and skip_root:
+                continue
+            if entry.kind == DIR:
+                writer.add_dir(entry.path, entry.mode)
+            elif entry.kind == SYMLINK:
+                writer.add_symlink(entry.path, entry.linkname)
+            elif entry.kind == FILE:
+                writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode)
+            elif entry.kind in (CHAR, BLOCK):
+                writer.add_device(entry.path, entry.kind == CHAR, *entry.rdev, mode=entry.mode)
+        if close:
+            writer.close()
+        return writer
+
+    def write_tar(self, out: BinaryIO) -> None:
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for entry in self.sorted():
+                if entry.path == "/":
+                    continue
+                info = tarfile.TarInfo(entry.path.lstrip("/"))
+                info.mode = entry.mode & 0o7777
+                info.mtime = 0
+                if entry.kind == DIR:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                elif entry.kind == SYMLINK:
+                    info.type = tarfile.SYMTYPE
+                    info.linkname = entry.linkname
+                    tar.addfile(info)
+                elif entry.kind == FILE:
+                    info.size = entry.size
+                    tar.addfile(info, _ChunkReader(self.chunks(entry)))
+                elif entry.kind in (CHAR, BLOCK):
+                    info.type = tarfile.CHRTYPE if entry.kind == CHAR else tarfile.BLKTYPE
+                    info.devmajor, info.devminor = entry.rdev
+                    tar.addfile(info)
+
+    def write_tree(self, root: Path) -> None:
+        """Materialise under a host directory (no device nodes; symlinks written verbatim, never followed)."""
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        dir_modes = []
+        for entry in self.sorted():
+            if entry.path == "/":
+                continue
+            dest = root / entry.path.lstrip("/")
+            if entry.kind == DIR:
+                dest.mkdir(exist_ok=True)
+                dir_modes.append((dest, entry.mode))
+            elif entry.kind == SYMLINK:
+                os.symlink(entry.linkname, dest)
+            elif entry.kind == FILE:
+                with open(dest, "wb") as fh:
+                    for chunk in self.chunks(entry):
+                        fh.write(chunk)
+                os.chmod(dest, entry.mode & 0o7777)
+        for dest, mode in reversed(dir_modes):
+            os.chmod(dest, (mode & 0o7777) | 0o700)
+
+
+class _ChunkReader(io.RawIOBase):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                break
+            self._buf += nxt
+        if n < 0:
+            data, self._buf = self._buf, b""
+        else:
+            data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+
+def _link_target(link_path: str, linkname: str) -> str:
+    base = "/" if linkname.startswith("/") else posixpath.dirname(link_path)
+    return posixpath.normpath(posixpath.join(base, linkname)).replace("//", "/")
+
+
+def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -> Rootfs:
+    """Every path plus whatever makes it reachable: parent dirs (with their modes) and symlinks with targets."""
+    fs = image.fs
+    root = Rootfs(image)
+    root.add(RootEntry("/", DIR, 0o755))
+    seen: set[str] = set()
+
+    def add_real_dir(path: str) -> None:
+        if path in root.entries:
+            return
+        entry = fs.entry(path)
+        add_real_dir(posixpath.dirname(path)) if path != "/" else None
+        root.add(RootEntry(path, DIR, entry.mode if entry else 0o755))
+
+    def add_path(path: str, depth: int) -> None:
+        path = posixpath.normpath("/" + path.lstrip("/"))
+        if (path in seen) or depth > MAX_LINK_DEPTH:
+            return
+        seen.add(path)
+        if path == "/":
+            return
+        parts = path.strip("/").split("/")
+        real = "/"  # the real (symlink-free) directory reached so far
+        for i, name in enumerate(parts):
+            candidate = posixpath.join(real, name)
+            last = i == len(parts) - 1
+            entry = fs.entry(candidate)
+            if entry is None:
+                root.skipped.append(f"{path}: not in the image")
+                return
+            if layout.exclude(candidate):
+                return
+            if entry.kind == SYMLINK:
+                root.add(RootEntry(candidate, SYMLINK, 0o777, len(entry.linkname), entry.linkname))
+                target = _link_target(candidate, entry.linkname)
+                add_path(target, depth + 1)
+                if last:
+                    return
+                try:
+                    real = fs.resolve(candidate)
+                except Exception:  # loop or escape: nothing more reachable through it
+                    root.skipped.append(f"{path}: symlink {candidate} does not resolve")
+                    return
+                if not (fs.stat(real) and fs.stat(real).kind == DIR):
+                    return
+                add_real_dir(real)
+                continue
+            if entry.kind == DIR:
+                add_real_dir(candidate)
+                real = candidate
+                continue
+            if not last:
+                root.skipped.append(f"{path}: {candidate} is not a directory")
+                return
+            if entry.kind == FILE:
+                add_real_dir(real)
+                root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate))
+            elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
+                root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))
+            else:
+                root.skipped.append(f"{candidate}: {entry.kind} node left out")
+
+    for p in paths:
+        add_path(p, 0)
+    for d, mode in layout.dirs:
+        if d not in root.entries and not layout.exclude(d):
+            existing = fs.entry(d)
+            if existing is None or existing.kind == DIR:
+                root.add(RootEntry(d, DIR, mode))
+    for path in [p for p in root.entries if layout.exclude(p)]:
+        root.remove(path)
+    return root
+
+
+def build_rootfs(image: Image, closure: Closure, layout: Layout = Layout()) -> Rootfs:
+    return materialise(image, closure.paths(), layout)
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    shutil.copyfile(src, dst)

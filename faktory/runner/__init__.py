@@ -1,0 +1,1 @@
+"""Running things: converted outputs under QEMU, images under the Docker engine, probes against both."""
