@@ -1,7 +1,90 @@
-"""`faktory audit`."""
+"""`faktory audit`: which images of a fleet can become unikernels, per target, why not, and what it saves."""
 
-from faktory.errors import NotImplementedYet
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from faktory.analyzers.model import ALL_TARGETS
+from faktory.audit.cache import DigestCache
+from faktory.audit.inputs import dedupe, refs_from_daemon, refs_from_file
+from faktory.audit.model import ERROR, AuditReport
+from faktory.audit.registry import refs_from_registry
+from faktory.audit.report import build_report, write_outputs
+from faktory.audit.runner import run_audit
+from faktory.errors import FaktoryError
 
 
-def command() -> None:
-    raise NotImplementedYet("'faktory audit' is not implemented yet")
+def _targets(text: str) -> tuple[str, ...]:
+    chosen = tuple(t.strip() for t in text.split(",") if t.strip())
+    unknown = [t for t in chosen if t not in ALL_TARGETS]
+    if unknown or not chosen:
+        raise FaktoryError(f"unknown target(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_TARGETS)}")
+    return chosen
+
+
+def command(
+    refs: Optional[List[str]] = typer.Argument(None, help="Image references (daemon, registry, docker-archive:, oci:)."),
+    file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one image reference per line."),
+    registry: Optional[List[str]] = typer.Option(
+        None, "--registry", help="HOST:PORT (every repository) or HOST:PORT/REPO (every tag). Repeatable."
+    ),
+    daemon: bool = typer.Option(False, "--daemon", help="Every tagged image in the local engine."),
+    targets: str = typer.Option(",".join(ALL_TARGETS), "--targets", "-t", help="Comma-separated targets to check."),
+    jobs: int = typer.Option(max(1, min(4, os.cpu_count() or 1)), "--jobs", "-j", help="Images analysed in parallel."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report to FILE ('-' for stdout)."),
+    csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per image to FILE ('-' for stdout)."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts."),
+    sbom_dir: Optional[Path] = typer.Option(None, "--sbom", help="Write a CycloneDX JSON SBOM per image into DIR."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Analyse every image again, ignore cached rows."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: user cache dir)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
+) -> None:
+    chosen = _targets(targets)
+    if jobs < 1:
+        raise FaktoryError("--jobs must be at least 1")
+    wanted = list(refs or [])
+    if file:
+        wanted += refs_from_file(file)
+    for spec in registry or []:
+        wanted += refs_from_registry(spec)
+    if daemon:
+        wanted += refs_from_daemon()
+    wanted = dedupe(wanted)
+    if not wanted:
+        raise FaktoryError("nothing to audit: give image refs, --file, --registry or --daemon")
+
+    # When a report goes to stdout, everything for humans goes to stderr.
+    to_stdout = "-" in (json_out, csv_out)
+    console = Console(stderr=to_stdout)
+    err_console = Console(stderr=True)
+    cache = None if no_cache else DigestCache(cache_dir, chosen)
+
+    progress = Progress(
+        SpinnerColumn(), TextColumn("[bold]audit"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}"), console=err_console, transient=True, disable=quiet,
+    )
+    with progress:
+        task = progress.add_task("", total=len(wanted))
+
+        def on_row(row) -> None:
+            progress.update(task, advance=1, description=row.ref)
+
+        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row)
+
+    report = build_report(outcome, chosen, requested=len(wanted))
+    write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir)
+    if not quiet:
+        from faktory.audit.writers.table import render_table
+
+        render_table(report, console)
+    if not outcome.complete:
+        err_console.print(f"faktory: interrupted; partial report of {len(report.images)} image(s) written")
+        raise typer.Exit(130)
+    if report.images and all(r.status == ERROR for r in report.images):
+        raise typer.Exit(1)

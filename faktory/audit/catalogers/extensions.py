@@ -1,0 +1,82 @@
+"""C extension modules: shared objects outside the interpreter's own stdlib that export `PyInit_<name>`.
+
+The symbol test (not the file name) decides, so vendored libraries such as `numpy.libs/libopenblas*.so` are
+native libraries, not extensions. Which libraries an extension pulls in comes from the analyzer's graph
+(DT_NEEDED edges, followed transitively) when there is one; otherwise only its DT_NEEDED sonames are listed.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Iterable
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from faktory.audit.model import CExtension, Package
+from faktory.image import FileSystem
+
+MAX_ELF_BYTES = 256 << 20
+ELF_MAGIC = b"\x7fELF"
+NEEDED_REASONS = {"DT_NEEDED", "symlink"}  # a soname is often a symlink to the real file
+
+
+def catalog_extensions(fs: FileSystem, distributions: Iterable[Package], graph=None) -> tuple[CExtension, ...]:
+    owner = {path: dist.name for dist in distributions for path in dist.files}
+    found = []
+    for entry in fs.walk("/"):
+        if not entry.is_file or not entry.path.endswith(".so") or "/lib-dynload/" in entry.path:
+            continue
+        if entry.size > MAX_ELF_BYTES:
+            continue
+        elf = _elf_facts(fs.read_bytes(entry.path))
+        if elf is None or not elf[0]:
+            continue
+        needed = elf[1]
+        found.append(
+            CExtension(
+                path=entry.path,
+                distribution=owner.get(entry.path),
+                needed=needed,
+                libraries=_libraries_from_graph(graph, entry.path),
+            )
+        )
+    return tuple(found)
+
+
+def _elf_facts(data: bytes) -> tuple[bool, tuple[str, ...]] | None:
+    """(exports PyInit_*, DT_NEEDED sonames) or None when not a readable ELF."""
+    if not data.startswith(ELF_MAGIC):
+        return None
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        is_extension = False
+        dynsym = elf.get_section_by_name(".dynsym")
+        if dynsym is not None:
+            is_extension = any(sym.name.startswith("PyInit_") for sym in dynsym.iter_symbols())
+        needed: list[str] = []
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                needed = [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
+        return is_extension, tuple(needed)
+    except (ELFError, ValueError, KeyError, OSError):
+        return None
+
+
+def _libraries_from_graph(graph, path: str) -> tuple[str, ...]:
+    """Library files reachable from the extension through DT_NEEDED edges in the analyzer's graph."""
+    start = f"file:{path}"
+    if graph is None or start not in graph:
+        return ()
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        for succ in graph.successors(node):
+            reason = graph.edges[node, succ].get("reason", "")
+            if reason in NEEDED_REASONS and succ not in seen and succ.startswith("file:"):
+                seen.add(succ)
+                stack.append(succ)
+    return tuple(sorted(graph.nodes[n].get("path", n[5:]) for n in seen))
+

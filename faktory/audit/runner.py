@@ -1,0 +1,141 @@
+"""Audit many images in parallel worker processes, reuse cached rows, stop cleanly on Ctrl-C.
+
+Analysis is CPU-bound Python, so images go to a process pool (spawned workers that ignore SIGINT: the parent
+alone decides what an interrupt means). Cache keys are looked up first in the parent when a ref has a cheap
+content key (daemon image id, registry manifest digest); otherwise the worker loads the image, keys on its
+digest and may still find the row cached.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from faktory.audit.auditor import audit_image, describe_error
+from faktory.audit.cache import DigestCache
+from faktory.audit.keys import cheap_key
+from faktory.audit.model import ERROR, ImageAudit
+
+Progress = Callable[[ImageAudit], None]
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    rows: tuple[ImageAudit, ...]  # in the order the refs were given; only finished images
+    complete: bool  # False when interrupted
+    seconds: float
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str | None) -> dict:
+    """Worker entry point (module level, picklable). Returns a row as a dict."""
+    cache = DigestCache(Path(cache_root), tuple(targets)) if cache_root else None
+    image = None
+    if key is None and cache is not None:
+        from faktory import api
+
+        try:
+            image = api.load_image(ref)
+        except Exception as exc:
+            return ImageAudit(ref=ref, status=ERROR, error=describe_error(exc)).to_dict()
+        key = image.digest
+        hit = cache.get(key, ref)
+        if hit is not None:
+            return hit.to_dict()
+    row = audit_image(ref, targets, image=image)
+    if cache is not None and key:
+        cache.put(row, key)
+    return row.to_dict()
+
+
+def run_audit(
+    refs: Sequence[str],
+    targets: Sequence[str],
+    jobs: int = 1,
+    cache: DigestCache | None = None,
+    on_row: Progress | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> AuditOutcome:
+    started = time.perf_counter()
+    done: dict[int, ImageAudit] = {}
+
+    def finish(index: int, row: ImageAudit) -> None:
+        done[index] = row
+        if on_row:
+            on_row(row)
+
+    complete = True
+    try:
+        keys = _cheap_keys(refs) if cache is not None else [None] * len(refs)
+        todo: list[int] = []
+        for index, (ref, key) in enumerate(zip(refs, keys)):
+            hit = cache.get(key, ref) if cache is not None else None
+            if hit is not None:
+                finish(index, hit)
+            else:
+                todo.append(index)
+        cache_root = str(cache.root) if cache is not None else None
+        if jobs <= 1 or len(todo) <= 1:
+            for index in todo:
+                if on_start:
+                    on_start(refs[index])
+                finish(index, ImageAudit.from_dict(audit_one(refs[index], targets, cache_root, keys[index])))
+        else:
+            _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, on_start)
+    except KeyboardInterrupt:
+        complete = False
+    rows = tuple(done[i] for i in sorted(done))
+    return AuditOutcome(rows=rows, complete=complete, seconds=time.perf_counter() - started)
+
+
+def _cheap_keys(refs: Sequence[str]) -> list[str | None]:
+    """Content keys need only a daemon or registry round trip each: do them concurrently."""
+    if len(refs) <= 1:
+        return [cheap_key(r) for r in refs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(cheap_key, refs))
+
+
+def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, on_start) -> None:
+    context = multiprocessing.get_context("spawn")  # no fork: the parent has threads (progress bar, http)
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+    pending: dict[Future, int] = {}
+    try:
+        for index in todo:
+            future = pool.submit(audit_one, refs[index], list(targets), cache_root, keys[index])
+            pending[future] = index
+            if on_start:
+                on_start(refs[index])
+        while pending:
+            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = pending.pop(future)
+                try:
+                    row = ImageAudit.from_dict(future.result())
+                except Exception as exc:  # a worker that died (OOM, crash) costs its image, not the audit
+                    row = ImageAudit(ref=refs[index], status=ERROR, error=f"worker failed: {describe_error(exc)}")
+                finish(index, row)
+    except KeyboardInterrupt:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers we spawned; finished rows are already kept."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+

@@ -1,0 +1,72 @@
+"""Per-target verdicts come from the emitters' own `check(closure)`: the audit never re-states target rules.
+
+`emitter_for` is the one adapter onto the emitters registry (faktory/emitters/convert.py). A target whose emitter
+cannot be found gets `convertible=None` ("not checked") rather than a guess.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from faktory.analyzers.model import BLOCKER, Closure, Finding
+from faktory.audit.model import Issue, TargetVerdict
+
+
+def emitter_for(target: str):
+    """The registered emitter for `target`, or None when the emitters registry does not have one (yet)."""
+    try:
+        registry = importlib.import_module("faktory.emitters.convert")
+    except ImportError:
+        return None
+    for getter in ("get_emitter", "emitter_for", "emitter"):
+        fn = getattr(registry, getter, None)
+        if callable(fn):
+            try:
+                return fn(target)
+            except Exception:  # unknown target: the registry's own error type
+                return None
+    for table in ("EMITTERS", "REGISTRY", "emitters"):
+        mapping = getattr(registry, table, None)
+        if isinstance(mapping, dict) and target in mapping:
+            found = mapping[target]
+            return found() if isinstance(found, type) else found
+    return None
+
+
+def issue(finding: Finding) -> Issue:
+    return Issue(kind=finding.kind, message=finding.message, severity=finding.severity, location=finding.location)
+
+
+def target_verdict(target: str, closure: Closure) -> TargetVerdict:
+    emitter = emitter_for(target)
+    # Analyzer findings addressed to this one target count even if the check forgets to repeat them.
+    findings = [f for f in closure.findings if f.target == target]
+    if emitter is None:
+        return TargetVerdict(target=target, convertible=None, projected_size=closure.size)
+    try:
+        findings = list(emitter.check(closure)) + findings
+    except Exception as exc:  # a failing check is reported on that target alone, the audit carries on
+        findings.append(Finding(kind="check-failed", message=f"{type(exc).__name__}: {exc}", severity=BLOCKER))
+    unique = list(dict.fromkeys(issue(f) for f in findings))
+    blockers = tuple(i for i in unique if i.severity == BLOCKER)
+    warnings = tuple(i for i in unique if i.severity != BLOCKER)
+    size = _projected_size(emitter, closure)
+    return TargetVerdict(target, convertible=not blockers, blockers=blockers, warnings=warnings, projected_size=size)
+
+
+def _projected_size(emitter, closure: Closure) -> int:
+    """An emitter may know better (a km image ships a base, rumprun its own interpreter); else the closure size."""
+    estimate = getattr(emitter, "projected_size", None)
+    if callable(estimate):
+        try:
+            value = estimate(closure)
+            if isinstance(value, int):
+                return value
+        except Exception:
+            pass
+    return closure.size
+
+
+def image_findings(closure: Closure) -> tuple[Issue, ...]:
+    """Analyzer facts that concern every target (subprocess, threads, ctypes, …)."""
+    return tuple(dict.fromkeys(issue(f) for f in closure.findings if f.target is None))

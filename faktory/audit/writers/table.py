@@ -1,0 +1,71 @@
+"""The terminal view: one rich table (a column per target) and the blockers that explain every ✗."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from faktory.audit.model import ERROR, PARTIAL, AuditReport
+from faktory.audit.units import human_bytes
+
+
+def _verdict_cell(verdict) -> Text:
+    if verdict is None or verdict.convertible is None:
+        return Text("?", style="dim")
+    if verdict.convertible:
+        return Text("✓" + (f" {len(verdict.warnings)}w" if verdict.warnings else ""), style="green")
+    return Text(f"✗ {len(verdict.blockers)}", style="bold red")
+
+
+def render_table(report: AuditReport, console: Console) -> None:
+    table = Table(title=f"faktory audit: {len(report.images)} image(s)", show_lines=False, header_style="bold")
+    table.add_column("image", overflow="fold", max_width=48)
+    for name in ("python", "libc", "dists", "C ext"):
+        table.add_column(name, justify="right" if name in ("dists", "C ext") else "left")
+    for name in ("size", "closure", "wasted"):
+        table.add_column(name, justify="right")
+    for target in report.targets:
+        table.add_column(target, justify="center")
+    for row in report.images:
+        if row.status == ERROR:
+            cells = [Text(row.error or "error", style="red")] + [""] * (6 + len(report.targets))
+            table.add_row(row.ref, *cells)
+            continue
+        interp = row.interpreter
+        table.add_row(
+            row.ref + (" (cached)" if row.cached else ""),
+            interp.version if interp else Text("–", style="dim"),
+            interp.libc if interp else "",
+            str(len(row.distributions)),
+            str(len(row.c_extensions)),
+            human_bytes(row.image_size),
+            human_bytes(row.closure_size) if row.status != PARTIAL else Text("analysis failed", style="yellow"),
+            human_bytes(row.wasted_bytes),
+            *[_verdict_cell(row.targets.get(t)) for t in report.targets],
+        )
+    console.print(table)
+    _print_blockers(report, console)
+    if not report.complete:
+        console.print(f"[yellow]interrupted: {len(report.images)} of {report.requested} image(s) audited[/]")
+
+
+def _print_blockers(report: AuditReport, console: Console) -> None:
+    for row in report.images:
+        lines = []
+        if row.status == PARTIAL:
+            lines.append(f"  [yellow]analysis failed[/]: {_esc(row.error or '')}")
+        for target, verdict in row.targets.items():
+            for issue in verdict.blockers:
+                where = f" [dim]({issue.location})[/]" if issue.location else ""
+                lines.append(f"  [red]{target}[/] {issue.kind}: {_esc(issue.message)}{where}")
+        if lines:
+            console.print(f"[bold]{_esc(row.ref)}[/]")
+            for line in lines:
+                console.print(line, highlight=False)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
