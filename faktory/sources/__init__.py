@@ -1,1 +1,57 @@
-"""Image sources: one module per kind of reference, all returning faktory.image.Image."""
+"""Image sources: one module per kind of reference, all returning faktory.image.Image.
+
+`open_image(ref)` is the one entry point: it parses the reference (faktory.sources.reference) and hands it
+to the daemon, registry, docker-archive or OCI-layout reader. Every reader streams each layer once into the
+shared layer cache (faktory.cache) and returns an immutable LoadedImage.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from faktory.cache import LayerCache
+    from faktory.image import Platform
+    from faktory.sources.loaded import LoadedImage
+
+
+def open_image(ref: str, platform: "Platform | str | None" = None, cache: "LayerCache | None" = None) -> "LoadedImage":
+    """Any image reference -> one digest-verified Image with a merged filesystem."""
+    from faktory.cache import LayerCache
+    from faktory.errors import ReferenceError_
+    from faktory.image import Platform
+    from faktory.sources import reference as refs
+
+    if isinstance(platform, str):
+        try:
+            platform = Platform.parse(platform)
+        except ValueError as exc:
+            raise ReferenceError_(str(exc)) from None
+    parsed = refs.parse(ref)
+    cache = cache or LayerCache()
+    if isinstance(parsed, refs.ArchiveRef):
+        from faktory.sources.archive import load_archive
+
+        return load_archive(parsed.path, parsed.selector, str(parsed), cache)
+    if isinstance(parsed, refs.LayoutRef):
+        from faktory.sources.layout import load_layout
+
+        return load_layout(parsed.path, parsed.tag, str(parsed), cache, platform)
+    if isinstance(parsed, refs.RegistryRef):
+        from faktory.sources.registry import load_registry
+
+        return load_registry(parsed, cache, platform)
+    from faktory.sources.daemon import NotInDaemon, load_daemon
+
+    try:
+        return load_daemon(parsed.name, parsed.name, cache)
+    except NotInDaemon:
+        if parsed.registry is None:
+            raise
+        from faktory.errors import FaktoryError
+        from faktory.sources.registry import load_registry
+
+        try:
+            return load_registry(parsed.registry, cache, platform)
+        except FaktoryError as exc:
+            raise type(exc)(f"{parsed.name!r} is not in the Docker engine, and from the registry: {exc}") from None

@@ -1,0 +1,248 @@
+"""Content-addressed layer cache, keyed by diff_id (the sha256 of the uncompressed layer tar).
+
+Each layer is streamed once: decompressed and hashed on the fly, written as a plain tar, then indexed
+(one record per member with the byte offset of its data). A warm load reads only the small index; file
+contents are read from the tar by offset when someone asks. A base layer shared by many images is stored
+and read once.
+
+Layout under the cache dir (platformdirs user cache, or $FAKTORY_CACHE_DIR):
+    v1/layers/<hex>.tar         uncompressed layer, named by diff_id
+    v1/layers/<hex>.json        its index (written last: its presence means the entry is complete)
+    v1/blobs/<hex>              compressed blob digest -> diff_id (one line)
+    v1/configs/<hex>.json       config blobs by digest (lets a daemon image load without `docker save`)
+Writers go through a temp file + os.replace, so a reader never sees half an entry; a file lock per key
+keeps two processes from doing the same work twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from filelock import FileLock
+
+from faktory.errors import DigestMismatch, InvalidImage, UnsafePath
+from faktory.image import BLOCK, CHAR, DIR, FIFO, FILE, SYMLINK
+
+INDEX_FORMAT = 1
+CHUNK = 1 << 20
+
+_KINDS = {
+    tarfile.REGTYPE: FILE, tarfile.AREGTYPE: FILE, tarfile.CONTTYPE: FILE, tarfile.DIRTYPE: DIR,
+    tarfile.SYMTYPE: SYMLINK, tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: CHAR, tarfile.BLKTYPE: BLOCK,
+    tarfile.FIFOTYPE: FIFO,
+}
+
+
+@dataclass(frozen=True)
+class Record:
+    """One tar member of a layer, its name normalised relative to the image root."""
+
+    path: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime: int
+    linkname: str
+    offset: int
+    devmajor: int = 0
+    devminor: int = 0
+
+
+@dataclass(frozen=True)
+class LayerIndex:
+    diff_id: str
+    tar_path: str
+    size: int  # uncompressed bytes
+    entries: tuple[Record, ...]
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("FAKTORY_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("faktory"))
+
+
+def _hex(digest: str) -> str:
+    algo, _, value = digest.partition(":")
+    if algo != "sha256" or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise InvalidImage(f"unsupported or malformed digest {digest!r}")
+    return value
+
+
+def member_path(name: str, layer_label: str) -> str:
+    """A tar member name as an absolute image path; `..` climbing above the root is refused."""
+    stripped = name.lstrip("/")
+    if not stripped or stripped in (".", "./"):
+        return "/"
+    norm = posixpath.normpath(stripped)
+    if norm == ".." or norm.startswith("../"):
+        raise UnsafePath(f"{layer_label}: entry {name!r} climbs above the image root")
+    return "/" if norm == "." else "/" + norm
+
+
+class LayerCache:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.base = self.root / "v1"
+        for sub in ("layers", "blobs", "configs", "tmp", "locks"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- lookups
+
+    def _layer_paths(self, diff_id: str) -> tuple[Path, Path]:
+        hexd = _hex(diff_id)
+        return self.base / "layers" / f"{hexd}.tar", self.base / "layers" / f"{hexd}.json"
+
+    def get(self, diff_id: str) -> LayerIndex | None:
+        tar_path, index_path = self._layer_paths(diff_id)
+        try:
+            raw = json.loads(index_path.read_text())
+        except (OSError, ValueError):
+            return None
+        if raw.get("format") != INDEX_FORMAT or not tar_path.exists():
+            return None
+        entries = tuple(Record(*r) for r in raw["entries"])
+        return LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=raw["size"], entries=entries)
+
+    def diff_id_for_blob(self, blob_digest: str) -> str | None:
+        try:
+            return (self.base / "blobs" / _hex(blob_digest)).read_text().strip() or None
+        except OSError:
+            return None
+
+    def get_config(self, digest: str) -> bytes | None:
+        try:
+            return (self.base / "configs" / f"{_hex(digest)}.json").read_bytes()
+        except OSError:
+            return None
+
+    def put_config(self, digest: str, data: bytes) -> None:
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise DigestMismatch(f"config blob does not match its digest {digest}")
+        self._write_atomic(self.base / "configs" / f"{_hex(digest)}.json", data)
+
+    def lock(self, key: str) -> FileLock:
+        return FileLock(str(self.base / "locks" / f"{_hex(key)}.lock"))
+
+    # ---------------------------------------------------------------- writing
+
+    def _write_atomic(self, dest: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.base / "tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, dest)
+        except BaseException:
+            _unlink(tmp)
+            raise
+
+    def _remember_blob(self, blob_digest: str | None, diff_id: str) -> None:
+        if blob_digest is not None and blob_digest != diff_id:
+            if self.diff_id_for_blob(blob_digest) != diff_id:
+                self._write_atomic(self.base / "blobs" / _hex(blob_digest), diff_id.encode())
+
+    def ingest(
+        self,
+        stream: BinaryIO,
+        *,
+        label: str,
+        compression: str | None = None,
+        blob_digest: str | None = None,
+        diff_id: str | None = None,
+    ) -> LayerIndex:
+        """Stream one layer blob into the cache and return its index.
+
+        compression: "gzip", "zstd", "none", or None to sniff the magic bytes. Both digests, when given,
+        are checked before anything becomes visible in the cache.
+        """
+        if diff_id is not None:
+            cached = self.get(diff_id)
+            if cached is not None:
+                return cached
+        from faktory.sources.blobs import decompress_to
+
+        fd, tmp = tempfile.mkstemp(dir=self.base / "tmp", suffix=".tar")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                got_blob, got_diff, size = decompress_to(stream, out, compression, label)
+            if blob_digest is not None and got_blob != blob_digest:
+                raise DigestMismatch(f"{label}: blob content has digest {got_blob}, the manifest says {blob_digest}")
+            if diff_id is not None and got_diff != diff_id:
+                raise DigestMismatch(f"{label}: uncompressed layer has digest {got_diff}, the config says {diff_id}")
+            cached = self.get(got_diff)
+            if cached is not None:  # known under another name (another blob, a docker save stream)
+                _unlink(tmp)
+                self._remember_blob(blob_digest, got_diff)
+                return cached
+            entries = index_tar(tmp, label)
+            tar_path, index_path = self._layer_paths(got_diff)
+            os.replace(tmp, tar_path)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        doc = {"format": INDEX_FORMAT, "size": size, "entries": [_record_row(r) for r in entries]}
+        self._write_atomic(index_path, json.dumps(doc, separators=(",", ":")).encode())
+        self._remember_blob(blob_digest, got_diff)
+        return LayerIndex(diff_id=got_diff, tar_path=str(tar_path), size=size, entries=tuple(entries))
+
+
+def _record_row(r: Record) -> list:
+    return [r.path, r.kind, r.mode, r.uid, r.gid, r.size, r.mtime, r.linkname, r.offset, r.devmajor, r.devminor]
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def index_tar(path: str, label: str) -> list[Record]:
+    """One Record per member of an uncompressed tar; member data is skipped by seeking, never read."""
+    records: list[Record] = []
+    try:
+        with tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape") as tf:
+            for info in _members(tf):
+                kind = _KINDS.get(info.type)
+                if kind is None:
+                    continue  # pax/GNU extension records are folded into the next member by tarfile
+                name = member_path(info.name, label)
+                if name == "/":
+                    continue  # the root's own entry: the merged root is always a 0755 dir
+                linkname = info.linkname
+                if kind == "hardlink":
+                    linkname = member_path(linkname, label) if linkname else ""
+                    if not linkname or linkname == "/":
+                        raise UnsafePath(f"{label}: hardlink {info.name!r} has no valid target")
+                records.append(Record(
+                    path=name, kind=kind, mode=info.mode & 0o7777, uid=info.uid, gid=info.gid,
+                    size=info.size if kind == FILE else 0, mtime=int(info.mtime), linkname=linkname,
+                    offset=info.offset_data if kind == FILE else 0,
+                    devmajor=info.devmajor if kind in (CHAR, BLOCK) else 0,
+                    devminor=info.devminor if kind in (CHAR, BLOCK) else 0,
+                ))
+    except tarfile.TarError as exc:
+        raise InvalidImage(f"{label}: not a valid tar archive ({exc})") from None
+    return records
+
+
+def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    while True:
+        info = tf.next()
+        if info is None:
+            return
+        yield info
+        tf.members.clear()  # keep memory flat on layers with many members

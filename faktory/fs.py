@@ -1,0 +1,312 @@
+"""The merged filesystem of an image: every layer applied in order, whiteouts honoured, read lazily.
+
+Nothing is extracted to disk. Each layer is an indexed tar (see faktory.cache.LayerIndex): the merge only
+walks the indexes; file contents are read from the layer tar at the recorded offset when asked.
+Paths are resolved component by component strictly inside the image root: an absolute symlink target or
+a `..` at the root never reaches the host.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+
+from faktory.errors import InvalidImage, SymlinkLoop, UnsafePath
+from faktory.image import DIR, FILE, SYMLINK, Entry
+
+if TYPE_CHECKING:
+    from faktory.cache import LayerIndex
+
+MAX_SYMLINKS = 40  # what Linux allows in one path walk (ELOOP beyond)
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+HARDLINK = "hardlink"  # kind used only inside layer indexes
+
+
+@dataclass(frozen=True)
+class Blob:
+    """Where an entry's bytes live: a byte range of an uncompressed layer tar."""
+
+    tar_path: str
+    offset: int
+    size: int
+
+
+def _split(path: str) -> list[str]:
+    return [p for p in path.split("/") if p and p != "."]
+
+
+def normalize(path: str) -> str:
+    """Absolute, no trailing slash, `..` clamped at the root (how a chroot sees it)."""
+    parts: list[str] = []
+    for part in _split(path):
+        if part == "..":
+            if parts:
+                parts.pop()
+        else:
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) or "/"
+
+
+ROOT = Entry(path="/", kind=DIR, mode=0o755)
+
+
+class MergedFS:
+    """Implements faktory.image.FileSystem over a stack of indexed layers."""
+
+    def __init__(self, layers: Iterable["LayerIndex"]):
+        self._entries: dict[str, Entry] = {"/": ROOT}
+        self._blobs: dict[str, Blob] = {}
+        self._children: dict[str, dict[str, None]] | None = None
+        self._shadowed: list[Entry] = []
+        for number, layer in enumerate(layers):
+            self._apply(number, layer)
+
+    # ----------------------------------------------------------------- building
+
+    def _apply(self, number: int, layer: "LayerIndex") -> None:
+        # Whiteouts hide what lower layers hold, never what this same layer adds (OCI image spec).
+        additions = []
+        for rec in layer.entries:
+            base = posixpath.basename(rec.path)
+            if base == OPAQUE:
+                self._clear_below(self._place(_parent(rec.path)), keep_top=True)
+            elif base.startswith(WHITEOUT):
+                if base.startswith(".wh..wh."):
+                    continue  # aufs bookkeeping (.wh..wh.plnk …), not a deletion
+                target = self._place(posixpath.join(_parent(rec.path), base[len(WHITEOUT):]))
+                self._clear_below(target, keep_top=False)
+            else:
+                additions.append(rec)
+        for rec in additions:
+            self._add(number, layer, rec)
+
+    def _place(self, path: str) -> str:
+        """Where a layer entry lands: its parent dirs resolved inside the root, the last name kept."""
+        parent = _parent(path)
+        if parent == "/":
+            return path
+        real_parent = self.resolve(parent)
+        return posixpath.join(real_parent, posixpath.basename(path))
+
+    def _clear_below(self, path: str, keep_top: bool) -> None:
+        if path == "/" and not keep_top:
+            return
+        prefix = path.rstrip("/") + "/"
+        doomed = [p for p in self._entries if p.startswith(prefix)]
+        if not keep_top and path in self._entries:
+            doomed.append(path)
+        for p in doomed:
+            self._shadowed.append(self._entries.pop(p))
+            self._blobs.pop(p, None)
+        self._children = None
+
+    def _ensure_parents(self, path: str, number: int) -> None:
+        missing = []
+        parent = _parent(path)
+        while parent not in self._entries:
+            missing.append(parent)
+            parent = _parent(parent)
+        if self._entries[parent].kind != DIR:
+            raise InvalidImage(f"layer {number}: {path} is written below {parent}, which is not a directory")
+        for p in reversed(missing):  # implied by the tar but not listed: docker creates them 0755
+            self._entries[p] = Entry(path=p, kind=DIR, mode=0o755, layer=number)
+
+    def _add(self, number: int, layer: "LayerIndex", rec) -> None:
+        try:
+            path = self._place(rec.path)
+        except SymlinkLoop as exc:
+            raise InvalidImage(f"layer {number}: {rec.path} is written through a symlink loop") from exc
+        blob = None
+        kind, size, mode, linkname = rec.kind, rec.size, rec.mode, rec.linkname
+        if kind == HARDLINK:
+            target = self._place(normalize(rec.linkname))
+            if target == path:
+                return  # a link to itself: nothing changes
+            existing = self._entries.get(target)
+            if existing is None or existing.kind in (DIR, SYMLINK):
+                raise UnsafePath(
+                    f"layer {number}: hardlink {rec.path} points at {rec.linkname!r}, which is not a file in the layers"
+                )
+            kind, size, linkname = existing.kind, existing.size, ""
+            mode = existing.mode
+            blob = self._blobs.get(target)
+            number_for_content = existing.layer
+        else:
+            number_for_content = number
+            if kind == FILE:
+                blob = Blob(layer.tar_path, rec.offset, rec.size)
+        old = self._entries.get(path)
+        if old is not None:
+            if old.kind == DIR and kind == DIR:
+                pass  # a directory re-declared: attributes change, contents stay
+            else:
+                self._clear_below(path, keep_top=False)
+        else:
+            self._ensure_parents(path, number)
+        self._entries[path] = Entry(
+            path=path, kind=kind, mode=mode, uid=rec.uid, gid=rec.gid, size=size, mtime=rec.mtime,
+            linkname=linkname, layer=number_for_content, devmajor=rec.devmajor, devminor=rec.devminor,
+        )
+        if blob is not None:
+            self._blobs[path] = blob
+        if old is None or old.kind != DIR or kind != DIR:
+            self._children = None
+
+    # ----------------------------------------------------------------- lookups
+
+    def _walk_path(self, path: str, follow_last: bool, budget: list[int]) -> str:
+        """Resolve `path` inside the root; `budget` counts symlinks followed across the whole walk."""
+        resolved = "/"
+        pending = _split(path)
+        pending.reverse()
+        while pending:
+            name = pending.pop()
+            if name == "..":
+                resolved = _parent(resolved)
+                continue
+            candidate = posixpath.join(resolved, name)
+            entry = self._entries.get(candidate)
+            if entry is not None and entry.kind == SYMLINK and (pending or follow_last):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise SymlinkLoop(f"too many levels of symbolic links resolving {path!r} in the image")
+                target = entry.linkname
+                if target.startswith("/"):
+                    resolved = "/"
+                more = _split(target)
+                more.reverse()
+                pending.extend(more)
+                continue
+            resolved = candidate
+        return resolved
+
+    def resolve(self, path: str) -> str:
+        return self._walk_path(path, follow_last=True, budget=[MAX_SYMLINKS])
+
+    def entry(self, path: str) -> Entry | None:
+        parts = _split(path)
+        if not parts or parts == [".."] * len(parts):
+            return self._entries["/"]
+        parent = self._walk_path("/".join(parts[:-1]), follow_last=True, budget=[MAX_SYMLINKS])
+        last = parts[-1]
+        if last == "..":
+            return self._entries.get(_parent(parent))
+        return self._entries.get(posixpath.join(parent, last))
+
+    def stat(self, path: str) -> Entry | None:
+        return self._entries.get(self.resolve(path))
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self.stat(path) is not None
+        except SymlinkLoop:
+            return False
+
+    def blob(self, path: str) -> Blob:
+        real = self.resolve(path)
+        entry = self._entries.get(real)
+        if entry is None:
+            raise FileNotFoundError(path)
+        if entry.kind != FILE:
+            raise IsADirectoryError(path) if entry.kind == DIR else OSError(f"{path} is not a regular file")
+        return self._blobs.get(real) or Blob("", 0, 0)
+
+    def read_bytes(self, path: str) -> bytes:
+        blob = self.blob(path)
+        if blob.size == 0:
+            return b""
+        with open(blob.tar_path, "rb") as fh:
+            fh.seek(blob.offset)
+            data = fh.read(blob.size)
+        if len(data) != blob.size:
+            raise InvalidImage(f"cached layer {blob.tar_path} is truncated")
+        return data
+
+    def open(self, path: str) -> BinaryIO:
+        blob = self.blob(path)
+        if blob.size == 0:
+            return io.BytesIO(b"")
+        return _RangeReader(blob)
+
+    def _child_map(self) -> dict[str, dict[str, None]]:
+        if self._children is None:
+            children: dict[str, dict[str, None]] = {}
+            for p in self._entries:
+                if p != "/":
+                    children.setdefault(_parent(p), {})[posixpath.basename(p)] = None
+            self._children = children
+        return self._children
+
+    def listdir(self, path: str) -> list[str]:
+        real = self.resolve(path)
+        entry = self._entries.get(real)
+        if entry is None:
+            raise FileNotFoundError(path)
+        if entry.kind != DIR:
+            raise NotADirectoryError(path)
+        return sorted(self._child_map().get(real, ()))
+
+    def walk(self, top: str = "/") -> Iterator[Entry]:
+        start = self.entry(top)
+        if start is None:
+            return
+        children = self._child_map()
+        stack = [start.path]
+        while stack:
+            path = stack.pop()
+            yield self._entries[path]
+            names = children.get(path)
+            if names:
+                stack.extend(posixpath.join(path, n) for n in sorted(names, reverse=True))
+
+    def shadowed(self) -> Iterator[Entry]:
+        return iter(self._shadowed)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: str) -> bool:
+        return self.entry(path) is not None
+
+
+class _RangeReader(io.RawIOBase):
+    """A read-only file over one member's bytes inside a layer tar."""
+
+    def __init__(self, blob: Blob):
+        self._fh = open(blob.tar_path, "rb")
+        self._start, self._size, self._pos = blob.offset, blob.size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        self._fh.seek(self._start + self._pos)
+        data = self._fh.read(want)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()

@@ -1,0 +1,121 @@
+"""What the registry and the OCI layout share: manifest (or index) -> config -> layers, every blob verified."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import BinaryIO, Mapping, Protocol
+
+from faktory.cache import LayerCache
+from faktory.errors import DigestMismatch, InvalidImage
+from faktory.image import Layer, Platform
+from faktory.sources import manifest as mf
+from faktory.sources.loaded import LoadedImage, assemble
+
+MAX_INDEX_DEPTH = 4
+MAX_JSON_BLOB = 16 << 20  # a manifest or config bigger than this is not one
+
+
+class BlobStore(Protocol):
+    def fetch_manifest(self, digest: str) -> tuple[bytes, str | None]:
+        """Manifest bytes and the media type the store reports (None if it does not say)."""
+
+    def open_blob(self, digest: str) -> BinaryIO: ...
+
+
+def check_digest(data: bytes, digest: str, what: str) -> None:
+    algo, _, _ = digest.partition(":")
+    if algo != "sha256":
+        raise InvalidImage(f"{what}: unsupported digest algorithm in {digest!r}")
+    got = "sha256:" + hashlib.sha256(data).hexdigest()
+    if got != digest:
+        raise DigestMismatch(f"{what}: content has digest {got}, expected {digest}")
+
+
+def read_json_blob(store: BlobStore, digest: str, what: str) -> bytes:
+    with store.open_blob(digest) as fh:
+        data = fh.read(MAX_JSON_BLOB + 1)
+    if len(data) > MAX_JSON_BLOB:
+        raise InvalidImage(f"{what} {digest} is too large to be JSON metadata")
+    check_digest(data, digest, what)
+    return data
+
+
+def resolve_manifest(
+    store: BlobStore, data: bytes, media_type: str | None, platform: Platform | None, ref: str
+) -> tuple[bytes, dict, str | None]:
+    """Follow image indexes down to one image manifest. Returns (bytes, parsed, digest of the top index)."""
+    index_digest = None
+    for _ in range(MAX_INDEX_DEPTH):
+        doc = mf.parse_json(data, f"{ref}: manifest")
+        mt = mf.media_type_of(doc, media_type)
+        if mt in mf.INDEX_TYPES:
+            if index_digest is None:
+                index_digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            desc = mf.select_platform(doc, platform, ref)
+            data, media_type = store.fetch_manifest(desc["digest"])
+            check_digest(data, desc["digest"], f"{ref}: manifest")
+            media_type = desc.get("mediaType") or media_type
+            continue
+        if mt in mf.MANIFEST_TYPES:
+            return data, doc, index_digest
+        raise InvalidImage(f"{ref}: unknown manifest media type {mt!r}")
+    raise InvalidImage(f"{ref}: image indexes nested too deep")
+
+
+def load_from_manifest(
+    store: BlobStore,
+    data: bytes,
+    media_type: str | None,
+    *,
+    ref: str,
+    source: str,
+    cache: LayerCache,
+    platform: Platform | None,
+) -> LoadedImage:
+    data, doc, index_digest = resolve_manifest(store, data, media_type, platform, ref)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    config_desc = mf.descriptor(doc.get("config"), f"{ref}: manifest config")
+    config_digest = config_desc["digest"]
+    config_bytes = cache.get_config(config_digest) if config_digest.startswith("sha256:") else None
+    if config_bytes is None:
+        config_bytes = read_json_blob(store, config_digest, f"{ref}: config blob")
+        cache.put_config(config_digest, config_bytes)
+    raw_config = mf.parse_json(config_bytes, f"{ref}: image config")
+    want_ids = mf.diff_ids(raw_config, ref)
+    descs = doc.get("layers")
+    if not isinstance(descs, list):
+        raise InvalidImage(f"{ref}: manifest has no layer list")
+    if len(descs) != len(want_ids):
+        raise InvalidImage(f"{ref}: manifest lists {len(descs)} layers, the config {len(want_ids)}")
+    layers, indexes = [], []
+    for number, (raw_desc, diff_id) in enumerate(zip(descs, want_ids)):
+        desc = mf.descriptor(raw_desc, f"{ref}: layer {number}")
+        label = f"{ref}: layer {number} ({desc['digest']})"
+        media = desc.get("mediaType") or mf.UNCOMPRESSED_LAYER
+        compression = mf.layer_compression(media, label)
+        ix = cache.get(diff_id)
+        if ix is None:
+            with cache.lock(diff_id):
+                ix = cache.get(diff_id)
+                if ix is None:
+                    with store.open_blob(desc["digest"]) as fh:
+                        ix = cache.ingest(fh, label=label, compression=compression, blob_digest=desc["digest"],
+                                          diff_id=diff_id)
+        layers.append(Layer(media_type=media, digest=desc["digest"], diff_id=diff_id, size=int(desc.get("size") or 0),
+                            uncompressed_size=ix.size, annotations=dict(desc.get("annotations") or {})))
+        indexes.append(ix)
+    image = assemble(ref=ref, digest=digest, source=source, manifest=doc, config_bytes=config_bytes,
+                     config_digest=config_digest, layers=layers, indexes=indexes)
+    return _with_index(image, index_digest)
+
+
+def _with_index(image: LoadedImage, index_digest: str | None) -> LoadedImage:
+    if index_digest is None:
+        return image
+    import dataclasses
+
+    return dataclasses.replace(image, index_digest=index_digest)
+
+
+def manifest_media_type(doc: Mapping, reported: str | None) -> str:
+    return mf.media_type_of(doc, reported)

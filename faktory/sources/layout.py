@@ -1,0 +1,78 @@
+"""OCI image layout directories (`oci:DIR[:TAG]`): index.json + blobs/<alg>/<hex>."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+from faktory.cache import LayerCache
+from faktory.errors import ImageNotFound, InvalidImage, SourceUnavailable
+from faktory.image import Platform
+from faktory.sources import manifest as mf
+from faktory.sources.distribution import load_from_manifest
+from faktory.sources.loaded import LoadedImage
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class LayoutStore:
+    def __init__(self, root: Path, ref: str):
+        self.root, self.ref = root, ref
+
+    def _path(self, digest: str) -> Path:
+        algo, _, hexd = digest.partition(":")
+        if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
+            raise InvalidImage(f"{self.ref}: malformed digest {digest!r}")
+        return self.root / "blobs" / algo / hexd
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        try:
+            return open(self._path(digest), "rb")
+        except FileNotFoundError:
+            raise InvalidImage(f"{self.ref}: blob {digest} is missing from the layout") from None
+
+    def fetch_manifest(self, digest: str) -> tuple[bytes, str | None]:
+        with self.open_blob(digest) as fh:
+            return fh.read(), None
+
+
+def _name_matches(desc: dict, tag: str) -> bool:
+    name = (desc.get("annotations") or {}).get(REF_NAME)
+    if not name:
+        return False
+    return name == tag or name.endswith(":" + tag) or name.rsplit("/", 1)[-1] == tag
+
+
+def load_layout(path: str, tag: str | None, ref: str, cache: LayerCache, platform: Platform | None) -> LoadedImage:
+    root = Path(path)
+    index_path = root / "index.json"
+    if not root.is_dir():
+        raise SourceUnavailable(f"{ref}: no such directory {path}")
+    if not index_path.is_file():
+        raise InvalidImage(f"{ref}: {path} is not an OCI image layout (no index.json)")
+    store = LayoutStore(root, ref)
+    index_bytes = index_path.read_bytes()
+    index = mf.parse_json(index_bytes, f"{ref}: index.json")
+    entries = index.get("manifests")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidImage(f"{ref}: index.json lists no manifests")
+    if tag is not None:
+        chosen = [d for d in entries if isinstance(d, dict) and _name_matches(d, tag)]
+        if not chosen:
+            names = sorted({(d.get("annotations") or {}).get(REF_NAME, "?") for d in entries if isinstance(d, dict)})
+            raise ImageNotFound(f"{ref}: no image tagged {tag!r} in the layout (tags: {', '.join(names)})")
+        entries = chosen
+    if len(entries) == 1:
+        desc = mf.descriptor(entries[0], f"{ref}: index.json entry")
+        data, _ = store.fetch_manifest(desc["digest"])
+        from faktory.sources.distribution import check_digest
+
+        check_digest(data, desc["digest"], f"{ref}: manifest")
+        return load_from_manifest(store, data, desc.get("mediaType"), ref=ref, source="oci", cache=cache,
+                                  platform=platform)
+    # Several manifests, one per platform: index.json itself is the image index.
+    sub_index = dict(index, manifests=entries)
+    import json
+
+    return load_from_manifest(store, json.dumps(sub_index).encode(), mf.OCI_INDEX, ref=ref, source="oci",
+                              cache=cache, platform=platform)

@@ -1,0 +1,160 @@
+"""Media types, manifests, image indexes and the config blob: the parts every source shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from faktory.errors import ImageNotFound, InvalidImage
+from faktory.image import HistoryEntry, ImageConfig, Platform
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+ACCEPT = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+
+# Layer media type -> compression. Foreign/non-distributable layers are ordinary tars too.
+UNCOMPRESSED_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+LAYER_COMPRESSION = {
+    "application/vnd.oci.image.layer.v1.tar": "none",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar": "none",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
+    "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
+    UNCOMPRESSED_LAYER: "none",
+}
+DEFAULT_PLATFORM = Platform("linux", "amd64")
+
+
+def parse_json(data: bytes, what: str) -> dict:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidImage(f"{what} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise InvalidImage(f"{what} is not a JSON object")
+    return doc
+
+
+def layer_compression(media_type: str, label: str) -> str:
+    try:
+        return LAYER_COMPRESSION[media_type]
+    except KeyError:
+        raise InvalidImage(f"{label}: unknown layer media type {media_type!r}") from None
+
+
+def media_type_of(doc: Mapping, fallback: str | None = None) -> str:
+    mt = doc.get("mediaType") or fallback
+    if not mt:  # OCI allows omitting it: tell an index from a manifest by shape
+        mt = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+    return mt
+
+
+def descriptor(doc: Any, what: str) -> dict:
+    if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str):
+        raise InvalidImage(f"{what}: malformed descriptor")
+    return doc
+
+
+def platform_of(desc: Mapping) -> Platform | None:
+    p = desc.get("platform")
+    if not isinstance(p, dict) or not p.get("os") or not p.get("architecture"):
+        return None
+    return Platform(p["os"], p["architecture"], p.get("variant") or None)
+
+
+def _platform_matches(have: Platform, want: Platform) -> bool:
+    if (have.os, have.architecture) != (want.os, want.architecture):
+        return False
+    if want.variant is None:
+        return True
+    return (have.variant or _default_variant(have.architecture)) == want.variant
+
+
+def _default_variant(arch: str) -> str | None:
+    return {"arm64": "v8", "arm": "v7"}.get(arch)
+
+
+def select_platform(index: Mapping, want: Platform | None, ref: str) -> dict:
+    """The manifest descriptor of `index` for the wanted platform, or an error naming those available."""
+    want = want or DEFAULT_PLATFORM
+    manifests = index.get("manifests")
+    if not isinstance(manifests, list):
+        raise InvalidImage(f"{ref}: image index has no manifest list")
+    available = []
+    for raw in manifests:
+        desc = descriptor(raw, f"{ref}: index entry")
+        plat = platform_of(desc)
+        if plat is None or plat.os == "unknown":
+            continue  # attestation manifests (buildx) carry unknown/unknown
+        available.append(str(plat))
+        if _platform_matches(plat, want):
+            return desc
+    listing = ", ".join(sorted(set(available))) or "none"
+    raise ImageNotFound(f"{ref}: no image for platform {want} (available: {listing})")
+
+
+def image_config(raw: Mapping) -> ImageConfig:
+    cfg = raw.get("config") or {}
+    if not isinstance(cfg, dict):
+        raise InvalidImage("image config: 'config' is not an object")
+
+    def strings(key: str) -> tuple[str, ...] | None:
+        value = cfg.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return (value,)
+        return tuple(str(v) for v in value)
+
+    return ImageConfig(
+        env=strings("Env") or (),
+        entrypoint=strings("Entrypoint"),
+        cmd=strings("Cmd"),
+        working_dir=cfg.get("WorkingDir") or "",
+        user=cfg.get("User") or "",
+        exposed_ports=tuple(sorted((cfg.get("ExposedPorts") or {}).keys())),
+        labels=dict(cfg.get("Labels") or {}),
+        stop_signal=cfg.get("StopSignal") or None,
+    )
+
+
+def image_platform(raw: Mapping) -> Platform:
+    return Platform(raw.get("os") or "linux", raw.get("architecture") or "amd64", raw.get("variant") or None)
+
+
+def diff_ids(raw: Mapping, what: str) -> tuple[str, ...]:
+    rootfs = raw.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise InvalidImage(f"{what}: config has no rootfs.diff_ids")
+    return tuple(ids)
+
+
+def history(raw: Mapping, layer_count: int) -> tuple[HistoryEntry, ...]:
+    """History steps, each non-empty one matched to the layer it made (in order, like `docker history`)."""
+    out = []
+    next_layer = 0
+    for step in raw.get("history") or ():
+        if not isinstance(step, dict):
+            continue
+        empty = bool(step.get("empty_layer"))
+        index = None
+        if not empty and next_layer < layer_count:
+            index = next_layer
+            next_layer += 1
+        out.append(HistoryEntry(
+            created=step.get("created"), created_by=step.get("created_by") or "", comment=step.get("comment"),
+            empty_layer=empty, layer_index=index,
+        ))
+    return tuple(out)
