@@ -46,6 +46,7 @@ class Layout:
     exclude: Callable[[str], bool] = lambda path: False
     keep_devices: bool = False
     dirs: tuple[tuple[str, int], ...] = (("/tmp", 0o1777),)  # empty dirs the target wants to exist
+    extra_paths: tuple[str, ...] = ()  # image paths the target's runtime reads itself (e.g. /etc/passwd for USER)
 
 
 class Rootfs:
@@ -202,7 +203,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         if path in root.entries:
             return
         entry = fs.entry(path)
-        add_real_dir(posixpath.dirname(path)) if path != "/" else None
+        if path != "/":
+            add_real_dir(posixpath.dirname(path))
         root.add(RootEntry(path, DIR, entry.mode if entry else 0o755))
 
     def add_path(path: str, depth: int) -> None:
@@ -253,7 +255,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
             else:
                 root.skipped.append(f"{candidate}: {entry.kind} node left out")
 
-    for p in paths:
+    for p in list(paths) + [p for p in layout.extra_paths if fs.entry(p) is not None]:
         add_path(p, 0)
     for d, mode in layout.dirs:
         if d not in root.entries and not layout.exclude(d):
@@ -268,6 +270,3 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
 def build_rootfs(image: Image, closure: Closure, layout: Layout = Layout()) -> Rootfs:
     return materialise(image, closure.paths(), layout)
 
-
-def copy_file(src: Path, dst: Path) -> None:
-    shutil.copyfile(src, dst)

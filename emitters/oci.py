@@ -1,0 +1,51 @@
+"""oci: the minimal rootfs as a single-layer OCI image (layout dir + docker-archive), config carried over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faktory.analyzers.model import Closure, Finding
+from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.launch import safe_name
+from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
+from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
+from faktory.emitters.rootfs import Layout
+from faktory.image import Image
+
+LAYOUT_DIR = "image"
+ARCHIVE = "image.tar"
+# Files the container runtime itself consults (USER lookup, name resolution) when the image has them.
+RUNTIME_FILES = ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
+LAYOUT = Layout(dirs=(("/tmp", 0o1777),), extra_paths=RUNTIME_FILES)
+
+
+def out_tag(image: Image, options: EmitOptions, target: str = "oci") -> str:
+    return f"faktory/{options.name or safe_name(image.ref)}:{target}"
+
+
+class OciEmitter:
+    name = "oci"
+
+    def check(self, closure: Closure) -> list[Finding]:
+        return []
+
+    def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
+        rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)
+        tag = out_tag(image, options)
+        manifest, layers = write_oci_image(outdir / LAYOUT_DIR, [rootfs.write_tar], image.raw_config, tag,
+                                           f"faktory convert --to oci {image.ref}")
+        cleanup(outdir)
+        write_docker_archive(outdir / LAYOUT_DIR, outdir / ARCHIVE, tag)
+        image_size = manifest.size + sum(l.size for l in layers)
+        run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm {tag}"
+        return Artifact(self.name, outdir, {}, run, extra={
+            "image": {"tag": tag, "manifest_digest": manifest.digest, "layout": LAYOUT_DIR, "archive": ARCHIVE,
+                      "compressed_size": image_size, "uncompressed_layer_size": rootfs.payload_size},
+            "refs": {"oci": f"oci:{outdir}/{LAYOUT_DIR}:{tag}", "docker-archive": f"docker-archive:{outdir}/{ARCHIVE}"},
+            "contents": {"layer": listing(rootfs)},
+            "skipped": rootfs.skipped,
+            **compact_extra(report),
+        })
+
+
+EMITTER = OciEmitter()
