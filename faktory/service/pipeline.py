@@ -1,0 +1,83 @@
+"""One conversion: pull (inspector), analyze, convert, optional verify, publish. No state handling here.
+
+Image contents are untrusted: every step reads the image as data; nothing from it is executed, except in
+`verify`, which runs the original and the converted image the way `faktory verify` does, in containers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from faktory import api
+from faktory.errors import FaktoryError
+from faktory.service.jobs import Job
+from faktory.service.publish import (
+    SOURCE_DIGEST,
+    Destination,
+    already_published,
+    publish,
+    result_annotations,
+)
+from faktory.service.registry import RegistryClient
+
+
+class SkipJob(Exception):
+    """Nothing to do, and that is not a failure (e.g. the source is itself a faktory output)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result_ref: str
+    published: bool  # False when the destination already held this exact result
+
+
+ClientFactory = Callable[[str], RegistryClient]
+PhaseReporter = Callable[[str], None]
+
+
+def source_ref_for_inspector(job: Job) -> str:
+    return f"{job.registry}/{job.repository}@{job.digest}"
+
+
+def _emit_options(job: Job):
+    from faktory.emitters.base import EmitOptions
+
+    return EmitOptions(**job.options)
+
+
+def _verify(image, artifact) -> None:
+    run = getattr(api, "verify", None)
+    if run is None:
+        raise FaktoryError("this build has no verify step (faktory.api.verify); drop 'verify' from the rule")
+    report = run(image, artifact)
+    if getattr(report, "ok", True) is False:
+        raise FaktoryError(f"verify failed: {getattr(report, 'reason', report)}")
+
+
+def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None) -> Outcome:
+    dest = Destination.parse(job.destination)
+    dest_client = clients(dest.registry)
+    existing = already_published(dest_client, dest, job.digest, job.target)
+    if existing:  # a previous attempt got as far as the manifest: publishing again would be a second time
+        return Outcome(f"{dest}@{existing}", published=False)
+
+    phase("pull")
+    image = api.load_image(source_ref_for_inspector(job))
+    if SOURCE_DIGEST in ((image.manifest or {}).get("annotations") or {}):
+        raise SkipJob("the source is itself a faktory output")
+    phase("analyze")
+    closure = api.analyze(image)
+    with tempfile.TemporaryDirectory(prefix="faktory-job-", dir=workdir) as tmp:
+        outdir = Path(tmp) / job.target
+        phase("convert")
+        artifact = api.convert(image, closure, job.target, outdir, _emit_options(job))
+        if job.verify:
+            phase("verify")
+            _verify(image, artifact)
+        phase("publish")
+        annotations = result_annotations(job.source_name, job.source_ref, job.digest, job.target)
+        digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations)
+    return Outcome(f"{dest}@{digest}", published=True)

@@ -1,0 +1,207 @@
+"""Push a conversion result: OCI layouts as images, anything else as an OCI artifact (oras style).
+
+Blobs first, manifest last: the tag only ever names a manifest whose blobs are all there. Pushing the
+same result twice is harmless: blobs are skipped by digest, and a tag that already carries this source
+digest and target is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from faktory.errors import FaktoryError, InvalidImage
+from faktory.service.registry import Manifest, RegistryClient, sha256_digest
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+INDEX_TYPES = (OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json")
+EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_CONFIG = b"{}"
+FILE_MEDIA_TYPE = "application/vnd.faktory.file.v1"
+TITLE = "org.opencontainers.image.title"
+
+SOURCE_DIGEST = "dev.faktory.source.digest"
+SOURCE_REF = "dev.faktory.source.ref"
+TARGET = "dev.faktory.target"
+
+_REF = re.compile(r"^(?P<registry>[^/]+)/(?P<repository>[a-z0-9][a-z0-9._/-]*):(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$")
+
+
+class DestinationError(FaktoryError):
+    pass
+
+
+@dataclass(frozen=True)
+class Destination:
+    registry: str
+    repository: str
+    tag: str
+
+    @classmethod
+    def parse(cls, ref: str) -> "Destination":
+        m = _REF.match(ref)
+        if not m:
+            raise DestinationError(f"destination {ref!r} is not REGISTRY/REPOSITORY:TAG")
+        return cls(m["registry"], m["repository"], m["tag"])
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+
+def artifact_type(target: str) -> str:
+    return f"application/vnd.faktory.{target}.v1"
+
+
+def result_annotations(source_name: str, source_ref: str, source_digest: str, target: str) -> dict[str, str]:
+    return {
+        "org.opencontainers.image.base.digest": source_digest,
+        "org.opencontainers.image.base.name": source_name,
+        SOURCE_DIGEST: source_digest,
+        SOURCE_REF: source_ref,
+        TARGET: target,
+    }
+
+
+def already_published(client: RegistryClient, dest: Destination, source_digest: str, target: str) -> str | None:
+    """The digest at the destination tag if it already is this source's result for this target."""
+    found = client.manifest(dest.repository, dest.tag)
+    if found is None:
+        return None
+    try:
+        annotations = json.loads(found.data).get("annotations") or {}
+    except ValueError:
+        return None
+    if annotations.get(SOURCE_DIGEST) == source_digest and annotations.get(TARGET) == target:
+        return found.digest
+    return None
+
+
+def is_oci_layout(outdir: Path) -> bool:
+    return (outdir / "oci-layout").is_file() and (outdir / "index.json").is_file()
+
+
+def _serialize(doc: Mapping) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+class _Layout:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def blob(self, digest: str) -> Path:
+        algo, _, hexpart = digest.partition(":")
+        if algo != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexpart):
+            raise InvalidImage(f"OCI layout {self.root}: bad digest {digest!r}")
+        path = self.root / "blobs" / algo / hexpart
+        if not path.is_file():
+            raise InvalidImage(f"OCI layout {self.root}: blob {digest} is missing")
+        return path
+
+    def read(self, descriptor: Mapping) -> bytes:
+        data = self.blob(descriptor["digest"]).read_bytes()
+        if sha256_digest(data) != descriptor["digest"]:
+            raise InvalidImage(f"OCI layout {self.root}: blob {descriptor['digest']} fails its digest")
+        return data
+
+
+def _push_tree(client: RegistryClient, layout: _Layout, repository: str, descriptor: Mapping) -> None:
+    """Push everything a manifest/index descriptor references, then the manifest itself by digest."""
+    media_type = descriptor["mediaType"]
+    data = layout.read(descriptor)
+    doc = json.loads(data)
+    if media_type in INDEX_TYPES:
+        for child in doc.get("manifests", []):
+            _push_tree(client, layout, repository, child)
+    else:
+        for blob in [doc["config"], *doc.get("layers", [])]:
+            client.push_blob(repository, layout.blob(blob["digest"]), blob["digest"], blob["size"], blob["mediaType"])
+    client.put_manifest(repository, descriptor["digest"], data, media_type)
+
+
+def _push_children_then_root(
+    client: RegistryClient, layout: _Layout, dest: Destination, root_type: str, root: dict
+) -> str:
+    if root_type in INDEX_TYPES:
+        for child in root.get("manifests", []):
+            _push_tree(client, layout, dest.repository, child)
+    else:
+        for blob in [root["config"], *root.get("layers", [])]:
+            client.push_blob(
+                dest.repository, layout.blob(blob["digest"]), blob["digest"], blob["size"], blob["mediaType"]
+            )
+    return client.put_manifest(dest.repository, dest.tag, _serialize(root), root_type)
+
+
+def push_layout(client: RegistryClient, outdir: Path, dest: Destination, annotations: Mapping[str, str]) -> str:
+    """Push the image an OCI layout holds (one manifest or index; several become an index) under dest."""
+    layout = _Layout(outdir)
+    index = json.loads((outdir / "index.json").read_text())
+    descriptors = index.get("manifests") or []
+    if not descriptors:
+        raise InvalidImage(f"OCI layout {outdir} holds no manifest")
+    if len(descriptors) == 1:
+        root_type = descriptors[0].get("mediaType", OCI_MANIFEST)
+        root = json.loads(layout.read(descriptors[0]))
+    else:
+        root_type = OCI_INDEX
+        root = {"schemaVersion": 2, "mediaType": OCI_INDEX,
+                "manifests": [{k: v for k, v in d.items() if k != "annotations"} for d in descriptors]}
+    root.setdefault("mediaType", root_type)
+    root["annotations"] = {**(root.get("annotations") or {}), **annotations}
+    return _push_children_then_root(client, layout, dest, root_type, root)
+
+
+def push_artifact(
+    client: RegistryClient, outdir: Path, dest: Destination, target: str, annotations: Mapping[str, str]
+) -> str:
+    """Push every file of outdir as one layer (title = relative path) under an artifact manifest."""
+    files = sorted(p for p in outdir.rglob("*") if p.is_file() and not p.is_symlink())
+    if not files:
+        raise InvalidImage(f"{outdir} holds no files to publish")
+    layers = []
+    for path in files:
+        digest, size = _file_digest(path)
+        client.push_blob(dest.repository, path, digest, size, FILE_MEDIA_TYPE)
+        layers.append({"mediaType": FILE_MEDIA_TYPE, "digest": digest, "size": size,
+                       "annotations": {TITLE: path.relative_to(outdir).as_posix()}})
+    with tempfile.TemporaryDirectory(prefix="faktory-empty-") as tmp:
+        empty = Path(tmp) / "config"
+        empty.write_bytes(EMPTY_CONFIG)
+        config_digest = sha256_digest(EMPTY_CONFIG)
+        client.push_blob(dest.repository, empty, config_digest, len(EMPTY_CONFIG), EMPTY_CONFIG_TYPE)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type(target),
+        "config": {"mediaType": EMPTY_CONFIG_TYPE, "digest": config_digest, "size": len(EMPTY_CONFIG)},
+        "layers": layers,
+        "annotations": dict(annotations),
+    }
+    return client.put_manifest(dest.repository, dest.tag, _serialize(manifest), OCI_MANIFEST)
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
+def publish(
+    client: RegistryClient, outdir: Path, dest: Destination, target: str, annotations: Mapping[str, str]
+) -> str:
+    if is_oci_layout(outdir):
+        return push_layout(client, outdir, dest, annotations)
+    return push_artifact(client, outdir, dest, target, annotations)
+
+
+__all__ = ["Destination", "Manifest", "already_published", "publish", "push_artifact", "push_layout"]

@@ -1,0 +1,175 @@
+"""The rules file: which repositories/tags convert to which targets, and where the results go.
+
+    registries: ["127.0.0.1:*"]          # accept events only from these hosts (globs); default: any
+    dockerhub_registry: docker.io         # where Docker Hub triggers resolve their tags
+    insecure_registries: ["build:5000"]   # plain HTTP (127.0.0.1 and localhost always are)
+    rules:
+      - repository: "apps/*"              # glob on the repository path
+        tags: ["v*", "latest"]            # globs; default ["*"]
+        exclude_tags: ["*-dev"]           # default: tags ending in -<target> (our own outputs)
+        targets: [oci, microvm]
+        verify: false
+        destination: "{registry}/{repository}:{tag}-{target}"   # the default
+        options: {compact: true}          # EmitOptions fields
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from faktory.errors import FaktoryError
+
+KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
+DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
+# Results pushed back into the same registry fire events too: never convert our own outputs.
+DEFAULT_EXCLUDES = tuple(f"*-{t}" for t in KNOWN_TARGETS)
+EMIT_OPTION_FIELDS = ("compact", "force", "base_ref", "name")
+
+
+class RulesError(FaktoryError):
+    pass
+
+
+@dataclass(frozen=True)
+class Rule:
+    repository: str = "*"
+    tags: tuple[str, ...] = ("*",)
+    exclude_tags: tuple[str, ...] = DEFAULT_EXCLUDES
+    targets: tuple[str, ...] = ("oci",)
+    verify: bool = False
+    destination: str = DEFAULT_DESTINATION
+    options: Mapping[str, object] = field(default_factory=dict)
+
+    def matches(self, repository: str, tag: str | None) -> bool:
+        if not fnmatch.fnmatchcase(repository, self.repository):
+            return False
+        if tag is None:  # a manifest pushed by digest only (e.g. an index's child): nothing to name
+            return False
+        if any(fnmatch.fnmatchcase(tag, pat) for pat in self.exclude_tags):
+            return False
+        return any(fnmatch.fnmatchcase(tag, pat) for pat in self.tags)
+
+    def destination_for(self, registry: str, repository: str, tag: str, target: str) -> str:
+        return self.destination.format(registry=registry, repository=repository, tag=tag, target=target)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One conversion a push asks for."""
+
+    target: str
+    destination: str
+    verify: bool
+    options: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class Rules:
+    rules: tuple[Rule, ...] = (Rule(),)
+    registries: tuple[str, ...] = ("*",)
+    dockerhub_registry: str = "docker.io"
+    insecure_registries: tuple[str, ...] = ()
+
+    def accepts_registry(self, registry: str) -> bool:
+        return any(fnmatch.fnmatchcase(registry, pat) for pat in self.registries)
+
+    def plans(self, registry: str, repository: str, tag: str | None) -> list[Plan]:
+        """Every (target, destination) the rules ask for; first rule naming a target wins."""
+        out: dict[str, Plan] = {}
+        if not self.accepts_registry(registry):
+            return []
+        for rule in self.rules:
+            if not rule.matches(repository, tag):
+                continue
+            for target in rule.targets:
+                if target not in out:
+                    dest = rule.destination_for(registry, repository, tag or "", target)
+                    out[target] = Plan(target, dest, rule.verify, dict(rule.options))
+        return list(out.values())
+
+    def is_insecure(self, registry: str) -> bool:
+        host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry
+        if host in ("127.0.0.1", "localhost", "[::1]"):
+            return True
+        return any(fnmatch.fnmatchcase(registry, pat) for pat in self.insecure_registries)
+
+
+def _globs(value: object, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise RulesError(f"rules: '{key}' must be a string or a list of strings")
+
+
+def _rule(raw: object, index: int) -> Rule:
+    if not isinstance(raw, dict):
+        raise RulesError(f"rules[{index}] is not a mapping")
+    unknown = set(raw) - {"repository", "tags", "exclude_tags", "targets", "verify", "destination", "options"}
+    if unknown:
+        raise RulesError(f"rules[{index}]: unknown keys {sorted(unknown)}")
+    targets = _globs(raw.get("targets"), "targets", ("oci",))
+    bad = [t for t in targets if t not in KNOWN_TARGETS]
+    if bad:
+        raise RulesError(f"rules[{index}]: unknown targets {bad} (known: {', '.join(KNOWN_TARGETS)})")
+    destination = raw.get("destination", DEFAULT_DESTINATION)
+    if not isinstance(destination, str):
+        raise RulesError(f"rules[{index}]: destination must be a string")
+    try:
+        destination.format(registry="r", repository="p", tag="t", target="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise RulesError(f"rules[{index}]: destination {destination!r} has a bad placeholder: {exc}") from None
+    options = raw.get("options") or {}
+    if not isinstance(options, dict) or set(options) - set(EMIT_OPTION_FIELDS):
+        raise RulesError(f"rules[{index}]: options may only hold {', '.join(EMIT_OPTION_FIELDS)}")
+    repository = raw.get("repository", "*")
+    if not isinstance(repository, str):
+        raise RulesError(f"rules[{index}]: repository must be a string")
+    return Rule(
+        repository=repository,
+        tags=_globs(raw.get("tags"), "tags", ("*",)),
+        exclude_tags=_globs(raw.get("exclude_tags"), "exclude_tags", ()) + DEFAULT_EXCLUDES,
+        targets=targets,
+        verify=bool(raw.get("verify", False)),
+        destination=destination,
+        options=options,
+    )
+
+
+def parse_rules(text: str, where: str = "rules file") -> Rules:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{where} is not valid YAML: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict):
+        raise RulesError(f"{where} must be a mapping with a 'rules' list")
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RulesError(f"{where} needs a non-empty 'rules' list")
+    dockerhub = data.get("dockerhub_registry", "docker.io")
+    if not isinstance(dockerhub, str):
+        raise RulesError(f"{where}: dockerhub_registry must be a string")
+    return Rules(
+        rules=tuple(_rule(r, i) for i, r in enumerate(raw_rules)),
+        registries=_globs(data.get("registries"), "registries", ("*",)),
+        dockerhub_registry=dockerhub,
+        insecure_registries=_globs(data.get("insecure_registries"), "insecure_registries", ()),
+    )
+
+
+def load_rules(path: Path | None) -> Rules:
+    """No file: convert every tag of every repository to `oci`."""
+    if path is None:
+        return Rules()
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise RulesError(f"cannot read rules file {path}: {exc.strerror}") from None
+    return parse_rules(text, where=str(path))

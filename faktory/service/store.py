@@ -1,0 +1,269 @@
+"""Job and event stores shared by the HTTP server and every worker process.
+
+SqliteStore: one file in the state dir (WAL; safe across processes on one machine).
+RedisStore: for workers on many machines. Both give an atomic read-modify-write (`update`), which is all
+the claim/lease/finish logic needs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+
+from faktory.service.jobs import ACTIVE_STATES, ALL_STATES, Job
+
+EVENT_TTL_SECONDS = 7 * 24 * 3600
+SECONDS_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+Updater = Callable[[Job], "Job | None"]
+
+
+class JobStore(Protocol):
+    def add_event(self, event_id: str) -> bool:
+        """Remember an event id; False if it was seen before (a replay)."""
+
+    def forget_event(self, event_id: str) -> None:
+        """Undo add_event when the event could not be queued, so the sender's retry is not a 'replay'."""
+
+    def create(self, job: Job) -> bool:
+        """Insert unless a job with this id exists; False means deduped."""
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def list(self, limit: int = 100) -> list[Job]:
+        """Newest first."""
+
+    def update(self, job_id: str, fn: Updater) -> Job | None:
+        """Atomically apply fn to the stored job; fn returns the new job or None to leave it. Returns the new job."""
+
+    def active(self) -> list[Job]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def observe_seconds(self, seconds: float) -> None: ...
+
+    def seconds_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
+        """Cumulative (le, count) buckets, sum, count — across every worker."""
+
+    def close(self) -> None: ...
+
+
+def _bucket_index(seconds: float) -> int:
+    return bisect.bisect_left(SECONDS_BUCKETS, seconds)  # len(BUCKETS) means +Inf
+
+
+def _cumulative(raw: dict[int, int]) -> list[tuple[float, int]]:
+    out, running = [], 0
+    for i, le in enumerate(SECONDS_BUCKETS + (float("inf"),)):
+        running += raw.get(i, 0)
+        out.append((le, running))
+    return out
+
+
+class SqliteStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state TEXT NOT NULL,
+                    created REAL NOT NULL, data TEXT NOT NULL);
+                CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+                CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+                CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, seen REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS seconds (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS seconds_total (k INTEGER PRIMARY KEY, sum REAL, n INTEGER);
+                """
+            )
+
+    def _conn(self) -> sqlite3.Connection:
+        # One connection per process and thread: huey forks workers, Starlette uses a thread pool.
+        key = os.getpid()
+        conn = getattr(self._local, "conn", None)
+        if conn is None or getattr(self._local, "pid", None) != key:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn, self._local.pid = conn, key
+        return conn
+
+    def add_event(self, event_id: str) -> bool:
+        conn = self._conn()
+        now = time.time()
+        cur = conn.execute("INSERT OR IGNORE INTO events (id, seen) VALUES (?, ?)", (event_id, now))
+        if cur.rowcount and int(now) % 97 == 0:  # now and then, forget very old ids
+            conn.execute("DELETE FROM events WHERE seen < ?", (now - EVENT_TTL_SECONDS,))
+        return cur.rowcount == 1
+
+    def forget_event(self, event_id: str) -> None:
+        self._conn().execute("DELETE FROM events WHERE id = ?", (event_id,))
+
+    def create(self, job: Job) -> bool:
+        cur = self._conn().execute(
+            "INSERT OR IGNORE INTO jobs (id, state, created, data) VALUES (?, ?, ?, ?)",
+            (job.id, job.state, job.created_at, job.to_json()),
+        )
+        return cur.rowcount == 1
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._conn().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_json(row[0]) if row else None
+
+    def list(self, limit: int = 100) -> list[Job]:
+        rows = self._conn().execute("SELECT data FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+        return [Job.from_json(r[0]) for r in rows]
+
+    def update(self, job_id: str, fn: Updater) -> Job | None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")  # takes the write lock: read-modify-write is atomic across processes
+        try:
+            row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            new = fn(Job.from_json(row[0])) if row else None
+            if new is not None:
+                new = new.replace(updated_at=time.time())
+                conn.execute("UPDATE jobs SET state = ?, data = ? WHERE id = ?", (new.state, new.to_json(), job_id))
+            conn.execute("COMMIT")
+            return new
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def active(self) -> list[Job]:
+        marks = ",".join("?" * len(ACTIVE_STATES))
+        rows = self._conn().execute(f"SELECT data FROM jobs WHERE state IN ({marks})", ACTIVE_STATES)
+        return [Job.from_json(r[0]) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(ALL_STATES, 0)
+        for state, n in self._conn().execute("SELECT state, count(*) FROM jobs GROUP BY state"):
+            out[state] = n
+        return out
+
+    def observe_seconds(self, seconds: float) -> None:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO seconds (bucket, n) VALUES (?, 1) ON CONFLICT(bucket) DO UPDATE SET n = n + 1",
+            (_bucket_index(seconds),),
+        )
+        conn.execute(
+            "INSERT INTO seconds_total (k, sum, n) VALUES (0, ?, 1) "
+            "ON CONFLICT(k) DO UPDATE SET sum = sum + excluded.sum, n = n + 1",
+            (seconds,),
+        )
+        conn.execute("COMMIT")
+
+    def seconds_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
+        conn = self._conn()
+        raw = dict(conn.execute("SELECT bucket, n FROM seconds").fetchall())
+        row = conn.execute("SELECT sum, n FROM seconds_total WHERE k = 0").fetchone() or (0.0, 0)
+        return _cumulative(raw), float(row[0]), int(row[1])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class RedisStore:
+    """Keys under `<prefix>:`: job:<id> (JSON), jobs (zset by creation), state:<s> (sets), event:<id>."""
+
+    def __init__(self, url: str, prefix: str = "faktory"):
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.prefix = prefix
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix,) + parts)
+
+    def add_event(self, event_id: str) -> bool:
+        return bool(self.redis.set(self._k("event", event_id), b"1", nx=True, ex=EVENT_TTL_SECONDS))
+
+    def forget_event(self, event_id: str) -> None:
+        self.redis.delete(self._k("event", event_id))
+
+    def create(self, job: Job) -> bool:
+        if not self.redis.set(self._k("job", job.id), job.to_json(), nx=True):
+            return False
+        pipe = self.redis.pipeline()
+        pipe.zadd(self._k("jobs"), {job.id: job.created_at})
+        pipe.sadd(self._k("state", job.state), job.id)
+        pipe.execute()
+        return True
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.redis.get(self._k("job", job_id))
+        return Job.from_json(raw) if raw else None
+
+    def _many(self, ids: Iterable[bytes | str]) -> list[Job]:
+        ids = [i.decode() if isinstance(i, bytes) else i for i in ids]
+        if not ids:
+            return []
+        raws = self.redis.mget([self._k("job", i) for i in ids])
+        return [Job.from_json(r) for r in raws if r]
+
+    def list(self, limit: int = 100) -> list[Job]:
+        return self._many(self.redis.zrevrange(self._k("jobs"), 0, limit - 1))
+
+    def update(self, job_id: str, fn: Updater) -> Job | None:
+        import redis
+
+        key = self._k("job", job_id)
+        while True:
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)  # optimistic lock: the MULTI fails if anyone else wrote the job
+                    raw = pipe.get(key)
+                    if raw is None:
+                        return None
+                    old = Job.from_json(raw)
+                    new = fn(old)
+                    if new is None:
+                        return None
+                    new = new.replace(updated_at=time.time())
+                    pipe.multi()
+                    pipe.set(key, new.to_json())
+                    if new.state != old.state:
+                        pipe.srem(self._k("state", old.state), job_id)
+                        pipe.sadd(self._k("state", new.state), job_id)
+                    pipe.execute()
+                    return new
+                except redis.WatchError:
+                    continue
+
+    def active(self) -> list[Job]:
+        ids: set = set()
+        for state in ACTIVE_STATES:
+            ids |= self.redis.smembers(self._k("state", state))
+        return self._many(sorted(ids))
+
+    def counts(self) -> dict[str, int]:
+        pipe = self.redis.pipeline()
+        for state in ALL_STATES:
+            pipe.scard(self._k("state", state))
+        return dict(zip(ALL_STATES, pipe.execute()))
+
+    def observe_seconds(self, seconds: float) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hincrby(self._k("seconds"), str(_bucket_index(seconds)), 1)
+        pipe.hincrbyfloat(self._k("seconds"), "sum", seconds)
+        pipe.hincrby(self._k("seconds"), "count", 1)
+        pipe.execute()
+
+    def seconds_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
+        raw = {k.decode(): v for k, v in self.redis.hgetall(self._k("seconds")).items()}
+        buckets = {int(k): int(v) for k, v in raw.items() if k.isdigit()}
+        return _cumulative(buckets), float(raw.get("sum", 0)), int(raw.get("count", 0))
+
+    def close(self) -> None:
+        self.redis.close()
