@@ -1,36 +1,25 @@
 """Per-target verdicts come from the emitters' own `check(closure)`: the audit never re-states target rules.
 
-`emitter_for` is the one adapter onto the emitters registry (faktory/emitters/convert.py). A target whose emitter
+`emitter_for` is the one adapter onto the emitters registry (faktory.emitters.convert.emitter_for). A target whose emitter
 cannot be found gets `convertible=None` ("not checked") rather than a guess.
 """
 
 from __future__ import annotations
-
-import importlib
 
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.audit.model import Issue, TargetVerdict
 
 
 def emitter_for(target: str):
-    """The registered emitter for `target`, or None when the emitters registry does not have one (yet)."""
+    """The registered emitter for `target`, or None while its module does not exist (yet)."""
+    from faktory.emitters.convert import emitter_for as lookup
+
     try:
-        registry = importlib.import_module("faktory.emitters.convert")
-    except ImportError:
-        return None
-    for getter in ("get_emitter", "emitter_for", "emitter"):
-        fn = getattr(registry, getter, None)
-        if callable(fn):
-            try:
-                return fn(target)
-            except Exception:  # unknown target: the registry's own error type
-                return None
-    for table in ("EMITTERS", "REGISTRY", "emitters"):
-        mapping = getattr(registry, table, None)
-        if isinstance(mapping, dict) and target in mapping:
-            found = mapping[target]
-            return found() if isinstance(found, type) else found
-    return None
+        return lookup(target)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("faktory.emitters."):
+            return None
+        raise
 
 
 def issue(finding: Finding) -> Issue:
@@ -38,7 +27,11 @@ def issue(finding: Finding) -> Issue:
 
 
 def target_verdict(target: str, closure: Closure) -> TargetVerdict:
-    emitter = emitter_for(target)
+    try:
+        emitter = emitter_for(target)
+    except Exception as exc:  # a broken emitter module: say so on this target, audit the rest
+        problem = Issue("check-unavailable", f"{type(exc).__name__}: {exc}", "warning")
+        return TargetVerdict(target=target, convertible=None, warnings=(problem,), projected_size=closure.size)
     # Analyzer findings addressed to this one target count even if the check forgets to repeat them.
     findings = [f for f in closure.findings if f.target == target]
     if emitter is None:

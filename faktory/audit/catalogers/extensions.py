@@ -1,7 +1,8 @@
 """C extension modules: shared objects outside the interpreter's own stdlib that export `PyInit_<name>`.
 
-The symbol test (not the file name) decides, so vendored libraries such as `numpy.libs/libopenblas*.so` are
-native libraries, not extensions. Which libraries an extension pulls in comes from the analyzer's graph
+The symbol decides, matched against the file's module name (`_speedups.cpython-312-x86_64-linux-gnu.so` must
+export `PyInit__speedups`): vendored libraries such as `numpy.libs/libopenblas*.so` are native libraries, and a
+bundled libpython, which exports PyInit_ for its built-in modules, is not an extension either. Which libraries an extension pulls in comes from the analyzer's graph
 (DT_NEEDED edges, followed transitively) when there is one; otherwise only its DT_NEEDED sonames are listed.
 """
 
@@ -30,7 +31,7 @@ def catalog_extensions(fs: FileSystem, distributions: Iterable[Package], graph=N
             continue
         if entry.size > MAX_ELF_BYTES:
             continue
-        elf = _elf_facts(fs.read_bytes(entry.path))
+        elf = _elf_facts(fs.read_bytes(entry.path), _module_name(entry.path))
         if elf is None or not elf[0]:
             continue
         needed = elf[1]
@@ -45,8 +46,12 @@ def catalog_extensions(fs: FileSystem, distributions: Iterable[Package], graph=N
     return tuple(found)
 
 
-def _elf_facts(data: bytes) -> tuple[bool, tuple[str, ...]] | None:
-    """(exports PyInit_*, DT_NEEDED sonames) or None when not a readable ELF."""
+def _module_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def _elf_facts(data: bytes, module: str) -> tuple[bool, tuple[str, ...]] | None:
+    """(exports PyInit_<module>, DT_NEEDED sonames) or None when not a readable ELF."""
     if not data.startswith(ELF_MAGIC):
         return None
     try:
@@ -54,7 +59,8 @@ def _elf_facts(data: bytes) -> tuple[bool, tuple[str, ...]] | None:
         is_extension = False
         dynsym = elf.get_section_by_name(".dynsym")
         if dynsym is not None:
-            is_extension = any(sym.name.startswith("PyInit_") for sym in dynsym.iter_symbols())
+            wanted = {f"PyInit_{module}"}
+            is_extension = any(sym.name in wanted for sym in dynsym.iter_symbols())
         needed: list[str] = []
         for section in elf.iter_sections():
             if isinstance(section, DynamicSection):
