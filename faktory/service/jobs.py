@@ -1,4 +1,4 @@
-"""The Job value and its life cycle. Stores (store.py) keep these; workers move them along.
+r"""The Job value and its life cycle. Stores (store.py) keep these; workers move them along.
 
 queued -> running -> done | failed | skipped
              \-> retrying -> running ...      (a dead worker's lease expires -> re-queued by the reaper)

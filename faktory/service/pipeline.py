@@ -79,5 +79,5 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
             _verify(image, artifact)
         phase("publish")
         annotations = result_annotations(job.source_name, job.source_ref, job.digest, job.target)
-        digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations)
+        digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations, artifact.extra)
     return Outcome(f"{dest}@{digest}", published=True)

@@ -196,11 +196,32 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
+def image_layout(outdir: Path, extra: Mapping | None = None) -> Path | None:
+    """Where a conversion result keeps its OCI image layout, if it is an image at all.
+
+    Emitters that produce images say so in Artifact.extra["image"]["layout"] (a dir relative to outdir);
+    an outdir that is itself a layout counts too.
+    """
+    image = (extra or {}).get("image")
+    if isinstance(image, Mapping) and isinstance(image.get("layout"), str):
+        candidate = (outdir / image["layout"]).resolve()
+        if candidate.is_relative_to(outdir.resolve()) and is_oci_layout(candidate):
+            return candidate
+    return outdir if is_oci_layout(outdir) else None
+
+
 def publish(
-    client: RegistryClient, outdir: Path, dest: Destination, target: str, annotations: Mapping[str, str]
+    client: RegistryClient,
+    outdir: Path,
+    dest: Destination,
+    target: str,
+    annotations: Mapping[str, str],
+    extra: Mapping | None = None,
 ) -> str:
-    if is_oci_layout(outdir):
-        return push_layout(client, outdir, dest, annotations)
+    """Images go out as images, everything else as an OCI artifact of type application/vnd.faktory.<target>.v1."""
+    layout = image_layout(outdir, extra)
+    if layout is not None:
+        return push_layout(client, layout, dest, annotations)
     return push_artifact(client, outdir, dest, target, annotations)
 
 
