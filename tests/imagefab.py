@@ -153,3 +153,43 @@ def write_oci_layout(root: Path, manifests: list[tuple[bytes, dict | None, str |
         index["manifests"].append(desc)
     (root / "index.json").write_text(json.dumps(index))
     return root
+
+
+def push_blob(session, base: str, repo: str, data: bytes) -> dict:
+    """Monolithic blob upload (distribution API: POST then PUT ?digest=)."""
+    resp = session.post(f"{base}/v2/{repo}/blobs/uploads/")
+    resp.raise_for_status()
+    location = resp.headers["Location"]
+    if location.startswith("/"):
+        location = base + location
+    sep = "&" if "?" in location else "?"
+    resp = session.put(f"{location}{sep}digest={sha(data)}", data=data,
+                       headers={"Content-Type": "application/octet-stream"})
+    resp.raise_for_status()
+    return {"digest": sha(data), "size": len(data)}
+
+
+def push_manifest(session, base: str, repo: str, reference: str, data: bytes, media_type: str) -> str:
+    resp = session.put(f"{base}/v2/{repo}/manifests/{reference}", data=data, headers={"Content-Type": media_type})
+    resp.raise_for_status()
+    return sha(data)
+
+
+def push_image(session, base: str, repo: str, layers: list[bytes], *, compression: str = "gzip",
+               architecture: str = "amd64", tag: str | None = None) -> tuple[str, bytes]:
+    config = json.loads(config_for(layers))
+    config["architecture"] = architecture
+    config_bytes = json.dumps(config).encode()
+    descs = []
+    for layer in layers:
+        blob, media_type = compress(layer, compression)
+        descs.append({"mediaType": media_type, **push_blob(session, base, repo, blob)})
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   **push_blob(session, base, repo, config_bytes)},
+        "layers": descs,
+    }).encode()
+    digest = push_manifest(session, base, repo, tag or sha(manifest), manifest,
+                           "application/vnd.oci.image.manifest.v1+json")
+    return digest, manifest

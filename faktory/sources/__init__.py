@@ -41,17 +41,17 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
         from faktory.sources.registry import load_registry
 
         return load_registry(parsed, cache, platform)
-    from faktory.sources.daemon import NotInDaemon, load_daemon
+    from faktory.errors import FaktoryError
+    from faktory.sources.daemon import DaemonUnreachable, NotInDaemon, load_daemon
 
     try:
         return load_daemon(parsed.name, parsed.name, cache)
-    except NotInDaemon:
+    except (NotInDaemon, DaemonUnreachable) as daemon_exc:
         if parsed.registry is None:
             raise
-        from faktory.errors import FaktoryError
         from faktory.sources.registry import load_registry
 
         try:
             return load_registry(parsed.registry, cache, platform)
         except FaktoryError as exc:
-            raise type(exc)(f"{parsed.name!r} is not in the Docker engine, and from the registry: {exc}") from None
+            raise type(exc)(f"{daemon_exc}; and from the registry: {exc}") from None

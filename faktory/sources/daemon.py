@@ -26,7 +26,7 @@ def client():
     try:
         return docker.from_env(timeout=300)
     except DockerException as exc:
-        raise SourceUnavailable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
 
 
 def _short(exc: Exception) -> str:
@@ -35,6 +35,10 @@ def _short(exc: Exception) -> str:
 
 
 class NotInDaemon(ImageNotFound):
+    pass
+
+
+class DaemonUnreachable(SourceUnavailable):
     pass
 
 
@@ -47,9 +51,9 @@ def load_daemon(name: str, ref: str, cache: LayerCache) -> LoadedImage:
     except NotFound:
         raise NotInDaemon(f"image {name!r} not found in the Docker engine") from None
     except (APIError, DockerException) as exc:
-        raise SourceUnavailable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
     except Exception as exc:  # requests' ConnectionError and friends
-        raise SourceUnavailable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
 
     image_id = attrs.get("Id", "")
     diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []

@@ -4,8 +4,7 @@
     oci:DIR[:TAG]                         an OCI image layout directory
     docker-daemon:NAME[:TAG]              the local engine only
     docker://HOST[:PORT]/REPO[:TAG|@sha256:…]   a registry
-    HOST[:PORT]/REPO[:TAG|@…]             a registry (the first component names a host)
-    NAME[:TAG]                            the local engine, then the registry (like `docker run`)
+    [HOST[:PORT]/]REPO[:TAG|@…]           the local engine, then the registry it names (like `docker run`)
 """
 
 from __future__ import annotations
@@ -147,8 +146,5 @@ def parse(text: str) -> Reference:
         )
     if _DIGEST.match(text):
         return DaemonRef(name=text, registry=None)
-    ref = parse_docker_ref(text)
-    first = text.split("/", 1)[0]
-    if "/" in text and _looks_like_host(first):
-        return ref  # the name says which registry: ask it
-    return DaemonRef(name=text, registry=ref)
+    # Like `docker run`: the local engine first, then the registry the name points at.
+    return DaemonRef(name=text, registry=parse_docker_ref(text))
