@@ -103,9 +103,11 @@ class Rootfs:
         return b"".join(self.chunks(entry))
 
     # --- writing ------------------------------------------------------------------------------------------
-    def write_cpio(self, out: BinaryIO, *, skip_root: bool = True, close: bool = True) -> NewcWriter:
+    def write_cpio(self, out: BinaryIO, *, skip_root: bool = True, close: bool = True,
+                   prelude: Iterable[RootEntry] = ()) -> NewcWriter:
+        """`prelude` entries go first, before the tree (unikraft's zero-filled padding entry)."""
         writer = NewcWriter(out)
-        for entry in self.sorted():
+        for entry in [*prelude, *self.sorted()]:
             if entry.path == "/" and skip_root:
                 continue
             if entry.kind == DIR:

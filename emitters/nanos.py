@@ -1,0 +1,83 @@
+"""nanos: an OPS local package (package.manifest + sysroot/) and a config.json for `ops run`.
+
+Nanos runs the image's unmodified glibc interpreter. It provides /dev/null, /dev/urandom, /proc/* and
+/sys/devices/system/cpu/online itself and refuses an image that carries files there; it needs an environment
+entry even when empty.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from faktory.analyzers.model import BLOCKER, Closure, Finding
+from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.launch import exposed_ports, launch_env, safe_name
+from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
+from faktory.emitters.rootfs import Layout
+from faktory.emitters.rules import as_severity, facts
+from faktory.image import Image
+
+PROVIDED_BY_NANOS = ("/dev/null", "/dev/urandom", "/sys/devices/system/cpu/online")
+MEMORY = "512m"
+
+
+def provided_by_nanos(path: str) -> bool:
+    return path in PROVIDED_BY_NANOS or path == "/proc" or path.startswith("/proc/")
+
+
+LAYOUT = Layout(exclude=provided_by_nanos, dirs=(("/tmp", 0o1777),))
+
+
+def package_version(image: Image) -> str:
+    tag = image.ref.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image.ref else ""
+    if tag and re.fullmatch(r"[A-Za-z0-9_.-]+", tag):
+        return tag
+    return image.digest.split(":")[-1][:12] or "0"
+
+
+class NanosEmitter:
+    name = "nanos"
+
+    def check(self, closure: Closure) -> list[Finding]:
+        return as_severity(facts(closure, "fork", "subprocess", "multiprocessing"), self.name, BLOCKER,
+                           "Nanos runs a single process: no fork/exec")
+
+    def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
+        rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)
+        name = options.name or safe_name(image.ref)
+        version = package_version(image)
+        pkgdir = f"{name}_{version}"
+        rootfs.write_tree(outdir / pkgdir / "sysroot")
+        cleanup(outdir)
+        argv = list(closure.launch.argv)
+        env = launch_env(image, closure)
+        program = argv[0]
+        manifest = {"Program": f"{pkgdir}/sysroot{program}", "Args": argv, "Version": version,
+                    "Env": env, "Description": f"faktory conversion of {image.ref}"}
+        (outdir / pkgdir / "package.manifest").write_text(json.dumps(manifest, indent=2) + "\n")
+        ports = exposed_ports(image)
+        config = {
+            "Program": program,
+            "Args": argv[1:],
+            "Env": env,  # always present: Nanos needs an environment entry even when it is empty
+            "Dirs": [],
+            "Files": [],
+            "MapDirs": {f"{pkgdir}/sysroot/*": "/"},
+            "CurrentWorkingDirectory": closure.launch.workdir or image.config.working_dir or "/",
+            "RunConfig": {"Memory": MEMORY, "Ports": [str(p) for p in ports]},
+        }
+        (outdir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        run = f"cd {outdir} && ops pkg load --local {pkgdir} -c config.json"
+        return Artifact(self.name, outdir, {}, run, extra={
+            "package": {"dir": pkgdir, "version": version, "program": program},
+            "launch": {"argv": argv, "env": env},
+            "ports": ports,
+            "contents": {f"{pkgdir}/sysroot": listing(rootfs)},
+            "skipped": rootfs.skipped,
+            **compact_extra(report),
+        })
+
+
+EMITTER = NanosEmitter()
