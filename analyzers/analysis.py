@@ -1,0 +1,371 @@
+"""Image -> Closure: the worklist that ties the analyzers together over one graph.
+
+Order: entrypoint -> interpreter (ELF closure, prefix landmark, lib-dynload) -> sys.path -> startup modules
+and the app's main code -> imports, hooks, package data, distributions, ctypes libraries, until nothing new
+is reached -> system files -> classification of every kept file (an ELF found late gets its own closure).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from faktory.analyzers import classify, findings as findings_mod, startup, syspath, sysfiles
+from faktory.analyzers.dists import build_index
+from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
+from faktory.analyzers.finder import Finder, ModuleSpec
+from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
+from faktory.analyzers.hooks import Hook, hook_table
+from faktory.analyzers.imports import CodeFact, ModuleScan, scan_source
+from faktory.analyzers.interpreter import identify
+from faktory.analyzers.model import Closure, Launch
+from faktory.analyzers.native import NativeResolver
+from faktory.image import Image
+
+APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
+DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
+                     ".o", ".lib")
+MAIN = "__main__"
+
+
+@dataclass
+class ModuleRecord:
+    spec: ModuleSpec
+    scan: ModuleScan | None = None
+    app: bool = False  # outside the stdlib: its code facts become findings
+
+
+@dataclass
+class Analysis:
+    image: Image
+    gb: GraphBuilder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gb = GraphBuilder(self.image.fs)
+        self.modules: dict[str, ModuleRecord] = {}
+        self.missing: dict[str, tuple[str, bool]] = {}  # module -> (first requester, optional)
+        self.queue: deque[str] = deque()
+        self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
+        self.ctypes_libs: list[tuple[str, str, int]] = []
+        self.all_dist_info = False
+        self.app_from_args = False
+        self.hooks = hook_table()
+        self.kept_dists: set[str] = set()
+
+    # --- modules -------------------------------------------------------------------------------------
+    def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False) -> ModuleRecord | None:
+        if name in self.modules:
+            self.gb.edge(src, mnode(name), reason, detail)
+            return self.modules[name]
+        spec = self.finder.find(name)
+        if spec is None:
+            if name not in self.missing:
+                self.missing[name] = (detail or src, optional)
+            return None
+        record = ModuleRecord(spec, app=self._is_app(spec))
+        self.modules[name] = record
+        node = mnode(name)
+        self.gb.graph.add_node(node, kind=spec.kind, path=spec.origin or "", package=spec.is_package)
+        self.gb.edge(src, node, reason, detail)
+        parent = name.rpartition(".")[0]
+        if parent:
+            self.keep_module(parent, node, "parent-package")
+        self._keep_module_files(node, spec)
+        self.queue.append(name)
+        return record
+
+    def _is_own_code(self, path: str) -> bool:
+        """The app's own code: neither the stdlib nor an installed distribution's site dir."""
+        return not any(path.startswith(d + "/") for d in (self.interp.stdlib_dir, *self.sys.site_dirs))
+
+    def _is_app(self, spec: ModuleSpec) -> bool:
+        origin = spec.origin or (spec.search[0] if spec.search else "")
+        return not origin.startswith(self.interp.stdlib_dir + "/")
+
+    def _keep_module_files(self, node: str, spec: ModuleSpec) -> None:
+        if spec.kind == "namespace":
+            for portion in spec.search:
+                self.gb.keep_path(portion, node, "namespace-portion")
+            return
+        if spec.kind == "extension":
+            self.native.keep_elf(spec.origin, node, "module-file")
+        else:
+            self.gb.keep_path(spec.origin, node, "module-file")
+        if spec.cached:
+            self.gb.keep_path(spec.cached, node, "bytecode-cache")
+        if spec.is_package and spec.kind != "zip":
+            self._keep_package_data(node, spec.search[0])
+        self._note_distribution(node, spec.origin)
+
+    def _keep_package_data(self, node: str, pkg_dir: str) -> None:
+        """Non-code files of a kept package, down into data dirs but not into subpackages."""
+        stack = [pkg_dir]
+        while stack:
+            directory = stack.pop()
+            for name in sorted(self.gb.listdir(directory)):
+                path = posixpath.join(directory, name)
+                if name == "__pycache__":
+                    continue
+                if self.gb.is_dir(path):
+                    inner = self.gb.listdir(path)
+                    if not any(n.startswith("__init__.") for n in inner):
+                        stack.append(path)
+                    continue
+                if name.endswith(DEV_ONLY_SUFFIXES) or self._is_extension_name(name):
+                    continue
+                self.gb.keep_path(path, node, "package-data")
+
+    def _is_extension_name(self, name: str) -> bool:
+        return name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so") or "." not in name[:-3])
+
+    def _note_distribution(self, node: str, origin: str | None) -> None:
+        if not origin:
+            return
+        dist = self.dists.dist_of(origin, self.sys.site_dirs)
+        if not dist:
+            return
+        self.gb.edge(node, f"dist:{dist}", "distribution")
+        if dist not in self.kept_dists:
+            self.kept_dists.add(dist)
+            meta = self.dists.meta_dir.get(dist)
+            if meta:
+                self.gb.keep_tree(meta, f"dist:{dist}", "dist-info")
+
+    # --- scanning ------------------------------------------------------------------------------------
+    def drain(self) -> None:
+        while self.queue:
+            name = self.queue.popleft()
+            record = self.modules[name]
+            for hook in self.hooks.get(name, ()):
+                self.apply_hook(hook, mnode(name))
+            source = self.finder.read_source(record.spec)
+            if source is None:
+                continue
+            record.scan = scan_source(source)
+            self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name)
+
+    def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str) -> None:
+        node = mnode(name) if name != MAIN else ENTRY
+        is_package = bool(spec and spec.is_package)
+        library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
+        for ref in scan.imports:
+            detail = f"{where}:{ref.lineno}"
+            base = self._absolute(name, is_package, ref.module, ref.level)
+            if not base:
+                continue
+            if ref.lazy and library and base.split(".")[0] in startup.DEV_ONLY:
+                continue
+            self.keep_module(base, node, "imports", detail, ref.optional)
+            for attr in ref.names:
+                sub = f"{base}.{attr}"
+                if attr != "*" and self.finder.find(sub) is not None:
+                    self.keep_module(sub, node, "imports", detail, True)
+        for lib, lineno in scan.libraries:
+            self.ctypes_libs.append((node, lib, lineno))
+            self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
+        if app:
+            self.facts.extend((where, fact) for fact in scan.facts)
+
+    @staticmethod
+    def _absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
+        if level == 0:
+            return module
+        package = name if is_package else name.rpartition(".")[0]
+        parts = package.split(".") if package else []
+        if level - 1 > len(parts):
+            return None
+        parts = parts[: len(parts) - (level - 1)]
+        base = ".".join(parts)
+        if module:
+            base = f"{base}.{module}" if base else module
+        return base or None
+
+    def _keep_ctypes_library(self, node: str, lib: str, detail: str) -> None:
+        candidates = [lib] if (".so" in lib or "/" in lib) else [f"lib{lib}.so", f"lib{lib}.so.1", f"lib{lib}.so.6",
+                                                                   f"lib{lib}.so.2", f"lib{lib}.so.0"]
+        for dirname, _how in self.native.search_dirs(None, "/"):
+            names = self.gb.listdir(dirname)
+            for cand in candidates:
+                if "/" in cand:
+                    if self.native.keep_elf(cand, node, "ctypes", detail):
+                        return
+                    continue
+                if cand in names:
+                    self.native.keep_elf(posixpath.join(dirname, cand), node, "ctypes", detail)
+                    return
+            # find_library("x") matches the versioned name too (libx.so.N)
+            if "/" not in lib and ".so" not in lib:
+                for entry in sorted(names):
+                    if entry.startswith(f"lib{lib}.so."):
+                        self.native.keep_elf(posixpath.join(dirname, entry), node, "ctypes", detail)
+                        return
+
+    # --- hooks ---------------------------------------------------------------------------------------
+    def apply_hook(self, hook: Hook, node: str) -> None:
+        reason = f"hook:{hook.module}"
+        hook_node = f"hook:{hook.module}"
+        self.gb.edge(node, hook_node, "hook")
+        for name in hook.hiddenimports:
+            if name.endswith(".*"):
+                self._keep_submodules(name[:-2], hook_node, reason)
+            else:
+                self.keep_module(name, hook_node, reason, optional=True)
+        record = self.modules.get(hook.module)
+        if hook.datas and record and record.spec.is_package and record.spec.search:
+            for pattern in hook.datas:
+                for base in record.spec.search:
+                    sysfiles.keep_glob(self.gb, posixpath.join(base, pattern), hook_node, reason)
+        for soname in hook.binaries:
+            found = self.native.find_library(soname, None, "/")
+            if found:
+                self.native.keep_elf(found, hook_node, reason, soname)
+        for pattern in hook.sysfiles:
+            sysfiles.keep_glob(self.gb, pattern, hook_node, reason)
+        if hook.all_dist_info and not self.all_dist_info:
+            self.all_dist_info = True
+            for dist, meta in sorted(self.dists.meta_dir.items()):
+                self.gb.keep_tree(meta, hook_node, "dist-info")
+        if hook.app_from_args:
+            self.app_from_args = True
+
+    def _keep_submodules(self, package: str, src: str, reason: str) -> None:
+        spec = self.finder.find(package)
+        if spec is None or not spec.is_package:
+            return
+        self.keep_module(package, src, reason, optional=True)
+        suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
+        for location in spec.search:
+            for entry in sorted(self.gb.listdir(location)):
+                if entry.startswith("__"):
+                    continue
+                sub = None
+                for suffix in suffixes:
+                    if entry.endswith(suffix):
+                        sub = entry[: -len(suffix)]
+                        break
+                if sub is None and self.gb.is_dir(posixpath.join(location, entry)):
+                    sub = entry
+                if sub and sub.isidentifier():
+                    if self.finder.find(f"{package}.{sub}") is not None:
+                        self.keep_module(f"{package}.{sub}", src, reason, optional=True)
+
+    # --- the whole run -------------------------------------------------------------------------------
+    def run(self) -> Closure:
+        image, gb = self.image, self.gb
+        cfg = image.config
+        ep = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir).resolve()
+        src = ENTRY
+        for path, reason in ep.hops:
+            gb.keep_path(path, src, reason)
+        self.native = NativeResolver(gb, ep.env)
+        info = self.native.keep_elf(ep.interpreter, ENTRY, "interpreter")
+        self.interp = interp = identify(gb, self.native, ep.interpreter, info)
+        inode = fnode(interp.real_path)
+        gb.keep_path(posixpath.join(interp.stdlib_dir, "os.py"), inode, "landmark")
+        if interp.dynload_dir:
+            gb.keep_path(interp.dynload_dir, inode, "lib-dynload")
+        sysfiles.keep_runtime_files(gb, inode, ep.env, interp.libc)
+
+        cmd = ep.python
+        self.sys = sp = syspath.compute(gb, interp, cmd, ep.env, ep.workdir)
+        if sp.venv_cfg:
+            gb.keep_path(sp.venv_cfg, inode, "pyvenv.cfg")
+        for pth in sp.pth_files:
+            gb.keep_path(pth, inode, "pth")
+        entries = list(sp.entries)
+        if any(APP_ARG.match(a) for a in cmd.args) and ep.workdir not in entries:
+            entries.insert(0, ep.workdir)  # servers (uvicorn, gunicorn) put the cwd first to import `mod:app`
+        major, minor, _ = interp.version
+        optimize = 2 if "-OO" in cmd.flags or cmd.flags.count("-O") >= 2 else (1 if "-O" in cmd.flags else 0)
+        self.finder = Finder(gb, entries, interp.abi_tag, f"cpython-{major}{minor}", optimize)
+        self.dists = build_index(gb, sp.site_dirs)
+
+        for name in startup.startup_modules(interp.version, sp.no_site):
+            self.keep_module(name, inode, "startup")
+        if not sp.no_site:
+            for name in startup.OPTIONAL_CUSTOMIZE:
+                self.keep_module(name, inode, "startup", optional=True)
+            for pth, lineno, line in sp.pth_imports:
+                for mod in re.findall(r"\bimport\s+([\w.]+)", line):
+                    self.keep_module(mod, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
+        script = self._keep_main(cmd, ep.workdir)
+        self.drain()
+        if self.app_from_args:
+            for arg in cmd.args:
+                m = APP_ARG.match(arg)
+                if m:
+                    self.keep_module(m.group(1), ENTRY, "app-argument", arg, optional=True)
+            self.drain()
+        self._classify_until_stable()
+
+        launch = self._launch(ep, cmd, script, sp)
+        closure = Closure(
+            image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
+            sys_path=tuple(sp.entries),
+        )
+        closure.findings = findings_mod.collect(self, closure, image)
+        return closure
+
+    def _keep_main(self, cmd: PythonCommand, workdir: str) -> str | None:
+        if cmd.module:
+            self.keep_module("runpy", ENTRY, "python -m")
+            record = self.keep_module(cmd.module, ENTRY, "python -m", cmd.module)
+            if record and record.spec.is_package:
+                self.keep_module(f"{cmd.module}.__main__", ENTRY, "python -m", cmd.module)
+            return None
+        if cmd.command is not None:
+            self._follow_scan(MAIN, None, scan_source(cmd.command.encode()), True, "<-c>")
+            return None
+        if cmd.script:
+            path = cmd.script if cmd.script.startswith("/") else posixpath.normpath(posixpath.join(workdir, cmd.script))
+            if self.gb.is_dir(path):
+                path = posixpath.join(path, "__main__.py")
+                self.keep_module("runpy", ENTRY, "python DIR")
+            real = self.gb.keep_path(path, ENTRY, "script")
+            if real is None:
+                from faktory.analyzers.entrypoint import UnsupportedEntrypoint
+
+                raise UnsupportedEntrypoint(f"the entrypoint's script {path} is not in the image")
+            source = self.gb.fs.read_bytes(real)
+            if source[:2] == b"PK":
+                self.keep_module("runpy", ENTRY, "python ZIP")
+                return path
+            self._follow_scan(MAIN, None, scan_source(source), True, path)
+            return path
+        return None
+
+    def _classify_until_stable(self) -> None:
+        """Every kept file gets its magic; ELF files kept as plain files get their own DT_NEEDED closure."""
+        done: set[str] = set()
+        while True:
+            todo = [p for p in self.gb.kept_files() if p not in done]
+            if not todo:
+                return
+            for path in todo:
+                done.add(path)
+                magic_text, is_elf = classify.describe(self.gb.fs, path)
+                node = self.gb.graph.nodes[fnode(path)]
+                node["magic"] = magic_text
+                if is_elf:
+                    self.native.keep_elf(path, fnode(path), "ELF")
+
+    def _launch(self, ep, cmd: PythonCommand, script: str | None, sp) -> Launch:
+        exe = self.interp.path if sp.venv_cfg else self.interp.real_path
+        argv = [exe, *cmd.flags]
+        for x in cmd.xoptions:
+            argv += ["-X", x]
+        if cmd.module:
+            argv += ["-m", cmd.module]
+        elif cmd.command is not None:
+            argv += ["-c", cmd.command]
+        elif script:
+            argv.append(script)
+        argv += list(cmd.args)
+        return Launch(argv=tuple(argv), env=dict(ep.env), workdir=ep.workdir or "/", script=script,
+                      module=cmd.module, flags=tuple(cmd.flags))
+
+
+def analyze(image: Image) -> Closure:
+    return Analysis(image).run()

@@ -1,0 +1,63 @@
+"""Installed distributions in the site dirs: which files belong to which distribution, and its metadata dir.
+
+RECORD lists every installed file of a wheel install; Debian's `*.egg-info` only has `top_level.txt`, so
+top-level names are the fallback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from faktory.analyzers.graphbuild import GraphBuilder
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass
+class DistIndex:
+    by_file: dict[str, str] = field(default_factory=dict)  # real file path -> canonical dist name
+    by_top: dict[tuple[str, str], str] = field(default_factory=dict)  # (site dir, top-level name) -> dist
+    meta_dir: dict[str, str] = field(default_factory=dict)  # dist -> its *.dist-info / *.egg-info path
+
+    def dist_of(self, path: str, site_dirs: list[str]) -> str | None:
+        found = self.by_file.get(path)
+        if found:
+            return found
+        for site in site_dirs:
+            if path.startswith(site + "/"):
+                top = path[len(site) + 1:].split("/")[0]
+                top = top.split(".")[0]
+                return self.by_top.get((site, top))
+        return None
+
+
+def build_index(gb: GraphBuilder, site_dirs: list[str]) -> DistIndex:
+    index = DistIndex()
+    for site in site_dirs:
+        for name in sorted(gb.listdir(site)):
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            meta = posixpath.join(site, name)
+            dist = canonical(name.rsplit(".", 1)[0].split("-")[0])
+            if not gb.is_dir(meta):
+                index.meta_dir.setdefault(dist, meta)  # egg-info as a single PKG-INFO file
+                continue
+            index.meta_dir.setdefault(dist, meta)
+            inner = gb.listdir(meta)
+            if "RECORD" in inner:
+                text = gb.fs.read_bytes(posixpath.join(meta, "RECORD")).decode("utf-8", "replace")
+                for row in csv.reader(io.StringIO(text)):
+                    if row and row[0]:
+                        path = posixpath.normpath(posixpath.join(site, row[0]))
+                        index.by_file.setdefault(path, dist)
+            if "top_level.txt" in inner:
+                text = gb.fs.read_bytes(posixpath.join(meta, "top_level.txt")).decode("utf-8", "replace")
+                for top in text.split():
+                    index.by_top.setdefault((site, top.split("/")[0]), dist)
+    return index

@@ -1,0 +1,106 @@
+"""ELF facts with pyelftools and the dynamic loader's search, done inside the image (never ldd).
+
+Search order follows ld.so(8): DT_RPATH (only when there is no DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH,
+/etc/ld.so.conf(.d) of the image, then the default dirs. `$ORIGIN` is the directory of the object.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import posixpath
+import re
+from dataclasses import dataclass
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+ELF_MAGIC = b"\x7fELF"
+DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    path: str
+    elfclass: int
+    machine: str
+    etype: str  # ET_EXEC | ET_DYN | ...
+    interp: str | None
+    needed: tuple[str, ...]
+    rpath: tuple[str, ...]
+    runpath: tuple[str, ...]
+    soname: str | None
+
+    @property
+    def pie(self) -> bool:
+        return self.etype == "ET_DYN"
+
+
+def is_elf(head: bytes) -> bool:
+    return head[:4] == ELF_MAGIC
+
+
+def parse_elf(path: str, data: bytes) -> ElfInfo | None:
+    """None when `data` is not a readable ELF object."""
+    if not is_elf(data):
+        return None
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        interp = None
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_INTERP":
+                interp = seg.get_interp_name()
+        needed: list[str] = []
+        rpath: list[str] = []
+        runpath: list[str] = []
+        soname = None
+        for sec in elf.iter_sections():
+            if not isinstance(sec, DynamicSection):
+                continue
+            for tag in sec.iter_tags():
+                if tag.entry.d_tag == "DT_NEEDED":
+                    needed.append(tag.needed)
+                elif tag.entry.d_tag == "DT_RPATH":
+                    rpath.extend(p for p in tag.rpath.split(":") if p)
+                elif tag.entry.d_tag == "DT_RUNPATH":
+                    runpath.extend(p for p in tag.runpath.split(":") if p)
+                elif tag.entry.d_tag == "DT_SONAME":
+                    soname = tag.soname
+        return ElfInfo(path, elf.elfclass, elf["e_machine"], elf["e_type"], interp, tuple(needed), tuple(rpath),
+                       tuple(runpath), soname)
+    except (ELFError, ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def expand_origin(entry: str, origin: str) -> str:
+    entry = re.sub(r"\$(ORIGIN|\{ORIGIN\})", origin, entry)
+    entry = re.sub(r"\$(LIB|\{LIB\})", "lib64", entry)
+    entry = re.sub(r"\$(PLATFORM|\{PLATFORM\})", "x86_64", entry)
+    return posixpath.normpath(entry) if entry.startswith("/") else entry
+
+
+def ld_so_conf_dirs(listdir, read_text, conf: str = "/etc/ld.so.conf", _seen: set | None = None) -> list[str]:
+    """Directories named by the image's ld.so.conf, following `include` globs."""
+    seen = _seen if _seen is not None else set()
+    if conf in seen:
+        return []
+    seen.add(conf)
+    text = read_text(conf)
+    if text is None:
+        return []
+    dirs: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("include"):
+            for pattern in line.split()[1:]:
+                pattern = pattern if pattern.startswith("/") else posixpath.join(posixpath.dirname(conf), pattern)
+                base, glob = posixpath.split(pattern)
+                for name in sorted(listdir(base)):
+                    if fnmatch.fnmatch(name, glob):
+                        dirs.extend(ld_so_conf_dirs(listdir, read_text, posixpath.join(base, name), seen))
+        elif line.startswith("/"):
+            dirs.append(posixpath.normpath(line))
+    return dirs

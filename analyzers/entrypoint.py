@@ -1,0 +1,251 @@
+"""From Entrypoint + Cmd to the Python interpreter the container really runs, and with what.
+
+Follows `/bin/sh -c "…"` (shell form), `env`, init shims (tini, dumb-init), PATH lookup from the image's Env,
+console-script shebangs (`#!/usr/local/bin/python3.12`, `#!/usr/bin/env python3`) and shell wrapper scripts
+that end in `exec …`. Only reads files; never runs them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from faktory.analyzers.elf import is_elf, parse_elf
+from faktory.analyzers.graphbuild import ENTRY, GraphBuilder
+from faktory.errors import FaktoryError
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SHELLS = {"sh", "bash", "dash", "ash", "busybox"}
+INIT_SHIMS = {"tini", "dumb-init", "catatonit", "tini-static"}
+PYTHON_NAME = re.compile(r"^(python|pypy)[0-9.]*[dmu]*$")
+MAX_HOPS = 16
+
+
+class UnsupportedEntrypoint(FaktoryError):
+    """The image's Entrypoint/Cmd does not lead to a Python interpreter faktory can follow."""
+
+
+@dataclass(frozen=True)
+class PythonCommand:
+    """`python [flags] (-c CODE | -m MODULE | SCRIPT | -) [args]` split into its parts."""
+
+    flags: tuple[str, ...] = ()
+    xoptions: tuple[str, ...] = ()
+    command: str | None = None
+    module: str | None = None
+    script: str | None = None
+    args: tuple[str, ...] = ()
+
+
+@dataclass
+class EntrypointResult:
+    interpreter: str  # the path the interpreter is executed by (may be a symlink)
+    python: PythonCommand
+    workdir: str
+    env: dict[str, str]
+    hops: list[tuple[str, str]] = field(default_factory=list)  # (path kept, reason)
+
+
+def parse_python_argv(args: list[str]) -> PythonCommand:
+    flags: list[str] = []
+    xopts: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        if arg.startswith("--"):  # --version, --help, --check-hash-based-pycs X
+            flags.append(arg)
+            if arg == "--check-hash-based-pycs":
+                i += 1
+            i += 1
+            continue
+        j = 1
+        while j < len(arg):
+            ch = arg[j]
+            rest = arg[j + 1:]
+            if ch in "cmXW":
+                value = rest if rest else (args[i + 1] if i + 1 < len(args) else "")
+                if not rest:
+                    i += 1
+                if ch == "c":
+                    return PythonCommand(tuple(flags), tuple(xopts), command=value, args=tuple(args[i + 1:]))
+                if ch == "m":
+                    return PythonCommand(tuple(flags), tuple(xopts), module=value, args=tuple(args[i + 1:]))
+                if ch == "X":
+                    xopts.append(value)
+                break
+            flags.append("-" + ch)
+            j += 1
+        i += 1
+    rest = args[i:]
+    if rest and rest[0] != "-":
+        return PythonCommand(tuple(flags), tuple(xopts), script=rest[0], args=tuple(rest[1:]))
+    return PythonCommand(tuple(flags), tuple(xopts), args=tuple(rest[1:]))
+
+
+def _shell_to_argv(text: str, env: dict[str, str]) -> tuple[list[str], str | None]:
+    """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked."""
+    try:
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError as exc:
+        raise UnsupportedEntrypoint(f"cannot parse shell command {text!r}: {exc}") from None
+    commands: list[list[str]] = [[]]
+    for tok in tokens:
+        if tok in (";", "&&", "||", "&", "|"):
+            commands.append([])
+        else:
+            commands[-1].append(tok)
+    workdir = None
+    chosen: list[str] = []
+    for cmd in commands:
+        if not cmd:
+            continue
+        if cmd[0] == "cd" and len(cmd) > 1:
+            workdir = cmd[1]
+            continue
+        if cmd[0] in ("export", "set", "echo", "true", ":", "umask"):
+            if cmd[0] == "export":
+                for item in cmd[1:]:
+                    if "=" in item:
+                        key, _, value = item.partition("=")
+                        env[key] = value
+            continue
+        chosen = cmd
+    while chosen and (chosen[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", chosen[0])):
+        if chosen[0] != "exec":
+            key, _, value = chosen[0].partition("=")
+            env[key] = value
+        chosen = chosen[1:]
+    chosen = [_expand_vars(tok, env) for tok in chosen]
+    return chosen, workdir
+
+
+def _expand_vars(token: str, env: dict[str, str]) -> str:
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), token)
+
+
+def _wrapper_exec_line(text: str) -> str | None:
+    """The last `exec …` line of a shell wrapper script."""
+    found = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("exec "):
+            found = stripped[5:]
+    return found
+
+
+class EntrypointResolver:
+    def __init__(self, gb: GraphBuilder, argv: tuple[str, ...], env: dict[str, str], workdir: str) -> None:
+        self.gb = gb
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.workdir = workdir or "/"
+
+    def which(self, prog: str) -> str | None:
+        if "/" in prog:
+            path = prog if prog.startswith("/") else posixpath.normpath(posixpath.join(self.workdir, prog))
+            return path if self.gb.is_file(path) else None
+        for directory in self.env.get("PATH", DEFAULT_PATH).split(":"):
+            if not directory:
+                continue
+            candidate = posixpath.join(directory, prog)
+            if prog in self.gb.listdir(directory) and self.gb.is_file(candidate):
+                return candidate
+        return None
+
+    def resolve(self) -> EntrypointResult:
+        argv = list(self.argv)
+        if not argv:
+            raise UnsupportedEntrypoint("the image has neither Entrypoint nor Cmd: nothing to convert")
+        hops: list[tuple[str, str]] = []
+        for _ in range(MAX_HOPS):
+            if not argv:
+                raise UnsupportedEntrypoint("the entrypoint resolves to an empty command")
+            prog = argv[0]
+            name = posixpath.basename(prog)
+            if name in SHELLS and "-c" in argv[1:3]:
+                idx = argv.index("-c")
+                path = self.which(prog)
+                if path:
+                    hops.append((path, "shell"))
+                new, cd = _shell_to_argv(argv[idx + 1] if idx + 1 < len(argv) else "", self.env)
+                if cd:
+                    self.workdir = posixpath.normpath(posixpath.join(self.workdir, cd))
+                argv = new
+                continue
+            if name == "env":
+                path = self.which(prog)
+                if path:
+                    hops.append((path, "env"))
+                argv = argv[1:]
+                while argv and (argv[0].startswith("-") or "=" in argv[0]):
+                    if "=" in argv[0] and not argv[0].startswith("-"):
+                        key, _, value = argv[0].partition("=")
+                        self.env[key] = value
+                    argv = argv[1:]
+                continue
+            if name in INIT_SHIMS:
+                path = self.which(prog)
+                if path:
+                    hops.append((path, "init-shim"))
+                argv = argv[1:]
+                if "--" in argv:
+                    argv = argv[argv.index("--") + 1:]
+                else:
+                    while argv and argv[0].startswith("-"):
+                        argv = argv[1:]
+                continue
+            path = self.which(prog)
+            if path is None:
+                raise UnsupportedEntrypoint(
+                    f"entrypoint program {prog!r} is not in the image (PATH={self.env.get('PATH', DEFAULT_PATH)})")
+            head = self._head(path)
+            if is_elf(head):
+                if self._is_python(path, name):
+                    return EntrypointResult(path, parse_python_argv(argv[1:]), self.workdir, self.env, hops)
+                raise UnsupportedEntrypoint(f"entrypoint runs {path}, which is not a Python interpreter")
+            if head.startswith(b"#!"):
+                shebang = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+                interp, _, optarg = shebang.partition(" ")
+                optarg = optarg.strip()
+                if posixpath.basename(interp) in SHELLS:
+                    line = _wrapper_exec_line(self.gb.fs.read_bytes(path).decode("utf-8", "replace"))
+                    if line is None:
+                        raise UnsupportedEntrypoint(f"shell wrapper {path} has no final `exec` line to follow")
+                    hops.append((path, "wrapper-script"))
+                    positional = argv[1:]
+                    line = line.replace('"$@"', " ".join(shlex.quote(a) for a in positional)).replace("$@", " ".join(shlex.quote(a) for a in positional))
+                    argv, cd = _shell_to_argv(line, self.env)
+                    if cd:
+                        self.workdir = cd
+                    continue
+                hops.append((path, "shebang-script"))
+                if posixpath.basename(interp) == "env" and optarg:
+                    words = optarg.split()
+                    if words and words[0] == "-S":
+                        words = words[1:]
+                    argv = words + [path] + argv[1:]
+                else:
+                    argv = [interp] + ([optarg] if optarg else []) + [path] + argv[1:]
+                continue
+            raise UnsupportedEntrypoint(f"entrypoint {path} is neither an ELF program nor a script with #!")
+        raise UnsupportedEntrypoint("entrypoint indirections do not end (more than 16 hops)")
+
+    def _head(self, path: str) -> bytes:
+        with self.gb.fs.open(path) as fh:
+            return fh.read(512)
+
+    def _is_python(self, path: str, name: str) -> bool:
+        real_name = posixpath.basename(self.gb.realpath(path))
+        if PYTHON_NAME.match(name) or PYTHON_NAME.match(real_name):
+            return True
+        info = parse_elf(path, self.gb.fs.read_bytes(path))
+        return bool(info and any(n.startswith("libpython") for n in info.needed))

@@ -1,0 +1,76 @@
+"""Facts about the app as Findings. Each emitter's `check` decides which kinds block its target.
+
+Stable `kind` strings:
+  python-version       INFO   CPython X.Y.Z, ABI tag, libc (location: the interpreter)
+  non-pie-interpreter  WARNING the interpreter is ET_EXEC (loaders that need PIE must go through PT_INTERP)
+  static-libpython     INFO   no libpython .so: the interpreter embeds it
+  c-extension          WARNING a kept non-stdlib extension module (location: its path; message names the libc)
+  native-library       INFO   a shared library outside the interpreter's own closure (vendored .libs, ctypes)
+  subprocess | fork | multiprocessing | threads | ctypes | dlopen-null | writes
+                       WARNING from app/site-packages code, location file:line
+  unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
+  unresolved-library   WARNING a DT_NEEDED soname not found in the image
+  ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
+  pth-import           INFO   a .pth file runs an import line at startup
+  sourceless-module    INFO   a module shipped as .pyc only (not scanned for imports)
+  port                 INFO   an EXPOSEd port
+"""
+
+from __future__ import annotations
+
+from faktory.analyzers.model import INFO, WARNING, Closure, Finding
+from faktory.image import Image
+
+FACT_MESSAGES = {
+    "subprocess": "starts processes ({detail})",
+    "fork": "forks ({detail})",
+    "multiprocessing": "uses multiprocessing ({detail})",
+    "threads": "uses threads ({detail})",
+    "ctypes": "loads native code through ctypes ({detail})",
+    "dlopen-null": "calls dlopen(NULL) through ctypes ({detail})",
+    "writes": "writes outside /tmp ({detail})",
+}
+
+
+def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
+    interp = closure.interpreter
+    out: list[Finding] = [Finding(
+        "python-version", f"CPython {interp.version_str} ({interp.abi_tag}), libc {interp.libc}", INFO,
+        interp.real_path)]
+    if not interp.pie:
+        out.append(Finding("non-pie-interpreter", f"{interp.real_path} is not position-independent (ET_EXEC)",
+                           WARNING, interp.real_path))
+    if interp.libpython is None:
+        out.append(Finding("static-libpython", "libpython is linked statically into the interpreter", INFO,
+                           interp.real_path))
+    if any(f in closure.launch.flags for f in ("-E", "-I")):
+        out.append(Finding("ignore-environment", "the interpreter runs with -E/-I: PYTHONPATH and PYTHONHOME are ignored",
+                           WARNING))
+    for name, record in sorted(analysis.modules.items()):
+        spec = record.spec
+        if spec.kind == "extension" and record.app:
+            out.append(Finding("c-extension", f"{name} is a C extension module built for {interp.libc}", WARNING,
+                               spec.origin))
+        elif spec.kind == "bytecode":
+            out.append(Finding("sourceless-module", f"{name} has no source; its imports were not scanned", INFO,
+                               spec.origin))
+    seen = set()
+    for where, fact in analysis.facts:
+        key = (fact.kind, where, fact.lineno)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Finding(fact.kind, FACT_MESSAGES.get(fact.kind, fact.kind).format(detail=fact.detail), WARNING,
+                           f"{where}:{fact.lineno}"))
+    for name, (where, optional) in sorted(analysis.missing.items()):
+        if not optional and not where.startswith(("module:", "file:", "entrypoint")) and \
+                not where.startswith(interp.stdlib_dir) and "site-packages" not in where and "dist-packages" not in where:
+            out.append(Finding("unresolved-import", f"import {name} is not provided by any sys.path entry", WARNING,
+                               where))
+    for obj, soname in analysis.native.unresolved:
+        out.append(Finding("unresolved-library", f"{soname} (needed by {obj}) is not in the image", WARNING, obj))
+    for pth, lineno, line in analysis.sys.pth_imports:
+        out.append(Finding("pth-import", f"runs at startup: {line.strip()[:80]}", INFO, f"{pth}:{lineno}"))
+    for port in image.config.exposed_ports:
+        out.append(Finding("port", f"exposes {port}", INFO))
+    return out

@@ -1,0 +1,146 @@
+"""Adding evidence to the one graph: files (with the dirs and symlinks on the way), modules, edges with reasons.
+
+Every path is resolved component by component inside the image root, so `/lib64/ld-linux-x86-64.so.2` on a
+usrmerged image keeps the `/lib64` symlink, the `/usr/lib64` dir and whatever the last component points at.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Iterable
+
+import networkx as nx
+
+from faktory.image import DIR, FILE, SYMLINK, FileSystem
+
+ENTRY = "entrypoint"
+MAX_LINKS = 40  # like the kernel's MAXSYMLINKS
+
+
+def fnode(path: str) -> str:
+    return f"file:{path}"
+
+
+def mnode(name: str) -> str:
+    return f"module:{name}"
+
+
+class GraphBuilder:
+    """The shared graph plus the image filesystem it describes. Analyzers call `keep_*` and `edge`."""
+
+    def __init__(self, fs: FileSystem) -> None:
+        self.fs = fs
+        self.graph = nx.DiGraph()
+        self.graph.add_node(ENTRY, kind="entrypoint")
+        self._listing: dict[str, frozenset[str]] = {}
+
+    # --- filesystem helpers (cached: directory listings are asked for again and again by the finder) ---
+    def listdir(self, path: str) -> frozenset[str]:
+        cached = self._listing.get(path)
+        if cached is None:
+            try:
+                st = self.fs.stat(path)
+                cached = frozenset(self.fs.listdir(path)) if st is not None and st.kind == DIR else frozenset()
+            except (OSError, KeyError, ValueError):
+                cached = frozenset()
+            self._listing[path] = cached
+        return cached
+
+    def exists(self, path: str) -> bool:
+        parent, name = posixpath.split(path)
+        return name in self.listdir(parent) if name else self.is_dir(path)
+
+    def is_dir(self, path: str) -> bool:
+        st = self._stat(path)
+        return st is not None and st.kind == DIR
+
+    def is_file(self, path: str) -> bool:
+        st = self._stat(path)
+        return st is not None and st.kind == FILE
+
+    def _stat(self, path: str):
+        try:
+            return self.fs.stat(path)
+        except Exception:  # symlink loops, paths through files: "does not exist" for the finder
+            return None
+
+    def realpath(self, path: str) -> str:
+        return self.fs.resolve(path)
+
+    # --- graph helpers ---
+    def edge(self, src: str, dst: str, reason: str, detail: str | None = None) -> None:
+        if src not in self.graph:
+            self.graph.add_node(src)
+        if dst not in self.graph:
+            self.graph.add_node(dst)
+        if self.graph.has_edge(src, dst):
+            return  # first reason wins: the one found first is the shortest story
+        attrs = {"reason": reason}
+        if detail:
+            attrs["detail"] = detail
+        self.graph.add_edge(src, dst, **attrs)
+
+    def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None:
+        """Keep `path` (and every dir/symlink on the way). Returns the real path it ends at, or None if missing."""
+        path = posixpath.normpath("/" + path)
+        via: list[str] = []
+        end = self._keep_components(path, 0, via)
+        if end is None:
+            return None
+        first = via[0] if via and via[0] == path else end
+        self.edge(src, fnode(first), reason, detail)
+        for link in via:
+            if link != first:
+                self.edge(src, fnode(link), "symlink-on-path", path)
+        return end
+
+    def _keep_components(self, path: str, depth: int, via: list[str]) -> str | None:
+        """Resolve `path` inside the image, adding nodes; symlinks crossed are appended to `via`."""
+        if depth > MAX_LINKS:
+            return None
+        cur = "/"
+        parts = [p for p in path.split("/") if p]
+        for i, name in enumerate(parts):
+            here = posixpath.join(cur, name)
+            entry = self.fs.entry(here)
+            if entry is None:
+                return None
+            self._add_file_node(here, entry)
+            if cur != "/":
+                self.edge(fnode(here), fnode(cur), "parent-dir")
+            if entry.kind == SYMLINK:
+                via.append(here)
+                target = posixpath.normpath(posixpath.join(cur, entry.linkname))
+                inner: list[str] = []
+                end = self._keep_components(target, depth + 1, inner)
+                if end is None:
+                    return None
+                self.edge(fnode(here), fnode(inner[0] if inner and inner[0] == target else end), "symlink", entry.linkname)
+                for link in inner:
+                    self.edge(fnode(here), fnode(link), "symlink-on-path", target)
+                cur = end
+            else:
+                if i < len(parts) - 1 and entry.kind != DIR:
+                    return None
+                cur = here
+        return cur
+
+    def _add_file_node(self, path: str, entry) -> None:
+        node = fnode(path)
+        if node in self.graph and "kind" in self.graph.nodes[node]:
+            return
+        self.graph.add_node(node, path=path, size=entry.size if entry.kind == FILE else 0, kind=entry.kind, magic="")
+
+    def keep_tree(self, top: str, src: str, reason: str, skip: Iterable[str] = ()) -> None:
+        """Keep every entry under a directory (data dirs, dist-info)."""
+        real = self.keep_path(top, src, reason)
+        if real is None:
+            return
+        skip = tuple(skip)
+        for entry in self.fs.walk(real):
+            if entry.path == real or any(part in skip for part in entry.path.split("/")):
+                continue
+            self.keep_path(entry.path, src, reason)
+
+    def kept_files(self) -> list[str]:
+        return [d["path"] for n, d in self.graph.nodes(data=True) if n.startswith("file:") and d.get("kind") == FILE]

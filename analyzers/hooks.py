@@ -1,0 +1,53 @@
+"""The hook table: run-time needs no import statement shows, kept as data in hooks/*.yaml (like PyInstaller)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+import yaml
+
+KEYS = {"module", "hiddenimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args"}
+
+
+@dataclass(frozen=True)
+class Hook:
+    module: str
+    hiddenimports: tuple[str, ...] = ()
+    datas: tuple[str, ...] = ()
+    binaries: tuple[str, ...] = ()
+    sysfiles: tuple[str, ...] = ()
+    all_dist_info: bool = False
+    app_from_args: bool = False
+
+
+def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
+    items = yaml.safe_load(text) or []
+    hooks = []
+    for item in items:
+        unknown = set(item) - KEYS
+        if unknown or "module" not in item:
+            raise ValueError(f"{source}: bad hook entry {item!r} (unknown keys {sorted(unknown)})")
+        hooks.append(Hook(
+            module=item["module"],
+            hiddenimports=tuple(item.get("hiddenimports", ())),
+            datas=tuple(item.get("datas", ())),
+            binaries=tuple(item.get("binaries", ())),
+            sysfiles=tuple(item.get("sysfiles", ())),
+            all_dist_info=bool(item.get("all_dist_info", False)),
+            app_from_args=bool(item.get("app_from_args", False)),
+        ))
+    return hooks
+
+
+@lru_cache(maxsize=1)
+def hook_table() -> dict[str, tuple[Hook, ...]]:
+    """module name -> hooks, from every hooks/*.yaml shipped with the package."""
+    table: dict[str, list[Hook]] = {}
+    folder = resources.files("faktory.analyzers") / "hooks"
+    for res in sorted(folder.iterdir(), key=lambda r: r.name):
+        if res.name.endswith(".yaml"):
+            for hook in parse_hooks(res.read_text(encoding="utf-8"), res.name):
+                table.setdefault(hook.module, []).append(hook)
+    return {k: tuple(v) for k, v in table.items()}
