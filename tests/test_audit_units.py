@@ -175,7 +175,7 @@ def test_extension_cataloger_tells_extensions_from_libraries_by_pyinit_symbol():
     graph = nx.DiGraph()
     graph.add_edge(f"file:{ext_path}", "file:/usr/lib/x86_64-linux-gnu/libz.so.1", reason="DT_NEEDED")
     graph.add_edge("file:/usr/lib/x86_64-linux-gnu/libz.so.1", "file:/usr/lib/x86_64-linux-gnu/libz.so.1.2.13", reason="symlink")
-    graph.add_edge(f"file:{ext_path}", f"module:markupsafe._json", reason="provides")
+    graph.add_edge(f"file:{ext_path}", "module:markupsafe._json", reason="provides")
     for node in graph.nodes:
         if node.startswith("file:"):
             graph.nodes[node]["path"] = node[5:]

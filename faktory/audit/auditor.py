@@ -56,7 +56,7 @@ def audit_image(ref: str, targets: Sequence[str], image=None) -> ImageAudit:
             libpython=interp.libpython,
             provided_by=f"deb:{owner.name}@{owner.version}" if owner else None,
         ),
-        c_extensions=catalog_extensions(image.fs, facts["distributions"], closure.graph),
+        c_extensions=catalog_extensions(image.fs, facts["distributions"], closure.graph, interp.real_path),
         closure_files=len(closure.file_nodes()),
         closure_size=closure.size,
         findings=image_findings(closure),

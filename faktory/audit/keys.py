@@ -1,67 +1,51 @@
 """Cheap content keys for the digest cache: learn what an image *is* without loading its layers.
 
-A key names content, so two refs to the same image share one cached row. Only sources with a one-round-trip
-answer get a key here (the engine's image id, a registry's manifest digest); for everything else the worker
-loads the image and keys on its digest.
+A key names content, so two refs to the same image share one cached row. References are parsed exactly as
+the inspector parses them (faktory.sources.reference) and looked up where the inspector would look: the engine
+(image id) for a bare name, falling back to the registry it names (manifest digest, same auth as image pulls).
+Archives and layouts get no key here: the worker loads them and keys on the loaded image's digest.
 """
 
 from __future__ import annotations
 
-import re
-
-DAEMON_PREFIXES = ("docker-daemon:", "daemon:")
-FILE_PREFIXES = ("docker-archive:", "oci:", "oci-archive:", "dir:", "file:")
+import hashlib
 
 
 def cheap_key(ref: str) -> str | None:
+    from faktory.sources import reference as refs
+
     try:
-        if ref.startswith(FILE_PREFIXES):
-            return None
-        if ref.startswith(DAEMON_PREFIXES):
-            return _daemon_key(ref.split(":", 1)[1])
-        if ref.startswith("docker://"):
-            ref = ref[len("docker://"):]
-        if _names_registry(ref):
-            return _registry_key(ref)
-        return _daemon_key(ref)
+        parsed = refs.parse(ref)
+        if isinstance(parsed, refs.RegistryRef):
+            return _registry_key(parsed)
+        if isinstance(parsed, refs.DaemonRef):
+            key = _daemon_key(parsed.name)
+            if key is None and parsed.registry is not None:
+                key = _registry_key(parsed.registry)
+            return key
     except Exception:  # any doubt: no key, the worker loads the image and keys on its digest
         return None
+    return None
 
 
-def _names_registry(ref: str) -> bool:
-    first, sep, _ = ref.partition("/")
-    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+def _registry_key(ref) -> str | None:
+    if ref.digest:
+        return f"registry-{ref.digest}"
+    from faktory.sources.registry import RegistryStore
 
-
-def split_registry_ref(ref: str) -> tuple[str, str, str]:
-    """`host:port/repo/name:tag` or `…@sha256:…` -> (host, repo, tag-or-digest)."""
-    host, _, rest = ref.partition("/")
-    if "@" in rest:
-        repo, _, reference = rest.partition("@")
-        repo = re.sub(r":[^/]*$", "", repo)
-    else:
-        repo, sep, reference = rest.rpartition(":")
-        if not sep or "/" in reference:
-            repo, reference = rest, "latest"
-    return host, repo, reference
-
-
-def _registry_key(ref: str) -> str | None:
-    from faktory.audit.registry import RegistryLister, RegistrySpec
-
-    host, repo, reference = split_registry_ref(ref)
-    if reference.startswith("sha256:"):
-        return f"registry-{reference}"
-    lister = RegistryLister(RegistrySpec(host=host, repository=repo), timeout=10)
-    digest = lister.manifest_digest(repo, reference)
-    return f"registry-{digest}" if digest else None
+    data, _ = RegistryStore(ref).fetch_manifest(ref.reference)
+    return "registry-sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _daemon_key(name: str) -> str | None:
-    import docker
+    from docker.errors import NotFound
 
-    client = docker.from_env(timeout=10)
+    from faktory.sources.daemon import client
+
+    engine = client()
     try:
-        return f"daemon-{client.images.get(name).id}"
+        return f"daemon-{engine.images.get(name).id}"
+    except NotFound:
+        return None
     finally:
-        client.close()
+        engine.close()

@@ -2,17 +2,14 @@
 
 `HOST:PORT` lists every repository, `HOST:PORT/REPO` one repository. Pagination follows the `Link` header.
 Auth: anonymous first; on a 401 the challenge decides — Basic sends the credentials, Bearer fetches a token
-from the realm with them. Plain HTTP only for loopback hosts, as for image pulls.
+from the realm with them. Credentials and the plain-HTTP rule are the inspector's (faktory.sources.registry).
 """
 
 from __future__ import annotations
 
 import base64
-import json
-import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
@@ -20,21 +17,6 @@ import httpx
 from faktory.errors import AuthError, FaktoryError, SourceUnavailable
 
 PAGE = 1000
-ACCEPT = ", ".join(
-    (
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    )
-)
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str
 
 
 @dataclass(frozen=True)
@@ -52,43 +34,26 @@ class RegistrySpec:
 
     @property
     def base_url(self) -> str:
-        hostname = self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host.split("]")[0] + "]"
-        scheme = "http" if hostname in LOOPBACK else "https"
-        return f"{scheme}://{self.host}"
+        from faktory.sources.registry import _insecure  # the inspector's rule: loopback or listed -> plain HTTP
 
-
-def credentials_for(host: str, explicit: Credentials | None = None) -> Credentials | None:
-    """Explicit > FAKTORY_REGISTRY_USER/PASSWORD > the `auths` entry of the docker client config."""
-    if explicit:
-        return explicit
-    user, password = os.environ.get("FAKTORY_REGISTRY_USER"), os.environ.get("FAKTORY_REGISTRY_PASSWORD")
-    if user and password:
-        return Credentials(user, password)
-    config = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "config.json"
-    try:
-        auths = json.loads(config.read_text()).get("auths", {})
-    except (OSError, ValueError):
-        return None
-    for key in (host, f"http://{host}", f"https://{host}"):
-        encoded = (auths.get(key) or {}).get("auth")
-        if encoded:
-            user, _, password = base64.b64decode(encoded).decode().partition(":")
-            return Credentials(user, password)
-    return None
+        return f"{'http' if _insecure(self.host) else 'https'}://{self.host}"
 
 
 class RegistryLister:
-    def __init__(self, spec: RegistrySpec, credentials: Credentials | None = None, timeout: float = 30.0):
+    def __init__(self, spec: RegistrySpec, credentials: tuple[str, str] | None = None, timeout: float = 30.0):
+        from faktory.sources.registry import credentials as configured  # same lookup as image pulls
+
         self.spec = spec
-        self.credentials = credentials_for(spec.host, credentials)
+        self.credentials = credentials or configured(spec.host)
         self.client = httpx.Client(base_url=spec.base_url, timeout=timeout, follow_redirects=True)
         self._auth_header: dict[str, str] = {}
 
     def refs(self) -> list[str]:
+        """`docker://` refs, so the audit reads them from this registry even if the engine has the same names."""
         repos = [self.spec.repository] if self.spec.repository else self.repositories()
         out = []
         for repo in repos:
-            out.extend(f"{self.spec.host}/{repo}:{tag}" for tag in sorted(self.tags(repo)))
+            out.extend(f"docker://{self.spec.host}/{repo}:{tag}" for tag in sorted(self.tags(repo)))
         return out
 
     def repositories(self) -> list[str]:
@@ -96,13 +61,6 @@ class RegistryLister:
 
     def tags(self, repo: str) -> list[str]:
         return list(self._paged(f"/v2/{repo}/tags/list", "tags", f"repository:{repo}:pull"))
-
-    def manifest_digest(self, repo: str, reference: str) -> str | None:
-        """`Docker-Content-Digest` of a tag's manifest (or index), from a HEAD request."""
-        response = self._request("HEAD", f"/v2/{repo}/manifests/{reference}", f"repository:{repo}:pull", ACCEPT)
-        if response.status_code != 200:
-            return None
-        return response.headers.get("docker-content-digest")
 
     def _paged(self, path: str, key: str, scope: str):
         url = f"{path}?n={PAGE}"
@@ -118,13 +76,12 @@ class RegistryLister:
     def _get(self, url: str, scope: str) -> httpx.Response:
         return self._request("GET", url, scope)
 
-    def _request(self, method: str, url: str, scope: str, accept: str | None = None) -> httpx.Response:
-        extra = {"Accept": accept} if accept else {}
+    def _request(self, method: str, url: str, scope: str) -> httpx.Response:
         try:
-            response = self.client.request(method, url, headers={**self._auth_header, **extra})
+            response = self.client.request(method, url, headers=self._auth_header)
             if response.status_code == 401:
                 self._auth_header = self._authenticate(response, scope)
-                response = self.client.request(method, url, headers={**self._auth_header, **extra})
+                response = self.client.request(method, url, headers=self._auth_header)
         except httpx.HTTPError as exc:
             raise SourceUnavailable(f"registry {self.spec.host} not reachable: {exc}") from exc
         return response
@@ -141,12 +98,12 @@ class RegistryLister:
         if self.credentials is None and scheme != "bearer":
             raise AuthError(f"registry {self.spec.host} wants credentials (set FAKTORY_REGISTRY_USER/PASSWORD)")
         if scheme == "basic":
-            token = base64.b64encode(f"{self.credentials.username}:{self.credentials.password}".encode()).decode()
+            token = base64.b64encode(f"{self.credentials[0]}:{self.credentials[1]}".encode()).decode()
             return {"Authorization": f"Basic {token}"}
         if scheme == "bearer":
             params = dict(re.findall(r'(\w+)="([^"]*)"', header))
             query = {"service": params.get("service", ""), "scope": params.get("scope", scope)}
-            auth = (self.credentials.username, self.credentials.password) if self.credentials else None
+            auth = tuple(self.credentials) if self.credentials else None
             try:
                 answer = httpx.get(params["realm"], params=query, auth=auth, timeout=30)
             except (KeyError, httpx.HTTPError) as exc:
@@ -166,5 +123,5 @@ def _next_link(header: str | None) -> str | None:
     return urljoin("/", match.group(1)) if match else None
 
 
-def refs_from_registry(text: str, credentials: Credentials | None = None) -> list[str]:
+def refs_from_registry(text: str, credentials: tuple[str, str] | None = None) -> list[str]:
     return RegistryLister(RegistrySpec.parse(text), credentials).refs()

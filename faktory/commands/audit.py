@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from faktory.analyzers.model import ALL_TARGETS
 from faktory.audit.cache import DigestCache
 from faktory.audit.inputs import dedupe, refs_from_daemon, refs_from_file
-from faktory.audit.model import ERROR, AuditReport
+from faktory.audit.model import ERROR
 from faktory.audit.registry import refs_from_registry
 from faktory.audit.report import build_report, write_outputs
 from faktory.audit.runner import run_audit
@@ -62,6 +62,8 @@ def command(
     # When a report goes to stdout, everything for humans goes to stderr.
     to_stdout = "-" in (json_out, csv_out)
     console = Console(stderr=to_stdout)
+    if not console.is_terminal:
+        console = Console(stderr=to_stdout, width=160)  # piped: a 14-column table needs more than 80
     err_console = Console(stderr=True)
     cache = None if no_cache else DigestCache(cache_dir, chosen)
 

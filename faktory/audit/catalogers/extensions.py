@@ -23,8 +23,12 @@ ELF_MAGIC = b"\x7fELF"
 NEEDED_REASONS = {"DT_NEEDED", "symlink"}  # a soname is often a symlink to the real file
 
 
-def catalog_extensions(fs: FileSystem, distributions: Iterable[Package], graph=None) -> tuple[CExtension, ...]:
+def catalog_extensions(
+    fs: FileSystem, distributions: Iterable[Package], graph=None, interpreter: str | None = None
+) -> tuple[CExtension, ...]:
+    """`interpreter`: its real path; libraries it loads anyway (libc, libpython, …) are not charged to extensions."""
     owner = {path: dist.name for dist in distributions for path in dist.files}
+    baseline = set(_reachable(graph, f"file:{interpreter}")) if interpreter else set()
     found = []
     for entry in fs.walk("/"):
         if not entry.is_file or not entry.path.endswith(".so") or "/lib-dynload/" in entry.path:
@@ -40,7 +44,7 @@ def catalog_extensions(fs: FileSystem, distributions: Iterable[Package], graph=N
                 path=entry.path,
                 distribution=owner.get(entry.path),
                 needed=needed,
-                libraries=_libraries_from_graph(graph, entry.path),
+                libraries=tuple(sorted(set(_reachable(graph, f"file:{entry.path}")) - baseline)),
             )
         )
     return tuple(found)
@@ -70,11 +74,10 @@ def _elf_facts(data: bytes, module: str) -> tuple[bool, tuple[str, ...]] | None:
         return None
 
 
-def _libraries_from_graph(graph, path: str) -> tuple[str, ...]:
-    """Library files reachable from the extension through DT_NEEDED edges in the analyzer's graph."""
-    start = f"file:{path}"
+def _reachable(graph, start: str) -> list[str]:
+    """Library paths reachable from `start` through DT_NEEDED (and symlink) edges of the analyzer's graph."""
     if graph is None or start not in graph:
-        return ()
+        return []
     seen: set[str] = set()
     stack = [start]
     while stack:
@@ -84,5 +87,4 @@ def _libraries_from_graph(graph, path: str) -> tuple[str, ...]:
             if reason in NEEDED_REASONS and succ not in seen and succ.startswith("file:"):
                 seen.add(succ)
                 stack.append(succ)
-    return tuple(sorted(graph.nodes[n].get("path", n[5:]) for n in seen))
-
+    return [graph.nodes[n].get("path", n[5:]) for n in seen]
