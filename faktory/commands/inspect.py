@@ -67,7 +67,7 @@ def describe(image, ls: str | None = None) -> dict:
         ],
         "size": image.size,
         "compressed_size": sum(layer.size for layer in image.layers),
-        "files": len(list(image.fs.walk("/"))),
+        "files": len(image.fs),
     }
     if ls is not None:
         doc["ls"] = [_entry_doc(e) for e in _listing(image, ls)]

@@ -42,12 +42,23 @@ class DaemonUnreachable(SourceUnavailable):
     pass
 
 
-def load_daemon(name: str, ref: str, cache: LayerCache) -> LoadedImage:
+def _inspect(name: str) -> dict:
+    from faktory.sources.engine import EngineError, inspect_image
+
+    try:
+        attrs = inspect_image(name)
+    except EngineError as exc:
+        if exc.status == 404:
+            raise NotInDaemon(f"image {name!r} not found in the Docker engine") from None
+        if exc.status is None:
+            raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {exc}") from None
+        raise SourceUnavailable(f"Docker engine: {exc}") from None
+    if attrs is not None:
+        return attrs
     from docker.errors import APIError, DockerException, NotFound
 
-    api = client().api
     try:
-        attrs = api.inspect_image(name)
+        return client().api.inspect_image(name)
     except NotFound:
         raise NotInDaemon(f"image {name!r} not found in the Docker engine") from None
     except (APIError, DockerException) as exc:
@@ -55,11 +66,18 @@ def load_daemon(name: str, ref: str, cache: LayerCache) -> LoadedImage:
     except Exception as exc:  # requests' ConnectionError and friends
         raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
 
+
+def load_daemon(name: str, ref: str, cache: LayerCache) -> LoadedImage:
+    attrs = _inspect(name)
     image_id = attrs.get("Id", "")
     diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
     warm = _from_cache(name, ref, image_id, diff_ids, attrs, cache)
     if warm is not None:
         return warm
+
+    from docker.errors import APIError, DockerException, NotFound
+
+    api = client().api
 
     def transport_error(exc: Exception):
         if isinstance(exc, (DockerException, OSError)) or "requests" in type(exc).__module__:
