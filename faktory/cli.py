@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import sys
 
 import typer
@@ -47,13 +48,29 @@ def _user_errors(func):
     return wrapper
 
 
-def _register() -> None:
+def _register(only: str | None = None) -> None:
     for verb, help_text in VERBS.items():
+        if only is not None and verb != only:
+            continue
         module = importlib.import_module(f"faktory.commands.{verb}")
         app.command(name=verb, help=help_text, short_help=help_text)(_user_errors(module.command))
 
 
-_register()
+def _invoked_verb() -> str | None:
+    """`faktory VERB …` from the shell needs only VERB's module: importing every verb's dependencies
+    (networkx, httpx, docker, …) costs more than a warm `faktory inspect` itself."""
+    launched_as_cli = os.path.basename(sys.argv[0]) in ("faktory", "__main__.py")
+    if launched_as_cli and len(sys.argv) > 1 and sys.argv[1] in VERBS:
+        return sys.argv[1]
+    return None
+
+
+@app.callback()
+def _root() -> None:
+    """Convert Python container images into unikernel images."""
+
+
+_register(_invoked_verb())
 
 
 def main() -> None:
