@@ -70,6 +70,9 @@ class SqliteStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        # Threads of one process take turns here instead of in SQLite's sleeping busy handler, which
+        # turns a burst of webhook calls into a queue of 25-100 ms naps.
+        self._write_lock, self._write_pid = threading.RLock(), os.getpid()
         with self._conn() as conn:
             conn.executescript(
                 """
@@ -82,6 +85,13 @@ class SqliteStore:
                 CREATE TABLE IF NOT EXISTS seconds_total (k INTEGER PRIMARY KEY, sum REAL, n INTEGER);
                 """
             )
+
+    @property
+    def _write(self) -> threading.RLock:
+        # huey forks worker processes; a lock some other thread held at fork time would never be released.
+        if self._write_pid != os.getpid():
+            self._write_lock, self._write_pid = threading.RLock(), os.getpid()
+        return self._write_lock
 
     def _conn(self) -> sqlite3.Connection:
         # One connection per process and thread: huey forks workers, Starlette uses a thread pool.
@@ -96,22 +106,25 @@ class SqliteStore:
         return conn
 
     def add_event(self, event_id: str) -> bool:
-        conn = self._conn()
-        now = time.time()
-        cur = conn.execute("INSERT OR IGNORE INTO events (id, seen) VALUES (?, ?)", (event_id, now))
-        if cur.rowcount and int(now) % 97 == 0:  # now and then, forget very old ids
-            conn.execute("DELETE FROM events WHERE seen < ?", (now - EVENT_TTL_SECONDS,))
-        return cur.rowcount == 1
+        with self._write:
+            conn = self._conn()
+            now = time.time()
+            cur = conn.execute("INSERT OR IGNORE INTO events (id, seen) VALUES (?, ?)", (event_id, now))
+            if cur.rowcount and int(now) % 97 == 0:  # now and then, forget very old ids
+                conn.execute("DELETE FROM events WHERE seen < ?", (now - EVENT_TTL_SECONDS,))
+            return cur.rowcount == 1
 
     def forget_event(self, event_id: str) -> None:
-        self._conn().execute("DELETE FROM events WHERE id = ?", (event_id,))
+        with self._write:
+            self._conn().execute("DELETE FROM events WHERE id = ?", (event_id,))
 
     def create(self, job: Job) -> bool:
-        cur = self._conn().execute(
-            "INSERT OR IGNORE INTO jobs (id, state, created, data) VALUES (?, ?, ?, ?)",
-            (job.id, job.state, job.created_at, job.to_json()),
-        )
-        return cur.rowcount == 1
+        with self._write:
+            cur = self._conn().execute(
+                "INSERT OR IGNORE INTO jobs (id, state, created, data) VALUES (?, ?, ?, ?)",
+                (job.id, job.state, job.created_at, job.to_json()),
+            )
+            return cur.rowcount == 1
 
     def get(self, job_id: str) -> Job | None:
         row = self._conn().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -122,19 +135,20 @@ class SqliteStore:
         return [Job.from_json(r[0]) for r in rows]
 
     def update(self, job_id: str, fn: Updater) -> Job | None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")  # takes the write lock: read-modify-write is atomic across processes
-        try:
-            row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            new = fn(Job.from_json(row[0])) if row else None
-            if new is not None:
-                new = new.replace(updated_at=time.time())
-                conn.execute("UPDATE jobs SET state = ?, data = ? WHERE id = ?", (new.state, new.to_json(), job_id))
-            conn.execute("COMMIT")
-            return new
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._write:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")  # takes the write lock: read-modify-write is atomic across processes
+            try:
+                row = conn.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                new = fn(Job.from_json(row[0])) if row else None
+                if new is not None:
+                    new = new.replace(updated_at=time.time())
+                    conn.execute("UPDATE jobs SET state = ?, data = ? WHERE id = ?", (new.state, new.to_json(), job_id))
+                conn.execute("COMMIT")
+                return new
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def active(self) -> list[Job]:
         marks = ",".join("?" * len(ACTIVE_STATES))
@@ -148,18 +162,19 @@ class SqliteStore:
         return out
 
     def observe_seconds(self, seconds: float) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(
-            "INSERT INTO seconds (bucket, n) VALUES (?, 1) ON CONFLICT(bucket) DO UPDATE SET n = n + 1",
-            (_bucket_index(seconds),),
-        )
-        conn.execute(
-            "INSERT INTO seconds_total (k, sum, n) VALUES (0, ?, 1) "
-            "ON CONFLICT(k) DO UPDATE SET sum = sum + excluded.sum, n = n + 1",
-            (seconds,),
-        )
-        conn.execute("COMMIT")
+        with self._write:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO seconds (bucket, n) VALUES (?, 1) ON CONFLICT(bucket) DO UPDATE SET n = n + 1",
+                (_bucket_index(seconds),),
+            )
+            conn.execute(
+                "INSERT INTO seconds_total (k, sum, n) VALUES (0, ?, 1) "
+                "ON CONFLICT(k) DO UPDATE SET sum = sum + excluded.sum, n = n + 1",
+                (seconds,),
+            )
+            conn.execute("COMMIT")
 
     def seconds_histogram(self) -> tuple[list[tuple[float, int]], float, int]:
         conn = self._conn()
