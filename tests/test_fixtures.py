@@ -1,0 +1,83 @@
+"""The fixture images are real, working images: they run, they are exported three ways, the registry has them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from fixtures import catalog
+from tests.support.docker_probe import fetch_http, run_once
+
+APPS = sorted(catalog.apps())
+BASES = sorted(["debian-python", *(f"py{v}-slim" for v in catalog.SLIM_VERSIONS)])
+ONE_SHOT = [name for name in APPS if catalog.apps()[name].probe.cmd]
+HTTP = [name for name in APPS if catalog.apps()[name].probe.http_port]
+
+
+def test_every_app_has_a_probe():
+    for name, app in catalog.apps().items():
+        assert app.probe.expect, f"{name}: probe.expect is empty"
+        assert app.probe.cmd or app.probe.http_port, f"{name}: neither a one-shot cmd nor an http port"
+
+
+@pytest.mark.parametrize("name", ONE_SHOT)
+def test_one_shot_probe_prints_expected_output(fixture_images, name):
+    image = fixture_images[name]
+    result = run_once(image.tag, image.probe.cmd)
+    assert result.returncode == 0, result.logs
+    assert image.probe.expect in result.output, (result.output, result.logs)
+
+
+@pytest.mark.parametrize("name", HTTP)
+def test_http_probe_serves_expected_body(fixture_images, name):
+    image = fixture_images[name]
+    result = fetch_http(image.tag, image.probe.http_port, image.probe.http_path)
+    assert result.returncode == 0, result.logs
+    assert image.probe.expect in result.output, (result.output, result.logs)
+
+
+@pytest.mark.parametrize("name", BASES)
+def test_base_runs_its_python(fixture_images, name):
+    image = fixture_images[name]
+    result = run_once(image.tag, ["python3", "-c", "import platform, ssl; print(platform.python_version())"])
+    assert result.returncode == 0, result.logs
+    assert result.output.startswith(image.python_version + "."), result.output
+
+
+@pytest.mark.parametrize("name", APPS + BASES)
+def test_exports_exist(fixture_images, name):
+    image = fixture_images[name]
+    with tarfile.open(image.archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == [image.tag]
+    index = json.loads((image.oci / "index.json").read_text())
+    assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "latest"
+    assert json.loads((image.oci / "oci-layout").read_text())["imageLayoutVersion"] == "1.0.0"
+
+
+def skopeo_inspect(ref: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["skopeo", "inspect", "--tls-verify=false", *extra, f"docker://{ref}"],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", APPS + BASES)
+def test_registry_copy_answers(fixture_images, name):
+    image = fixture_images[name]
+    proc = skopeo_inspect(image.registry_ref)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["Digest"].startswith("sha256:")
+    assert info["Labels"]["org.faktory.fixture.name"] == name
+
+
+def test_auth_registry_copy_needs_credentials(fixture_images, services):
+    image = fixture_images["flask"]
+    assert image.auth_registry_ref is not None
+    denied = skopeo_inspect(image.auth_registry_ref)
+    assert denied.returncode != 0
+    assert "unauthorized" in denied.stderr.lower() or "authentication required" in denied.stderr.lower()
+    allowed = skopeo_inspect(image.auth_registry_ref, "--creds", f"{services.registry_user}:{services.registry_password}")
+    assert allowed.returncode == 0, allowed.stderr
