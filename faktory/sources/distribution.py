@@ -6,7 +6,7 @@ import hashlib
 from typing import BinaryIO, Mapping, Protocol
 
 from faktory.cache import LayerCache
-from faktory.errors import DigestMismatch, InvalidImage
+from faktory.errors import DigestMismatch, ImageNotFound, InvalidImage
 from faktory.image import Layer, Platform
 from faktory.sources import manifest as mf
 from faktory.sources.loaded import LoadedImage, assemble
@@ -81,6 +81,10 @@ def load_from_manifest(
         config_bytes = read_json_blob(store, config_digest, f"{ref}: config blob")
         cache.put_config(config_digest, config_bytes)
     raw_config = mf.parse_json(config_bytes, f"{ref}: image config")
+    if platform is not None and index_digest is None:  # a single-platform image must still be the one asked for
+        have = mf.image_platform(raw_config)
+        if not mf.platform_matches(have, platform):
+            raise ImageNotFound(f"{ref}: no image for platform {platform} (available: {have})")
     want_ids = mf.diff_ids(raw_config, ref)
     descs = doc.get("layers")
     if not isinstance(descs, list):

@@ -73,7 +73,7 @@ def platform_of(desc: Mapping) -> Platform | None:
     return Platform(p["os"], p["architecture"], p.get("variant") or None)
 
 
-def _platform_matches(have: Platform, want: Platform) -> bool:
+def platform_matches(have: Platform, want: Platform) -> bool:
     if (have.os, have.architecture) != (want.os, want.architecture):
         return False
     if want.variant is None:
@@ -98,7 +98,7 @@ def select_platform(index: Mapping, want: Platform | None, ref: str) -> dict:
         if plat is None or plat.os == "unknown":
             continue  # attestation manifests (buildx) carry unknown/unknown
         available.append(str(plat))
-        if _platform_matches(plat, want):
+        if platform_matches(plat, want):
             return desc
     listing = ", ".join(sorted(set(available))) or "none"
     raise ImageNotFound(f"{ref}: no image for platform {want} (available: {listing})")

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Benchmark `faktory inspect`: cold and warm wall time next to `gzip -dc` of the same layer blobs, peak RSS.
+
+    .venv/bin/python bench/inspect_bench.py [--fixture flask] [--big-mb 512] [--repeat 3]
+
+1. The fixture image (default flask) as an OCI layout (gzip blobs) and from the local registry: `gzip -dc` of its
+   layer blobs, then `faktory inspect --json` with an empty cache (cold) and again (warm). Best of --repeat.
+2. An image with one random-data layer of --big-mb MiB, written here as an OCI layout (streamed, never held in
+   memory): cold inspect's peak RSS must stay where the small image's is (layers are streamed, not buffered).
+Each run is a separate process; peak RSS is the child's ru_maxrss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FAKTORY = [str(REPO / ".venv" / "bin" / "faktory")] if (REPO / ".venv/bin/faktory").exists() else [sys.executable, "-m", "faktory"]
+
+
+def run(argv: list[str], env: dict | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}: {proc.stderr.read().decode()[-500:]}")
+    return wall, usage.ru_maxrss // 1024
+
+
+def best(argv, env=None, repeat=3, before=None):
+    results = []
+    for _ in range(repeat):
+        if before:
+            before()
+        results.append(run(argv, env))
+    return min(r[0] for r in results), max(r[1] for r in results)
+
+
+def layer_blobs(layout: Path) -> list[Path]:
+    index = json.loads((layout / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"]
+    manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())
+    return [layout / "blobs" / "sha256" / layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def inspect_times(ref: str, repeat: int, label: str) -> dict:
+    cache = Path(tempfile.mkdtemp(prefix="faktory-bench-cache-"))
+    env = dict(os.environ, FAKTORY_CACHE_DIR=str(cache))
+    argv = FAKTORY + ["inspect", "--json", ref]
+    try:
+        cold = best(argv, env, repeat, before=lambda: (shutil.rmtree(cache, ignore_errors=True), cache.mkdir()))
+        warm = best(argv, env, repeat)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    return {"label": label, "cold_s": cold[0], "cold_rss_mib": cold[1], "warm_s": warm[0], "warm_rss_mib": warm[1]}
+
+
+def write_random_layer_layout(root: Path, megabytes: int) -> Path:
+    """An OCI layout with one gzip layer holding one file of random bytes, streamed to disk."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    tmp_blob = root / "layer.tmp"
+    plain_hash, blob_hash = hashlib.sha256(), hashlib.sha256()
+
+    class Tee(io.RawIOBase):
+        def __init__(self, fh):
+            self.fh = fh
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            blob_hash.update(data)
+            return self.fh.write(data)
+
+    class HashingGzip(io.RawIOBase):
+        def __init__(self, gz):
+            self.gz = gz
+
+        def writable(self):
+            return True
+
+        def write(self, data):
+            plain_hash.update(data)
+            return self.gz.write(data)
+
+    size = megabytes << 20
+    with open(tmp_blob, "wb") as raw:
+        with gzip.GzipFile(fileobj=Tee(raw), mode="wb", compresslevel=1, mtime=0) as gz:
+            with tarfile.open(fileobj=HashingGzip(gz), mode="w|") as tf:
+                info = tarfile.TarInfo("data/random.bin")
+                info.size = size
+
+                class Random(io.RawIOBase):
+                    left = size
+
+                    def readable(self):
+                        return True
+
+                    def readinto(self, buf):
+                        n = min(len(buf), self.left)
+                        buf[:n] = os.urandom(n)
+                        self.left -= n
+                        return n
+
+                tf.addfile(info, io.BufferedReader(Random(), 1 << 20))
+    layer_digest = "sha256:" + blob_hash.hexdigest()
+    layer_size = tmp_blob.stat().st_size
+    tmp_blob.rename(blobs / layer_digest[7:])
+
+    def put(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": "sha256:" + digest, "size": len(data)}
+
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + plain_hash.hexdigest()]},
+                         "history": [{"created_by": f"random {megabytes} MiB"}]}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": layer_digest, "size": layer_size}]}).encode()
+    desc = {"mediaType": "application/vnd.oci.image.manifest.v1+json", **put(manifest),
+            "annotations": {"org.opencontainers.image.ref.name": "latest"}}
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [desc]}))
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    return root
+
+
+def fixture(name: str):
+    sys.path.insert(0, str(REPO))
+    from fixtures.build import ensure
+
+    result = ensure(only=[name])
+    if name not in result.images:
+        raise SystemExit(f"fixture {name} unavailable: {result.missing.get(name)}")
+    return result.images[name]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fixture", default="flask")
+    parser.add_argument("--big-mb", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    fx = fixture(args.fixture)
+    blobs = layer_blobs(fx.oci)
+    gunzip_s, gunzip_rss = best(["gzip", "-dc", *map(str, blobs)], repeat=args.repeat)
+    compressed = sum(b.stat().st_size for b in blobs)
+    print(f"{args.fixture}: {len(blobs)} layer blobs, {compressed / 1e6:.1f} MB gzip")
+    print(f"  gzip -dc of the layer blobs        {gunzip_s:6.2f} s")
+    rows = [inspect_times(fx.oci_ref, args.repeat, f"{args.fixture} oci layout"),
+            inspect_times(f"docker://{fx.registry_ref}", args.repeat, f"{args.fixture} registry"),
+            inspect_times(f"docker-daemon:{fx.tag}", args.repeat, f"{args.fixture} daemon")]
+
+    with tempfile.TemporaryDirectory(prefix="faktory-bench-big-") as tmp:
+        layout = write_random_layer_layout(Path(tmp) / "big", args.big_mb)
+        big_blobs = layer_blobs(layout)
+        big_gunzip, _ = best(["gzip", "-dc", *map(str, big_blobs)], repeat=1)
+        big = inspect_times(f"oci:{layout}:latest", 1, f"random {args.big_mb} MiB layer")
+    print(f"  {'':34} {'cold':>7} {'×gunzip':>8} {'warm':>7} {'×gunzip':>8} {'peak RSS cold/warm':>20}")
+    for row in rows:
+        print(f"  {row['label']:34} {row['cold_s']:6.2f}s {row['cold_s'] / gunzip_s:7.2f}× {row['warm_s']:6.2f}s "
+              f"{row['warm_s'] / gunzip_s:7.2f}× {row['cold_rss_mib']:>9} / {row['warm_rss_mib']} MiB")
+    print(f"  {big['label']:34} {big['cold_s']:6.2f}s {big['cold_s'] / big_gunzip:7.2f}× {big['warm_s']:6.2f}s "
+          f"{big['warm_s'] / big_gunzip:7.2f}× {big['cold_rss_mib']:>9} / {big['warm_rss_mib']} MiB"
+          f"   (gzip -dc {big_gunzip:.2f}s)")
+
+
+if __name__ == "__main__":
+    main()

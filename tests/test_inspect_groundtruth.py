@@ -1,0 +1,131 @@
+"""Ground truth: for every fixture image and every source kind, the merged view equals `docker export`.
+
+The engine is the oracle: a container created (never started) from the image and exported shows exactly the
+image's filesystem plus what the engine adds at create time (/.dockerenv, /etc/hosts, /dev, /proc, …).
+Each source kind reads its own blobs into its own cache, so every reader is exercised on every layer; the
+config, history and diff_ids must be the same whichever source the image came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from faktory.cache import LayerCache
+from faktory.sources import open_image
+
+FIXTURES = [
+    "py3.8-slim", "py3.11-slim", "py3.12-slim", "py3.13-slim", "debian-python", "flask", "fastapi", "requests-cli",
+    "numpy", "pkg-app", "multistage", "whiteout", "runenv-python-3.12",
+]
+SOURCES = ["daemon", "docker-archive", "oci", "registry"]
+
+# What `docker create` adds to every container (the engine's init layer and mount points).
+CREATED_FILES = {"/.dockerenv", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab"}
+CREATED_TREES = ("/dev", "/proc", "/sys")
+
+
+def _engine_added(path: str) -> bool:
+    return path in CREATED_FILES or any(path == t or path.startswith(t + "/") for t in CREATED_TREES)
+
+
+def _exported(tag: str) -> dict[str, tuple]:
+    cid = subprocess.run(["docker", "create", "--network=none", tag, "/nonexistent"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        proc = subprocess.Popen(["docker", "export", cid], stdout=subprocess.PIPE)
+        view: dict[str, tuple] = {}
+        links: dict[str, str] = {}
+        with tarfile.open(fileobj=proc.stdout, mode="r|", encoding="utf-8", errors="surrogateescape") as tf:
+            for info in tf:
+                path = "/" + info.name.lstrip("./").rstrip("/") if info.name not in (".", "./") else "/"
+                path = "/" + info.name.strip("/") if not info.name.startswith("./") else path
+                if path == "/" or _engine_added(path):
+                    continue
+                if info.islnk():
+                    links[path] = "/" + info.linkname.strip("/")
+                    continue
+                kind = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
+                        tarfile.SYMTYPE: "symlink", tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block",
+                        tarfile.FIFOTYPE: "fifo"}[info.type]
+                view[path] = (kind, info.mode & 0o7777, info.size if kind == "file" else 0,
+                              info.linkname if kind == "symlink" else "", info.uid, info.gid)
+        proc.wait()
+        assert proc.returncode == 0
+        for path, target in links.items():  # a hardlink is the same file under another name
+            view[path] = view[target]
+        return view
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+def _merged(image) -> dict[str, tuple]:
+    return {e.path: (e.kind, e.mode, e.size, e.linkname, e.uid, e.gid)
+            for e in image.fs.walk("/") if e.path != "/" and not _engine_added(e.path)}
+
+
+@pytest.fixture(scope="module")
+def source_caches(tmp_path_factory):
+    return {source: LayerCache(tmp_path_factory.mktemp(f"cache-{source}")) for source in SOURCES}
+
+
+@pytest.fixture(scope="module")
+def ground_truth():
+    return {}
+
+
+def _ref(fixture, source: str) -> str:
+    return {"daemon": f"docker-daemon:{fixture.tag}", "docker-archive": fixture.archive_ref, "oci": fixture.oci_ref,
+            "registry": f"docker://{fixture.registry_ref}"}[source]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FIXTURES)
+def test_every_source_matches_docker_export(name, fixture_images, source_caches, ground_truth):
+    fixture = fixture_images[name]
+    truth = _exported(fixture.tag)
+    images = {source: open_image(_ref(fixture, source), cache=source_caches[source]) for source in SOURCES}
+    first = images["daemon"]
+    for source, image in images.items():
+        assert image.source == source
+        merged = _merged(image)
+        missing = sorted(set(truth) - set(merged))[:5]
+        extra = sorted(set(merged) - set(truth))[:5]
+        assert not missing and not extra, f"{name} via {source}: missing {missing}, extra {extra}"
+        differ = [(p, merged[p], truth[p]) for p in truth if merged[p] != truth[p]][:5]
+        assert not differ, f"{name} via {source}: (path, ours, docker export) {differ}"
+        assert image.diff_ids == first.diff_ids
+        assert image.config == first.config and image.raw_config == first.raw_config
+        assert image.history == first.history
+        assert image.config_digest == first.config_digest == fixture.image_id or not fixture.image_id
+        assert image.size == sum(layer.uncompressed_size for layer in image.layers) > 0
+    # The bytes behind an entry are the bytes docker has: compare one regular file's content.
+    sample = next(p for p, v in sorted(truth.items()) if v[0] == "file" and 0 < v[2] < 1 << 20)
+    cid = subprocess.run(["docker", "create", fixture.tag, "/x"], check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        content = subprocess.run(["docker", "cp", f"{cid}:{sample}", "-"], check=True, capture_output=True).stdout
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    with tarfile.open(fileobj=__import__("io").BytesIO(content)) as tf:
+        member = tf.getmembers()[0]
+        expected = tf.extractfile(member).read()
+    assert all(image.fs.read_bytes(sample) == expected for image in images.values())
+
+
+@pytest.mark.slow
+def test_auth_registry_serves_the_same_image(fixture_images, services, tmp_path, monkeypatch):
+    fixture = fixture_images["flask"]
+    if not fixture.auth_registry_ref:
+        pytest.fail("the flask fixture was not pushed to the auth registry")
+    token = base64.b64encode(f"{services.registry_user}:{services.registry_password}".encode()).decode()
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {services.auth_registry: {"auth": token}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    cache = LayerCache(tmp_path / "cache")
+    via_auth = open_image(f"docker://{fixture.auth_registry_ref}", cache=cache)
+    anonymous = open_image(f"docker://{fixture.registry_ref}", cache=cache)
+    assert via_auth.digest == anonymous.digest and via_auth.diff_ids == anonymous.diff_ids
+    assert _merged(via_auth) == _merged(anonymous)
