@@ -179,10 +179,12 @@ int main(void) {
     pid_t child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
-        if (chdir(workdir) != 0) die(workdir);
+        /* Never power off from here: report and let PID 1 print the status. */
+        if (chdir(workdir) != 0) { fprintf(stderr, "faktory-init: chdir %s: %s\n", workdir, strerror(errno)); _exit(126); }
         environ = envs;
         execvpe(args[0], args, envs);
-        die(args[0]);
+        fprintf(stderr, "faktory-init: exec %s: %s\n", args[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
     }
     int status = 0, code = 1;
     for (;;) {

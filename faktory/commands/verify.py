@@ -1,7 +1,62 @@
-"""`faktory verify`."""
+"""`faktory verify REF --to TARGET [--probe 'CMD' | --http PORT/PATH]`: original vs converted, same probe."""
 
-from faktory.errors import NotImplementedYet
+from __future__ import annotations
+
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from faktory.emitters.base import EmitOptions
+from faktory.emitters.vminit import cache_dir
+from faktory.errors import FaktoryError
 
 
-def command() -> None:
-    raise NotImplementedYet("'faktory verify' is not implemented yet")
+def command(
+    ref: str = typer.Argument(..., help="Source image reference."),
+    to: str = typer.Option(..., "--to", help="Target: unikraft, km, rumprun, nanos, microvm, oci."),
+    probe: Optional[str] = typer.Option(None, "--probe", help="Command replacing the image's Cmd, run once."),
+    http: Optional[str] = typer.Option(None, "--http", help="PORT/PATH to GET from the running app."),
+    expect: Optional[str] = typer.Option(None, "--expect", help="Text the converted output must contain."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Keep the converted output here."),
+    base: Optional[str] = typer.Option(None, "--base", help="km: runenv-python base image."),
+    kernel: Optional[Path] = typer.Option(None, "--kernel", help="Kernel for microvm outputs."),
+    force: bool = typer.Option(False, "--force", help="Convert despite blockers."),
+    compact: bool = typer.Option(False, "--compact", help="Verify the --compact output."),
+    timeout: float = typer.Option(180, "--timeout", help="Seconds allowed per run."),
+) -> None:
+    from faktory.api import analyze, convert, load_image
+    from faktory.runner.verify import Probe, verify_output
+
+    if probe and http:
+        raise FaktoryError("give --probe or --http, not both")
+    console = Console(stderr=True)
+    image = load_image(ref)
+    closure = analyze(image)
+    if http:
+        try:
+            chosen = Probe.parse_http(http)
+        except ValueError:
+            raise FaktoryError(f"--http {http!r}: expected PORT/PATH, e.g. 8080/health") from None
+    else:
+        chosen = Probe(cmd=tuple(shlex.split(probe)) if probe else None)
+    chosen = Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)
+    options = EmitOptions(compact=compact, force=force, kernel=kernel, base_ref=base)
+    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
+        outdir = output or Path(tmp) / "out"
+        with console.status(f"converting {ref} to {to}"):
+            convert(image, closure, to, outdir, options)
+        with console.status("running the original and the converted output"):
+            checks = verify_output(ref, outdir, chosen, timeout=timeout)
+    table = Table(title=f"faktory verify {ref} --to {to}")
+    for col in ("check", "original", "converted", "result", "detail"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(c.name, c.original, c.converted, "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.detail)
+    Console().print(table)
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,85 @@
+"""Structural checks: the real tools list exactly the members faktory.json says an output holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str = ""
+    original: str = ""
+    converted: str = ""
+
+
+def _compare(name: str, expected: list[str], actual: list[str]) -> Check:
+    exp, act = set(expected), set(actual)
+    if exp == act and len(expected) == len(actual):
+        return Check(name, True, f"{len(act)} members", str(len(exp)), str(len(act)))
+    missing, extra = sorted(exp - act)[:3], sorted(act - exp)[:3]
+    return Check(name, False, f"missing {missing} extra {extra}", str(len(exp)), str(len(act)))
+
+
+def cpio_members(path: Path) -> list[str]:
+    with open(path, "rb") as fh:
+        proc = subprocess.run(["cpio", "-it", "--quiet"], stdin=fh, capture_output=True, check=True)
+    return [l for l in proc.stdout.decode("utf-8", "surrogateescape").splitlines() if l]
+
+
+def iso_members(path: Path) -> list[str]:
+    proc = subprocess.run(["xorriso", "-indev", str(path), "-find", "/"], capture_output=True, check=True)
+    out = []
+    for line in proc.stdout.decode("utf-8", "surrogateescape").splitlines():
+        line = line.strip()
+        if line.startswith("'") and line.endswith("'"):
+            name = line[1:-1].replace("'\"'\"'", "'")
+            if name != "/":
+                out.append(name.lstrip("/"))
+    return out
+
+
+def tree_members(root: Path) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            out.append(os.path.relpath(os.path.join(dirpath, name), root))
+    return out
+
+
+def skopeo_layers(ref: str) -> list[str]:
+    proc = subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip()[:300])
+    return [l["digest"] for l in json.loads(proc.stdout).get("layers", [])]
+
+
+def structural_checks(outdir: Path, manifest: dict) -> list[Check]:
+    """Every listed archive compared with what cpio / xorriso / the filesystem show; images read by skopeo."""
+    checks = []
+    for member, names in (manifest.get("contents") or {}).items():
+        path = outdir / member
+        if member.endswith(".cpio"):
+            checks.append(_compare(f"cpio -t {member}", names, cpio_members(path)))
+        elif member.endswith(".iso"):
+            checks.append(_compare(f"xorriso -find {member}", names, iso_members(path)))
+        elif path.is_dir():
+            checks.append(_compare(f"tree {member}", names, tree_members(path)))
+    for key in ("image", "package"):
+        info = manifest.get(key)
+        if isinstance(info, dict) and info.get("layout"):
+            ref = f"oci:{outdir / info['layout']}"
+            try:
+                layers = skopeo_layers(ref)
+                checks.append(Check(f"skopeo inspect {info['layout']}", bool(layers), f"{len(layers)} layers"))
+            except RuntimeError as exc:
+                checks.append(Check(f"skopeo inspect {info['layout']}", False, str(exc)))
+    listed = manifest.get("files") or {}
+    bad = [f for f, size in listed.items() if not (outdir / f).is_file() or (outdir / f).stat().st_size != size]
+    checks.append(Check("files and sizes in faktory.json", not bad, f"{len(listed)} files" + (f", differ: {bad[:3]}" if bad else "")))
+    return checks
