@@ -41,7 +41,7 @@ def c_extensions(closure: Closure, *, include_stdlib: bool = False) -> list[str]
 
 
 def extension_findings(closure: Closure, target: str, why: str, severity: str = BLOCKER) -> list[Finding]:
-    return [Finding("c-extension", f"C extension {p} {why}", severity, location=p, target=target)
+    return [Finding("c-extension", f"C extension {p.rsplit('/', 1)[-1]} {why}", severity, location=p, target=target)
             for p in c_extensions(closure)]
 
 
