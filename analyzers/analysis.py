@@ -19,7 +19,7 @@ from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.hooks import Hook, hook_table
 from faktory.analyzers.imports import CodeFact, ModuleScan, scan_source
-from faktory.analyzers.interpreter import identify
+from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
 from faktory.analyzers.native import NativeResolver
 from faktory.image import Image
@@ -60,6 +60,8 @@ class Analysis:
             self.gb.edge(src, mnode(name), reason, detail)
             return self.modules[name]
         spec = self.finder.find(name)
+        if spec is None and name in self.builtins:
+            spec = ModuleSpec(name, "builtin", None, False)  # compiled into the interpreter: hooks still apply
         if spec is None:
             if name not in self.missing:
                 self.missing[name] = (detail or src, optional)
@@ -81,10 +83,14 @@ class Analysis:
         return not any(path.startswith(d + "/") for d in (self.interp.stdlib_dir, *self.sys.site_dirs))
 
     def _is_app(self, spec: ModuleSpec) -> bool:
+        if spec.kind == "builtin":
+            return False
         origin = spec.origin or (spec.search[0] if spec.search else "")
         return not origin.startswith(self.interp.stdlib_dir + "/")
 
     def _keep_module_files(self, node: str, spec: ModuleSpec) -> None:
+        if spec.kind == "builtin":
+            return
         if spec.kind == "namespace":
             for portion in spec.search:
                 self.gb.keep_path(portion, node, "namespace-portion")
@@ -256,10 +262,9 @@ class Analysis:
         image, gb = self.image, self.gb
         cfg = image.config
         ep = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir).resolve()
-        src = ENTRY
-        for path, reason in ep.hops:
-            gb.keep_path(path, src, reason)
         self.native = NativeResolver(gb, ep.env)
+        for path, reason in ep.hops:  # shells, env, init shims, wrapper scripts on the way to python
+            self.native.keep_elf(path, ENTRY, reason)
         info = self.native.keep_elf(ep.interpreter, ENTRY, "interpreter")
         self.interp = interp = identify(gb, self.native, ep.interpreter, info)
         inode = fnode(interp.real_path)
@@ -281,6 +286,7 @@ class Analysis:
         optimize = 2 if "-OO" in cmd.flags or cmd.flags.count("-O") >= 2 else (1 if "-O" in cmd.flags else 0)
         self.finder = Finder(gb, entries, interp.abi_tag, f"cpython-{major}{minor}", optimize)
         self.dists = build_index(gb, sp.site_dirs)
+        self.builtins = builtin_modules(gb, interp)
 
         for name in startup.startup_modules(interp.version, sp.no_site):
             self.keep_module(name, inode, "startup")

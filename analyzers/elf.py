@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
 ELF_MAGIC = b"\x7fELF"
@@ -41,35 +40,39 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def parse_elf(path: str, data: bytes) -> ElfInfo | None:
-    """None when `data` is not a readable ELF object."""
-    if not is_elf(data):
+def parse_elf(path: str, data) -> ElfInfo | None:
+    """None when `data` (bytes or a seekable binary stream) is not a readable ELF object.
+
+    Reads the program headers only (PT_INTERP, PT_DYNAMIC): no section table walk, fast on unstripped files.
+    """
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    head = stream.read(4)
+    stream.seek(0)
+    if not is_elf(head):
         return None
     try:
-        elf = ELFFile(io.BytesIO(data))
+        elf = ELFFile(stream)
         interp = None
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
-                interp = seg.get_interp_name()
         needed: list[str] = []
         rpath: list[str] = []
         runpath: list[str] = []
         soname = None
-        for sec in elf.iter_sections():
-            if not isinstance(sec, DynamicSection):
-                continue
-            for tag in sec.iter_tags():
-                if tag.entry.d_tag == "DT_NEEDED":
-                    needed.append(tag.needed)
-                elif tag.entry.d_tag == "DT_RPATH":
-                    rpath.extend(p for p in tag.rpath.split(":") if p)
-                elif tag.entry.d_tag == "DT_RUNPATH":
-                    runpath.extend(p for p in tag.runpath.split(":") if p)
-                elif tag.entry.d_tag == "DT_SONAME":
-                    soname = tag.soname
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_INTERP":
+                interp = seg.get_interp_name()
+            elif seg["p_type"] == "PT_DYNAMIC":
+                for tag in seg.iter_tags():
+                    if tag.entry.d_tag == "DT_NEEDED":
+                        needed.append(tag.needed)
+                    elif tag.entry.d_tag == "DT_RPATH":
+                        rpath.extend(p for p in tag.rpath.split(":") if p)
+                    elif tag.entry.d_tag == "DT_RUNPATH":
+                        runpath.extend(p for p in tag.runpath.split(":") if p)
+                    elif tag.entry.d_tag == "DT_SONAME":
+                        soname = tag.soname
         return ElfInfo(path, elf.elfclass, elf["e_machine"], elf["e_type"], interp, tuple(needed), tuple(rpath),
                        tuple(runpath), soname)
-    except (ELFError, ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError):
+    except (ELFError, ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError, OSError):
         return None
 
 

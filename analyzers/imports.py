@@ -10,6 +10,7 @@ line scanner for imports.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -76,34 +77,113 @@ def _is_type_checking(test: ast.AST) -> bool:
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
 
 
-class _Visitor(ast.NodeVisitor):
-    def __init__(self) -> None:
+TRIGGER_WORDS = ("import_module", "__import__", "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll",
+                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open")
+_FROM_INTERESTING = re.compile(
+    r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib|pty)\s+import\s+\(?([^)\n]+)")
+
+
+def _trigger_lines(text: str) -> list[int]:
+    """Line numbers where a call worth a closer look may be: only those statements get an expression walk."""
+    words = set(TRIGGER_WORDS)
+    for names in _FROM_INTERESTING.findall(text):
+        for item in names.split(","):
+            item = item.strip().split(" as ")[-1].strip()
+            if item.isidentifier():
+                words.add(item)
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
+    lines: list[int] = []
+    offsets = _line_offsets(text)
+    for m in pattern.finditer(text):
+        lines.append(bisect.bisect_right(offsets, m.start()))
+    return sorted(set(lines))
+
+
+def _line_offsets(text: str) -> list[int]:
+    offsets = [0]
+    pos = text.find("\n")
+    while pos != -1:
+        offsets.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return offsets
+
+
+class _Walker:
+    """Walks statements only; expressions are walked just where a trigger word appears (fast on big modules)."""
+
+    def __init__(self, trigger_lines: list[int]) -> None:
         self.scan = ModuleScan()
         self.aliases: dict[str, str] = {}
         self._optional = 0
         self._lazy = 0
+        self._triggers = trigger_lines
 
-    # scoping state
-    def visit_If(self, node: ast.If) -> None:
-        if _is_main_guard(node.test):
-            self.scan.main_block_imports = True
-            return  # runs only when the module is the program (`python -m mod`), handled by the caller
-        if _is_type_checking(node.test):
-            for child in node.orelse:
-                self.visit(child)
+    def walk(self, stmts) -> None:
+        for node in stmts:
+            kind = type(node)
+            if kind is ast.Import:
+                self.visit_Import(node)
+            elif kind is ast.ImportFrom:
+                self.visit_ImportFrom(node)
+            elif kind is ast.If:
+                if _is_main_guard(node.test):
+                    self.scan.main_block_imports = True  # runs only when the module is the program
+                    continue
+                if _is_type_checking(node.test):
+                    self.walk(node.orelse)
+                    continue
+                self._exprs(node.test)
+                self.walk(node.body)
+                self.walk(node.orelse)
+            elif kind is ast.Try or kind.__name__ == "TryStar":
+                guarded = any(self._catches_import_error(h) for h in node.handlers)
+                self._optional += guarded
+                self.walk(node.body)
+                self._optional -= guarded
+                for handler in node.handlers:
+                    self.walk(handler.body)
+                self.walk(node.orelse)
+                self.walk(node.finalbody)
+            elif kind in (ast.FunctionDef, ast.AsyncFunctionDef):
+                for dec in node.decorator_list:
+                    self._exprs(dec)
+                self._lazy += 1
+                self.walk(node.body)
+                self._lazy -= 1
+            elif kind is ast.ClassDef:
+                for dec in node.decorator_list:
+                    self._exprs(dec)
+                self.walk(node.body)
+            elif kind.__name__ == "Match":
+                self._exprs(node.subject)
+                for case in node.cases:
+                    self.walk(case.body)
+            elif hasattr(node, "body") and isinstance(node.body, list):  # for, while, with
+                for field_name in ("iter", "test", "items"):
+                    value = getattr(node, field_name, None)
+                    if isinstance(value, list):
+                        for item in value:
+                            self._exprs(item.context_expr)
+                    elif value is not None:
+                        self._exprs(value)
+                self.walk(node.body)
+                self.walk(getattr(node, "orelse", []))
+            else:
+                self._exprs(node)
+
+    def _exprs(self, node: ast.AST) -> None:
+        start = getattr(node, "lineno", None)
+        if start is None:
             return
-        self.generic_visit(node)
-
-    def visit_Try(self, node: ast.Try) -> None:
-        guarded = any(self._catches_import_error(h) for h in node.handlers)
-        self._optional += guarded
-        for child in node.body:
-            self.visit(child)
-        self._optional -= guarded
-        for child in node.handlers + node.orelse + node.finalbody:
-            self.visit(child)
-
-    visit_TryStar = visit_Try
+        end = getattr(node, "end_lineno", None) or start
+        i = bisect.bisect_left(self._triggers, start)
+        if i == len(self._triggers) or self._triggers[i] > end:
+            return
+        lazy = self._lazy
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Call):
+                self.visit_Call(sub)
+        self._lazy = lazy
 
     @staticmethod
     def _catches_import_error(handler: ast.ExceptHandler) -> bool:
@@ -111,13 +191,6 @@ class _Visitor(ast.NodeVisitor):
             return True
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         return any((_dotted(t) or "").split(".")[-1] in IMPORT_ERRORS for t in types)
-
-    def _function(self, node) -> None:
-        self._lazy += 1
-        self.generic_visit(node)
-        self._lazy -= 1
-
-    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _function
 
     # imports
     def visit_Import(self, node: ast.Import) -> None:
@@ -178,7 +251,6 @@ class _Visitor(ast.NodeVisitor):
                     mode = _const_str(kw.value)
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
-        self.generic_visit(node)
 
     def _qualified(self, func: ast.AST) -> str | None:
         name = _dotted(func)
@@ -216,6 +288,7 @@ def scan_source(source: bytes) -> ModuleScan:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return _line_scan(source.decode("utf-8", "replace"))
-    visitor = _Visitor()
-    visitor.visit(tree)
-    return visitor.scan
+    text = source.decode("utf-8", "replace")
+    walker = _Walker(_trigger_lines(text))
+    walker.walk(tree.body)
+    return walker.scan

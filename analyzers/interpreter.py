@@ -104,3 +104,14 @@ def identify(gb: GraphBuilder, native: NativeResolver, path: str, info: ElfInfo 
         pt_interp=info.interp if info else None, libpython=libpython, prefix=prefix, stdlib_dir=stdlib,
         dynload_dir=dynload, pie=bool(info and info.pie),
     )
+
+
+def builtin_modules(gb: GraphBuilder, interp: Interpreter) -> frozenset[str]:
+    """Modules compiled into the interpreter: the PyInit_<name> symbols of libpython (or the executable)."""
+    binary = interp.libpython or interp.real_path
+    try:
+        data = gb.fs.read_bytes(gb.realpath(binary))
+    except OSError:
+        return frozenset({"sys", "builtins"})
+    names = {m.decode() for m in re.findall(rb"\x00PyInit_(\w+)\x00", data)}
+    return frozenset(names | {"sys", "builtins", "_frozen_importlib", "_frozen_importlib_external", "_imp"})

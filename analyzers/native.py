@@ -25,11 +25,14 @@ class NativeResolver:
     def info(self, path: str) -> ElfInfo | None:
         real = self.gb.realpath(path)
         if real not in self._info:
-            try:
-                data = self.gb.fs.read_bytes(real) if self.gb.is_file(real) else b""
-            except OSError:
-                data = b""
-            self._info[real] = parse_elf(real, data)
+            info = None
+            if self.gb.is_file(real):
+                try:
+                    with self.gb.fs.open(real) as stream:
+                        info = parse_elf(real, stream)
+                except OSError:
+                    info = None
+            self._info[real] = info
         return self._info[real]
 
     def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None) -> ElfInfo | None:

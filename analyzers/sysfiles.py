@@ -12,6 +12,7 @@ import posixpath
 from faktory.analyzers.graphbuild import GraphBuilder
 
 LOCALE_DIR = "/usr/lib/locale"
+GCONV_DIRS = ("/usr/lib/x86_64-linux-gnu/gconv", "/usr/lib64/gconv", "/usr/lib/gconv")
 LOCALE_VARS = ("LC_ALL", "LC_CTYPE", "LANG")
 
 
@@ -37,6 +38,11 @@ def keep_runtime_files(gb: GraphBuilder, src: str, env: dict[str, str], libc: st
                 wanted.add(_locale_dirname(env[var]))
         for name in sorted(wanted):
             gb.keep_tree(posixpath.join(LOCALE_DIR, name), src, "locale")
+        # Loading a locale's LC_CTYPE makes glibc read the gconv module cache (checked with strace).
+        for directory in GCONV_DIRS:
+            if gb.keep_path(posixpath.join(directory, "gconv-modules.cache"), src, "gconv") is None:
+                gb.keep_path(posixpath.join(directory, "gconv-modules"), src, "gconv")
+                keep_glob(gb, posixpath.join(directory, "gconv-modules.d", "*.conf"), src, "gconv")
     for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         if env.get(var):
             gb.keep_path(env[var], src, f"env:{var}")

@@ -1,0 +1,100 @@
+"""The oracle: what a fixture app really touches (strace in its own image root) ⊆ the static closure.
+
+For each fixture app: the image's filesystem comes from `docker export`; the probe runs in that root under
+strace (bubblewrap: own /dev, /proc, /tmp and network namespace); every regular file of the image that a
+successful open/exec/stat/readlink/access named must be in the closure (100 %, no allow-list); the closure
+stays within 1.5x the bytes of that dynamic set; and the closure alone, written out from image.fs, runs the
+same probe with the same output.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from faktory.analyzers.analysis import analyze
+from faktory.sources import open_image
+from tests.conftest import unavailable
+from tests.oracle import check, rootfs, trace
+
+APPS = ("flask", "fastapi", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+SIZE_FACTOR = 1.5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools():
+    for tool in ("strace", "bwrap", "nsenter", "docker"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is needed by the oracle")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    roots = {}
+
+    def get(fixture):
+        if fixture.name not in roots:
+            roots[fixture.name] = rootfs.export_image(fixture.tag, tmp_path_factory.mktemp(f"root-{fixture.name}"))
+        return roots[fixture.name]
+
+    return get
+
+
+def _assert_recall_and_size(image, closure, traced, label):
+    dynamic = check.dynamic_files(image.fs, traced.paths)
+    assert dynamic, f"{label}: the traced run touched no image file (strace output not parsed?)"
+    kept = check.closure_files(closure)
+    missing = sorted(set(dynamic) - kept)
+    assert not missing, f"{label}: files the app touched are missing from the closure: {missing}"
+    dynamic_bytes = sum(dynamic.values())
+    assert closure.size <= SIZE_FACTOR * dynamic_bytes, (
+        f"{label}: closure {closure.size} B > {SIZE_FACTOR} x dynamic set {dynamic_bytes} B")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", APPS)
+def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
+    fixture = fixture_images[app]
+    if not fixture.probe.cmd:
+        pytest.skip(f"{app} has no one-shot probe (served only; see the HTTP test)")
+    image = open_image(fixture.tag)
+    root = exported(fixture)
+    cfg = image.config
+    argv = list(cfg.entrypoint or ()) + list(fixture.probe.cmd)
+    closure = analyze(check.with_cmd(image, tuple(fixture.probe.cmd)))
+
+    traced = trace.run_traced(root, argv, cfg.env_map, cfg.working_dir, tmp_path / "strace.log")
+    assert traced.returncode == 0, f"{app}: probe failed in the exported root: {traced.stderr[-2000:]}"
+    assert fixture.probe.expect in traced.stdout
+    _assert_recall_and_size(image, closure, traced, app)
+
+    alone = tmp_path / "closure"
+    rootfs.materialise(image.fs, closure.paths(), alone)
+    ran = trace.run_plain(alone, list(closure.launch.argv), dict(closure.launch.env), closure.launch.workdir)
+    assert ran.returncode == 0, f"{app}: the closure alone fails: {ran.stderr[-2000:]}"
+    assert ran.stdout == traced.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", ("flask", "fastapi"))
+def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
+    fixture = fixture_images[app]
+    probe = fixture.probe
+    if not probe.http_port:
+        pytest.fail(f"{app} fixture has no HTTP probe")
+    image = open_image(fixture.tag)
+    root = exported(fixture)
+    cfg = image.config
+    closure = analyze(image)
+
+    traced = trace.serve_and_get(root, list(cfg.argv), cfg.env_map, cfg.working_dir, probe.http_port,
+                                 probe.http_path, tmp_path / "strace.log")
+    assert probe.expect in traced.stdout, f"{app}: no answer from the original root: {traced.stderr[-2000:]}"
+    _assert_recall_and_size(image, closure, traced, f"{app} (http)")
+
+    alone = tmp_path / "closure"
+    rootfs.materialise(image.fs, closure.paths(), alone)
+    served = trace.serve_and_get(alone, list(closure.launch.argv), dict(closure.launch.env), closure.launch.workdir,
+                                 probe.http_port, probe.http_path, None)
+    assert served.stdout == traced.stdout, f"{app}: the closure alone answers differently: {served.stderr[-2000:]}"
