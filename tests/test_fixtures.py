@@ -81,3 +81,25 @@ def test_auth_registry_copy_needs_credentials(fixture_images, services):
     assert "unauthorized" in denied.stderr.lower() or "authentication required" in denied.stderr.lower()
     allowed = skopeo_inspect(image.auth_registry_ref, "--creds", f"{services.registry_user}:{services.registry_password}")
     assert allowed.returncode == 0, allowed.stderr
+
+
+def _layer_names(archive) -> list[list[str]]:
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        layers = []
+        for member in manifest[0]["Layers"]:
+            with tarfile.open(fileobj=tar.extractfile(member)) as layer:
+                layers.append(layer.getnames())
+    return layers
+
+
+def test_whiteout_image_has_file_whiteouts_and_an_opaque_dir(fixture_images):
+    names = [name for layer in _layer_names(fixture_images["whiteout"].archive) for name in layer]
+    assert "opt/report/.wh.legacy.py" in names
+    assert "opt/report/plugins/.wh.xml.py" in names
+    assert "etc/report/.wh..wh..opq" in names
+
+
+def test_numpy_image_vendors_openblas(fixture_images):
+    names = [name for layer in _layer_names(fixture_images["numpy"].archive) for name in layer]
+    assert any("site-packages/numpy.libs/libopenblas" in name for name in names)
