@@ -136,7 +136,8 @@ def python_tree(root: Path, minor: str = "3.12") -> list[str]:
     (root / "usr/bin").mkdir()
     for lib in HOST_LIBS:
         shutil.copy2(os.path.realpath(lib), root / "usr/lib/x86_64-linux-gnu" / os.path.basename(lib))
-    os.symlink("../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", root / "usr/lib64/ld-linux-x86-64.so.2")
+    # absolute, as on Debian: resolving it goes through the /lib -> usr/lib symlink
+    os.symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", root / "usr/lib64/ld-linux-x86-64.so.2")
     local = root / "usr/local"
     (local / "bin").mkdir(parents=True)
     (local / "lib").mkdir()

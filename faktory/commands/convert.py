@@ -54,7 +54,7 @@ def command(
         raise PushFailed(f"--push needs an image: --to oci, --to km, or --to unikraft --kernel FILE (not {to})")
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")
         image = load_image(ref)
         progress.update(step, description=f"analyzing {image.ref}")

@@ -1,0 +1,119 @@
+"""convert() end to end on a hand-made image (a real CPython from the host, real glibc): atomic OUTDIR,
+blockers and --force, --compact, and one real QEMU boot of the microvm output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from faktory.analyzers.model import BLOCKER, Finding
+from faktory.emitters.base import EmitOptions
+from faktory.emitters.convert import MANIFEST, OutdirInUse, UnknownTarget, convert
+from faktory.errors import ConversionBlocked, FaktoryError
+from faktory.runner.outputs import bootable
+from faktory.runner.qemu import boot
+from faktory.runner.structure import cpio_members
+from tests.handmade import python_image
+
+FAKTORY = str(Path(__file__).resolve().parents[1] / ".venv/bin/faktory")
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    return python_image(tmp_path_factory.mktemp("img") / "root")
+
+
+@pytest.fixture(scope="module")
+def microvm_out(handmade, tmp_path_factory):
+    image, closure = handmade
+    out = tmp_path_factory.mktemp("mv") / "out"
+    convert(image, closure, "microvm", out)
+    return out
+
+
+def test_manifest_and_readme_describe_the_output(microvm_out):
+    doc = json.loads((microvm_out / MANIFEST).read_text())
+    assert doc["target"] == "microvm" and doc["source"]["ref"] == "handmade:latest"
+    assert set(doc["files"]) == {"vmlinuz", "initrd.cpio"}
+    assert doc["files"]["initrd.cpio"] == (microvm_out / "initrd.cpio").stat().st_size
+    assert doc["run"] == f"faktory run {microvm_out}"
+    assert doc["run"] in (microvm_out / "README.md").read_text()
+    # the first archive of the initrd is exactly the listed rootfs; the init overlay follows it
+    assert cpio_members(microvm_out / "initrd.cpio") == doc["contents"]["initrd.cpio"]
+
+
+def test_microvm_boots_prints_and_reports_exit_code(microvm_out):
+    with bootable(microvm_out, args=["python3", "/app/main.py", "booted", "7"]) as spec:
+        result = boot(spec, timeout=240)
+    assert "hello from ['booted', '7']" in result.app_output
+    assert result.exit_code == 7, result.output[-2000:]
+
+
+def test_unknown_target_and_foreign_outdir_are_user_errors(handmade, tmp_path):
+    image, closure = handmade
+    with pytest.raises(UnknownTarget, match="unknown target 'vmware'"):
+        convert(image, closure, "vmware", tmp_path / "o")
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(OutdirInUse):
+        convert(image, closure, "oci", foreign)
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_failure_leaves_no_partial_outdir(handmade, tmp_path):
+    image, closure = handmade
+    out = tmp_path / "out"
+    with pytest.raises(FaktoryError, match="kernel"):
+        convert(image, closure, "microvm", out, EmitOptions(kernel=tmp_path / "no-such-kernel"))
+    assert not out.exists()
+    assert os.listdir(tmp_path) == []  # no staging dir left behind either
+
+
+def test_blockers_stop_unless_forced_and_forced_ones_are_recorded(handmade, tmp_path):
+    image, closure = handmade
+    with pytest.raises(ConversionBlocked, match="python-version"):
+        convert(image, closure, "rumprun", tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    convert(image, closure, "rumprun", tmp_path / "r", EmitOptions(force=True))
+    doc = json.loads((tmp_path / "r" / MANIFEST).read_text())
+    assert [f["kind"] for f in doc["forced_blockers"]] == ["python-version"]
+    assert doc["forced_blockers"][0]["severity"] == BLOCKER
+
+
+def test_fork_fact_blocks_unikraft_with_location(handmade, tmp_path):
+    image, closure = handmade
+    closure.findings.append(Finding("subprocess", "subprocess.run", location="/app/main.py:3"))
+    try:
+        with pytest.raises(ConversionBlocked, match=r"/app/main.py:3"):
+            convert(image, closure, "unikraft", tmp_path / "u")
+    finally:
+        closure.findings.pop()
+
+
+def test_compact_strips_elf_and_ships_sourceless_bytecode(handmade, tmp_path):
+    image, closure = handmade
+    plain = convert(image, closure, "oci", tmp_path / "plain")
+    small = convert(image, closure, "oci", tmp_path / "small", EmitOptions(compact=True))
+    doc = json.loads((tmp_path / "small" / MANIFEST).read_text())
+    assert doc["compact"]["stripped_elf_files"] >= 1 and doc["compact"]["compiled_modules"] >= 5
+    assert "usr/local/lib/python3.12/encodings/utf_8.pyc" in doc["contents"]["layer"]
+    assert "usr/local/lib/python3.12/encodings/utf_8.py" not in doc["contents"]["layer"]
+    assert "app/main.py" in doc["contents"]["layer"]  # the launched script keeps its source
+    assert small.extra["image"]["compressed_size"] < plain.extra["image"]["compressed_size"] / 2
+    subprocess.run(["docker", "load", "-i", str(tmp_path / "small/image.tar")], check=True, capture_output=True)
+    run = subprocess.run(["docker", "run", "--rm", "--network=none", small.extra["image"]["tag"]],
+                         capture_output=True, text=True)
+    assert run.stdout.strip() == "hello from ['world']", run.stderr
+
+
+def test_cli_convert_error_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([FAKTORY, "convert", "docker-archive:/nonexistent.tar", "--to", "oci", "-o",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("faktory: error: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()
