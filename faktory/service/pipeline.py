@@ -70,6 +70,8 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
         raise SkipJob("the source is itself a faktory output")
     phase("analyze")
     closure = api.analyze(image)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="faktory-job-", dir=workdir) as tmp:
         outdir = Path(tmp) / job.target
         phase("convert")

@@ -156,8 +156,8 @@ class Service:
         seconds = time.monotonic() - started
         if outcome.published:
             self.store.observe_seconds(seconds)
-        return self._finish(job, DONE, result_ref=outcome.result_ref, seconds=seconds,
-                            note=None if outcome.published else "already published by an earlier attempt")
+        extra = {} if outcome.published else {"note": "already published by an earlier attempt"}
+        return self._finish(job, DONE, result_ref=outcome.result_ref, seconds=seconds, error=None, **extra)
 
     def _owned(self, job_id: str, me: str, change) -> Job | None:
         return self.store.update(job_id, lambda j: change(j) if j.state == RUNNING and j.worker == me else None)

@@ -1,0 +1,193 @@
+"""End to end with real parts: a CNCF registry whose `notifications` endpoint is `faktory serve`, skopeo
+pushing a fixture image, the service converting it (oci target) and pushing the result back.
+
+SQLite queue with two worker processes; Redis queue with two separate worker-only processes; and a worker
+killed with SIGKILL in the middle of a conversion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.support.services import start_registry
+from tests.test_service_helpers import (
+    AUTH,
+    NotificationRecorder,
+    Proc,
+    Server,
+    endpoint,
+    free_port,
+    skopeo_copy,
+    skopeo_inspect_raw,
+    wait_for,
+)
+
+pytestmark = pytest.mark.slow
+RULES = 'registries: ["127.0.0.1:*"]\nrules:\n  - repository: "fixtures/*"\n    targets: [oci]\n'
+CONVERT_TIMEOUT = 180
+
+
+class Stack:
+    """registry (notifying the service and a recorder) + faktory serve."""
+
+    def __init__(self, tmp, server_args: list[str]):
+        self.tmp = tmp
+        (tmp / "rules.yaml").write_text(RULES)
+        self.recorder = NotificationRecorder()
+        port = free_port()
+        hooks = [endpoint("faktory", f"http://127.0.0.1:{port}/hooks/distribution", AUTH),
+                 endpoint("recorder", self.recorder.url)]
+        self.registry = start_registry(free_port(), tmp / "registry", notifications=hooks)
+        self.procs: list[Proc] = []
+        try:
+            self.server = Server(tmp, "--rules", str(tmp / "rules.yaml"), *server_args, port=port)
+        except BaseException:
+            self.close()
+            raise
+
+    def push(self, fixture, tag: str) -> str:
+        """Push the fixture under fixtures/<name>:<tag>; returns the manifest digest the registry holds."""
+        ref = f"{self.registry.addr}/fixtures/{fixture.name}:{tag}"
+        skopeo_copy(f"docker-archive:{fixture.archive}", ref)
+        out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["Digest"]
+
+    def job_for(self, repository: str, tag: str) -> dict | None:
+        found = [j for j in self.server.jobs() if j["source"]["repository"] == repository
+                 and j["source"]["tag"] == tag]
+        return found[0] if found else None
+
+    def wait_finished(self, repository: str, tag: str) -> dict:
+        def finished():
+            job = self.job_for(repository, tag)
+            return job if job and job["state"] in ("done", "failed", "skipped") else None
+        try:
+            return wait_for(finished, CONVERT_TIMEOUT, f"job for {repository}:{tag}", interval=0.5)
+        except AssertionError:
+            logs = "\n".join(p.output()[-2000:] for p in [self.server, *self.procs])
+            raise AssertionError(f"no finished job for {repository}:{tag}; jobs: {self.server.jobs()}\n{logs}")
+
+    def close(self) -> None:
+        for proc in [*self.procs, getattr(self, "server", None)]:
+            if proc is not None:
+                proc.stop()
+        self.registry.stop() if hasattr(self, "registry") else None
+        self.recorder.close()
+
+
+def assert_converted(stack: Stack, fixture, tag: str, source_digest: str) -> dict:
+    job = stack.wait_finished(f"fixtures/{fixture.name}", tag)
+    assert job["state"] == "done", job
+    dest = f"{stack.registry.addr}/fixtures/{fixture.name}:{tag}-oci"
+    assert job["result_ref"].startswith(dest + "@sha256:")
+    manifest = skopeo_inspect_raw(dest)
+    annotations = manifest["annotations"]
+    assert annotations["org.opencontainers.image.base.digest"] == source_digest
+    assert annotations["dev.faktory.source.digest"] == source_digest
+    assert annotations["dev.faktory.source.ref"].endswith(f"/fixtures/{fixture.name}@{source_digest}")
+    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{dest}"],
+                               capture_output=True, text=True, timeout=60)
+    assert inspected.returncode == 0, inspected.stderr  # config and layers are all there
+    assert json.loads(inspected.stdout)["Digest"] == job["result_ref"].split("@")[1]
+    return job
+
+
+def test_push_to_registry_is_converted_and_pushed_back_sqlite(tmp_path, fixture_images):
+    flask = fixture_images["flask"]
+    stack = Stack(tmp_path, ["--workers", "2"])
+    try:
+        digest = stack.push(flask, "v1")
+        job = assert_converted(stack, flask, "v1", digest)
+        assert job["attempts"] == 1 and job["source"]["event"] == "distribution"
+        # the registry also told us about our own push of v1-oci: ignored by the default excludes
+        wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask", "v1-oci"), 30, "recorded result push")
+        assert len(stack.recorder.manifest_pushes("fixtures/flask", "v1-oci")) == 1
+        assert [j["source"]["tag"] for j in stack.server.jobs()] == ["v1"]
+        assert stack.server.metric("faktory_jobs", state="done") == 1
+        assert stack.server.metric("faktory_conversion_seconds_count") == 1
+    finally:
+        stack.close()
+
+
+@pytest.fixture
+def redis_queue(services):
+    name = f"faktory-test-{uuid.uuid4().hex[:8]}"
+    yield services.redis_url, name
+    import redis
+
+    client = redis.Redis.from_url(services.redis_url)
+    for key in client.scan_iter(match=f"*{name}*"):
+        client.delete(key)
+
+
+class ManifestWatcher(threading.Thread):
+    """Polls a tag while a job runs: every manifest ever visible under it must have all its blobs."""
+
+    def __init__(self, registry: str, repository: str, tag: str):
+        super().__init__(daemon=True)
+        self.base = f"http://{registry}/v2/{repository}"
+        self.tag = tag
+        self.stop = threading.Event()
+        self.seen: set[str] = set()
+        self.incomplete: list[str] = []
+
+    def run(self) -> None:
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"}
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.wait(0.1):
+                response = client.get(f"{self.base}/manifests/{self.tag}", headers=accept)
+                if response.status_code != 200:
+                    continue
+                doc = response.json()
+                self.seen.add(response.headers.get("Docker-Content-Digest", ""))
+                for blob in [doc["config"], *doc["layers"]]:
+                    if client.head(f"{self.base}/blobs/{blob['digest']}").status_code != 200:
+                        self.incomplete.append(blob["digest"])
+
+
+def test_redis_queue_two_workers_and_kill_9_mid_conversion(tmp_path, fixture_images, redis_queue):
+    redis_url, name = redis_queue
+    flask = fixture_images["flask"]
+    common = ["--redis", redis_url, "--queue-name", name, "--lease-seconds", "3", "--backoff-seconds", "1"]
+    stack = Stack(tmp_path, ["--no-workers", *common, "--state-dir", str(tmp_path / "server-state")])
+    try:
+        for i in range(2):  # two worker machines, as far as the queue can tell
+            stack.procs.append(Proc(["--worker-only", "--workers", "1", *common, "--state-dir",
+                                     str(tmp_path / f"worker{i}")], tmp_path / f"worker{i}.log"))
+
+        # 1. a plain conversion through Redis
+        digest = stack.push(flask, "r1")
+        job = assert_converted(stack, flask, "r1", digest)
+        assert job["attempts"] == 1
+
+        # 2. kill -9 the worker holding the next job while it converts
+        watcher = ManifestWatcher(stack.registry.addr, "fixtures/flask", "r2-oci")
+        watcher.start()
+        digest2 = stack.push(flask, "r2")
+        running = wait_for(lambda: (j := stack.job_for("fixtures/flask", "r2")) and j["state"] == "running"
+                           and j["phase"] in ("analyze", "convert") and j, 120, "job r2 converting", interval=0.05)
+        victim = int(running["worker"].rsplit(":", 1)[1])
+        os.kill(victim, signal.SIGKILL)
+        job2 = assert_converted(stack, flask, "r2", digest2)
+        watcher.stop.set()
+        watcher.join()
+        assert job2["attempts"] == 2, job2
+        assert f"{running['worker']} stopped during" in job2["note"]
+        assert job2["worker"] != running["worker"]
+        wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask", "r2-oci"), 30, "recorded result push")
+        time.sleep(1)  # let any (wrong) second push arrive before counting
+        assert len(stack.recorder.manifest_pushes("fixtures/flask", "r2-oci")) == 1  # published exactly once
+        assert watcher.seen == {job2["result_ref"].split("@")[1]} and watcher.incomplete == []
+    finally:
+        stack.close()
