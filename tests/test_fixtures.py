@@ -103,3 +103,83 @@ def test_whiteout_image_has_file_whiteouts_and_an_opaque_dir(fixture_images):
 def test_numpy_image_vendors_openblas(fixture_images):
     names = [name for layer in _layer_names(fixture_images["numpy"].archive) for name in layer]
     assert any("site-packages/numpy.libs/libopenblas" in name for name in names)
+
+
+# ---------------------------------------------------------------------------------------------- services
+
+import base64  # noqa: E402
+import http.server  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+from fixtures.build import push, registry_digest  # noqa: E402
+from tests.support.docker_probe import wait_for  # noqa: E402
+from tests.support.services import redis_answers, registry_answers, start_registry  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_suite_services_answer(services):
+    assert registry_answers(services.registry)
+    assert registry_answers(services.auth_registry, services.registry_user, services.registry_password)
+    assert not registry_answers(services.auth_registry, services.registry_user, "wrong-password")
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(f"http://{services.auth_registry}/v2/", timeout=5)
+    assert denied.value.code == 401
+    assert redis_answers(int(services.redis_url.rsplit(":", 1)[1].split("/")[0]))
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 (http.server API)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.headers.get("Authorization"), self.headers.get("Content-Type"), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_private_registry_notifies_pushes_and_fixture_push_repeats_on_a_fresh_registry(fixture_images, tmp_path):
+    image = fixture_images["flask"]
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    endpoint = {"name": "test", "url": f"http://127.0.0.1:{hook.server_port}/hook",
+                "headers": {"Authorization": ["Bearer hook-secret"]}, "timeout": "2s", "threshold": 3,
+                "backoff": "1s"}
+    port, creds, record_dir = _free_port(), ("alice", "s3cret"), tmp_path / "records"
+    record_dir.mkdir()
+    registry = start_registry(port, tmp_path / "reg1", htpasswd=creds, notifications=[endpoint])
+    try:
+        ref = push(image.oci, registry.addr, "flask", record_dir, creds)
+        assert ref == f"{registry.addr}/fixtures/flask:latest"
+        manifest_pushes = lambda: [  # noqa: E731
+            event for auth, _, payload in _Hook.received for event in payload["events"]
+            if auth == "Bearer hook-secret" and event["action"] == "push"
+            and event["target"].get("tag") == "latest" and event["target"]["repository"] == "fixtures/flask"]
+        assert wait_for(lambda: manifest_pushes(), timeout=30), _Hook.received
+        # distribution 2.8 labels the envelope "events.v1+json" (not v2): receivers must accept both.
+        assert _Hook.received[0][1].startswith("application/vnd.docker.distribution.events.v")
+        pushed = (record_dir / f"pushed-{registry.addr.replace(':', '_')}.digest").read_text().strip()
+        assert registry_digest(registry.addr, "fixtures/flask", "latest", creds) == pushed
+    finally:
+        registry.stop()
+        hook.shutdown()
+    assert not registry.alive()
+
+    # The same port, an empty registry: the recorded push no longer holds, so push() pushes again.
+    fresh = start_registry(port, tmp_path / "reg2")
+    try:
+        assert registry_digest(fresh.addr, "fixtures/flask", "latest", None) is None
+        push(image.oci, fresh.addr, "flask", record_dir)
+        assert registry_digest(fresh.addr, "fixtures/flask", "latest", None) == pushed
+    finally:
+        fresh.stop()
