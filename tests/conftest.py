@@ -55,6 +55,9 @@ class FixtureImages(Mapping[str, FixtureImage]):
         reason = self._missing.get(name, "no such fixture (see fixtures/apps/ and fixtures/catalog.py)")
         unavailable(f"fixture image {name!r} unavailable: {reason}")
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._images
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._images)
 
