@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import posixpath
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +28,9 @@ from typing import BinaryIO, Iterator
 from filelock import FileLock
 
 from faktory.errors import DigestMismatch, InvalidImage, UnsafePath
-from faktory.image import BLOCK, CHAR, DIR, FIFO, FILE, SYMLINK
 
 INDEX_FORMAT = 1
 CHUNK = 1 << 20
-
-_KINDS = {
-    tarfile.REGTYPE: FILE, tarfile.AREGTYPE: FILE, tarfile.CONTTYPE: FILE, tarfile.DIRTYPE: DIR,
-    tarfile.SYMTYPE: SYMLINK, tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: CHAR, tarfile.BLKTYPE: BLOCK,
-    tarfile.FIFOTYPE: FIFO,
-}
-
 
 @dataclass(frozen=True)
 class Record:
@@ -172,12 +163,14 @@ class LayerCache:
             cached = self.get(diff_id)
             if cached is not None:
                 return cached
-        from faktory.sources.blobs import decompress_to
+        from faktory.sources.blobs import stream_layer
 
         fd, tmp = tempfile.mkstemp(dir=self.base / "tmp", suffix=".tar")
         try:
-            with os.fdopen(fd, "wb") as out:
-                got_blob, got_diff, size = decompress_to(stream, out, compression, label)
+            try:
+                got_blob, got_diff, size, entries = stream_layer(stream, fd, compression, label, index_members)
+            finally:
+                os.close(fd)
             if blob_digest is not None and got_blob != blob_digest:
                 raise DigestMismatch(f"{label}: blob content has digest {got_blob}, the manifest says {blob_digest}")
             if diff_id is not None and got_diff != diff_id:
@@ -187,7 +180,8 @@ class LayerCache:
                 _unlink(tmp)
                 self._remember_blob(blob_digest, got_diff)
                 return cached
-            entries = index_tar(tmp, label)
+            if not entries and size == 0:
+                raise InvalidImage(f"{label}: empty layer blob (not a tar archive)")
             tar_path, index_path = self._layer_paths(got_diff)
             os.replace(tmp, tar_path)
         except BaseException:
@@ -211,38 +205,30 @@ def _unlink(path: str) -> None:
 
 
 def index_tar(path: str, label: str) -> list[Record]:
-    """One Record per member of an uncompressed tar; member data is skipped by seeking, never read."""
-    records: list[Record] = []
+    """One Record per member of an uncompressed tar file on disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with tarfile.open(path, "r:", encoding="utf-8", errors="surrogateescape") as tf:
-            for info in _members(tf):
-                kind = _KINDS.get(info.type)
-                if kind is None:
-                    continue  # pax/GNU extension records are folded into the next member by tarfile
-                name = member_path(info.name, label)
-                if name == "/":
-                    continue  # the root's own entry: the merged root is always a 0755 dir
-                linkname = info.linkname
-                if kind == "hardlink":
-                    linkname = member_path(linkname, label) if linkname else ""
-                    if not linkname or linkname == "/":
-                        raise UnsafePath(f"{label}: hardlink {info.name!r} has no valid target")
-                records.append(Record(
-                    path=name, kind=kind, mode=info.mode & 0o7777, uid=info.uid, gid=info.gid,
-                    size=info.size if kind == FILE else 0, mtime=int(info.mtime), linkname=linkname,
-                    offset=info.offset_data if kind == FILE else 0,
-                    devmajor=info.devmajor if kind in (CHAR, BLOCK) else 0,
-                    devminor=info.devminor if kind in (CHAR, BLOCK) else 0,
-                ))
-    except tarfile.TarError as exc:
-        raise InvalidImage(f"{label}: not a valid tar archive ({exc})") from None
+        return index_members(lambda offset, size: os.pread(fd, size, offset), label)
+    finally:
+        os.close(fd)
+
+
+def index_members(read_at, label: str) -> list[Record]:
+    """One Record per member of a tar read through `read_at(offset, size)`; member data is skipped."""
+    from faktory.sources.tarindex import members
+
+    records: list[Record] = []
+    for m in members(read_at, label):
+        if m.kind == "other":
+            continue  # not a filesystem object we model
+        name = member_path(m.name, label)
+        if name == "/":
+            continue  # the root's own entry: the merged root is always a 0755 dir
+        linkname = m.linkname
+        if m.kind == "hardlink":
+            linkname = member_path(linkname, label) if linkname else ""
+            if not linkname or linkname == "/":
+                raise UnsafePath(f"{label}: hardlink {m.name!r} has no valid target")
+        records.append(Record(name, m.kind, m.mode, m.uid, m.gid, m.size, m.mtime, linkname,
+                              m.offset if m.kind == "file" else 0, m.devmajor, m.devminor))
     return records
-
-
-def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    while True:
-        info = tf.next()
-        if info is None:
-            return
-        yield info
-        tf.members.clear()  # keep memory flat on layers with many members

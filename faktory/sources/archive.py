@@ -135,20 +135,21 @@ class ChunkReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = iter(chunks)
-        self._buf = b""
+        self._buf = memoryview(b"")
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        while not self._buf:
+        while self._pos >= len(self._buf):
             try:
-                self._buf = next(self._chunks)
+                self._buf, self._pos = memoryview(next(self._chunks)), 0
             except StopIteration:
                 return 0
-        n = min(len(buffer), len(self._buf))
-        buffer[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = min(len(buffer), len(self._buf) - self._pos)
+        buffer[:n] = self._buf[self._pos:self._pos + n]  # an offset, not a re-slice: chunks are megabytes
+        self._pos += n
         return n
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import queue
+import threading
 import zlib
 from typing import BinaryIO
 
@@ -36,8 +39,9 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def decompress_to(stream: BinaryIO, out: BinaryIO, compression: str | None, label: str) -> tuple[str, str, int]:
-    """Copy `stream` decompressed into `out`. Returns (digest as stored, digest of the tar, tar size)."""
+def decompress_to(stream: BinaryIO, out, compression: str | None, label: str,
+                  hash_plain: bool = True) -> tuple[str, str, int]:
+    """Copy `stream` decompressed into `out`. Returns (digest as stored, digest of the tar or "", tar size)."""
     stored = hashlib.sha256()
     plain = hashlib.sha256()
     size = 0
@@ -47,7 +51,8 @@ def decompress_to(stream: BinaryIO, out: BinaryIO, compression: str | None, labe
     def emit(data: bytes) -> None:
         nonlocal size
         if data:
-            plain.update(data)
+            if hash_plain:
+                plain.update(data)
             out.write(data)
             size += len(data)
 
@@ -70,7 +75,7 @@ def decompress_to(stream: BinaryIO, out: BinaryIO, compression: str | None, labe
             raise InvalidImage(f"{label}: unsupported compression {kind!r}")
     except OSError as exc:
         raise InvalidImage(f"{label}: cannot read layer ({exc})") from None
-    return "sha256:" + stored.hexdigest(), "sha256:" + plain.hexdigest(), size
+    return "sha256:" + stored.hexdigest(), ("sha256:" + plain.hexdigest()) if hash_plain else "", size
 
 
 def _gunzip(chunks, emit, label: str) -> None:
@@ -114,3 +119,109 @@ def _unzstd(chunks, emit, label: str) -> None:
         emit(decoder.flush())
     except zstandard.ZstdError as exc:
         raise InvalidImage(f"{label}: corrupt zstd data ({exc})") from None
+
+
+class _Written:
+    """How far the tar on disk has been written; lets the indexer follow the writer."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.size = 0
+        self.done = False
+        self.aborted = False
+
+    def advance(self, n: int) -> None:
+        with self.cond:
+            self.size += n
+            self.cond.notify_all()
+
+    def finish(self, aborted: bool = False) -> None:
+        with self.cond:
+            self.done = True
+            self.aborted = self.aborted or aborted
+            self.cond.notify_all()
+
+    def wait_for(self, end: int) -> None:
+        with self.cond:
+            while self.size < end and not self.done:
+                self.cond.wait()
+            if self.aborted:
+                raise _Aborted()
+
+
+class _Aborted(Exception):
+    pass
+
+
+def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str, index) -> tuple[str, str, int, list]:
+    """Decompress `stream` into the file `fd` once, three stages overlapping on separate threads:
+    read + decompress (here), hash + write (writer), tar header indexing (indexer, following the writer).
+    zlib, zstd, hashlib and os.write release the GIL, so on two cores a cold load costs about one gunzip.
+
+    `index(read_at, label)` builds the member index from pread-style reads. Returns
+    (digest as stored, digest of the tar, tar size, index result).
+    """
+    written = _Written()
+    chunks: queue.Queue = queue.Queue(maxsize=8)  # bounded: memory stays flat whatever the layer size
+    plain = hashlib.sha256()
+    errors: list[BaseException] = []
+    result: list = []
+
+    def writer() -> None:
+        try:
+            while True:
+                data = chunks.get()
+                if data is None:
+                    break
+                plain.update(data)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                written.advance(len(data))
+            written.finish()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+            written.finish(aborted=True)
+            while chunks.get() is not None:  # keep the producer from blocking on a full queue
+                pass
+
+    def read_at(offset: int, size: int) -> bytes:
+        written.wait_for(offset + size)
+        return os.pread(fd, size, offset)
+
+    def indexer() -> None:
+        try:
+            result.append(index(read_at, label))
+        except _Aborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, daemon=True), threading.Thread(target=indexer, daemon=True)]
+    for t in threads:
+        t.start()
+    stored = None
+    size_box = [0]
+    try:
+        stored, _, size_box[0] = decompress_to(stream, _QueueSink(chunks), compression, label, hash_plain=False)
+    except BaseException:
+        chunks.put(None)
+        written.finish(aborted=True)
+        for t in threads:
+            t.join()
+        raise
+    chunks.put(None)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return stored, "sha256:" + plain.hexdigest(), size_box[0], result[0]
+
+
+class _QueueSink:
+    def __init__(self, q: queue.Queue):
+        self.q = q
+
+    def write(self, data: bytes) -> None:
+        self.q.put(data)
