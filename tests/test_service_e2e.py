@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import threading
@@ -39,9 +40,9 @@ CONVERT_TIMEOUT = 180
 class Stack:
     """registry (notifying the service and a recorder) + faktory serve."""
 
-    def __init__(self, tmp, server_args: list[str]):
+    def __init__(self, tmp, server_args: list[str], rules: str = RULES):
         self.tmp = tmp
-        (tmp / "rules.yaml").write_text(RULES)
+        (tmp / "rules.yaml").write_text(rules)
         self.recorder = NotificationRecorder()
         port = free_port()
         hooks = [endpoint("faktory", f"http://127.0.0.1:{port}/hooks/distribution", AUTH),
@@ -103,13 +104,20 @@ def assert_converted(stack: Stack, fixture, tag: str, source_digest: str) -> dic
     return job
 
 
-def test_push_to_registry_is_converted_and_pushed_back_sqlite(tmp_path, fixture_images):
+def verify_rules(fixture) -> str:
+    probe = {"probe": shlex.join(fixture.probe.cmd), "expect": fixture.probe.expect, "timeout": 120}
+    return RULES + f"    verify: {json.dumps(probe)}\n"
+
+
+def test_push_to_registry_is_converted_verified_and_pushed_back_sqlite(tmp_path, fixture_images):
     flask = fixture_images["flask"]
-    stack = Stack(tmp_path, ["--workers", "2"])
+    stack = Stack(tmp_path, ["--workers", "2"], rules=verify_rules(flask))
     try:
         digest = stack.push(flask, "v1")
         job = assert_converted(stack, flask, "v1", digest)
         assert job["attempts"] == 1 and job["source"]["event"] == "distribution"
+        assert job["verify"]["expect"] == flask.probe.expect
+        assert any(name.startswith("run ") for name in job["verified"]), job  # converted ran the probe like the original
         # the registry also told us about our own push of v1-oci: ignored by the default excludes
         wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask", "v1-oci"), 30, "recorded result push")
         assert len(stack.recorder.manifest_pushes("fixtures/flask", "v1-oci")) == 1

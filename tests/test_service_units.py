@@ -103,7 +103,8 @@ def test_rules_pick_targets_and_destinations():
     plans = {p.target: p for p in rules.plans("127.0.0.1:5000", "apps/web", "v1")}
     assert set(plans) == {"oci", "microvm", "km"}
     assert plans["oci"].destination == "127.0.0.1:5000/apps/web:v1-oci"  # first rule naming a target wins
-    assert plans["km"].destination == "127.0.0.1:5000/converted/apps/web:v1.km" and plans["km"].verify
+    assert plans["km"].destination == "127.0.0.1:5000/converted/apps/web:v1.km"
+    assert plans["km"].verify == {} and plans["oci"].verify is None  # true: run the default Cmd once
     assert rules.plans("127.0.0.1:5000", "apps/api", "v1-rc1") == []
     assert rules.plans("127.0.0.1:5000", "apps/api", "v1-oci") == []  # our own outputs never loop
     assert rules.plans("127.0.0.1:5000", "apps/api", None) == []  # pushed by digest only
@@ -112,10 +113,17 @@ def test_rules_pick_targets_and_destinations():
 
 
 @pytest.mark.parametrize("text", ["rules: []", "rules: [{targets: [vmware]}]", "rules: [{bogus: 1}]",
-                                  "rules: [{destination: '{nope}'}]", ": : :", "rules: [{options: {kernel: x}}]"])
+                                  "rules: [{destination: '{nope}'}]", ": : :", "rules: [{options: {kernel: x}}]",
+                                  "rules: [{verify: {probe: x, http: '80/'}}]", "rules: [{verify: {port: 1}}]"])
 def test_bad_rules_files_are_user_errors(text):
     with pytest.raises(RulesError):
         parse_rules(text)
+
+
+def test_verify_settings_are_kept_per_plan():
+    rules = parse_rules('rules: [{targets: [oci], verify: {http: "8080/health", expect: "ok", timeout: 60}}]')
+    (plan,) = rules.plans("r:1", "a/b", "v1")
+    assert plan.verify == {"http": "8080/health", "expect": "ok", "timeout": 60}
 
 
 def test_secret_compare_accepts_plain_and_bearer_only():

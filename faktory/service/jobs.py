@@ -33,7 +33,7 @@ class Job:
     digest: str
     target: str
     destination: str
-    verify: bool = False
+    verify: dict | None = None  # probe settings when the rule asks for verify
     options: dict = dataclasses.field(default_factory=dict)
     event_source: str = ""
     attempts: int = 0
@@ -48,6 +48,7 @@ class Job:
     seconds: float | None = None  # conversion time of the successful attempt
     result_ref: str | None = None  # registry/repo:tag@sha256:…
     error: str | None = None
+    verified: list | None = None  # names of the verify checks that passed
     note: str | None = None  # why a job was skipped, or which attempt died
 
     @property
@@ -81,6 +82,7 @@ class Job:
             "target": self.target,
             "destination": self.destination,
             "verify": self.verify,
+            "verified": self.verified,
             "attempts": self.attempts,
             "worker": self.worker,
             "result_ref": self.result_ref,

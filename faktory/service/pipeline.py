@@ -32,6 +32,7 @@ class SkipJob(Exception):
 class Outcome:
     result_ref: str
     published: bool  # False when the destination already held this exact result
+    verified: tuple[str, ...] | None = None  # checks passed, when the rule asked for verify
 
 
 ClientFactory = Callable[[str], RegistryClient]
@@ -48,13 +49,27 @@ def _emit_options(job: Job):
     return EmitOptions(**job.options)
 
 
-def _verify(image, artifact) -> None:
-    run = getattr(api, "verify", None)
-    if run is None:
-        raise FaktoryError("this build has no verify step (faktory.api.verify); drop 'verify' from the rule")
-    report = run(image, artifact)
-    if getattr(report, "ok", True) is False:
-        raise FaktoryError(f"verify failed: {getattr(report, 'reason', report)}")
+class VerifyFailed(FaktoryError):
+    """The converted output does not behave like the original: retrying will not change that."""
+
+
+def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
+    """Run the original and the converted output with the rule's probe, like `faktory verify`."""
+    import shlex
+
+    from faktory.runner.verify import Probe, verify_output
+
+    settings = job.verify or {}
+    if "http" in settings:
+        probe = Probe.parse_http(str(settings["http"]))
+    else:
+        probe = Probe(cmd=tuple(shlex.split(str(settings["probe"]))) if "probe" in settings else None)
+    probe = Probe(probe.cmd, probe.http_port, probe.http_path, settings.get("expect"))
+    checks = verify_output(source_ref_for_inspector(job), outdir, probe, timeout=float(settings.get("timeout", 180)))
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise VerifyFailed("verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+    return tuple(c.name for c in checks)
 
 
 def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None) -> Outcome:
@@ -76,10 +91,11 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
         outdir = Path(tmp) / job.target
         phase("convert")
         artifact = api.convert(image, closure, job.target, outdir, _emit_options(job))
-        if job.verify:
+        verified = None
+        if job.verify is not None:
             phase("verify")
-            _verify(image, artifact)
+            verified = _verify(job, Path(artifact.outdir))
         phase("publish")
         annotations = result_annotations(job.source_name, job.source_ref, job.digest, job.target)
         digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations, artifact.extra)
-    return Outcome(f"{dest}@{digest}", published=True)
+    return Outcome(f"{dest}@{digest}", published=True, verified=verified)

@@ -8,7 +8,7 @@
         tags: ["v*", "latest"]            # globs; default ["*"]
         exclude_tags: ["*-dev"]           # default: tags ending in -<target> (our own outputs)
         targets: [oci, microvm]
-        verify: false
+        verify: {probe: "python app.py --once", expect: "ok"}   # or {http: "8080/health"}; true = default Cmd
         destination: "{registry}/{repository}:{tag}-{target}"   # the default
         options: {compact: true}          # EmitOptions fields
 """
@@ -41,7 +41,7 @@ class Rule:
     tags: tuple[str, ...] = ("*",)
     exclude_tags: tuple[str, ...] = DEFAULT_EXCLUDES
     targets: tuple[str, ...] = ("oci",)
-    verify: bool = False
+    verify: Mapping[str, object] | None = None  # None: no verify; else probe/http/expect/timeout
     destination: str = DEFAULT_DESTINATION
     options: Mapping[str, object] = field(default_factory=dict)
 
@@ -64,7 +64,7 @@ class Plan:
 
     target: str
     destination: str
-    verify: bool
+    verify: Mapping[str, object] | None
     options: Mapping[str, object]
 
 
@@ -89,7 +89,8 @@ class Rules:
             for target in rule.targets:
                 if target not in out:
                     dest = rule.destination_for(registry, repository, tag or "", target)
-                    out[target] = Plan(target, dest, rule.verify, dict(rule.options))
+                    verify = dict(rule.verify) if rule.verify is not None else None
+                    out[target] = Plan(target, dest, verify, dict(rule.options))
         return list(out.values())
 
     def is_insecure(self, registry: str) -> bool:
@@ -137,10 +138,30 @@ def _rule(raw: object, index: int) -> Rule:
         tags=_globs(raw.get("tags"), "tags", ("*",)),
         exclude_tags=_globs(raw.get("exclude_tags"), "exclude_tags", ()) + DEFAULT_EXCLUDES,
         targets=targets,
-        verify=bool(raw.get("verify", False)),
+        verify=_verify(raw.get("verify"), index),
         destination=destination,
         options=options,
     )
+
+
+VERIFY_KEYS = {"probe": str, "http": str, "expect": str, "timeout": (int, float)}
+
+
+def _verify(value: object, index: int) -> dict | None:
+    """`verify: true` runs the default Cmd once; a mapping picks the probe like `faktory verify` options."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, dict):
+        raise RulesError(f"rules[{index}]: verify must be true/false or a mapping")
+    for key, item in value.items():
+        if key not in VERIFY_KEYS or not isinstance(item, VERIFY_KEYS[key]):
+            raise RulesError(f"rules[{index}]: verify.{key} is unknown or has the wrong type "
+                             f"(known: {', '.join(VERIFY_KEYS)})")
+    if "probe" in value and "http" in value:
+        raise RulesError(f"rules[{index}]: verify takes probe or http, not both")
+    return dict(value)
 
 
 def parse_rules(text: str, where: str = "rules file") -> Rules:

@@ -157,6 +157,8 @@ class Service:
         if outcome.published:
             self.store.observe_seconds(seconds)
         extra = {} if outcome.published else {"note": "already published by an earlier attempt"}
+        if outcome.verified is not None:
+            extra["verified"] = list(outcome.verified)
         return self._finish(job, DONE, result_ref=outcome.result_ref, seconds=seconds, error=None, **extra)
 
     def _owned(self, job_id: str, me: str, change) -> Job | None:
