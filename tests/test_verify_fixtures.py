@@ -1,0 +1,166 @@
+"""Every fixture app converted to every target, proven with the real parts: Docker runs the original and the
+oci/km outputs, QEMU boots the microvm (and one unikraft initrd), cpio/xorriso/skopeo check the structure.
+
+Conversions are shared: one analysis per app, one output per (app, target), one original run per app.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from faktory.api import analyze, convert, load_image
+from faktory.emitters.base import EmitOptions
+from faktory.emitters.convert import MANIFEST, blockers, check
+from faktory.errors import ConversionBlocked
+from faktory.runner.structure import structural_checks
+from faktory.runner.verify import Probe, run_original, verify_output
+
+APPS = ("flask", "fastapi", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+STRUCTURAL = ("unikraft", "nanos", "rumprun")
+TIMEOUT = 300
+
+
+class Workspace:
+    """Lazily analysed and converted fixtures, kept for the whole session."""
+
+    def __init__(self, images, root: Path) -> None:
+        self.images, self.root = images, root
+        self.analysed: dict = {}
+        self.outputs: dict = {}
+        self.originals: dict = {}
+
+    def closure(self, app: str):
+        if app not in self.analysed:
+            image = load_image(self.images[app].tag)
+            self.analysed[app] = (image, analyze(image))
+        return self.analysed[app]
+
+    def output(self, app: str, target: str, **options) -> Path:
+        key = (app, target, tuple(sorted(options.items())))
+        if key not in self.outputs:
+            image, closure = self.closure(app)
+            out = self.root / f"{app}-{target}-{len(self.outputs)}"
+            convert(image, closure, target, out, EmitOptions(**options))
+            self.outputs[key] = out
+        return self.outputs[key]
+
+    def probe(self, app: str) -> Probe:
+        p = self.images[app].probe
+        if p.http_port:
+            return Probe(http_port=p.http_port, http_path=p.http_path, expect=p.expect)
+        return Probe(cmd=tuple(p.cmd) if p.cmd else None, expect=p.expect)
+
+    def original(self, app: str):
+        if app not in self.originals:
+            self.originals[app] = run_original(self.images[app].tag, self.probe(app), self.images[app].tag, TIMEOUT)
+        return self.originals[app]
+
+
+@pytest.fixture(scope="session")
+def ws(fixture_images, tmp_path_factory) -> Workspace:
+    return Workspace(fixture_images, tmp_path_factory.mktemp("converted"))
+
+
+def _assert_passed(checks):
+    failed = [(c.name, c.detail, c.original, c.converted) for c in checks if not c.passed]
+    assert not failed, failed
+    assert checks, "no checks ran"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", APPS)
+def test_oci_output_behaves_like_the_original(ws, app):
+    out = ws.output(app, "oci")
+    checks = verify_output(ws.images[app].tag, out, ws.probe(app), timeout=TIMEOUT, original=ws.original(app))
+    _assert_passed(checks)
+    assert any("docker" in c.name for c in checks)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app", APPS)
+def test_microvm_boots_and_behaves_like_the_original(ws, app):
+    out = ws.output(app, "microvm")
+    checks = verify_output(ws.images[app].tag, out, ws.probe(app), timeout=TIMEOUT, original=ws.original(app))
+    _assert_passed(checks)
+    assert any("qemu" in c.name for c in checks)
+
+
+@pytest.mark.slow
+def test_unikraft_initrd_boots_under_linux(ws):
+    out = ws.output("pkg-app", "unikraft")
+    checks = verify_output(ws.images["pkg-app"].tag, out, ws.probe("pkg-app"), timeout=TIMEOUT,
+                           original=ws.original("pkg-app"))
+    _assert_passed(checks)
+
+
+@pytest.mark.parametrize("target", STRUCTURAL)
+@pytest.mark.parametrize("app", APPS)
+def test_structure_matches_manifest(ws, app, target):
+    out = ws.output(app, target, force=True)
+    manifest = json.loads((out / MANIFEST).read_text())
+    checks = structural_checks(out, manifest)
+    _assert_passed(checks)
+    assert any(c.name.startswith(("cpio -t", "xorriso", "tree")) for c in checks)
+    if target == "nanos":
+        sysroot = out / manifest["package"]["dir"] / "sysroot"
+        for path in ("dev/null", "dev/urandom", "proc", "sys/devices/system/cpu/online"):
+            assert not (sysroot / path).exists()
+        config = json.loads((out / "config.json").read_text())
+        assert "Env" in config and config["Program"] == manifest["package"]["program"]
+    if target == "unikraft":
+        kraftfile = (out / "Kraftfile").read_text()
+        assert "spec: v0.6" in kraftfile and "runtime: base:latest" in kraftfile
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_rumprun_is_blocked_for_every_fixture(ws, app):
+    _, closure = ws.closure(app)
+    kinds = {f.kind for f in blockers(check(closure, "rumprun"))}
+    assert "python-version" in kinds
+    if app == "numpy":
+        assert "c-extension" in kinds
+
+
+def test_numpy_is_blocked_for_km_by_its_c_extensions(ws):
+    _, closure = ws.closure("numpy")
+    found = [f for f in blockers(check(closure, "km")) if f.kind == "c-extension"]
+    assert found and all(f.location and f.location.endswith(".so") for f in found)
+
+
+def test_kraftkit_package_with_kernel(ws, tmp_path):
+    out = ws.output("whiteout", "unikraft", kernel=Path("/boot").glob("vmlinuz-*").__next__())
+    index = json.loads((out / "package/index.json").read_text())
+    assert index["annotations"]["sh.kraftkit.version"]
+    desc = index["manifests"][0]
+    assert desc["platform"] == {"architecture": "x86_64", "os": "qemu"} and "sh.kraftkit.version" in desc["annotations"]
+    blobs = out / "package/blobs/sha256"
+    manifest = json.loads((blobs / desc["digest"].split(":")[1]).read_text())
+    assert "sh.kraftkit.version" in manifest["annotations"]
+    kinds = [next(iter(layer["annotations"])) for layer in manifest["layers"]]
+    assert kinds == ["org.unikraft.kernel.image", "org.unikraft.kernel.initrd"]
+    checks = structural_checks(out, json.loads((out / MANIFEST).read_text()))
+    _assert_passed(checks)
+    assert any(c.name == "skopeo inspect package" for c in checks)
+
+
+@pytest.mark.slow
+def test_pkg_app_on_a_matching_base_becomes_a_km_image(ws, fixture_images):
+    base = fixture_images["py3.8-slim"].tag  # python:3.8-slim layout: /usr/local/bin/python3.8 + stdlib
+    out = ws.output("pkg-app", "km", base_ref=base)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["base"]["python"] == "3.8"
+    app_layer = manifest["contents"]["app-layer"]
+    assert not any(p.endswith(".so") or "libpython" in p for p in app_layer)
+    checks = verify_output(ws.images["pkg-app"].tag, out, ws.probe("pkg-app"), timeout=TIMEOUT,
+                           original=ws.original("pkg-app"))
+    _assert_passed(checks)
+
+
+def test_km_refuses_a_base_with_another_python(ws, fixture_images, tmp_path):
+    image, closure = ws.closure("pkg-app")
+    with pytest.raises(ConversionBlocked, match="Python 3.8.*Python 3.12"):
+        convert(image, closure, "km", tmp_path / "km", EmitOptions(base_ref=fixture_images["runenv-python-3.12"].tag))
+    assert not (tmp_path / "km").exists()
