@@ -52,6 +52,18 @@ def tree_members(root: Path) -> list[str]:
     return out
 
 
+def last_layer_blob(layout: Path) -> Path:
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((layout / "blobs/sha256" / digest).read_text())
+    return layout / "blobs/sha256" / manifest["layers"][-1]["digest"].split(":")[1]
+
+
+def tar_members(blob: Path) -> list[str]:
+    proc = subprocess.run(["tar", "-tzf", str(blob)], capture_output=True, check=True)
+    return [l.rstrip("/") for l in proc.stdout.decode("utf-8", "surrogateescape").splitlines() if l]
+
+
 def skopeo_layers(ref: str) -> list[str]:
     proc = subprocess.run(["skopeo", "inspect", "--raw", ref], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -62,7 +74,7 @@ def skopeo_layers(ref: str) -> list[str]:
 def structural_checks(outdir: Path, manifest: dict) -> list[Check]:
     """Every listed archive compared with what cpio / xorriso / the filesystem show; images read by skopeo."""
     checks = []
-    for member, names in (manifest.get("contents") or {}).items():
+    for member, names in (manifest.get("contents") or {}).items():  # archives and trees in OUTDIR
         path = outdir / member
         if member.endswith(".cpio"):
             checks.append(_compare(f"cpio -t {member}", names, cpio_members(path)))
@@ -70,6 +82,12 @@ def structural_checks(outdir: Path, manifest: dict) -> list[Check]:
             checks.append(_compare(f"xorriso -find {member}", names, iso_members(path)))
         elif path.is_dir():
             checks.append(_compare(f"tree {member}", names, tree_members(path)))
+    contents = manifest.get("contents") or {}
+    image = manifest.get("image")
+    layer_key = next((k for k in ("layer", "app-layer") if k in contents), None)
+    if isinstance(image, dict) and layer_key:
+        blob = last_layer_blob(outdir / image["layout"])
+        checks.append(_compare(f"tar -t {layer_key}", contents[layer_key], tar_members(blob)))
     for key in ("image", "package"):
         info = manifest.get(key)
         if isinstance(info, dict) and info.get("layout"):
