@@ -28,9 +28,11 @@ fixtures: services
 demo-fixture: services
 	$(PY) -m fixtures.build --only flask
 
-# The demo: faktory's main job on the sample image (inspect until conversion lands).
+# The demo: convert the sample image to a microVM (kernel + initrd with the closure) and boot it in QEMU,
+# printing the app's output (its one-shot mode) and exiting with the app's exit code.
 demo: demo-fixture
-	.venv/bin/faktory inspect faktory-fixture/flask:latest
+	.venv/bin/faktory convert faktory-fixture/flask:latest --to microvm -o out/demo-flask-microvm
+	.venv/bin/faktory run out/demo-flask-microvm --timeout 600 -- python app.py --once
 
 test: fixtures
 	$(PY) -m pytest -p no:cacheprovider --timeout=900 $(PYTEST_ARGS) tests
