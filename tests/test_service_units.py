@@ -6,6 +6,7 @@ Real SQLite files and a real huey SqliteHuey queue in tmp_path; no registry need
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -225,3 +226,26 @@ def test_failing_job_retries_with_backoff_then_fails_with_reason(tmp_path):
     assert last.state == FAILED and last.attempts == 2
     assert last.error.startswith("failed after 2 attempts") and "127.0.0.1:9" in last.error
     assert service.run_job(job.id) is None  # a late duplicate of a finished job is a no-op
+    # a new push of the same digest gives the failed job a fresh set of attempts
+    again = service._plan("127.0.0.1:9", "apps/web", "v1", DIGEST, "distribution")
+    assert job.id not in again.queued  # (a different destination: the rule's, not the hand-made one)
+    assert service._requeue_failed(job.id, time.time())
+    requeued = service.store.get(job.id)
+    assert requeued.state == QUEUED and requeued.attempts == 0 and "re-queued after: failed after 2" in requeued.note
+
+
+def test_dead_workers_scratch_dirs_are_swept(tmp_path):
+    import socket
+    import subprocess
+
+    from faktory.service.pipeline import own_workdir
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{socket.gethostname()}-{dead.pid}"
+    (stale / "half-written").mkdir(parents=True)
+    other_host = tmp_path / f"elsewhere-{dead.pid}"
+    other_host.mkdir()
+    mine = own_workdir(tmp_path)
+    assert not stale.exists() and other_host.exists()
+    assert mine.name.endswith(f"-{os.getpid()}")

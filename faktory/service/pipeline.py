@@ -72,6 +72,34 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
     return tuple(c.name for c in checks)
 
 
+def own_workdir(work_root: Path) -> Path:
+    """This process's scratch dir (<host>-<pid>); dirs of dead processes on this host are removed first,
+    so a worker killed mid-conversion leaves no garbage behind for long."""
+    import os
+    import shutil
+    import socket
+
+    host = socket.gethostname()
+    if work_root.is_dir():
+        for entry in work_root.iterdir():
+            name, _, pid = entry.name.rpartition("-")
+            if name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+    return work_root / f"{host}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None) -> Outcome:
     dest = Destination.parse(job.destination)
     dest_client = clients(dest.registry)

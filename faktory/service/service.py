@@ -18,7 +18,7 @@ from faktory.service import credentials
 from faktory.service.config import ServiceConfig
 from faktory.service.events import PushEvent
 from faktory.service.jobs import DONE, FAILED, QUEUED, RETRYING, RUNNING, SKIPPED, Job, job_id_for
-from faktory.service.pipeline import SkipJob, convert_and_publish
+from faktory.service.pipeline import SkipJob, convert_and_publish, own_workdir
 from faktory.service.registry import RegistryClient
 from faktory.service.rules import Rules, load_rules
 from faktory.service.store import JobStore, RedisStore, SqliteStore
@@ -93,12 +93,18 @@ class Service:
                 options=dict(plan.options), event_source=source,
                 enqueued_at=now, created_at=now, updated_at=now,
             )
-            if self.store.create(job):
+            if self.store.create(job) or self._requeue_failed(job.id, now):
                 self.enqueue(job.id)
                 queued.append(job.id)
             else:
                 deduped.append(job.id)
         return Accepted(tuple(queued), tuple(deduped))
+
+    def _requeue_failed(self, job_id: str, now: float) -> bool:
+        """A new push of something that failed before gets a fresh set of attempts (the cause may be fixed)."""
+        return self.store.update(job_id, lambda j: j.replace(
+            state=QUEUED, attempts=0, enqueued_at=now, finished_at=None, note=f"re-queued after: {j.error}")
+            if j.state == FAILED else None) is not None
 
     def enqueue(self, job_id: str, delay: float = 0) -> None:
         if delay > 0:
@@ -146,7 +152,7 @@ class Service:
         started = time.monotonic()
         try:
             outcome = convert_and_publish(job, self.client, lambda p: self._phase(job_id, me, p),
-                                          workdir=self.config.work_dir)
+                                          workdir=own_workdir(self.config.work_dir))
         except SkipJob as exc:
             return self._finish(job, SKIPPED, note=str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure ends in the job record
