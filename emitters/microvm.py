@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from pathlib import Path
 
@@ -34,7 +35,11 @@ class MicrovmEmitter:
         rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)
         launch = launch_spec(image, closure)
         with open(outdir / INITRD, "wb") as out:
-            rootfs.write_cpio(out)
+            if options.compact:  # Linux unpacks a gzip'd archive followed by a plain one (the init overlay)
+                with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as gz:
+                    rootfs.write_cpio(gz)
+            else:
+                rootfs.write_cpio(out)
             overlay = write_overlay(out, launch, kernel)
         cleanup(outdir)
         shutil.copyfile(kernel, outdir / KERNEL)

@@ -164,3 +164,16 @@ def test_km_refuses_a_base_with_another_python(ws, fixture_images, tmp_path):
     with pytest.raises(ConversionBlocked, match="Python 3.8.*Python 3.12"):
         convert(image, closure, "km", tmp_path / "km", EmitOptions(base_ref=fixture_images["runenv-python-3.12"].tag))
     assert not (tmp_path / "km").exists()
+
+
+@pytest.mark.slow
+def test_compact_microvm_is_small_and_still_behaves(ws):
+    """--compact: stripped ELF, sourceless bytecode from a host CPython of the image's X.Y, gzip'd initrd."""
+    out = ws.output("pkg-app", "microvm", compact=True)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["compact"]["stripped_elf_files"] > 0 and manifest["compact"]["compiled_modules"] > 0
+    image, _ = ws.closure("pkg-app")
+    assert manifest["files"]["initrd.cpio"] * 8 <= image.size
+    checks = verify_output(ws.images["pkg-app"].tag, out, ws.probe("pkg-app"), timeout=TIMEOUT,
+                           original=ws.original("pkg-app"))
+    _assert_passed(checks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,27 @@ def _compare(name: str, expected: list[str], actual: list[str]) -> Check:
     return Check(name, False, f"missing {missing} extra {extra}", str(len(exp)), str(len(act)))
 
 
+def first_archive(path: Path) -> bytes | None:
+    """The first member decompressed when the file starts with a gzip stream (a compressed initramfs)."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        inflate = zlib.decompressobj(wbits=31)
+        parts = []
+        while not inflate.eof:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            parts.append(inflate.decompress(chunk))
+        return b"".join(parts)
+
+
 def cpio_members(path: Path) -> list[str]:
+    unpacked = first_archive(path)
+    if unpacked is not None:
+        proc = subprocess.run(["cpio", "-it", "--quiet"], input=unpacked, capture_output=True, check=True)
+        return [l for l in proc.stdout.decode("utf-8", "surrogateescape").splitlines() if l]
     with open(path, "rb") as fh:
         proc = subprocess.run(["cpio", "-it", "--quiet"], stdin=fh, capture_output=True, check=True)
     return [l for l in proc.stdout.decode("utf-8", "surrogateescape").splitlines() if l]
