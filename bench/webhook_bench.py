@@ -62,7 +62,7 @@ def burst(args) -> dict:
             with ThreadPoolExecutor(args.concurrency) as pool:
                 codes = list(pool.map(send, bodies))
             seconds = time.perf_counter() - started
-            jobs = len(server.jobs(limit=args.events))
+            jobs = int(server.metric("faktory_jobs", state="queued"))
             return {"mode": "burst", "store": "redis" if args.redis else "sqlite", "events": len(bodies),
                     "concurrency": args.concurrency, "seconds": round(seconds, 2),
                     "events_per_second": round(len(bodies) / seconds, 1),
