@@ -1,12 +1,15 @@
 """Audit rows cached by image digest, so a re-run only analyses digests it has not seen.
 
-One JSON file per digest under `<user cache dir>/audit/<revision>/`. The revision names the row schema and the
-faktory version: a new analyzer never serves rows an older one computed. Writes are atomic (temp + rename), so
+One JSON file per digest under `<user cache dir>/audit/<revision>/<targets>/`. The revision names the row
+schema, the faktory version and a fingerprint of the code that computes a row (analyzers, emitters' checks,
+catalogers, hook tables): changed code never serves rows older code computed. Writes are atomic (temp + rename), so
 concurrent audits and a Ctrl-C never leave a torn entry.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import re
@@ -32,7 +35,26 @@ def default_cache_dir() -> Path:
 def _revision() -> str:
     from faktory import __version__
 
-    return f"s{SCHEMA_VERSION}-a{ANALYSIS_REVISION}-v{__version__}"
+    # A pinned revision lets a development tree, whose files change all the time, keep its cache.
+    code = os.environ.get("FAKTORY_AUDIT_CODE_REVISION") or code_fingerprint()
+    return f"s{SCHEMA_VERSION}-a{ANALYSIS_REVISION}-v{__version__}-{re.sub(r'[^A-Za-z0-9_.-]', '-', code)}"
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """Names, sizes and mtimes of the source and data files rows depend on: cheap, and changes with the code."""
+    import faktory
+    import faktory.analyzers
+    import faktory.emitters
+
+    digest = hashlib.sha256()
+    for package in (faktory, faktory.analyzers, faktory.emitters):
+        root = Path(package.__file__).parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".yaml", ".json", ".toml") and "__pycache__" not in path.parts:
+                st = path.stat()
+                digest.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:12]
 
 
 class DigestCache:

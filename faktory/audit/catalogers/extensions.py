@@ -33,9 +33,9 @@ def catalog_extensions(
     for entry in fs.walk("/"):
         if not entry.is_file or not entry.path.endswith(".so") or "/lib-dynload/" in entry.path:
             continue
-        if entry.size > MAX_ELF_BYTES:
+        if entry.size > MAX_ELF_BYTES or not _may_be_extension(fs, entry.path, owner):
             continue
-        elf = _elf_facts(fs.read_bytes(entry.path), _module_name(entry.path))
+        elf = _elf_facts(fs, entry.path, _module_name(entry.path))
         if elf is None or not elf[0]:
             continue
         needed = elf[1]
@@ -50,26 +50,41 @@ def catalog_extensions(
     return tuple(found)
 
 
+def _may_be_extension(fs: FileSystem, path: str, owner: dict) -> bool:
+    """Cheap filter before reading the ELF: system library dirs hold hundreds of plain `.so` files (gconv, …)."""
+    directory, name = path.rsplit("/", 1)
+    if path in owner or ".cpython-" in name or name.endswith(".abi3.so"):
+        return True
+    if "/site-packages/" in path or "/dist-packages/" in path:
+        return True
+    entry = fs.entry(f"{directory}/__init__.py")  # an untagged `mod.so` inside an app's package
+    return entry is not None
+
+
 def _module_name(path: str) -> str:
     return path.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
-def _elf_facts(data: bytes, module: str) -> tuple[bool, tuple[str, ...]] | None:
+def _elf_facts(fs: FileSystem, path: str, module: str) -> tuple[bool, tuple[str, ...]] | None:
     """(exports PyInit_<module>, DT_NEEDED sonames) or None when not a readable ELF."""
-    if not data.startswith(ELF_MAGIC):
-        return None
     try:
-        elf = ELFFile(io.BytesIO(data))
-        is_extension = False
-        dynsym = elf.get_section_by_name(".dynsym")
-        if dynsym is not None:
-            wanted = {f"PyInit_{module}"}
-            is_extension = any(sym.name in wanted for sym in dynsym.iter_symbols())
-        needed: list[str] = []
-        for section in elf.iter_sections():
-            if isinstance(section, DynamicSection):
-                needed = [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
-        return is_extension, tuple(needed)
+        with fs.open(path) as raw:
+            # pyelftools seeks around: read on demand when the source can seek, else from memory.
+            stream = raw if getattr(raw, "seekable", lambda: False)() else io.BytesIO(raw.read())
+            if stream.read(4) != ELF_MAGIC:
+                return None
+            stream.seek(0)
+            elf = ELFFile(stream)
+            is_extension = False
+            dynsym = elf.get_section_by_name(".dynsym")
+            if dynsym is not None:
+                init = f"PyInit_{module}"
+                is_extension = any(sym.name == init for sym in dynsym.iter_symbols())
+            needed: list[str] = []
+            for section in elf.iter_sections():
+                if isinstance(section, DynamicSection):
+                    needed = [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
+            return is_extension, tuple(needed)
     except (ELFError, ValueError, KeyError, OSError):
         return None
 

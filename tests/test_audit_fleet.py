@@ -1,0 +1,288 @@
+"""`faktory audit` over the real fixture images: from the engine, from the local registry, cached, rendered.
+
+One audit run (module fixture) serves every assertion. What the images contain is checked against independent
+oracles: the fixture definitions (pinned requirements, bases) and `importlib.metadata` run inside the real
+container by the real engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from faktory.audit.inputs import refs_from_daemon
+from faktory.audit.registry import refs_from_registry
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CODE_REVISION = f"test-{os.getpid()}"
+APPS_FROM_REGISTRY = ("flask", "numpy", "debian-python")  # also audited through the distribution API
+ORACLE_PROGRAM = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps(sorted({(d.metadata['Name'], d.version) for d in m.distributions() if d.metadata['Name']})))"
+)
+
+
+def unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def faktory(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    # One pinned code revision for the whole module: the cache is tested here, not the churn of the source tree.
+    env = dict(os.environ if env is None else env, FAKTORY_AUDIT_CODE_REVISION=CODE_REVISION)
+    return subprocess.run([sys.executable, "-m", "faktory", *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+class Fleet:
+    def __init__(self, report: dict, names: dict[str, str], registry_names: dict[str, str], outdir: Path, stderr: str):
+        self.report = report
+        self.by_ref = {row["ref"]: row for row in report["images"]}
+        self.names = names  # fixture name -> daemon ref
+        self.registry_names = registry_names  # fixture name -> docker:// ref
+        self.outdir = outdir
+        self.stderr = stderr
+
+    def row(self, name: str) -> dict:
+        return self.by_ref[self.names[name]]
+
+    def registry_row(self, name: str) -> dict:
+        return self.by_ref[self.registry_names[name]]
+
+
+@pytest.fixture(scope="module")
+def fleet(fixture_images, services, tmp_path_factory) -> Fleet:
+    outdir = tmp_path_factory.mktemp("audit")
+    names = {name: fixture_images[name].tag for name in fixture_images}
+    registry_refs = {}
+    for name in APPS_FROM_REGISTRY:
+        if name in names:
+            host_repo = fixture_images[name].registry_ref.rsplit(":", 1)[0]
+            registry_refs[name] = refs_from_registry(host_repo)[0]
+    refs_file = outdir / "refs.txt"
+    refs_file.write_text("# the fleet\n" + "\n".join(names.values()) + "\n")
+    args = [
+        "audit", "--file", str(refs_file), *registry_refs.values(), f"docker-archive:{outdir}/missing.tar",
+        "--jobs", "2", "--cache-dir", str(outdir / "cache"), "--json", str(outdir / "audit.json"),
+        "--csv", str(outdir / "audit.csv"), "--html", str(outdir / "audit.html"), "--sbom", str(outdir / "sbom"),
+    ]
+    done = faktory(*args)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((outdir / "audit.json").read_text())
+    return Fleet(report, names, registry_refs, outdir, done.stdout + done.stderr)
+
+
+def _oracle_distributions(tag: str) -> set[tuple[str, str]]:
+    done = subprocess.run(
+        ["docker", "run", "--rm", "--network=none", "--entrypoint", "python3", tag, "-c", ORACLE_PROGRAM],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return {tuple(item) for item in json.loads(done.stdout)}
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def test_every_fixture_is_one_row_and_a_broken_ref_is_an_error_row(fleet, fixture_images):
+    report = fleet.report
+    assert report["schema_version"] == "1.0" and report["complete"] is True
+    expected = len(fleet.names) + len(fleet.registry_names) + 1
+    assert report["requested"] == expected and len(report["images"]) == expected
+    missing = [r for r in report["images"] if r["ref"].endswith("missing.tar")]
+    assert missing[0]["status"] == "error" and "missing.tar" in missing[0]["error"]
+    for name in fleet.names:
+        row = fleet.row(name)
+        assert row["status"] == "ok", (name, row["error"])
+        assert row["digest"].startswith("sha256:") and row["image_size"] > row["closure"]["size"] > 0
+        assert row["interpreter"]["version"].startswith(fixture_images[name].python_version + "."), name
+        assert set(row["targets"]) == {"unikraft", "km", "rumprun", "nanos", "microvm", "oci"}
+        assert all(v["convertible"] is not None for v in row["targets"].values()), name
+
+
+def test_slim_bases_are_source_built_cpython_in_usr_local(fleet, fixture_images):
+    bases = [n for n in fleet.names if n.startswith("py3.") and n.endswith("-slim")]
+    assert bases, "no python:3.X-slim-like fixture base was built"
+    for name in bases:
+        interp = fleet.row(name)["interpreter"]
+        minor = fixture_images[name].python_version
+        assert interp["real_path"] == f"/usr/local/bin/python{minor}", name
+        assert interp["libpython"] == f"/usr/local/lib/libpython{minor}.so.1.0"
+        assert (interp["libc"], interp["provided_by"]) == ("glibc", None)
+
+
+def test_debian_python_is_found_as_debians_python311(fleet, fixture_images):
+    fixture_images["debian-python"]
+    row = fleet.row("debian-python")
+    interp = row["interpreter"]
+    assert interp["real_path"] == "/usr/bin/python3.11"
+    assert interp["version"].startswith("3.11.")
+    assert interp["provided_by"].startswith("deb:python3.11-minimal@3.11.")
+    assert interp["pie"] is False and interp["libpython"] is None  # Debian links libpython statically
+    debs = {p["name"] for p in row["system_packages"]}
+    assert {"python3", "python3-yaml", "libc6"} <= debs
+    assert "PyYAML" in {p["name"] for p in row["distributions"]}
+
+
+def test_flask_packages_match_the_pins_and_the_running_container(fleet, fixture_images):
+    image = fixture_images["flask"]
+    row = fleet.row("flask")
+    found = {(p["name"], p["version"]) for p in row["distributions"]}
+    assert ("Flask", "3.0.3") in found  # fixtures/apps/flask/requirements.txt pins flask==3.0.3
+    assert {"Werkzeug", "Jinja2", "MarkupSafe", "itsdangerous", "click", "blinker"} <= {n for n, _ in found}
+    assert _oracle_distributions(image.tag) <= found
+    ext = [e for e in row["c_extensions"] if e["distribution"] == "MarkupSafe"]
+    assert ext and ext[0]["path"].endswith(".so") and "libc.so.6" in ext[0]["needed"]
+    assert row["targets"]["rumprun"]["convertible"] is False  # Python 3.12 is not rumprun's 3.5
+    assert {"python-version", "c-extension"} <= {b["kind"] for b in row["targets"]["rumprun"]["blockers"]}
+    assert row["entrypoint"]["argv"] and row["entrypoint"]["script"]
+
+
+@pytest.mark.parametrize("name", ["requests-cli", "pkg-app", "fastapi", "numpy", "multistage", "whiteout"])
+def test_app_packages_match_what_the_container_reports(fleet, fixture_images, name):
+    image = fixture_images[name]
+    found = {(p["name"], p["version"]) for p in fleet.row(name)["distributions"]}
+    assert _oracle_distributions(image.tag) <= found
+
+
+def test_numpy_has_c_extensions_with_vendored_libraries_and_fails_rumprun(fleet, fixture_images):
+    fixture_images["numpy"]
+    row = fleet.row("numpy")
+    numpy_exts = [e for e in row["c_extensions"] if e["distribution"] == "numpy"]
+    assert len(numpy_exts) >= 5
+    assert any("openblas" in lib for lib in row["native_libraries"]), row["native_libraries"]
+    rumprun = row["targets"]["rumprun"]
+    assert rumprun["convertible"] is False
+    c_ext = [b for b in rumprun["blockers"] if b["kind"] == "c-extension"]
+    assert c_ext and any("numpy" in (b["location"] or b["message"]) for b in c_ext)
+
+
+def test_fastapi_flags_worker_and_subprocess_use(fleet, fixture_images):
+    fixture_images["fastapi"]
+    row = fleet.row("fastapi")
+    kinds = {f["kind"] for f in row["findings"]}
+    for verdict in row["targets"].values():
+        kinds |= {i["kind"] for i in verdict["blockers"] + verdict["warnings"]}
+    assert kinds & {"subprocess", "fork", "multiprocessing", "workers", "exec", "threads"}, kinds
+    assert {"uvicorn", "fastapi"} <= {p["name"].lower() for p in row["distributions"]}
+
+
+def test_whiteout_image_counts_deleted_files_as_wasted(fleet, fixture_images):
+    fixture_images["whiteout"]
+    assert fleet.row("whiteout")["wasted_bytes"] > 0
+    assert fleet.row("whiteout")["efficiency"] < 1.0
+
+
+def test_registry_rows_agree_with_the_engine_rows(fleet):
+    assert fleet.registry_names, "no app fixture pushed to the registry"
+    for name, ref in fleet.registry_names.items():
+        assert ref.startswith("docker://127.0.0.1:")
+        via_registry, via_engine = fleet.registry_row(name), fleet.row(name)
+        assert via_registry["status"] == "ok", via_registry["error"]
+        for key in ("distributions", "interpreter", "c_extensions"):
+            assert via_registry[key] == via_engine[key], (name, key)
+        for target, verdict in via_engine["targets"].items():
+            assert via_registry["targets"][target]["convertible"] == verdict["convertible"], (name, target)
+
+
+# ------------------------------------------------------------------------------- inputs and cache
+
+
+def test_daemon_and_registry_listings_find_the_fixtures(fleet, services):
+    assert set(fleet.names.values()) <= set(refs_from_daemon())
+    catalog = refs_from_registry(services.registry)
+    assert f"docker://{services.registry}/fixtures/flask:latest" in catalog
+    args = ("audit", "--registry", f"{services.auth_registry}/fixtures/flask", "--quiet", "--json", "-",
+            "--cache-dir", str(fleet.outdir / "cache"))
+    anonymous = {k: v for k, v in os.environ.items() if not k.startswith("FAKTORY_REGISTRY_")}
+    anonymous["DOCKER_CONFIG"] = str(fleet.outdir / "no-docker-config")
+    refused = faktory(*args, env=anonymous)
+    assert refused.returncode == 2 and "credentials" in refused.stderr  # one line, exit 2, no traceback
+    assert "Traceback" not in refused.stderr and refused.stdout == ""
+    login = dict(anonymous, FAKTORY_REGISTRY_USER=services.registry_user,
+                 FAKTORY_REGISTRY_PASSWORD=services.registry_password)
+    authed = faktory(*args, env=login)
+    assert authed.returncode == 0, authed.stderr
+    [row] = json.loads(authed.stdout)["images"]
+    assert row["ref"] == f"docker://{services.auth_registry}/fixtures/flask:latest"
+    assert row["status"] == "ok" and row["distributions"] == fleet.row("flask")["distributions"]
+
+
+def test_warm_rerun_serves_every_image_from_the_digest_cache(fleet):
+    refs = [r["ref"] for r in fleet.report["images"] if r["status"] == "ok"]
+    again = faktory("audit", *refs, "--quiet", "--json", "-", "--cache-dir", str(fleet.outdir / "cache"))
+    assert again.returncode == 0, again.stderr
+    rows = json.loads(again.stdout)["images"]
+    assert [r["ref"] for r in rows] == refs
+    assert all(r["cached"] for r in rows)
+    first = {r["ref"]: r for r in fleet.report["images"]}
+    for row in rows:
+        assert row["targets"] == first[row["ref"]]["targets"]
+
+
+def test_csv_and_sboms_cover_the_fleet(fleet):
+    lines = (fleet.outdir / "audit.csv").read_text().splitlines()
+    assert len(lines) == 1 + len(fleet.report["images"])
+    flask_line = next(line for line in lines if line.startswith(fleet.names["flask"] + ","))
+    assert "Flask==3.0.3" in flask_line
+    sboms = list((fleet.outdir / "sbom").glob("*.cdx.json"))
+    assert len(sboms) == sum(1 for r in fleet.report["images"] if r["status"] != "error")
+    doc = json.loads(next(p for p in sboms if "flask" in p.name).read_text())
+    assert "pkg:pypi/flask@3.0.3" in {c.get("purl") for c in doc["components"]}
+
+
+# --------------------------------------------------------------------------------------------- html
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        if shutil.which(name):
+            return shutil.which(name)
+    unavailable("chromium is not installed (the setup script installs Debian's chromium)")
+
+
+def _chromium_args(tmp: Path) -> list[str]:
+    return [
+        _chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={tmp / 'profile'}",
+    ]
+
+
+def _distinct_pixels_bytes(png: bytes) -> int:
+    """How many distinct byte values the decoded image data holds: a blank page has one or two."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    pos, idat = 8, b""
+    while pos < len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        kind = png[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            idat += png[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return len(set(zlib.decompress(idat)))
+
+
+def test_html_report_renders_in_headless_chromium_with_its_charts(fleet, tmp_path):
+    html = fleet.outdir / "audit.html"
+    screenshot = tmp_path / "audit.png"
+    shot = subprocess.run(
+        _chromium_args(tmp_path) + [f"--screenshot={screenshot}", "--window-size=1280,2000", html.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert screenshot.exists(), shot.stderr
+    assert screenshot.stat().st_size > 20_000 and _distinct_pixels_bytes(screenshot.read_bytes()) > 50
+    dom = subprocess.run(
+        _chromium_args(tmp_path) + ["--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert dom.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart"') == 3
+    assert dom.count('class="bar"') >= len(fleet.names)
+    assert fleet.names["flask"] in dom and "Blockers by kind" in dom
+    shutil.copy(screenshot, fleet.outdir / "audit.png")  # kept with the report for a human look
