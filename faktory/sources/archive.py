@@ -115,8 +115,11 @@ def load_archive(path: str, selector: str | None, ref: str, cache: LayerCache) -
                     ix = cache.ingest(fh, label=label, diff_id=diff_id)
             indexes.append(ix)
             layers.append(_layer_descriptor(name, ix))
-    return assemble(ref=ref, digest=None, source="docker-archive", manifest=entry, config_bytes=config_bytes,
-                    config_digest=_config_digest_from_name(entry["Config"]), layers=layers, indexes=indexes)
+    image = assemble(ref=ref, digest=None, source="docker-archive", manifest=entry, config_bytes=config_bytes,
+                     config_digest=_config_digest_from_name(entry["Config"]), layers=layers, indexes=indexes)
+    if cache.get_config(image.config_digest) is None:  # the same image in the engine then loads warm
+        cache.put_config(image.config_digest, config_bytes)
+    return image
 
 
 def _config_digest_from_name(name: str) -> str | None:
