@@ -14,7 +14,7 @@ import pytest
 from tests.test_service_helpers import AUTH, SECRET, Server
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-RULES = 'registries: ["127.0.0.1:*"]\nrules:\n  - repository: "apps/*"\n    targets: [oci]\n'
+RULES = 'registries: ["127.0.0.1:*"]\ndockerhub_registry: "127.0.0.1:5999"\nrules:\n  - repository: "apps/*"\n    targets: [oci]\n'
 
 
 def event(event_id: str, n: int, media_type: str = MANIFEST) -> dict:
@@ -92,3 +92,38 @@ def test_burst_of_1000_events_all_answered_none_lost_duplicates_dropped(server):
     statuses = [r.json()["events"][0]["status"] for r in responses]
     assert statuses.count("queued") == 750 and statuses.count("duplicate event") == 250
     assert sum(len(r.json()["events"][0].get("jobs", [])) for r in responses) == 600
+
+
+def test_harbor_and_dockerhub_endpoints_queue_work(server):
+    harbor = {"type": "PUSH_ARTIFACT", "occur_at": 1, "event_data": {
+        "resources": [{"digest": "sha256:" + "c" * 64, "tag": "h1", "resource_url": "127.0.0.1:5999/apps/h:h1"}],
+        "repository": {"name": "h", "namespace": "apps", "repo_full_name": "apps/h"}}}
+    response = CLIENT.post(f"{server.url}/hooks/harbor", json=harbor, headers={"Authorization": SECRET})
+    assert response.status_code == 202
+    (job_id,) = response.json()["events"][0]["jobs"]
+    assert server.job(job_id)["source"]["event"] == "harbor"
+    assert CLIENT.post(f"{server.url}/hooks/harbor", json=harbor, headers={"Authorization": SECRET}
+                       ).json()["events"][0]["status"] == "duplicate event"
+    hub = {"push_data": {"tag": "v9", "pushed_at": 5}, "repository": {"repo_name": "apps/hub"}}
+    response = CLIENT.post(f"{server.url}/hooks/dockerhub/{SECRET}", json=hub)
+    assert response.status_code == 202 and response.json()["events"][0]["jobs"] == ["resolve"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rules", "MISSING"], "cannot read rules file"),
+    ([], "a webhook secret is required"),
+    (["--redis", "redis://127.0.0.1:9/0"], "cannot reach Redis"),
+])
+def test_serve_user_errors_are_one_line_exit_2(tmp_path, args, message):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "FAKTORY_WEBHOOK_SECRET"}
+    args = [str(tmp_path / a) if a == "MISSING" else a for a in args]
+    if "--redis" in args:
+        args += ["--secret", "x"]
+    out = subprocess.run([sys.executable, "-m", "faktory", "serve", "--state-dir", str(tmp_path / "s"), *args],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2, out
+    assert out.stderr.startswith("faktory: error: ") and message in out.stderr and out.stderr.count("\n") == 1
