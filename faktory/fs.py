@@ -51,7 +51,7 @@ def normalize(path: str) -> str:
 
 
 def _parent(path: str) -> str:
-    return posixpath.dirname(path) or "/"
+    return path[: path.rfind("/")] or "/"
 
 
 ROOT = Entry(path="/", kind=DIR, mode=0o755)
@@ -92,6 +92,9 @@ class MergedFS:
         parent = _parent(path)
         if parent == "/":
             return path
+        known = self._entries.get(parent)
+        if known is not None and known.kind == DIR:
+            return path  # every key is a real path, so a directory key needs no resolving
         real_parent = self.resolve(parent)
         return posixpath.join(real_parent, posixpath.basename(path))
 
@@ -119,10 +122,14 @@ class MergedFS:
             self._entries[p] = Entry(path=p, kind=DIR, mode=0o755, layer=number)
 
     def _add(self, number: int, layer: "LayerIndex", rec) -> None:
-        try:
-            path = self._place(rec.path)
-        except SymlinkLoop as exc:
-            raise InvalidImage(f"layer {number}: {rec.path} is written through a symlink loop") from exc
+        path = rec.path
+        parent_entry = self._entries.get(_parent(path))
+        parent_ok = parent_entry is not None and parent_entry.kind == DIR  # the common case: nothing to resolve
+        if not parent_ok:
+            try:
+                path = self._place(rec.path)
+            except SymlinkLoop as exc:
+                raise InvalidImage(f"layer {number}: {rec.path} is written through a symlink loop") from exc
         blob = None
         kind, size, mode, linkname = rec.kind, rec.size, rec.mode, rec.linkname
         if kind == HARDLINK:
@@ -148,7 +155,7 @@ class MergedFS:
                 pass  # a directory re-declared: attributes change, contents stay
             else:
                 self._clear_below(path, keep_top=False)
-        else:
+        elif not parent_ok:
             self._ensure_parents(path, number)
         self._entries[path] = Entry(
             path=path, kind=kind, mode=mode, uid=rec.uid, gid=rec.gid, size=size, mtime=rec.mtime,
