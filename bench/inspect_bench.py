@@ -30,24 +30,25 @@ REPO = Path(__file__).resolve().parents[1]
 FAKTORY = [str(REPO / ".venv" / "bin" / "faktory")] if (REPO / ".venv/bin/faktory").exists() else [sys.executable, "-m", "faktory"]
 
 
-def run(argv: list[str], env: dict | None = None) -> tuple[float, int]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def run(argv: list[str], env: dict | None = None) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user+sys) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(argv)}: {proc.stderr.read().decode()[-500:]}")
-    return wall, usage.ru_maxrss // 1024
+    return wall, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
 
 
 def best(argv, env=None, repeat=3, before=None):
+    """Best wall time, worst peak RSS, best CPU time over `repeat` runs."""
     results = []
     for _ in range(repeat):
         if before:
             before()
         results.append(run(argv, env))
-    return min(r[0] for r in results), max(r[1] for r in results)
+    return min(r[0] for r in results), max(r[1] for r in results), min(r[2] for r in results)
 
 
 def layer_blobs(layout: Path) -> list[Path]:
@@ -66,7 +67,8 @@ def inspect_times(ref: str, repeat: int, label: str) -> dict:
         warm = best(argv, env, repeat)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    return {"label": label, "cold_s": cold[0], "cold_rss_mib": cold[1], "warm_s": warm[0], "warm_rss_mib": warm[1]}
+    return {"label": label, "cold_s": cold[0], "cold_rss_mib": cold[1], "warm_s": warm[0], "warm_rss_mib": warm[1],
+            "cold_cpu": cold[2], "warm_cpu": warm[2]}
 
 
 def write_random_layer_layout(root: Path, megabytes: int) -> Path:
@@ -160,26 +162,30 @@ def main() -> None:
 
     fx = fixture(args.fixture)
     blobs = layer_blobs(fx.oci)
-    gunzip_s, gunzip_rss = best(["gzip", "-dc", *map(str, blobs)], repeat=args.repeat)
+    gunzip_s, _, gunzip_cpu = best(["gzip", "-dc", *map(str, blobs)], repeat=args.repeat)
     compressed = sum(b.stat().st_size for b in blobs)
-    print(f"{args.fixture}: {len(blobs)} layer blobs, {compressed / 1e6:.1f} MB gzip")
-    print(f"  gzip -dc of the layer blobs        {gunzip_s:6.2f} s")
+    print(f"{args.fixture}: {len(blobs)} layer blobs, {compressed / 1e6:.1f} MB gzip; "
+          f"gzip -dc of them: {gunzip_s:.2f} s wall, {gunzip_cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f}")
     rows = [inspect_times(fx.oci_ref, args.repeat, f"{args.fixture} oci layout"),
             inspect_times(f"docker://{fx.registry_ref}", args.repeat, f"{args.fixture} registry"),
             inspect_times(f"docker-daemon:{fx.tag}", args.repeat, f"{args.fixture} daemon")]
-
     with tempfile.TemporaryDirectory(prefix="faktory-bench-big-") as tmp:
         layout = write_random_layer_layout(Path(tmp) / "big", args.big_mb)
-        big_blobs = layer_blobs(layout)
-        big_gunzip, _ = best(["gzip", "-dc", *map(str, big_blobs)], repeat=1)
-        big = inspect_times(f"oci:{layout}:latest", 1, f"random {args.big_mb} MiB layer")
-    print(f"  {'':34} {'cold':>7} {'×gunzip':>8} {'warm':>7} {'×gunzip':>8} {'peak RSS cold/warm':>20}")
+        big_gunzip, _, big_gunzip_cpu = best(["gzip", "-dc", *map(str, layer_blobs(layout))], repeat=1)
+        big = inspect_times(f"oci:{layout}:latest", 1, f"random {args.big_mb} MiB layer (oci)")
+    header = (f"  {'faktory inspect --json':34} {'cold':>7} {'×gz':>6} {'cpu×gz':>7} {'warm':>7} {'×gz':>6} "
+              f"{'cpu×gz':>7} {'peak RSS cold/warm':>19}")
+    print(header)
+
+    def line(row, gz_wall, gz_cpu):
+        print(f"  {row['label']:34} {row['cold_s']:6.2f}s {row['cold_s'] / gz_wall:5.2f}× "
+              f"{row['cold_cpu'] / gz_cpu:6.2f}× {row['warm_s']:6.2f}s {row['warm_s'] / gz_wall:5.2f}× "
+              f"{row['warm_cpu'] / gz_cpu:6.2f}× {row['cold_rss_mib']:>9} / {row['warm_rss_mib']} MiB")
+
     for row in rows:
-        print(f"  {row['label']:34} {row['cold_s']:6.2f}s {row['cold_s'] / gunzip_s:7.2f}× {row['warm_s']:6.2f}s "
-              f"{row['warm_s'] / gunzip_s:7.2f}× {row['cold_rss_mib']:>9} / {row['warm_rss_mib']} MiB")
-    print(f"  {big['label']:34} {big['cold_s']:6.2f}s {big['cold_s'] / big_gunzip:7.2f}× {big['warm_s']:6.2f}s "
-          f"{big['warm_s'] / big_gunzip:7.2f}× {big['cold_rss_mib']:>9} / {big['warm_rss_mib']} MiB"
-          f"   (gzip -dc {big_gunzip:.2f}s)")
+        line(row, gunzip_s, gunzip_cpu)
+    line(big, big_gunzip, big_gunzip_cpu)
+    print(f"  (random layer: gzip -dc {big_gunzip:.2f} s wall, {big_gunzip_cpu:.2f} s CPU)")
 
 
 if __name__ == "__main__":

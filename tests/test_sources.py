@@ -402,3 +402,19 @@ def test_daemon_loads_a_docker_loaded_image_and_falls_back_to_registry(tmp_path,
     assert pulled.source == "registry" and pulled.diff_ids == from_archive.diff_ids
     with pytest.raises(FaktoryError, match="not found in the Docker engine.*registry"):
         open_image(f"{services.registry}/{repo}:absent", cache=cache)
+
+
+def test_api_load_image_returns_an_immutable_image(tmp_path, monkeypatch):
+    import dataclasses
+
+    from faktory import api
+    from faktory.image import Image
+
+    monkeypatch.setenv("FAKTORY_CACHE_DIR", str(tmp_path / "envcache"))
+    path = write_docker_archive(tmp_path / "a.tar", layers())
+    image = api.load_image(f"docker-archive:{path}")
+    assert isinstance(image, Image)
+    assert (tmp_path / "envcache" / "v1" / "layers").is_dir()  # $FAKTORY_CACHE_DIR honoured
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        image.ref = "other"  # type: ignore[misc]
+    assert image.fs is image.fs  # merged once, then shared
