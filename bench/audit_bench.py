@@ -1,0 +1,69 @@
+"""Audit cost: a cold run (empty audit cache), then a warm re-run over the same images (every row cached).
+
+    .venv/bin/python bench/audit_bench.py [--jobs 2] [--prefix faktory-fixture/] [--limit N]
+
+Runs the real CLI against images of the local engine. Layers may already be in the layer cache (the inspector's);
+the audit cache starts empty in a temp dir. Prints the speed-up and a 1,000-image estimate from the measured
+per-image analysis cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def engine_images(prefix: str) -> list[str]:
+    out = subprocess.run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return sorted(ref for ref in out if ref.startswith(prefix) and not ref.endswith(":<none>"))
+
+
+def audit(refs: list[str], jobs: int, cache_dir: Path, out: Path) -> float:
+    started = time.perf_counter()
+    # Pin the code revision: a working tree edited meanwhile must not turn the warm run into a cold one.
+    env = dict(os.environ, FAKTORY_AUDIT_CODE_REVISION=f"bench-{os.getpid()}")
+    subprocess.run([sys.executable, "-m", "faktory", "audit", *refs, "--jobs", str(jobs), "--quiet",
+                    "--cache-dir", str(cache_dir), "--json", str(out)], check=True, env=env)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--prefix", default="faktory-fixture/")
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    refs = engine_images(args.prefix)[: args.limit or None]
+    if not refs:
+        sys.exit(f"no images named {args.prefix}* in the local engine (build the fixtures first)")
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
+        tmp = Path(tmp)
+        cold = audit(refs, args.jobs, tmp / "cache", tmp / "cold.json")
+        warm = audit(refs, args.jobs, tmp / "cache", tmp / "warm.json")
+        rows = json.loads((tmp / "cold.json").read_text())["images"]
+        warm_rows = json.loads((tmp / "warm.json").read_text())["images"]
+    per_image = [r["seconds"] for r in rows if r["status"] != "error"]
+    cached = sum(1 for r in warm_rows if r["cached"])
+    mean = statistics.mean(per_image)
+    warm_each = warm / len(refs)
+    print(f"images: {len(refs)}  jobs: {args.jobs}")
+    print(f"cold run:  {cold:7.1f} s  ({cold / len(refs):.2f} s/image wall)")
+    print(f"warm run:  {warm:7.1f} s  ({warm_each:.3f} s/image wall, {cached}/{len(refs)} rows from the cache)")
+    print(f"speed-up:  {cold / warm:7.1f}x")
+    print(f"per-image analysis (worker, load + catalogers + analyze + checks): mean {mean:.1f} s, "
+          f"median {statistics.median(per_image):.1f} s, max {max(per_image):.1f} s")
+    est_cold = 1000 * mean / args.jobs
+    print(f"1,000 images, {args.jobs} jobs: cold ≈ {est_cold / 60:.0f} min (+ layer pulls), "
+          f"warm re-run ≤ {1000 * warm_each / 60:.1f} min (this run's CLI start-up spread over {len(refs)} images)")
+
+
+if __name__ == "__main__":
+    main()
