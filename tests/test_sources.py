@@ -418,3 +418,10 @@ def test_api_load_image_returns_an_immutable_image(tmp_path, monkeypatch):
     with pytest.raises(dataclasses.FrozenInstanceError):
         image.ref = "other"  # type: ignore[misc]
     assert image.fs is image.fs  # merged once, then shared
+
+
+def test_platform_is_checked_for_single_platform_sources(tmp_path, cache):
+    path = write_docker_archive(tmp_path / "a.tar", layers())
+    assert open_image(f"docker-archive:{path}", platform="linux/amd64", cache=cache).platform == Platform()
+    with pytest.raises(ImageNotFound, match=r"no image for platform linux/arm64 \(available: linux/amd64\)"):
+        open_image(f"docker-archive:{path}", platform="linux/arm64", cache=cache)

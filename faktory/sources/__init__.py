@@ -27,8 +27,19 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
             platform = Platform.parse(platform)
         except ValueError as exc:
             raise ReferenceError_(str(exc)) from None
-    parsed = refs.parse(ref)
-    cache = cache or LayerCache()
+    image = _open(refs.parse(ref), platform, cache or LayerCache())
+    if platform is not None:  # an engine or archive holds one platform per name: it must be the one asked for
+        from faktory.errors import ImageNotFound
+        from faktory.sources.manifest import platform_matches
+
+        if not platform_matches(image.platform, platform):
+            raise ImageNotFound(f"{image.ref}: no image for platform {platform} (available: {image.platform})")
+    return image
+
+
+def _open(parsed, platform, cache) -> "LoadedImage":
+    from faktory.sources import reference as refs
+
     if isinstance(parsed, refs.ArchiveRef):
         from faktory.sources.archive import load_archive
 
