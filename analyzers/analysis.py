@@ -7,6 +7,7 @@ is reached -> system files -> classification of every kept file (an ELF found la
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
 from collections import deque
@@ -22,12 +23,18 @@ from faktory.analyzers.imports import CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
 from faktory.analyzers.native import NativeResolver
-from faktory.image import Image
+from faktory.image import DIR, Image
 
 APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib")
 MAIN = "__main__"
+CSTRING_NAME = re.compile(rb"(?<=\x00)([A-Za-z_][A-Za-z0-9_]{1,40}(?:\.[A-Za-z_][A-Za-z0-9_]{0,40}){0,4})(?=\x00)")
+SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin",
+                         "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
+                         "/usr/local/lib", "/usr/share"})
+SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
+PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 
 
 @dataclass
@@ -35,6 +42,9 @@ class ModuleRecord:
     spec: ModuleSpec
     scan: ModuleScan | None = None
     app: bool = False  # outside the stdlib: its code facts become findings
+    # Lazy depth: how many function-level imports of library code lead here (the least over all paths).
+    # A stdlib module reached lazily does not have its own function-level imports followed.
+    depth: int = 0
 
 
 @dataclass
@@ -53,12 +63,23 @@ class Analysis:
         self.app_from_args = False
         self.hooks = hook_table()
         self.kept_dists: set[str] = set()
+        self._literal_scanned: set[str] = set()
+        self._stdlib_names: frozenset[str] | None = None
 
     # --- modules -------------------------------------------------------------------------------------
-    def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False) -> ModuleRecord | None:
+    def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False,
+                    depth: int = 0) -> ModuleRecord | None:
         if name in self.modules:
             self.gb.edge(src, mnode(name), reason, detail)
-            return self.modules[name]
+            record = self.modules[name]
+            if depth < record.depth:
+                record.depth = depth
+                parent = name.rpartition(".")[0]
+                if parent:
+                    self.keep_module(parent, mnode(name), "parent-package", depth=depth)
+                if record.scan is not None:
+                    self.queue.append(name)  # follow its imports again, now less lazily
+            return record
         spec = self.finder.find(name)
         if spec is None and name in self.builtins:
             spec = ModuleSpec(name, "builtin", None, False)  # compiled into the interpreter: hooks still apply
@@ -66,17 +87,22 @@ class Analysis:
             if name not in self.missing:
                 self.missing[name] = (detail or src, optional)
             return None
-        record = ModuleRecord(spec, app=self._is_app(spec))
+        record = ModuleRecord(spec, app=self._is_app(spec), depth=depth)
         self.modules[name] = record
         node = mnode(name)
         self.gb.graph.add_node(node, kind=spec.kind, path=spec.origin or "", package=spec.is_package)
         self.gb.edge(src, node, reason, detail)
         parent = name.rpartition(".")[0]
         if parent:
-            self.keep_module(parent, node, "parent-package")
+            self.keep_module(parent, node, "parent-package", depth=depth)
         self._keep_module_files(node, spec)
         self.queue.append(name)
         return record
+
+    def _in_stdlib(self, path: str) -> bool:
+        """Under the stdlib dir but not in a site dir (prefix site-packages lives inside lib/python3.X)."""
+        return path.startswith(self.interp.stdlib_dir + "/") and not any(
+            path.startswith(d + "/") for d in self.sys.site_dirs)
 
     def _is_own_code(self, path: str) -> bool:
         """The app's own code: neither the stdlib nor an installed distribution's site dir."""
@@ -86,7 +112,7 @@ class Analysis:
         if spec.kind == "builtin":
             return False
         origin = spec.origin or (spec.search[0] if spec.search else "")
-        return not origin.startswith(self.interp.stdlib_dir + "/")
+        return not self._in_stdlib(origin)
 
     def _keep_module_files(self, node: str, spec: ModuleSpec) -> None:
         if spec.kind == "builtin":
@@ -144,35 +170,85 @@ class Analysis:
         while self.queue:
             name = self.queue.popleft()
             record = self.modules[name]
-            for hook in self.hooks.get(name, ()):
-                self.apply_hook(hook, mnode(name))
-            source = self.finder.read_source(record.spec)
-            if source is None:
-                continue
-            record.scan = scan_source(source)
-            self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name)
+            if record.scan is None:
+                for hook in self.hooks.get(name, ()):
+                    self.apply_hook(hook, mnode(name), record.depth)
+                if record.spec.kind == "extension" and record.app:
+                    self._scan_extension_strings(name, record.spec.origin)
+                source = self.finder.read_source(record.spec)
+                if source is None:
+                    continue
+                record.scan = scan_source(source)
+            self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
 
-    def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str) -> None:
+    def _scan_extension_strings(self, name: str, origin: str) -> None:
+        """Cython modules keep the names they import as plain strings: stdlib modules and modules of the
+        extension's own package named there are kept (optional), since no source says so."""
+        try:
+            data = self.gb.fs.read_bytes(origin)
+        except OSError:
+            return
+        if b"__pyx_" not in data and b"Cython" not in data:
+            return
+        top = name.split(".")[0]
+        package = name.rpartition(".")[0]
+        stdlib = self._stdlib_top_names()
+        for raw in set(CSTRING_NAME.findall(data)):
+            candidate = raw.decode("ascii")
+            head = candidate.split(".")[0]
+            if candidate in stdlib or (head == top and "." in candidate and self.finder.find(candidate)):
+                self.keep_module(candidate, mnode(name), "extension-string", origin, optional=True)
+            elif package and "." not in candidate and self.finder.find(f"{package}.{candidate}"):
+                self.keep_module(f"{package}.{candidate}", mnode(name), "extension-string", origin, optional=True)
+
+    def _stdlib_top_names(self) -> frozenset[str]:
+        if self._stdlib_names is None:
+            names = set()
+            for directory in (self.interp.stdlib_dir, self.interp.dynload_dir or ""):
+                for entry in self.gb.listdir(directory):
+                    if entry.endswith(".py"):
+                        names.add(entry[:-3])
+                    elif entry.endswith(".so"):
+                        names.add(entry.split(".")[0])
+                    elif "." not in entry and "__init__.py" in self.gb.listdir(posixpath.join(directory, entry)):
+                        names.add(entry)
+            self._stdlib_names = frozenset(n for n in names if n.isidentifier() and n not in startup.DEV_ONLY
+                                           and n not in ("this", "antigravity", "__phello__"))
+        return self._stdlib_names
+
+    def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
+                     depth: int = 0) -> None:
         node = mnode(name) if name != MAIN else ENTRY
         is_package = bool(spec and spec.is_package)
         library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
+        stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = self._absolute(name, is_package, ref.module, ref.level)
             if not base:
                 continue
-            if ref.lazy and library and base.split(".")[0] in startup.DEV_ONLY:
-                continue
-            self.keep_module(base, node, "imports", detail, ref.optional)
+            child = depth
+            if ref.lazy and library:
+                if base.split(".")[0] in startup.DEV_ONLY or (stdlib and depth >= 1):
+                    continue
+                child = depth + 1
+            self.keep_module(base, node, "imports", detail, ref.optional, child)
             for attr in ref.names:
                 sub = f"{base}.{attr}"
                 if attr != "*" and self.finder.find(sub) is not None:
-                    self.keep_module(sub, node, "imports", detail, True)
+                    self.keep_module(sub, node, "imports", detail, True, child)
         for lib, lineno in scan.libraries:
             self.ctypes_libs.append((node, lib, lineno))
             self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
         if app:
             self.facts.extend((where, fact) for fact in scan.facts)
+        own = where if where.startswith("/") else None
+        if own and self._is_own_code(own) and own not in self._literal_scanned:
+            self._literal_scanned.add(own)
+            try:
+                self._keep_path_literals(node, self.gb.fs.read_bytes(own), own)
+            except OSError:
+                pass
 
     @staticmethod
     def _absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
@@ -209,15 +285,17 @@ class Analysis:
                         return
 
     # --- hooks ---------------------------------------------------------------------------------------
-    def apply_hook(self, hook: Hook, node: str) -> None:
+    def apply_hook(self, hook: Hook, node: str, depth: int = 0) -> None:
         reason = f"hook:{hook.module}"
         hook_node = f"hook:{hook.module}"
         self.gb.edge(node, hook_node, "hook")
         for name in hook.hiddenimports:
             if name.endswith(".*"):
-                self._keep_submodules(name[:-2], hook_node, reason)
+                self._keep_submodules(name[:-2], hook_node, reason, depth)
+            elif "*" in name:
+                self._keep_matching_modules(name, hook_node, reason, depth)
             else:
-                self.keep_module(name, hook_node, reason, optional=True)
+                self.keep_module(name, hook_node, reason, optional=True, depth=depth)
         record = self.modules.get(hook.module)
         if hook.datas and record and record.spec.is_package and record.spec.search:
             for pattern in hook.datas:
@@ -236,11 +314,30 @@ class Analysis:
         if hook.app_from_args:
             self.app_from_args = True
 
-    def _keep_submodules(self, package: str, src: str, reason: str) -> None:
+    def _keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
+        """`_sysconfigdata_*`, `pkg.backend_*`: modules whose last name matches a glob."""
+        parent, _, tail = pattern.rpartition(".")
+        if parent:
+            spec = self.finder.find(parent)
+            locations = spec.search if spec and spec.is_package else ()
+        else:
+            locations = tuple(self.finder.entries)
+        suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
+        for location in locations:
+            for entry in sorted(self.gb.listdir(location)):
+                for suffix in suffixes:
+                    if entry.endswith(suffix):
+                        name = entry[: -len(suffix)]
+                        if fnmatch.fnmatchcase(name, tail) and "." not in name:
+                            self.keep_module(f"{parent}.{name}" if parent else name, src, reason, optional=True,
+                                             depth=depth)
+                        break
+
+    def _keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
         spec = self.finder.find(package)
         if spec is None or not spec.is_package:
             return
-        self.keep_module(package, src, reason, optional=True)
+        self.keep_module(package, src, reason, optional=True, depth=depth)
         suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
         for location in spec.search:
             for entry in sorted(self.gb.listdir(location)):
@@ -255,7 +352,7 @@ class Analysis:
                     sub = entry
                 if sub and sub.isidentifier():
                     if self.finder.find(f"{package}.{sub}") is not None:
-                        self.keep_module(f"{package}.{sub}", src, reason, optional=True)
+                        self.keep_module(f"{package}.{sub}", src, reason, optional=True, depth=depth)
 
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
@@ -293,9 +390,10 @@ class Analysis:
         if not sp.no_site:
             for name in startup.OPTIONAL_CUSTOMIZE:
                 self.keep_module(name, inode, "startup", optional=True)
-            for pth, lineno, line in sp.pth_imports:
-                for mod in re.findall(r"\bimport\s+([\w.]+)", line):
-                    self.keep_module(mod, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
+            for pth, lineno, line in sp.pth_imports:  # site exec()s these lines
+                for ref in scan_source(line.encode()).imports:
+                    if ref.level == 0 and ref.module:
+                        self.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
         script = self._keep_main(cmd, ep.workdir)
         self.drain()
         if self.app_from_args:
@@ -304,6 +402,11 @@ class Analysis:
                 if m:
                     self.keep_module(m.group(1), ENTRY, "app-argument", arg, optional=True)
             self.drain()
+        self._keep_app_root(script, ep.workdir)
+        self._keep_env_paths(ep.env)
+        self.drain()
+        for path in sorted(self.finder.probed):
+            gb.keep_path(path, ENTRY, "finder-probe")
         self._classify_until_stable()
 
         launch = self._launch(ep, cmd, script, sp)
@@ -341,6 +444,46 @@ class Analysis:
             self._follow_scan(MAIN, None, scan_source(source), True, path)
             return path
         return None
+
+    def _keep_app_root(self, script: str | None, workdir: str) -> None:
+        """The app's own directory (the script's, else the working dir) is kept whole: templates, config,
+        plugins loaded by file name. Not when it is a system dir, the stdlib or a site dir."""
+        root = posixpath.dirname(script) if script else workdir
+        if not root or root in SYSTEM_DIRS or root.startswith(SYSTEM_PREFIXES) or not self._is_own_code(root + "/x"):
+            return
+        real = self.gb.keep_path(root, ENTRY, "app-root")
+        if real is None:
+            return
+        for entry in self.gb.fs.walk(real):
+            parts = entry.path[len(real):].split("/")
+            if any(p.startswith(".") and p not in (".", "") for p in parts) or "__pycache__" in parts:
+                continue
+            if entry.path != real and entry.kind != DIR:
+                self.gb.keep_path(entry.path, fnode(real), "app-root")
+                if entry.path.endswith(".py"):
+                    self._keep_sibling_pyc(entry.path)
+
+    def _keep_sibling_pyc(self, path: str) -> None:
+        major, minor, _ = self.interp.version
+        directory, filename = posixpath.split(path)
+        cached = posixpath.join(directory, "__pycache__", f"{filename[:-3]}.cpython-{major}{minor}.pyc")
+        if self.gb.is_file(cached):
+            self.gb.keep_path(cached, fnode(path), "bytecode-cache")
+
+    def _keep_env_paths(self, env: dict[str, str]) -> None:
+        """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept."""
+        for key, value in sorted(env.items()):
+            if value.startswith("/") and ":" not in value and self.gb.is_file(value):
+                self.gb.keep_path(value, ENTRY, f"env:{key}")
+
+    def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
+        """Absolute paths written in the app's own code that name files of the image."""
+        for m in PATH_LITERAL.finditer(source):
+            path = m.group(2).decode("utf-8", "replace")
+            if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
+                continue
+            if self.gb.is_file(path):
+                self.gb.keep_path(path, node, "path-literal", where)
 
     def _classify_until_stable(self) -> None:
         """Every kept file gets its magic; ELF files kept as plain files get their own DT_NEEDED closure."""

@@ -36,6 +36,9 @@ class Finder:
         self._specs: dict[str, ModuleSpec | None] = {}
         self._zips: dict[str, frozenset[str] | None] = {}
         self._zip_of: dict[str, tuple[str | None, str]] = {}
+        # Files named exactly like a module (console scripts next to a script on sys.path[0]): FileFinder
+        # stats them while looking for a package dir, so the interpreter touches them.
+        self.probed: set[str] = set()
 
     def find(self, name: str) -> ModuleSpec | None:
         if name in self._specs:
@@ -70,6 +73,8 @@ class Finder:
                         origin = posixpath.join(base, init)
                         return ModuleSpec(fullname, kind, origin, True, (base,), self._cached(origin, kind))
                 portions.append(base)
+            elif tail in names:
+                self.probed.add(base)
             for suffix, kind in self._loaders():
                 if tail + suffix in names:
                     origin = posixpath.join(entry, tail + suffix)

@@ -82,7 +82,7 @@ class GraphBuilder:
 
     def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None:
         """Keep `path` (and every dir/symlink on the way). Returns the real path it ends at, or None if missing."""
-        path = posixpath.normpath("/" + path)
+        path = posixpath.normpath("/" + path.lstrip("/"))
         via: list[str] = []
         end = self._keep_components(path, 0, via)
         if end is None:

@@ -23,6 +23,11 @@ CTYPES_LOADERS = {"ctypes.CDLL", "ctypes.PyDLL", "ctypes.cdll.LoadLibrary", "cty
                   "ctypes.CDLL.__init__", "ctypes.util.find_library", "ctypes.LibraryLoader"}
 CTYPES_FIND = {"ctypes.util.find_library"}
 IMPORT_MODULE_CALLS = {"importlib.import_module", "__import__", "importlib.__import__"}
+# Calls that name a package whose data files are read: the package is imported and its data kept.
+RESOURCE_CALL_SUFFIXES = (".files", ".read_text", ".read_binary", ".open_text", ".open_binary", ".path",
+                          ".contents", ".is_resource", ".get_data", ".resource_filename", ".resource_string",
+                          ".resource_stream", ".resource_exists", ".resource_listdir", ".resource_isdir")
+RESOURCE_MODULES = ("importlib.resources", "importlib_resources", "pkgutil", "pkg_resources")
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,14 @@ def _is_type_checking(test: ast.AST) -> bool:
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
 
 
-TRIGGER_WORDS = ("import_module", "__import__", "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll",
+TRIGGER_WORDS = ("import_module", "__import__", "files", "read_text", "read_binary", "open_text",
+                 "open_binary", "get_data", "resource_", "is_resource",
+                 "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open")
 _FROM_INTERESTING = re.compile(
-    r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib|pty)\s+import\s+\(?([^)\n]+)")
+    r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.resources)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
+
+_IMPORT_AS = re.compile(r"import\s+(?:subprocess|os|ctypes|importlib|pkgutil|pkg_resources|pty)\s+as\s+(\w+)")
 
 
 def _trigger_lines(text: str) -> list[int]:
@@ -91,6 +100,7 @@ def _trigger_lines(text: str) -> list[int]:
             item = item.strip().split(" as ")[-1].strip()
             if item.isidentifier():
                 words.add(item)
+    words.update(_IMPORT_AS.findall(text))
     pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
     lines: list[int] = []
     offsets = _line_offsets(text)
@@ -232,6 +242,9 @@ class _Walker:
                 self.scan.imports.append(ImportRef(first[level:], level, (), node.lineno, True, self._lazy > 0))
             elif not first.startswith("."):
                 self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
+        elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
+              and all(part.isidentifier() for part in first.split("."))):
+            self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
         elif name and (name in CTYPES_LOADERS or name.endswith(("find_library", ".LoadLibrary"))
                        or name in ("ctypes.CDLL", "CDLL")):
             if first:

@@ -35,8 +35,13 @@ class NativeResolver:
             self._info[real] = info
         return self._info[real]
 
-    def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None) -> ElfInfo | None:
-        """Keep an ELF object, its loader and its DT_NEEDED closure. None if `path` is missing or not ELF."""
+    def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None,
+                 inherited: tuple[str, ...] = ()) -> ElfInfo | None:
+        """Keep an ELF object, its loader and its DT_NEEDED closure. None if `path` is missing or not ELF.
+
+        `inherited`: DT_RPATH dirs (already expanded) of the objects that loaded this one; ld.so searches
+        them too unless the object has DT_RUNPATH (this is how manylinux `.libs/` reach nested needs).
+        """
         real = self.gb.keep_path(path, src, reason, detail)
         if real is None:
             return None
@@ -47,15 +52,15 @@ class NativeResolver:
         node = fnode(real)
         if info.interp:
             self.keep_elf(info.interp, node, "PT_INTERP", info.interp)
-        # DT_RPATH of the object applies only when it has no DT_RUNPATH.
-        rpath = () if info.runpath else info.rpath
         origin = posixpath.dirname(real)
+        # DT_RPATH (own, then the loaders') applies only when the object has no DT_RUNPATH.
+        rpath = () if info.runpath else tuple(expand_origin(d, origin) for d in info.rpath) + inherited
         for soname in info.needed:
             found = self.find_library(soname, info, origin, rpath)
             if found is None:
                 self.unresolved.append((real, soname))
                 continue
-            self.keep_elf(found, node, "DT_NEEDED", soname)
+            self.keep_elf(found, node, "DT_NEEDED", soname, rpath)
         return info
 
     def search_dirs(self, info: ElfInfo | None, origin: str, rpath: tuple[str, ...] = ()) -> list[tuple[str, str]]:

@@ -28,5 +28,5 @@ DEV_ONLY = frozenset({
     "tracemalloc", "timeit", "tabnanny", "compileall", "py_compile", "msilib", "readline", "rlcompleter", "curses",
     "_curses", "_curses_panel", "code", "codeop", "dbm", "_dbm", "_gdbm", "idle", "_testcapi", "_testinternalcapi",
     "_testbuffer", "_testimportmultiple", "_testmultiphase", "_xxtestfuzz", "_ctypes_test", "xxlimited",
-    "_pyrepl", "_testlimitedcapi", "_testsinglephase", "_testexternalinspection", "_testclinic",
+    "_pyrepl", "_testlimitedcapi", "setuptools", "pip", "wheel", "pytest", "_pytest", "_testsinglephase", "_testexternalinspection", "_testclinic",
 })

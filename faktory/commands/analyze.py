@@ -1,7 +1,96 @@
-"""`faktory analyze`."""
+"""`faktory analyze REF [--json] [--why PATH] [--graph FILE.dot|.graphml] [--sizes]`."""
 
-from faktory.errors import NotImplementedYet
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from typing import Optional
+
+import typer
+
+from faktory.errors import FaktoryError
 
 
-def command() -> None:
-    raise NotImplementedYet("'faktory analyze' is not implemented yet")
+class GraphOutputError(FaktoryError):
+    pass
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def command(
+    ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:TAG])."),
+    as_json: bool = typer.Option(False, "--json", help="Print the closure as JSON (schema faktory.analyze/v1)."),
+    why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Write the dependency graph (.dot or .graphml)."),
+    sizes: bool = typer.Option(False, "--sizes", help="Attribute the closure's bytes to distributions."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant] of a multi-platform image."),
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from faktory.analyzers import report
+    from faktory.api import analyze, load_image
+    from faktory.image import Platform
+
+    if graph and not graph.endswith((".dot", ".gv", ".graphml")):
+        raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
+    image = load_image(ref, Platform.parse(platform) if platform else None)
+    closure = analyze(image)
+    console = Console()
+    if graph:
+        directory = os.path.dirname(os.path.abspath(graph))
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(graph)[1])
+        os.close(fd)
+        try:
+            report.write_graph(closure, tmp)
+            os.replace(tmp, graph)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    if as_json:
+        json.dump(report.to_dict(closure, image.size), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if why:
+        steps = report.why(closure, why)
+        if steps is None:
+            console.print(f"{why} is not in the closure")
+            raise typer.Exit(1)
+        for depth, (node, reason, detail) in enumerate(steps):
+            suffix = f"  [dim]({detail})[/dim]" if detail else ""
+            label = f"[cyan]{reason}[/cyan] → " if reason else ""
+            console.print(f"{'  ' * depth}{label}{node}{suffix}", highlight=False)
+        return
+    interp = closure.interpreter
+    modules = sum(1 for n in closure.graph if n.startswith("module:"))
+    files = sum(1 for _, d in closure.file_nodes() if d.get("kind") == "file")
+    console.print(f"[bold]{closure.image_ref}[/bold]  {closure.image_digest[:19]}")
+    console.print(f"interpreter  {interp.real_path}  CPython {interp.version_str}  {interp.abi_tag}  libc {interp.libc}"
+                  f"  {'PIE' if interp.pie else 'non-PIE'}  libpython {'shared' if interp.libpython else 'static'}")
+    console.print(f"launch       {' '.join(closure.launch.argv)}  (cwd {closure.launch.workdir})", highlight=False)
+    share = 100.0 * closure.size / image.size if image.size else 0.0
+    console.print(f"closure      {modules} modules, {files} files, {_human(closure.size)} of {_human(image.size)} "
+                  f"image ({share:.0f} %)")
+    table = Table(title="bytes by distribution" if sizes else "biggest contributors")
+    table.add_column("owner")
+    table.add_column("bytes", justify="right")
+    table.add_column("files", justify="right")
+    rows = report.sizes(closure)
+    for who, size, count in rows if sizes else rows[:8]:
+        table.add_row(who, _human(size), str(count))
+    console.print(table)
+    if closure.findings:
+        findings = Table(title="findings")
+        for col in ("kind", "severity", "message", "where"):
+            findings.add_column(col)
+        for f in closure.findings:
+            findings.add_row(f.kind, f.severity, f.message, f.location or "")
+        console.print(findings)

@@ -41,7 +41,7 @@ class DirFileSystem:
         if _depth > 40:
             raise SymlinkLoop(f"symlink loop at {path}")
         cur = "/"
-        parts = [p for p in posixpath.normpath("/" + path).split("/") if p]
+        parts = [p for p in posixpath.normpath("/" + path.lstrip("/")).split("/") if p]
         for i, name in enumerate(parts):
             if name == "..":
                 cur = posixpath.dirname(cur)

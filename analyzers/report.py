@@ -1,0 +1,114 @@
+"""Views of a Closure for people and tools: why a file is kept, bytes per distribution, JSON, graph files."""
+
+from __future__ import annotations
+
+import posixpath
+from collections import Counter
+
+import networkx as nx
+
+from faktory.analyzers.graphbuild import ENTRY, fnode
+from faktory.analyzers.model import Closure
+from faktory.image import FILE
+
+SCHEMA = "faktory.analyze/v1"
+
+
+def why(closure: Closure, path: str) -> list[tuple[str, str, str | None]] | None:
+    """The chain entrypoint -> … -> file:PATH as (node, reason, detail) steps; None if PATH is not kept."""
+    graph = closure.graph
+    path = posixpath.normpath("/" + path.lstrip("/"))
+    target = fnode(path)
+    if target not in graph:
+        return None
+    try:
+        nodes = nx.shortest_path(graph, ENTRY, target)
+    except nx.NetworkXNoPath:
+        return [(target, "kept", None)]
+    steps = [(ENTRY, "", None)]
+    for a, b in zip(nodes, nodes[1:]):
+        data = graph.edges[a, b]
+        steps.append((b, data.get("reason", ""), data.get("detail")))
+    return steps
+
+
+def owner(closure: Closure, node: str) -> str:
+    """Who a kept file is attributed to: its distribution, else 'python' (interpreter+stdlib), else 'system'."""
+    graph = closure.graph
+    for pred in graph.predecessors(node):
+        if pred.startswith("module:"):
+            for succ in graph.successors(pred):
+                if succ.startswith("dist:"):
+                    return succ[5:]
+        if pred.startswith("dist:"):
+            return pred[5:]
+    path = graph.nodes[node].get("path", "")
+    interp = closure.interpreter
+    if path.startswith(interp.prefix + "/") and "site-packages" not in path and "dist-packages" not in path:
+        return "python"
+    if "-packages/" in path:
+        return "site-packages (unattributed)"
+    if path.startswith("/srv") or path.startswith(closure.launch.workdir + "/") and closure.launch.workdir != "/":
+        return "app"
+    return "system"
+
+
+def sizes(closure: Closure) -> list[tuple[str, int, int]]:
+    """(owner, bytes, files) sorted by bytes, biggest first."""
+    total: Counter = Counter()
+    count: Counter = Counter()
+    for node, data in closure.file_nodes():
+        if data.get("kind") == FILE:
+            who = owner(closure, node)
+            total[who] += data.get("size", 0)
+            count[who] += 1
+    return [(who, size, count[who]) for who, size in total.most_common()]
+
+
+def to_dict(closure: Closure, image_size: int | None = None) -> dict:
+    interp = closure.interpreter
+    graph = closure.graph
+    modules = sorted(n[7:] for n in graph if n.startswith("module:"))
+    return {
+        "schema": SCHEMA,
+        "image": {"ref": closure.image_ref, "digest": closure.image_digest, "size": image_size},
+        "interpreter": {
+            "path": interp.path, "real_path": interp.real_path, "version": interp.version_str,
+            "abi_tag": interp.abi_tag, "libc": interp.libc, "pt_interp": interp.pt_interp,
+            "libpython": interp.libpython, "prefix": interp.prefix, "stdlib_dir": interp.stdlib_dir,
+            "dynload_dir": interp.dynload_dir, "pie": interp.pie,
+        },
+        "launch": {"argv": list(closure.launch.argv), "env": dict(closure.launch.env),
+                   "workdir": closure.launch.workdir, "script": closure.launch.script,
+                   "module": closure.launch.module, "flags": list(closure.launch.flags)},
+        "sys_path": list(closure.sys_path),
+        "modules": modules,
+        "files": [{"path": d["path"], "kind": d.get("kind"), "size": d.get("size", 0), "magic": d.get("magic", "")}
+                  for _, d in sorted(closure.file_nodes(), key=lambda nd: nd[1]["path"])],
+        "size": closure.size,
+        "sizes": [{"owner": who, "bytes": size, "files": n} for who, size, n in sizes(closure)],
+        "findings": [f.to_dict() for f in closure.findings],
+    }
+
+
+def write_graph(closure: Closure, path: str) -> None:
+    """GraphML or Graphviz dot, by the file's suffix."""
+    graph = nx.DiGraph()
+    for node, data in closure.graph.nodes(data=True):
+        graph.add_node(node, **{k: ("" if v is None else v) for k, v in data.items()})
+    for a, b, data in closure.graph.edges(data=True):
+        graph.add_edge(a, b, **{k: ("" if v is None else v) for k, v in data.items()})
+    if path.endswith(".graphml"):
+        nx.write_graphml(graph, path)
+        return
+    with open(path, "w", encoding="utf-8") as out:
+        out.write("digraph closure {\n  rankdir=LR;\n")
+        for node in graph.nodes:
+            out.write(f"  {_dot_id(node)};\n")
+        for a, b, data in graph.edges(data=True):
+            out.write(f"  {_dot_id(a)} -> {_dot_id(b)} [label={_dot_id(data.get('reason', ''))}];\n")
+        out.write("}\n")
+
+
+def _dot_id(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
