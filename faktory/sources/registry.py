@@ -134,7 +134,10 @@ class RegistryStore:
                 if last:
                     raise SourceUnavailable(f"{self.ref}: cannot reach registry {self.api_host} ({type(exc).__name__})") from None
             except ValueError as exc:  # oras-py's way of saying the auth dance failed
-                raise AuthError(f"{self.ref}: registry refused the credentials ({exc})") from None
+                if getattr(self, "has_creds", False):
+                    raise AuthError(f"{self.ref}: registry refused the credentials ({exc})") from None
+                raise AuthError(f"{self.ref}: registry needs credentials and none are configured for "
+                                f"{self.ref.host} ({exc})") from None
             else:
                 if resp.status_code < 500:
                     return resp
