@@ -159,3 +159,18 @@ def test_untrusted_trigger_resolves_the_tag_itself(tmp_path, registry):
     assert {j.target for j in jobs} == {"oci", "microvm"}
     assert {j.digest for j in jobs} == {pushed}
     assert service.resolve_and_accept(registry.addr, "hub/web", "latest", "dockerhub").deduped
+
+
+def test_an_older_push_does_not_overwrite_a_newer_one(tmp_path, registry):
+    from faktory.service.jobs import QUEUED, Job
+    from faktory.service.pipeline import SkipJob, _still_current
+
+    client = RegistryClient(registry.addr, insecure=True)
+    dest = Destination.parse(f"{registry.addr}/apps/moving:v1")
+    old = publish(client, write_layout(tmp_path / "old", b"print(1)\n"), dest, "oci", {})
+    job = Job(id="j", state=QUEUED, registry=registry.addr, repository="apps/moving", tag="v1", digest=old,
+              target="oci", destination=f"{registry.addr}/apps/moving:v1-oci")
+    _still_current(job, lambda r: client)  # still what the tag names: go ahead
+    publish(client, write_layout(tmp_path / "new", b"print(2)\n"), dest, "oci", {})
+    with pytest.raises(SkipJob, match="superseded"):
+        _still_current(job, lambda r: client)

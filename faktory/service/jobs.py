@@ -44,6 +44,7 @@ class Job:
     enqueued_at: float = 0.0
     created_at: float = 0.0
     updated_at: float = 0.0
+    started_at: float | None = None  # claim time of the latest attempt
     finished_at: float | None = None
     seconds: float | None = None  # conversion time of the successful attempt
     result_ref: str | None = None  # registry/repo:tag@sha256:…
@@ -91,5 +92,6 @@ class Job:
             "seconds": self.seconds,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "started_at": self.started_at,
             "finished_at": self.finished_at,
         }

@@ -100,6 +100,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _still_current(job: Job, clients: ClientFactory) -> None:
+    """Don't let a slow conversion of an older push overwrite the result of a newer push of the same tag."""
+    if not job.tag:
+        return
+    found = clients(job.registry).manifest(job.repository, job.tag)
+    if found is not None and found.digest != job.digest:
+        raise SkipJob(f"superseded: {job.repository}:{job.tag} now points at {found.digest}")
+
+
 def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None) -> Outcome:
     dest = Destination.parse(job.destination)
     dest_client = clients(dest.registry)
@@ -124,6 +133,7 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
             phase("verify")
             verified = _verify(job, Path(artifact.outdir))
         phase("publish")
+        _still_current(job, clients)
         annotations = result_annotations(job.source_name, job.source_ref, job.digest, job.target)
         digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations, artifact.extra)
     return Outcome(f"{dest}@{digest}", published=True, verified=verified)

@@ -75,9 +75,19 @@ class Service:
             self.huey = SqliteHuey(config.name, filename=str(config.queue_path), results=False,
                                    storage_class=WalNormalSqliteStorage)
         self._run_task = self.huey.task(name="faktory.run_job")(_task_run_job)
-        self._resolve_task = self.huey.task(name="faktory.resolve")(_task_resolve)
+        # Resolving is one registry request: huey's own retries are enough (no job record exists yet).
+        self._resolve_task = self.huey.task(name="faktory.resolve", retries=3, retry_delay=5)(_task_resolve)
         self._clients: dict[str, RegistryClient] = {}
         _current = self
+        if not config.redis_url:
+            # The consumer forks worker processes (again after one dies) while our reaper thread may hold
+            # huey's storage lock: a child must start with its own lock and connection.
+            os.register_at_fork(after_in_child=self._reset_queue_after_fork)
+
+    def _reset_queue_after_fork(self) -> None:
+        storage = self.huey.storage
+        storage.lock = threading.Lock()
+        storage._conn = None
 
     # -- HTTP side ----------------------------------------------------------------------------------
     def accept(self, event: PushEvent) -> Accepted:
@@ -149,7 +159,7 @@ class Service:
                 if job.state == RUNNING:
                     note = f"attempt {job.attempts} lost: worker {job.worker} stopped during {job.phase}"
                 return job.replace(state=RUNNING, worker=me, attempts=job.attempts + 1,
-                                   lease_until=now + lease, phase="start", note=note)
+                                   lease_until=now + lease, phase="start", note=note, started_at=now)
             return None  # done, failed, or held by a live worker: a duplicate delivery
 
         job = self.store.update(job_id, claim)
