@@ -201,20 +201,24 @@ class MergedFS:
         parts = _split(path)
         if not parts or parts == [".."] * len(parts):
             return self._entries["/"]
-        parent = self._walk_path("/".join(parts[:-1]), follow_last=True, budget=[MAX_SYMLINKS])
+        try:
+            parent = self._walk_path("/".join(parts[:-1]), follow_last=True, budget=[MAX_SYMLINKS])
+        except SymlinkLoop:
+            return None  # a path through a loop names nothing (os.lstat: ELOOP)
         last = parts[-1]
         if last == "..":
             return self._entries.get(_parent(parent))
         return self._entries.get(posixpath.join(parent, last))
 
     def stat(self, path: str) -> Entry | None:
-        return self._entries.get(self.resolve(path))
+        """The entry `path` finally points at; None if missing or if resolving it runs into a loop."""
+        try:
+            return self._entries.get(self.resolve(path))
+        except SymlinkLoop:
+            return None
 
     def exists(self, path: str) -> bool:
-        try:
-            return self.stat(path) is not None
-        except SymlinkLoop:
-            return False
+        return self.stat(path) is not None
 
     def blob(self, path: str) -> Blob:
         real = self.resolve(path)

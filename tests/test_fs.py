@@ -130,7 +130,10 @@ def test_symlink_loop_is_an_error_only_when_resolved(tmp_path, cache):
     with pytest.raises(SymlinkLoop):
         fs.resolve("/loop1/anything")
     with pytest.raises(SymlinkLoop):
-        fs.stat("/self")
+        fs.read_bytes("/self")
+    with pytest.raises(SymlinkLoop):
+        fs.listdir("/loop1")
+    assert fs.stat("/self") is None and fs.entry("/loop1/x") is None  # like os.stat: a loop names nothing
     assert fs.exists("/loop2") is False
 
 

@@ -78,6 +78,7 @@ def _listing(image, path: str):
     fs = image.fs
     start = fs.entry(path)
     if start is None:
+        fs.resolve(path)  # a symlink loop on the way is the better explanation: raises SymlinkLoop
         raise ReferenceError_(f"--ls: no {path} in the image")
     if start.kind == "symlink":  # like `ls -L DIR`: list what a directory symlink points at
         target = fs.stat(path)
