@@ -229,6 +229,8 @@ class Analysis:
                 continue
             child = depth
             if ref.lazy and library:
+                # Function-level imports of library code are followed one level deeper each time; a stdlib
+                # module reached that way does not get its own followed (they serve rarely used functions).
                 if base.split(".")[0] in startup.DEV_ONLY or (stdlib and depth >= 1):
                     continue
                 child = depth + 1
@@ -402,6 +404,8 @@ class Analysis:
                 if m:
                     self.keep_module(m.group(1), ENTRY, "app-argument", arg, optional=True)
             self.drain()
+        if ep.workdir and ep.workdir != "/":
+            gb.keep_path(ep.workdir, ENTRY, "workdir")
         self._keep_app_root(script, ep.workdir)
         self._keep_env_paths(ep.env)
         self.drain()

@@ -77,6 +77,65 @@ def _is_main_guard(test: ast.AST) -> bool:
             and len(test.comparators) == 1 and _const_str(test.comparators[0]) == "__main__")
 
 
+LINUX = {"sys.platform": "linux", "os.name": "posix", "platform.system()": "Linux", "sys.implementation.name": "cpython"}
+
+
+def _static_text(node: ast.AST) -> str | None:
+    """'sys.platform', 'os.name', 'platform.system()' for the expressions whose value on Linux is known."""
+    if isinstance(node, ast.Call) and not node.args:
+        inner = _dotted(node.func)
+        return f"{inner}()" if inner else None
+    return _dotted(node)
+
+
+def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
+    """The value of a platform test on Linux/CPython (`sys.platform == "win32"`, `os.name == "nt"`,
+    `sys.platform.startswith("win")`, names bound to such tests), or None when it is not a platform test."""
+    if isinstance(test, ast.Name):
+        return consts.get(test.id)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = static_truth(test.operand, consts)
+        return None if inner is None else not inner
+    if isinstance(test, ast.BoolOp):
+        values = [static_truth(v, consts) for v in test.values]
+        if isinstance(test.op, ast.And):
+            if any(v is False for v in values):
+                return False
+            return True if all(v is True for v in values) else None
+        if any(v is True for v in values):
+            return True
+        return False if all(v is False for v in values) else None
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Attribute) and test.func.attr == "startswith" \
+            and len(test.args) == 1:
+        subject = LINUX.get(_static_text(test.func.value) or "")
+        prefix = test.args[0]
+        if subject is not None:
+            if isinstance(prefix, ast.Tuple):
+                options = [_const_str(e) for e in prefix.elts]
+                if all(o is not None for o in options):
+                    return any(subject.startswith(o) for o in options)
+            elif _const_str(prefix) is not None:
+                return subject.startswith(_const_str(prefix))
+        return None
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, right = test.left, test.comparators[0]
+        subject = LINUX.get(_static_text(left) or "")
+        if subject is None:
+            subject, right = LINUX.get(_static_text(right) or ""), left
+        if subject is None:
+            return None
+        op = test.ops[0]
+        if isinstance(op, (ast.Eq, ast.NotEq)) and _const_str(right) is not None:
+            equal = subject == _const_str(right)
+            return equal if isinstance(op, ast.Eq) else not equal
+        if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+            options = [_const_str(e) for e in right.elts]
+            if all(o is not None for o in options):
+                found = subject in options
+                return found if isinstance(op, ast.In) else not found
+    return None
+
+
 def _is_type_checking(test: ast.AST) -> bool:
     name = _dotted(test)
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
@@ -127,6 +186,7 @@ class _Walker:
         self._optional = 0
         self._lazy = 0
         self._triggers = trigger_lines
+        self._consts: dict[str, bool] = {}  # module-level names bound to platform tests (WIN = ...)
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -142,6 +202,10 @@ class _Walker:
                 if _is_type_checking(node.test):
                     self.walk(node.orelse)
                     continue
+                truth = static_truth(node.test, self._consts)
+                if truth is not None:  # a platform test: only the Linux branch runs
+                    self.walk(node.body if truth else node.orelse)
+                    continue
                 self._exprs(node.test)
                 self.walk(node.body)
                 self.walk(node.orelse)
@@ -151,7 +215,12 @@ class _Walker:
                 self.walk(node.body)
                 self._optional -= guarded
                 for handler in node.handlers:
+                    # An ImportError handler is a fallback import; any other handler is an error path,
+                    # as rarely run as a function body.
+                    fallback = self._catches_import_error(handler)
+                    self._lazy += not fallback
                     self.walk(handler.body)
+                    self._lazy -= not fallback
                 self.walk(node.orelse)
                 self.walk(node.finalbody)
             elif kind in (ast.FunctionDef, ast.AsyncFunctionDef):
@@ -179,6 +248,11 @@ class _Walker:
                 self.walk(node.body)
                 self.walk(getattr(node, "orelse", []))
             else:
+                if kind is ast.Assign and self._lazy == 0 and len(node.targets) == 1 and \
+                        isinstance(node.targets[0], ast.Name):
+                    truth = static_truth(node.value, self._consts)
+                    if truth is not None:
+                        self._consts[node.targets[0].id] = truth
                 self._exprs(node)
 
     def _exprs(self, node: ast.AST) -> None:
