@@ -164,6 +164,8 @@ GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 @pytest.mark.parametrize("case, error, message", [
     ("truncated-gzip", InvalidImage, "truncated gzip"),
+    ("truncated-zstd", InvalidImage, "truncated zstd"),
+    ("corrupt-zstd", InvalidImage, "corrupt zstd"),
     ("corrupt-gzip", InvalidImage, "corrupt gzip"),
     ("wrong-diff-id", DigestMismatch, "the config says"),
     ("missing-blob", InvalidImage, "is missing"),
@@ -174,6 +176,10 @@ def test_bad_layers_are_clear_errors_and_leave_nothing_behind(tmp_path, cache, c
     blob, media, diff_id, digest = good, GZ, None, None
     if case == "truncated-gzip":
         blob = good[: len(good) // 2]
+    elif case in ("truncated-zstd", "corrupt-zstd"):
+        media = "application/vnd.oci.image.layer.v1.tar+zstd"
+        zst, _ = compress(layers()[0], "zstd")
+        blob = zst[: len(zst) // 2] if case == "truncated-zstd" else zst[:8] + b"\xff" * 32 + zst[40:]
     elif case == "corrupt-gzip":
         blob = good[:20] + bytes(b ^ 0xFF for b in good[20:60]) + good[60:]
     elif case == "wrong-diff-id":

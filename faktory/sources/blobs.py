@@ -106,19 +106,23 @@ def _gunzip(chunks, emit, label: str) -> None:
 def _unzstd(chunks, emit, label: str) -> None:
     import zstandard
 
+    def fresh():
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    decoder = fresh()
+    fed = False  # as for gzip: a frame that took input and never ended means the blob was cut short
     try:
-        decoder = zstandard.ZstdDecompressor().decompressobj()
         for chunk in chunks:
             while chunk:
                 emit(decoder.decompress(chunk))
-                if decoder.eof:
-                    chunk = decoder.unused_data
-                    decoder = zstandard.ZstdDecompressor().decompressobj()
-                else:
-                    chunk = b""
-        emit(decoder.flush())
+                fed = True
+                if not decoder.eof:
+                    break
+                chunk, decoder, fed = decoder.unused_data, fresh(), False
     except zstandard.ZstdError as exc:
         raise InvalidImage(f"{label}: corrupt zstd data ({exc})") from None
+    if fed and not decoder.eof:
+        raise InvalidImage(f"{label}: truncated zstd data")
 
 
 class _Written:
