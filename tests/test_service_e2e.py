@@ -89,7 +89,7 @@ class Stack:
 
 def assert_converted(stack: Stack, fixture, tag: str, source_digest: str) -> dict:
     job = stack.wait_finished(f"fixtures/{fixture.name}", tag)
-    assert job["state"] == "done", job
+    assert job["state"] == "done", f"{job['error']} / {job['note']}"
     dest = f"{stack.registry.addr}/fixtures/{fixture.name}:{tag}-oci"
     assert job["result_ref"].startswith(dest + "@sha256:")
     manifest = skopeo_inspect_raw(dest)

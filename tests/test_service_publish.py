@@ -174,3 +174,25 @@ def test_an_older_push_does_not_overwrite_a_newer_one(tmp_path, registry):
     publish(client, write_layout(tmp_path / "new", b"print(2)\n"), dest, "oci", {})
     with pytest.raises(SkipJob, match="superseded"):
         _still_current(job, lambda r: client)
+
+
+def test_kraftkit_package_goes_out_as_an_index_keeping_its_annotations(tmp_path, registry):
+    from faktory.emitters.unikraft import PACKAGE_DIR, write_package
+
+    (tmp_path / "kernel").write_bytes(b"\x7fELF not really a kernel")
+    (tmp_path / "rootfs.cpio").write_bytes(b"070701" + b"0" * 200)
+    outdir = tmp_path / "out"
+    package = write_package(outdir / PACKAGE_DIR, tmp_path / "kernel", tmp_path / "rootfs.cpio", "web",
+                            ["/usr/bin/python3", "app.py"], {"PORT": "8080"})
+    client = RegistryClient(registry.addr, insecure=True)
+    dest = Destination.parse(f"{registry.addr}/apps/web:v1-unikraft")
+    annotations = result_annotations("127.0.0.1:1/src:v1", "127.0.0.1:1/src@" + SOURCE, SOURCE, "unikraft")
+    publish(client, outdir, dest, "unikraft", annotations, {"package": package})
+    index = skopeo_inspect_raw(str(dest))
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert "sh.kraftkit.version" in index["annotations"]
+    assert index["annotations"]["dev.faktory.source.digest"] == SOURCE
+    (child,) = index["manifests"]
+    assert child["platform"]["os"] == "qemu" and child["digest"] == package["manifest_digest"]
+    manifest = skopeo_inspect_raw(f"{registry.addr}/apps/web@{child['digest']}")
+    assert len(manifest["layers"]) == 2  # kernel and initrd, all blobs present (the registry checked on PUT)

@@ -144,13 +144,17 @@ def push_layout(client: RegistryClient, outdir: Path, dest: Destination, annotat
     descriptors = index.get("manifests") or []
     if not descriptors:
         raise InvalidImage(f"OCI layout {outdir} holds no manifest")
-    if len(descriptors) == 1:
+    is_package = bool(index.get("annotations")) or any("platform" in d for d in descriptors)
+    if len(descriptors) == 1 and not is_package:
         root_type = descriptors[0].get("mediaType", OCI_MANIFEST)
         root = json.loads(layout.read(descriptors[0]))
     else:
+        # Several images, or a package whose index itself carries meaning (kraftkit wants its annotations
+        # and the platform descriptors on the index): the layout's index goes out as an image index.
         root_type = OCI_INDEX
-        root = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-                "manifests": [{k: v for k, v in d.items() if k != "annotations"} for d in descriptors]}
+        root = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [dict(d) for d in descriptors]}
+        if index.get("annotations"):
+            root["annotations"] = dict(index["annotations"])
     root.setdefault("mediaType", root_type)
     root["annotations"] = {**(root.get("annotations") or {}), **annotations}
     return _push_children_then_root(client, layout, dest, root_type, root)
@@ -199,14 +203,15 @@ def _file_digest(path: Path) -> tuple[str, int]:
 def image_layout(outdir: Path, extra: Mapping | None = None) -> Path | None:
     """Where a conversion result keeps its OCI image layout, if it is an image at all.
 
-    Emitters that produce images say so in Artifact.extra["image"]["layout"] (a dir relative to outdir);
-    an outdir that is itself a layout counts too.
+    Emitters that produce images say so in Artifact.extra["image"|"package"]["layout"] (a dir relative to
+    outdir); an outdir that is itself a layout counts too.
     """
-    image = (extra or {}).get("image")
-    if isinstance(image, Mapping) and isinstance(image.get("layout"), str):
-        candidate = (outdir / image["layout"]).resolve()
-        if candidate.is_relative_to(outdir.resolve()) and is_oci_layout(candidate):
-            return candidate
+    for key in ("image", "package"):  # oci/km images; the unikraft kraftkit package
+        described = (extra or {}).get(key)
+        if isinstance(described, Mapping) and isinstance(described.get("layout"), str):
+            candidate = (outdir / described["layout"]).resolve()
+            if candidate.is_relative_to(outdir.resolve()) and is_oci_layout(candidate):
+                return candidate
     return outdir if is_oci_layout(outdir) else None
 
 
