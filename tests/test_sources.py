@@ -431,3 +431,19 @@ def test_platform_is_checked_for_single_platform_sources(tmp_path, cache):
     assert open_image(f"docker-archive:{path}", platform="linux/amd64", cache=cache).platform == Platform()
     with pytest.raises(ImageNotFound, match=r"no image for platform linux/arm64 \(available: linux/amd64\)"):
         open_image(f"docker-archive:{path}", platform="linux/arm64", cache=cache)
+
+
+def test_oci_archive_equals_the_layout(tmp_path, cache):
+    import tarfile
+
+    root = tmp_path / "layout"
+    write_oci_layout(root, [(manifest_for(root, layers(), "gzip"), None, "v1")])
+    packed = tmp_path / "image.oci.tar"
+    with tarfile.open(packed, "w") as tf:
+        for child in sorted(root.iterdir()):
+            tf.add(child, arcname=child.name)
+    layout = open_image(f"oci:{root}:v1", cache=cache)
+    archived = open_image(f"oci-archive:{packed}:v1", cache=LayerCache(tmp_path / "c2"))
+    assert archived.digest == layout.digest and view(archived) == view(layout)
+    with pytest.raises(ImageNotFound, match="no image tagged 'v2'"):
+        open_image(f"oci-archive:{packed}:v2", cache=cache)

@@ -45,9 +45,10 @@ def _open(parsed, platform, cache) -> "LoadedImage":
 
         return load_archive(parsed.path, parsed.selector, str(parsed), cache)
     if isinstance(parsed, refs.LayoutRef):
-        from faktory.sources.layout import load_layout
+        from faktory.sources.layout import load_layout, load_oci_archive
 
-        return load_layout(parsed.path, parsed.tag, str(parsed), cache, platform)
+        load = load_oci_archive if parsed.archive else load_layout
+        return load(parsed.path, parsed.tag, str(parsed), cache, platform)
     if isinstance(parsed, refs.RegistryRef):
         from faktory.sources.registry import load_registry
 

@@ -19,11 +19,14 @@ class LayoutStore:
     def __init__(self, root: Path, ref: str):
         self.root, self.ref = root, ref
 
-    def _path(self, digest: str) -> Path:
+    def _blob_name(self, digest: str) -> str:
         algo, _, hexd = digest.partition(":")
         if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
             raise InvalidImage(f"{self.ref}: malformed digest {digest!r}")
-        return self.root / "blobs" / algo / hexd
+        return f"blobs/{algo}/{hexd}"
+
+    def _path(self, digest: str) -> Path:
+        return self.root / self._blob_name(digest)
 
     def open_blob(self, digest: str) -> BinaryIO:
         try:
@@ -34,6 +37,47 @@ class LayoutStore:
     def fetch_manifest(self, digest: str) -> tuple[bytes, str | None]:
         with self.open_blob(digest) as fh:
             return fh.read(), None
+
+
+class ArchivedLayoutStore(LayoutStore):
+    """An OCI layout packed in a tar (`oci-archive:`, buildx `-o type=oci`): blobs read in place by offset."""
+
+    def __init__(self, tar, ref: str):
+        import posixpath
+
+        self.tar, self.ref = tar, ref
+        self.members = {posixpath.normpath(m.name): m for m in tar.getmembers() if m.isfile()}
+
+    def read_member(self, name: str) -> bytes | None:
+        member = self.members.get(name)
+        if member is None:
+            return None
+        fh = self.tar.extractfile(member)
+        return fh.read() if fh is not None else None
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        member = self.members.get(self._blob_name(digest))
+        fh = self.tar.extractfile(member) if member is not None else None
+        if fh is None:
+            raise InvalidImage(f"{self.ref}: blob {digest} is missing from the archive")
+        return fh
+
+
+def load_oci_archive(path: str, tag: str | None, ref: str, cache: LayerCache, platform: Platform | None) -> LoadedImage:
+    import tarfile
+
+    if not Path(path).is_file():
+        raise SourceUnavailable(f"{ref}: no such file {path}")
+    try:
+        tar = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidImage(f"{ref}: not an OCI archive ({exc})") from None
+    with tar:
+        store = ArchivedLayoutStore(tar, ref)
+        index_bytes = store.read_member("index.json")
+        if index_bytes is None:
+            raise InvalidImage(f"{ref}: {path} is not an OCI archive (no index.json)")
+        return _load_index(store, index_bytes, tag, ref, cache, platform)
 
 
 def _name_matches(desc: dict, tag: str) -> bool:
@@ -50,8 +94,11 @@ def load_layout(path: str, tag: str | None, ref: str, cache: LayerCache, platfor
         raise SourceUnavailable(f"{ref}: no such directory {path}")
     if not index_path.is_file():
         raise InvalidImage(f"{ref}: {path} is not an OCI image layout (no index.json)")
-    store = LayoutStore(root, ref)
-    index_bytes = index_path.read_bytes()
+    return _load_index(LayoutStore(root, ref), index_path.read_bytes(), tag, ref, cache, platform)
+
+
+def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: str, cache: LayerCache,
+                platform: Platform | None) -> LoadedImage:
     index = mf.parse_json(index_bytes, f"{ref}: index.json")
     entries = index.get("manifests")
     if not isinstance(entries, list) or not entries:

@@ -2,6 +2,7 @@
 
     docker-archive:PATH[:NAME:TAG|:@N]    a `docker save` tarball
     oci:DIR[:TAG]                         an OCI image layout directory
+    oci-archive:PATH[:TAG]                the same, packed in a tar
     docker-daemon:NAME[:TAG]              the local engine only
     docker://HOST[:PORT]/REPO[:TAG|@sha256:…]   a registry
     [HOST[:PORT]/]REPO[:TAG|@…]           the local engine, then the registry it names (like `docker run`)
@@ -60,9 +61,10 @@ class ArchiveRef:
 class LayoutRef:
     path: str
     tag: str | None = None
+    archive: bool = False  # oci-archive: the layout packed in a tar
 
     def __str__(self) -> str:
-        return f"oci:{self.path}" + (f":{self.tag}" if self.tag else "")
+        return f"{'oci-archive' if self.archive else 'oci'}:{self.path}" + (f":{self.tag}" if self.tag else "")
 
 
 Reference = RegistryRef | DaemonRef | ArchiveRef | LayoutRef
@@ -123,6 +125,11 @@ def parse(text: str) -> Reference:
         if not path:
             raise ReferenceError_(f"docker-archive reference without a path: {text!r}")
         return ArchiveRef(path=path, selector=selector)
+    if text.startswith("oci-archive:"):
+        path, tag = _split_existing(text[len("oci-archive:"):], os.path.isfile)
+        if not path:
+            raise ReferenceError_(f"oci-archive reference without a path: {text!r}")
+        return LayoutRef(path=path, tag=tag, archive=True)
     if text.startswith("oci:"):
         rest = text[len("oci:"):]
         path, tag = _split_existing(rest, os.path.isdir)
@@ -140,9 +147,10 @@ def parse(text: str) -> Reference:
         return DaemonRef(name=name, registry=None)
     if text.startswith("docker://"):
         return parse_docker_ref(text[len("docker://"):], text)
-    if "://" in text or text.split(":", 1)[0] in ("oci-archive", "dir", "containers-storage"):
+    if "://" in text or text.split(":", 1)[0] in ("dir", "containers-storage"):
         raise ReferenceError_(
-            f"unsupported image reference {text!r} (use NAME[:TAG], docker://…, docker-daemon:…, docker-archive:PATH, oci:DIR)"
+            f"unsupported image reference {text!r} (use NAME[:TAG], docker://…, docker-daemon:…, docker-archive:PATH, "
+            "oci:DIR, oci-archive:PATH)"
         )
     if _DIGEST.match(text):
         return DaemonRef(name=text, registry=None)
