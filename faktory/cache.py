@@ -27,9 +27,13 @@ from typing import BinaryIO, Iterator
 
 from filelock import FileLock
 
-from faktory.errors import DigestMismatch, InvalidImage, UnsafePath
+from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
 
 INDEX_FORMAT = 1
+
+
+class CacheUnavailable(FaktoryError):
+    """The cache directory cannot be created or written ($FAKTORY_CACHE_DIR, disk full, permissions)."""
 CHUNK = 1 << 20
 
 @dataclass(frozen=True)
@@ -88,8 +92,11 @@ class LayerCache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
         self.base = self.root / "v1"
-        for sub in ("layers", "blobs", "configs", "tmp", "locks"):
-            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            for sub in ("layers", "blobs", "configs", "tmp", "locks"):
+                (self.base / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot use the layer cache at {self.root}: {exc.strerror or exc}") from None
 
     # ---------------------------------------------------------------- lookups
 
@@ -169,6 +176,8 @@ class LayerCache:
         try:
             try:
                 got_blob, got_diff, size, entries = stream_layer(stream, fd, compression, label, index_members)
+            except OSError as exc:  # the reading side maps its own errors: this is the cache's disk
+                raise CacheUnavailable(f"cannot write the layer cache at {self.root}: {exc.strerror or exc}") from None
             finally:
                 os.close(fd)
             if blob_digest is not None and got_blob != blob_digest:

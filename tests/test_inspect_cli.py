@@ -145,3 +145,10 @@ def test_symlink_loop_image_loads_and_ls_reports_it(sandbox, tmp_path):
 def test_daemon_not_running(sandbox):
     proc = sandbox("inspect", "docker-daemon:faktory-fixture/flask:latest", DOCKER_HOST="unix:///nonexistent/docker.sock")
     _one_line_error(proc, "cannot reach the Docker engine at unix:///nonexistent/docker.sock")
+
+
+def test_unusable_cache_dir_is_a_one_line_error(sandbox, archive, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache should go")
+    proc = sandbox("inspect", f"docker-archive:{archive}", FAKTORY_CACHE_DIR=str(blocker / "cache"))
+    _one_line_error(proc, "cannot use the layer cache")
