@@ -113,6 +113,11 @@ def test_structure_matches_manifest(ws, app, target):
     if target == "unikraft":
         kraftfile = (out / "Kraftfile").read_text()
         assert "spec: v0.6" in kraftfile and "runtime: base:latest" in kraftfile
+        _, closure = ws.closure(app)
+        if not closure.interpreter.pie:  # Debian's python3: through the loader, padded first entry
+            assert manifest["contents"]["rootfs.cpio"][0] == ".faktory-pad"
+            assert manifest["kraftfile"]["cmd"][:2] == [closure.interpreter.pt_interp, closure.launch.argv[0]]
+            assert any(f["kind"] == "non-pie" and f["severity"] == "warning" for f in manifest["findings"])
 
 
 @pytest.mark.parametrize("app", APPS)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from faktory.emitters.base import EmitOptions
+from faktory.emitters.launch import exposed_ports
 from faktory.emitters.vminit import cache_dir
 from faktory.errors import FaktoryError
 
@@ -42,6 +43,8 @@ def command(
             chosen = Probe.parse_http(http)
         except ValueError:
             raise FaktoryError(f"--http {http!r}: expected PORT/PATH, e.g. 8080/health") from None
+    elif not probe and exposed_ports(image):  # a server: ask it over HTTP rather than wait for it to exit
+        chosen = Probe(http_port=exposed_ports(image)[0], http_path="/")
     else:
         chosen = Probe(cmd=tuple(shlex.split(probe)) if probe else None)
     chosen = Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)

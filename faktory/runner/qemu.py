@@ -122,6 +122,7 @@ class VM:
     _proc: subprocess.Popen | None = None
     _chunks: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
+    _pending: str = ""
 
     def start(self) -> "VM":
         self._proc = subprocess.Popen(self.spec.argv(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -136,7 +137,15 @@ class VM:
             text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "")
             self._chunks.append(text)
             if self.echo:
-                os.write(1, text.encode())
+                self._echo(text)
+
+    def _echo(self, text: str) -> None:
+        """Console lines to stdout as they complete, kernel log lines left out."""
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        shown = [l for l in lines if not _KMSG.match(l)]
+        if shown:
+            os.write(1, ("\n".join(shown) + "\n").encode())
 
     @property
     def output(self) -> str:
