@@ -6,6 +6,7 @@ Image contents are untrusted: every step reads the image as data; nothing from i
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +66,18 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
     else:
         probe = Probe(cmd=tuple(shlex.split(str(settings["probe"]))) if "probe" in settings else None)
     probe = Probe(probe.cmd, probe.http_port, probe.http_path, settings.get("expect"))
-    checks = verify_output(source_ref_for_inspector(job), outdir, probe, timeout=float(settings.get("timeout", 180)))
+    from faktory.runner import verify as runner
+
+    ref, timeout = source_ref_for_inspector(job), float(settings.get("timeout", 180))
+    # The original runs under a tag of this job's own: workers verifying in parallel never share one.
+    original_tag = f"faktory-verify/original-{job.id}:latest"
+    original = None
+    if job.target in runner.DOCKER_TARGETS or job.target in runner.VM_TARGETS:
+        original = runner.run_original(ref, probe, original_tag, timeout)
+    try:
+        checks = verify_output(ref, outdir, probe, timeout=timeout, original=original)
+    finally:
+        subprocess.run(["docker", "rmi", "--no-prune", original_tag], capture_output=True, timeout=60)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise VerifyFailed("verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
