@@ -349,3 +349,15 @@ def test_interrupt_keeps_the_rows_already_finished(tmp_path, jobs):
     assert outcome.complete is False
     assert len(outcome.rows) == 2
     assert all(r.status == ERROR and r.error for r in outcome.rows)  # a missing image is a row, not a crash
+
+
+def test_usage_errors_are_one_line_and_exit_2(tmp_path):
+    import subprocess
+    import sys
+
+    for args in ([], ["img:1", "--targets", "vax"], ["--file", str(tmp_path / "absent.txt")]):
+        done = subprocess.run([sys.executable, "-m", "faktory", "audit", *args], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.startswith("faktory: error: ") and done.stderr.count("\n") == 1, done.stderr
+        assert done.stdout == ""

@@ -40,13 +40,16 @@ class RegistrySpec:
 
 
 class RegistryLister:
-    def __init__(self, spec: RegistrySpec, credentials: tuple[str, str] | None = None, timeout: float = 30.0):
+    def __init__(
+        self, spec: RegistrySpec, credentials: tuple[str, str] | None = None, timeout: float = 30.0, page: int = PAGE
+    ):
         from faktory.sources.registry import credentials as configured  # same lookup as image pulls
 
         self.spec = spec
         self.credentials = credentials or configured(spec.host)
         self.client = httpx.Client(base_url=spec.base_url, timeout=timeout, follow_redirects=True)
         self._auth_header: dict[str, str] = {}
+        self.page = page
 
     def refs(self) -> list[str]:
         """`docker://` refs, so the audit reads them from this registry even if the engine has the same names."""
@@ -63,7 +66,7 @@ class RegistryLister:
         return list(self._paged(f"/v2/{repo}/tags/list", "tags", f"repository:{repo}:pull"))
 
     def _paged(self, path: str, key: str, scope: str):
-        url = f"{path}?n={PAGE}"
+        url = f"{path}?n={self.page}"
         while url:
             response = self._get(url, scope)
             if response.status_code == 404:

@@ -12,6 +12,7 @@ import multiprocessing
 import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,6 +23,8 @@ from faktory.audit.keys import cheap_key
 from faktory.audit.model import ERROR, ImageAudit
 
 Progress = Callable[[ImageAudit], None]
+MAX_ATTEMPTS = 2
+TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,6 @@ def run_audit(
     jobs: int = 1,
     cache: DigestCache | None = None,
     on_row: Progress | None = None,
-    on_start: Callable[[str], None] | None = None,
 ) -> AuditOutcome:
     started = time.perf_counter()
     done: dict[int, ImageAudit] = {}
@@ -85,11 +87,9 @@ def run_audit(
         cache_root = str(cache.root) if cache is not None else None
         if jobs <= 1 or len(todo) <= 1:
             for index in todo:
-                if on_start:
-                    on_start(refs[index])
                 finish(index, ImageAudit.from_dict(audit_one(refs[index], targets, cache_root, keys[index])))
         else:
-            _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, on_start)
+            _run_pool(refs, keys, todo, targets, jobs, cache_root, finish)
     except KeyboardInterrupt:
         complete = False
     rows = tuple(done[i] for i in sorted(done))
@@ -104,29 +104,45 @@ def _cheap_keys(refs: Sequence[str]) -> list[str | None]:
         return list(pool.map(cheap_key, refs))
 
 
-def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, on_start) -> None:
-    context = multiprocessing.get_context("spawn")  # no fork: the parent has threads (progress bar, http)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
-    pending: dict[Future, int] = {}
-    try:
-        for index in todo:
-            future = pool.submit(audit_one, refs[index], list(targets), cache_root, keys[index])
-            pending[future] = index
-            if on_start:
-                on_start(refs[index])
-        while pending:
-            finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index = pending.pop(future)
-                try:
-                    row = ImageAudit.from_dict(future.result())
-                except Exception as exc:  # a worker that died (OOM, crash) costs its image, not the audit
-                    row = ImageAudit(ref=refs[index], status=ERROR, error=f"worker failed: {describe_error(exc)}")
-                finish(index, row)
-    except KeyboardInterrupt:
-        _stop(pool)
-        raise
-    pool.shutdown(wait=True)
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # no fork: the parent has threads (progress bar, http)
+        initializer=_ignore_sigint,
+        max_tasks_per_child=TASKS_PER_WORKER,  # a fresh worker now and then bounds what one can leak
+    )
+
+
+def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish) -> None:
+    """A worker that dies (OOM, crash) breaks the whole pool: its in-flight images get one more try in a new one."""
+    attempts = dict.fromkeys(todo, 0)
+    queue = list(todo)
+    while queue:
+        pool = _new_pool(jobs)
+        pending: dict[Future, int] = {}
+        try:
+            for index in queue:
+                attempts[index] += 1
+                pending[pool.submit(audit_one, refs[index], list(targets), cache_root, keys[index])] = index
+            queue = []
+            while pending:
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = pending.pop(future)
+                    try:
+                        row = ImageAudit.from_dict(future.result())
+                    except BrokenProcessPool as exc:
+                        if attempts[index] < MAX_ATTEMPTS:
+                            queue.append(index)
+                            continue
+                        row = ImageAudit(ref=refs[index], status=ERROR, error=f"worker died: {describe_error(exc)}")
+                    except Exception as exc:
+                        row = ImageAudit(ref=refs[index], status=ERROR, error=f"worker failed: {describe_error(exc)}")
+                    finish(index, row)
+        except KeyboardInterrupt:
+            _stop(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
