@@ -20,7 +20,7 @@ import networkx as nx
 
 from faktory.analyzers.model import Closure, Finding, Interpreter, Launch
 from faktory.errors import SymlinkLoop
-from faktory.image import CHAR, DIR, FILE, SYMLINK, Entry, ImageConfig, Platform
+from faktory.image import CHAR, DIR, FIFO, FILE, SYMLINK, Entry, ImageConfig, Platform
 
 
 class DirFS:
@@ -47,6 +47,8 @@ class DirFS:
             return Entry(real, DIR, stat.S_IMODE(st.st_mode))
         if stat.S_ISCHR(st.st_mode):
             return Entry(real, CHAR, stat.S_IMODE(st.st_mode), devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev))
+        if stat.S_ISFIFO(st.st_mode):
+            return Entry(real, FIFO, stat.S_IMODE(st.st_mode))
         return Entry(real, FILE, stat.S_IMODE(st.st_mode), size=st.st_size)
 
     def resolve(self, path: str, _depth: int = 0) -> str:
