@@ -171,6 +171,9 @@ class RegistryStore:
         media = (resp.headers.get("Content-Type") or "").split(";")[0].strip() or None
         if reference.startswith("sha256:"):
             check_digest(data, reference, f"{self.ref}: manifest")
+        announced = resp.headers.get("Docker-Content-Digest")
+        if announced and announced.startswith("sha256:"):  # what the registry says it sent must be what came
+            check_digest(data, announced, f"{self.ref}: manifest")
         return data, media
 
     def open_blob(self, digest: str) -> BinaryIO:
