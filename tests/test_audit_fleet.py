@@ -60,8 +60,22 @@ class Fleet:
         return self.by_ref[self.registry_names[name]]
 
 
+NO_PYTHON_TAG = "faktory-audit-test/no-python:latest"
+
+
 @pytest.fixture(scope="module")
-def fleet(fixture_images, services, tmp_path_factory) -> Fleet:
+def no_python_image(tmp_path_factory):
+    """An image with no interpreter at all: it loads, but there is nothing to analyse."""
+    context = tmp_path_factory.mktemp("no-python")
+    (context / "hello.txt").write_text("hello\n")
+    (context / "Dockerfile").write_text('FROM scratch\nCOPY hello.txt /srv/hello.txt\nCMD ["/srv/run"]\n')
+    subprocess.run(["docker", "build", "-q", "-t", NO_PYTHON_TAG, str(context)], check=True, capture_output=True)
+    yield NO_PYTHON_TAG
+    subprocess.run(["docker", "rmi", "-f", NO_PYTHON_TAG], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def fleet(fixture_images, services, no_python_image, tmp_path_factory) -> Fleet:
     outdir = tmp_path_factory.mktemp("audit")
     names = {name: fixture_images[name].tag for name in fixture_images}
     registry_refs = {}
@@ -73,6 +87,7 @@ def fleet(fixture_images, services, tmp_path_factory) -> Fleet:
     refs_file.write_text("# the fleet\n" + "\n".join(names.values()) + "\n")
     args = [
         "audit", "--file", str(refs_file), *registry_refs.values(), f"docker-archive:{outdir}/missing.tar",
+        no_python_image,
         "--jobs", "2", "--cache-dir", str(outdir / "cache"), "--json", str(outdir / "audit.json"),
         "--csv", str(outdir / "audit.csv"), "--html", str(outdir / "audit.html"), "--sbom", str(outdir / "sbom"),
     ]
@@ -98,10 +113,13 @@ def test_every_fixture_is_one_row_and_a_broken_ref_is_an_error_row(fleet, fixtur
     report = fleet.report
     assert fleet.names["flask"] in fleet.stderr and "rumprun" in fleet.stderr  # the terminal table
     assert report["schema_version"] == "1.0" and report["complete"] is True
-    expected = len(fleet.names) + len(fleet.registry_names) + 1
+    expected = len(fleet.names) + len(fleet.registry_names) + 2
     assert report["requested"] == expected and len(report["images"]) == expected
     missing = [r for r in report["images"] if r["ref"].endswith("missing.tar")]
     assert missing[0]["status"] == "error" and "missing.tar" in missing[0]["error"]
+    no_python = fleet.by_ref[NO_PYTHON_TAG]  # loads, cannot be analysed: a partial row with why
+    assert no_python["status"] == "partial" and "/srv/run" in no_python["error"]
+    assert no_python["image_size"] > 0 and no_python["distributions"] == [] and no_python["targets"] == {}
     for name in fleet.names:
         row = fleet.row(name)
         assert row["status"] == "ok", (name, row["error"])
@@ -228,7 +246,7 @@ def test_daemon_and_registry_listings_find_the_fixtures(fleet, services):
 
 
 def test_warm_rerun_serves_every_image_from_the_digest_cache(fleet):
-    refs = [r["ref"] for r in fleet.report["images"] if r["status"] == "ok"]
+    refs = [r["ref"] for r in fleet.report["images"] if r["status"] != "error"]
     again = faktory("audit", *refs, "--quiet", "--json", "-", "--cache-dir", str(fleet.outdir / "cache"))
     assert again.returncode == 0, again.stderr
     rows = json.loads(again.stdout)["images"]
@@ -245,7 +263,7 @@ def test_csv_and_sboms_cover_the_fleet(fleet):
     flask_line = next(line for line in lines if line.startswith(fleet.names["flask"] + ","))
     assert "Flask==3.0.3" in flask_line
     sboms = list((fleet.outdir / "sbom").glob("*.cdx.json"))
-    assert len(sboms) == sum(1 for r in fleet.report["images"] if r["status"] != "error")
+    assert len(sboms) == sum(1 for r in fleet.report["images"] if r["status"] != "error")  # partial rows too
     doc = json.loads(next(p for p in sboms if "flask" in p.name).read_text())
     assert "pkg:pypi/flask@3.0.3" in {c.get("purl") for c in doc["components"]}
 

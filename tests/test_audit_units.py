@@ -239,6 +239,7 @@ def test_rows_round_trip_through_their_dict_form():
 def test_summary_counts_verdicts_and_blockers_by_kind():
     summary = sample_report().summary()
     assert summary["errors"] == 1
+    assert summary["saved_bytes"] == 180_000_000 - 60_000_000
     assert summary["targets"]["rumprun"] == {"convertible": 0, "blocked": 1, "unknown": 0}
     assert summary["targets"]["km"] == {"convertible": 0, "blocked": 0, "unknown": 1}
     assert summary["blockers_by_kind"] == {"c-extension": {"rumprun": 1}}

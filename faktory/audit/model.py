@@ -293,6 +293,7 @@ class AuditReport:
             "errors": sum(1 for i in self.images if i.status == ERROR),
             "image_bytes": sum(i.image_size for i in ok),
             "closure_bytes": sum(i.closure_size for i in ok),
+            "saved_bytes": sum(i.image_size - i.closure_size for i in ok if i.status == OK),
             "wasted_bytes": sum(i.wasted_bytes for i in ok),
             "targets": per_target,
             "blockers_by_kind": blockers_by_kind(self.images),
