@@ -124,6 +124,12 @@ def test_push_to_registry_is_converted_verified_and_pushed_back_sqlite(tmp_path,
         assert [j["source"]["tag"] for j in stack.server.jobs()] == ["v1"]
         assert stack.server.metric("faktory_jobs", state="done") == 1
         assert stack.server.metric("faktory_conversion_seconds_count") == 1
+        # the same digest under another tag: re-tagged, not converted again
+        assert stack.push(flask, "stable") == digest
+        again = assert_converted(stack, flask, "stable", digest)
+        assert "re-tagged" in again["note"] and again["phase"] == "retag"
+        assert again["result_ref"].split("@")[1] == job["result_ref"].split("@")[1]
+        assert stack.server.metric("faktory_conversion_seconds_count") == 1
     finally:
         stack.close()
 

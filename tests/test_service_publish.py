@@ -196,3 +196,23 @@ def test_kraftkit_package_goes_out_as_an_index_keeping_its_annotations(tmp_path,
     assert child["platform"]["os"] == "qemu" and child["digest"] == package["manifest_digest"]
     manifest = skopeo_inspect_raw(f"{registry.addr}/apps/web@{child['digest']}")
     assert len(manifest["layers"]) == 2  # kernel and initrd, all blobs present (the registry checked on PUT)
+
+
+def test_same_digest_under_another_tag_is_retagged_not_converted(tmp_path, registry):
+    from faktory.service.jobs import QUEUED, Job
+    from faktory.service.pipeline import convert_and_publish
+
+    client = RegistryClient(registry.addr, insecure=True)
+    source = publish(client, write_layout(tmp_path / "src", b"print(3)\n"), 
+                     Destination.parse(f"{registry.addr}/apps/twin:latest"), "oci", {})
+    annotations = result_annotations(f"{registry.addr}/apps/twin:v1", "x", source, "oci")
+    first = Destination.parse(f"{registry.addr}/apps/twin:v1-oci")
+    result = publish(client, write_layout(tmp_path / "out", b"print(4)\n"), first, "oci", annotations)
+    job = Job(id="j", state=QUEUED, registry=registry.addr, repository="apps/twin", tag="latest", digest=source,
+              target="oci", destination=f"{registry.addr}/apps/twin:latest-oci")
+    phases: list[str] = []
+    outcome = convert_and_publish(job, lambda r: client, phases.append, workdir=tmp_path / "work",
+                                  previous=f"{first}@{result}")
+    assert phases == ["retag"] and outcome.reused and outcome.published
+    assert outcome.result_ref == f"{registry.addr}/apps/twin:latest-oci@{result}"
+    assert skopeo_inspect_raw(f"{registry.addr}/apps/twin:latest-oci")["annotations"]["dev.faktory.source.digest"] == source

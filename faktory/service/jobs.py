@@ -23,6 +23,11 @@ def job_id_for(repository: str, digest: str, target: str, destination: str) -> s
     return hashlib.sha256(key).hexdigest()[:24]
 
 
+def conversion_key(repository: str, digest: str, target: str) -> str:
+    """One conversion per (repository, digest, target): other tags of the same digest reuse its result."""
+    return hashlib.sha256(json.dumps([repository, digest, target]).encode()).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -51,6 +56,10 @@ class Job:
     error: str | None = None
     verified: list | None = None  # names of the verify checks that passed
     note: str | None = None  # why a job was skipped, or which attempt died
+
+    @property
+    def conversion_key(self) -> str:
+        return conversion_key(self.repository, self.digest, self.target)
 
     @property
     def source_ref(self) -> str:

@@ -21,6 +21,7 @@ from faktory.service.publish import (
     already_published,
     publish,
     result_annotations,
+    retag,
 )
 from faktory.service.registry import RegistryClient
 
@@ -34,6 +35,7 @@ class Outcome:
     result_ref: str
     published: bool  # False when the destination already held this exact result
     verified: tuple[str, ...] | None = None  # checks passed, when the rule asked for verify
+    reused: str | None = None  # the earlier result re-tagged instead of converting again
 
 
 ClientFactory = Callable[[str], RegistryClient]
@@ -121,12 +123,19 @@ def _still_current(job: Job, clients: ClientFactory) -> None:
         raise SkipJob(f"superseded: {job.repository}:{job.tag} now points at {found.digest}")
 
 
-def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None) -> Outcome:
+def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, workdir: Path | None = None,
+                        previous: str | None = None) -> Outcome:
+    """`previous`: where this (repository, digest, target) was published before, for another tag."""
     dest = Destination.parse(job.destination)
     dest_client = clients(dest.registry)
     existing = already_published(dest_client, dest, job.digest, job.target)
     if existing:  # a previous attempt got as far as the manifest: publishing again would be a second time
         return Outcome(f"{dest}@{existing}", published=False)
+    if previous:  # the same digest was converted for another tag: reuse the result, don't convert again
+        phase("retag")
+        digest = retag(dest_client, previous, dest, job.digest, job.target)
+        if digest:
+            return Outcome(f"{dest}@{digest}", published=True, reused=previous)
 
     phase("pull")
     image = api.load_image(source_ref_for_inspector(job))

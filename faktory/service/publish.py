@@ -81,6 +81,26 @@ def already_published(client: RegistryClient, dest: Destination, source_digest: 
     return None
 
 
+def retag(client: RegistryClient, previous_ref: str, dest: Destination, source_digest: str, target: str) -> str | None:
+    """Put an earlier result of the same conversion under dest's tag, if it lives in dest's repository.
+
+    The manifest is copied byte for byte (same digest); its blobs are already in the repository."""
+    name, _, digest = previous_ref.partition("@")
+    try:
+        previous = Destination.parse(name)
+    except DestinationError:
+        return None
+    if (previous.registry, previous.repository) != (dest.registry, dest.repository) or not digest:
+        return None
+    found = client.manifest(dest.repository, digest)
+    if found is None:
+        return None
+    annotations = json.loads(found.data).get("annotations") or {}
+    if annotations.get(SOURCE_DIGEST) != source_digest or annotations.get(TARGET) != target:
+        return None
+    return client.put_manifest(dest.repository, dest.tag, found.data, found.media_type)
+
+
 def is_oci_layout(outdir: Path) -> bool:
     return (outdir / "oci-layout").is_file() and (outdir / "index.json").is_file()
 

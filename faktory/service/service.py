@@ -174,7 +174,8 @@ class Service:
         started = time.monotonic()
         try:
             outcome = convert_and_publish(job, self.client, lambda p: self._phase(job_id, me, p),
-                                          workdir=own_workdir(self.config.work_dir))
+                                          workdir=own_workdir(self.config.work_dir),
+                                          previous=self.store.result_for(job.conversion_key))
         except SkipJob as exc:
             return self._finish(job, SKIPPED, note=str(exc))
         except Exception as exc:  # noqa: BLE001 - every failure ends in the job record
@@ -182,9 +183,12 @@ class Service:
         finally:
             stop.set()
         seconds = time.monotonic() - started
-        if outcome.published:
+        self.store.record_result(job.conversion_key, outcome.result_ref)
+        if outcome.published and not outcome.reused:
             self.store.observe_seconds(seconds)
         extra = {} if outcome.published else {"note": "already published by an earlier attempt"}
+        if outcome.reused:
+            extra["note"] = f"same digest already converted: re-tagged {outcome.reused}"
         if outcome.verified is not None:
             extra["verified"] = list(outcome.verified)
         return self._finish(job, DONE, result_ref=outcome.result_ref, seconds=seconds, error=None, **extra)

@@ -43,6 +43,11 @@ class JobStore(Protocol):
 
     def active(self) -> list[Job]: ...
 
+    def record_result(self, key: str, ref: str) -> None:
+        """Remember where the conversion `key` (repository, digest, target) was published."""
+
+    def result_for(self, key: str) -> str | None: ...
+
     def counts(self) -> dict[str, int]: ...
 
     def observe_seconds(self, seconds: float) -> None: ...
@@ -81,6 +86,7 @@ class SqliteStore:
                 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
                 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
                 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, seen REAL NOT NULL);
+                CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, ref TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS seconds (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL);
                 CREATE TABLE IF NOT EXISTS seconds_total (k INTEGER PRIMARY KEY, sum REAL, n INTEGER);
                 """
@@ -154,6 +160,14 @@ class SqliteStore:
         marks = ",".join("?" * len(ACTIVE_STATES))
         rows = self._conn().execute(f"SELECT data FROM jobs WHERE state IN ({marks})", ACTIVE_STATES)
         return [Job.from_json(r[0]) for r in rows]
+
+    def record_result(self, key: str, ref: str) -> None:
+        with self._write:
+            self._conn().execute("INSERT OR REPLACE INTO results (key, ref) VALUES (?, ?)", (key, ref))
+
+    def result_for(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT ref FROM results WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(ALL_STATES, 0)
@@ -261,6 +275,13 @@ class RedisStore:
         for state in ACTIVE_STATES:
             ids |= self.redis.smembers(self._k("state", state))
         return self._many(sorted(ids))
+
+    def record_result(self, key: str, ref: str) -> None:
+        self.redis.hset(self._k("results"), key, ref)
+
+    def result_for(self, key: str) -> str | None:
+        raw = self.redis.hget(self._k("results"), key)
+        return raw.decode() if raw else None
 
     def counts(self) -> dict[str, int]:
         pipe = self.redis.pipeline()
