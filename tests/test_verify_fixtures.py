@@ -7,6 +7,7 @@ Conversions are shared: one analysis per app, one output per (app, target), one 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -136,7 +137,7 @@ def test_numpy_is_blocked_for_km_by_its_c_extensions(ws):
 
 
 def test_kraftkit_package_with_kernel(ws, tmp_path):
-    out = ws.output("whiteout", "unikraft", kernel=Path("/boot").glob("vmlinuz-*").__next__())
+    out = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")))
     index = json.loads((out / "package/index.json").read_text())
     assert index["annotations"]["sh.kraftkit.version"]
     desc = index["manifests"][0]
@@ -182,3 +183,24 @@ def test_compact_microvm_is_small_and_still_behaves(ws):
     checks = verify_output(ws.images["pkg-app"].tag, out, ws.probe("pkg-app"), timeout=TIMEOUT,
                            original=ws.original("pkg-app"))
     _assert_passed(checks)
+
+
+def test_push_oci_image_and_kraftkit_package_to_the_registry(ws, services):
+    from faktory.commands.convert import push
+
+    out = ws.output("whiteout", "oci")
+    doc = json.loads((out / MANIFEST).read_text())
+    dest = f"{services.registry}/faktory-test/whiteout:oci"
+    push(out, doc, dest)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(raw)["layers"][0]["digest"] == json.loads(
+        (out / "image/blobs/sha256" / doc["image"]["manifest_digest"].split(":")[1]).read_text())["layers"][0]["digest"]
+
+    package = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")))
+    dest = f"{services.registry}/faktory-test/whiteout:unikraft"
+    push(package, json.loads((package / MANIFEST).read_text()), dest)
+    index = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
+                                      capture_output=True, text=True, check=True).stdout)
+    assert index["annotations"]["sh.kraftkit.version"]
+    assert index["manifests"][0]["platform"]["os"] == "qemu"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Optional
@@ -19,20 +20,46 @@ class PushFailed(FaktoryError):
     pass
 
 
-def push(outdir: Path, extra: dict, dest: str) -> None:
-    """skopeo copy of the output's OCI layout (oci, km, or unikraft's kraftkit package) to a registry."""
+def push(outdir: Path, extra: dict, dest: str, creds: str | None = None) -> None:
+    """skopeo copy of the output's OCI layout (oci, km, or unikraft's kraftkit package) to a registry.
+
+    skopeo pushes the platform manifest with digests and annotations preserved; an index that carries
+    annotations of its own (kraftkit's `sh.kraftkit.version`) is then put under the same tag.
+    """
     info = extra.get("image") or extra.get("package")
     if not info:
         raise PushFailed("this target has no image to push (oci, km and unikraft --kernel have one)")
-    src = f"oci:{outdir / info['layout']}"
+    layout = outdir / info["layout"]
     dest_ref = dest if dest.startswith("docker://") else f"docker://{dest}"
     host = dest_ref[len("docker://"):].split("/", 1)[0]
-    tls = "false" if host.startswith(("127.", "localhost")) else "true"
-    proc = subprocess.run(["skopeo", "copy", "--quiet", f"--dest-tls-verify={tls}", src, dest_ref],
-                          capture_output=True, text=True)
+    insecure = host.startswith(("127.", "localhost"))
+    cmd = ["skopeo", "copy", "--quiet", "--preserve-digests", f"--dest-tls-verify={str(not insecure).lower()}"]
+    if creds:
+        cmd.append(f"--dest-creds={creds}")
+    proc = subprocess.run([*cmd, f"oci:{layout}", dest_ref], capture_output=True, text=True)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or ["skopeo failed"]
         raise PushFailed(f"push to {dest} failed: {lines[-1]}")
+    index = json.loads((layout / "index.json").read_text())
+    if index.get("annotations"):
+        _put_index(dest_ref[len("docker://"):], index, insecure, creds)
+
+
+def _put_index(ref: str, index: dict, insecure: bool, creds: str | None) -> None:
+    import httpx
+
+    host, _, rest = ref.partition("/")
+    repo, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "latest")
+    auth = tuple(creds.split(":", 1)) if creds else None
+    url = f"{'http' if insecure else 'https'}://{host}/v2/{repo}/manifests/{tag}"
+    body = json.dumps(index).encode()
+    try:
+        resp = httpx.put(url, content=body, auth=auth, timeout=60,
+                         headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    except httpx.HTTPError as exc:
+        raise PushFailed(f"push of the package index to {ref} failed: {exc}") from None
+    if resp.status_code not in (200, 201):
+        raise PushFailed(f"push of the package index to {ref} failed: HTTP {resp.status_code}")
 
 
 def command(
@@ -40,6 +67,7 @@ def command(
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (replaced atomically)."),
     push_ref: Optional[str] = typer.Option(None, "--push", help="Push the resulting image to this registry ref."),
+    dest_creds: Optional[str] = typer.Option(None, "--dest-creds", help="USER:PASSWORD for --push."),
     compact: bool = typer.Option(False, "--compact", help="Strip ELF debug info, ship sourceless bytecode."),
     force: bool = typer.Option(False, "--force", help="Emit despite blockers (recorded in faktory.json)."),
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm: Linux kernel; unikraft: kernel for the kraftkit package."),
@@ -76,7 +104,7 @@ def command(
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
-            push(Path(artifact.outdir), dict(artifact.extra), push_ref)
+            push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_creds)
     total = sum(artifact.files.values()) if artifact.files else 0
     console.print(f"[green]wrote[/] {artifact.outdir} ({to}, closure {closure.size / 1e6:.1f} MB, source {image.size / 1e6:.1f} MB)")
     for f in findings:
