@@ -26,7 +26,7 @@ from faktory.image import Platform
 from faktory.sources import open_image, reference
 from faktory.sources import registry as registry_mod
 from tests.imagefab import (
-    LayerTar, compress, config_for, manifest_for, push_blob, push_image, push_manifest, sha, write_blob,
+    LayerTar, compress, config_for, manifest_for, push_image, push_manifest, sha, write_blob,
     write_docker_archive, write_oci_layout,
 )
 

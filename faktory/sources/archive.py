@@ -56,7 +56,7 @@ def _manifest_entries(data: bytes, ref: str) -> list:
     return entries
 
 
-def _layer_descriptor(name: str, ix: LayerIndex) -> Layer:
+def layer_descriptor(name: str, ix: LayerIndex) -> Layer:
     # A `docker save` layer is an uncompressed tar: its blob digest is its diff_id.
     return Layer(media_type=mf.UNCOMPRESSED_LAYER, digest=ix.diff_id, diff_id=ix.diff_id, size=ix.size,
                  uncompressed_size=ix.size, annotations={"org.opencontainers.image.title": name})
@@ -114,7 +114,7 @@ def load_archive(path: str, selector: str | None, ref: str, cache: LayerCache) -
                     assert fh is not None
                     ix = cache.ingest(fh, label=label, diff_id=diff_id)
             indexes.append(ix)
-            layers.append(_layer_descriptor(name, ix))
+            layers.append(layer_descriptor(name, ix))
     image = assemble(ref=ref, digest=None, source="docker-archive", manifest=entry, config_bytes=config_bytes,
                      config_digest=_config_digest_from_name(entry["Config"]), layers=layers, indexes=indexes)
     if cache.get_config(image.config_digest) is None:  # the same image in the engine then loads warm
@@ -212,7 +212,7 @@ def load_save_stream(
             ix = cache.ingest(io.BytesIO(small[real]), label=f"{ref}: layer {number} ({name})")
             ingested[real] = ix
         indexes.append(ix)
-        layers.append(_layer_descriptor(name, ix))
+        layers.append(layer_descriptor(name, ix))
     image = assemble(ref=ref, digest=None, source=source, manifest=entry, config_bytes=config_bytes,
                      config_digest=_config_digest_from_name(entry["Config"]), layers=layers, indexes=indexes)
     cache.put_config(image.config_digest, config_bytes)

@@ -205,10 +205,8 @@ def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str,
     threads = [threading.Thread(target=writer, daemon=True), threading.Thread(target=indexer, daemon=True)]
     for t in threads:
         t.start()
-    stored = None
-    size_box = [0]
     try:
-        stored, _, size_box[0] = decompress_to(stream, _QueueSink(chunks), compression, label, hash_plain=False)
+        stored, _, size = decompress_to(stream, _QueueSink(chunks), compression, label, hash_plain=False)
     except BaseException:
         chunks.put(None)
         written.finish(aborted=True)
@@ -220,7 +218,7 @@ def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str,
         t.join()
     if errors:
         raise errors[0]
-    return stored, "sha256:" + plain.hexdigest(), size_box[0], result[0]
+    return stored, "sha256:" + plain.hexdigest(), size, result[0]
 
 
 class _QueueSink:

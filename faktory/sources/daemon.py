@@ -11,7 +11,7 @@ import os
 
 from faktory.cache import LayerCache
 from faktory.errors import ImageNotFound, SourceUnavailable
-from faktory.sources.archive import ChunkReader, _layer_descriptor, load_save_stream
+from faktory.sources.archive import ChunkReader, layer_descriptor, load_save_stream
 from faktory.sources.loaded import LoadedImage, assemble
 
 
@@ -108,7 +108,7 @@ def _from_cache(name, ref, image_id, diff_ids, attrs, cache: LayerCache) -> Load
         if ix is None:
             return None
         indexes.append(ix)
-    layers = [_layer_descriptor(f"{d.split(':')[-1]}/layer.tar", ix) for d, ix in zip(diff_ids, indexes)]
+    layers = [layer_descriptor(f"{d.split(':')[-1]}/layer.tar", ix) for d, ix in zip(diff_ids, indexes)]
     manifest = {"Config": f"{image_id.split(':')[-1]}.json", "RepoTags": attrs.get("RepoTags") or [],
                 "Layers": [layer.annotations["org.opencontainers.image.title"] for layer in layers]}
     return assemble(ref=ref, digest=None, source="daemon", manifest=manifest, config_bytes=config_bytes,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import BinaryIO, Mapping, Protocol
+from typing import BinaryIO, Protocol
 
 from faktory.cache import LayerCache
 from faktory.errors import DigestMismatch, ImageNotFound, InvalidImage
@@ -120,6 +120,3 @@ def _with_index(image: LoadedImage, index_digest: str | None) -> LoadedImage:
 
     return dataclasses.replace(image, index_digest=index_digest)
 
-
-def manifest_media_type(doc: Mapping, reported: str | None) -> str:
-    return mf.media_type_of(doc, reported)

@@ -60,8 +60,7 @@ def assemble(
     layers: Sequence[Layer],
     indexes: Sequence[LayerIndex],
 ) -> LoadedImage:
-    what = f"{ref}"
-    config_digest = verify_config(config_bytes, config_digest, what)
+    config_digest = verify_config(config_bytes, config_digest, ref)
     raw = mf.parse_json(config_bytes, f"{ref}: image config")
     ids = mf.diff_ids(raw, ref)
     if len(ids) != len(indexes):

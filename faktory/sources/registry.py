@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from faktory.cache import LayerCache
-from faktory.errors import AuthError, ImageNotFound, InvalidImage, SourceUnavailable
+from faktory.errors import AuthError, ImageNotFound, SourceUnavailable
 from faktory.image import Platform
 from faktory.sources import manifest as mf
 from faktory.sources.distribution import check_digest, load_from_manifest
@@ -204,8 +204,4 @@ class _ResponseStream:
 def load_registry(ref: RegistryRef, cache: LayerCache, platform: Platform | None) -> LoadedImage:
     store = RegistryStore(ref)
     data, media = store.fetch_manifest(ref.reference)
-    try:
-        return load_from_manifest(store, data, media, ref=str(ref), source="registry", cache=cache,
-                                  platform=platform)
-    except InvalidImage:
-        raise
+    return load_from_manifest(store, data, media, ref=str(ref), source="registry", cache=cache, platform=platform)
