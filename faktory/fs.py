@@ -308,6 +308,12 @@ class _RangeReader(io.RawIOBase):
     def tell(self) -> int:
         return self._pos
 
+    def readall(self) -> bytes:  # one read for the rest, not a loop of small ones
+        self._fh.seek(self._start + self._pos)
+        data = self._fh.read(max(0, self._size - self._pos))
+        self._pos += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
         want = min(len(buffer), self._size - self._pos)
         if want <= 0:
