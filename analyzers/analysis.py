@@ -65,6 +65,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._stdlib_names: frozenset[str] | None = None
+        self._scans: dict[str, ModuleScan] = {}
 
     # --- modules -------------------------------------------------------------------------------------
     def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False,
@@ -178,7 +179,7 @@ class Analysis:
                 source = self.finder.read_source(record.spec)
                 if source is None:
                     continue
-                record.scan = scan_source(source)
+                record.scan = self._scan_of(name, source)
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
 
     def _scan_extension_strings(self, name: str, origin: str) -> None:
@@ -222,10 +223,15 @@ class Analysis:
         is_package = bool(spec and spec.is_package)
         library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
         stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
+        excluded = {x for hook in self.hooks.get(name, ()) for x in hook.excludedimports}
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = self._absolute(name, is_package, ref.module, ref.level)
             if not base:
+                continue
+            if ref.fallback_for and self._all_resolve(name, is_package, ref.fallback_for):
+                continue  # `except ImportError:` stand-in for imports the image has
+            if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
                 continue
             child = depth
             if ref.lazy and library:
@@ -251,6 +257,38 @@ class Analysis:
                 self._keep_path_literals(node, self.gb.fs.read_bytes(own), own)
             except OSError:
                 pass
+
+    def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
+        for module, level in refs:
+            base = self._absolute(name, is_package, module, level)
+            if not base or not self._importable(base):
+                return False
+        return True
+
+    def _importable(self, name: str) -> bool:
+        """Found in the image, and so are its own module-level imports (one level: a module that imports
+        an absent package raises ImportError too, and its `except ImportError:` fallback then runs)."""
+        if name in self.builtins:
+            return True
+        spec = self.finder.find(name)
+        if spec is None:
+            return False
+        source = self.finder.read_source(spec)
+        if source is None:
+            return True
+        for ref in self._scan_of(name, source).imports:
+            if ref.lazy or ref.optional or ref.fallback_for:
+                continue
+            base = self._absolute(name, spec.is_package, ref.module, ref.level)
+            if base and base not in self.builtins and self.finder.find(base) is None:
+                return False
+        return True
+
+    def _scan_of(self, name: str, source: bytes) -> ModuleScan:
+        scan = self._scans.get(name)
+        if scan is None:
+            scan = self._scans[name] = scan_source(source)
+        return scan
 
     @staticmethod
     def _absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
@@ -505,7 +543,9 @@ class Analysis:
                     self.native.keep_elf(path, fnode(path), "ELF")
 
     def _launch(self, ep, cmd: PythonCommand, script: str | None, sp) -> Launch:
-        exe = self.interp.path if sp.venv_cfg else self.interp.real_path
+        # The path the image runs it by (a symlink like /usr/bin/python3 is kept): sys.executable and a venv's
+        # pyvenv.cfg lookup stay as in the container.
+        exe = self.interp.path
         argv = [exe, *cmd.flags]
         for x in cmd.xoptions:
             argv += ["-X", x]

@@ -8,13 +8,14 @@ from importlib import resources
 
 import yaml
 
-KEYS = {"module", "hiddenimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args"}
+KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args"}
 
 
 @dataclass(frozen=True)
 class Hook:
     module: str
     hiddenimports: tuple[str, ...] = ()
+    excludedimports: tuple[str, ...] = ()  # imports of this module not followed (function-level, known rare)
     datas: tuple[str, ...] = ()
     binaries: tuple[str, ...] = ()
     sysfiles: tuple[str, ...] = ()
@@ -32,6 +33,7 @@ def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
         hooks.append(Hook(
             module=item["module"],
             hiddenimports=tuple(item.get("hiddenimports", ())),
+            excludedimports=tuple(item.get("excludedimports", ())),
             datas=tuple(item.get("datas", ())),
             binaries=tuple(item.get("binaries", ())),
             sysfiles=tuple(item.get("sysfiles", ())),

@@ -38,6 +38,9 @@ class ImportRef:
     lineno: int = 0
     optional: bool = False  # guarded by an ImportError handler
     lazy: bool = False  # inside a function
+    # In an ImportError handler: the (module, level) imports of the try body it stands in for. When those
+    # all resolve in the image, the fallback never runs.
+    fallback_for: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ class _Walker:
         self._lazy = 0
         self._triggers = trigger_lines
         self._consts: dict[str, bool] = {}  # module-level names bound to platform tests (WIN = ...)
+        self._fallback: tuple[tuple[str, int], ...] = ()
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -212,14 +216,20 @@ class _Walker:
             elif kind is ast.Try or kind.__name__ == "TryStar":
                 guarded = any(self._catches_import_error(h) for h in node.handlers)
                 self._optional += guarded
+                first = len(self.scan.imports)
                 self.walk(node.body)
                 self._optional -= guarded
+                tried = tuple((r.module, r.level) for r in self.scan.imports[first:])
                 for handler in node.handlers:
                     # An ImportError handler is a fallback import; any other handler is an error path,
                     # as rarely run as a function body.
                     fallback = self._catches_import_error(handler)
                     self._lazy += not fallback
+                    outer = self._fallback
+                    if fallback and tried:
+                        self._fallback = tried
                     self.walk(handler.body)
+                    self._fallback = outer
                     self._lazy -= not fallback
                 self.walk(node.orelse)
                 self.walk(node.finalbody)
@@ -294,7 +304,8 @@ class _Walker:
                 self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
 
     def _add(self, module: str, level: int, names: tuple[str, ...], lineno: int) -> None:
-        self.scan.imports.append(ImportRef(module, level, names, lineno, self._optional > 0, self._lazy > 0))
+        self.scan.imports.append(ImportRef(module, level, names, lineno, self._optional > 0, self._lazy > 0,
+                                           self._fallback))
         top = module.split(".")[0] if level == 0 else ""
         if top in ("threading", "_thread", "concurrent"):
             self.scan.facts.append(CodeFact("threads", module, lineno))

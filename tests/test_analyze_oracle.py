@@ -18,7 +18,8 @@ from faktory.sources import open_image
 from tests.conftest import unavailable
 from tests.oracle import check, rootfs, trace
 
-APPS = ("flask", "fastapi", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+ONESHOT_APPS = ("flask", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+HTTP_APPS = ("flask", "fastapi")
 SIZE_FACTOR = 1.5
 
 
@@ -53,11 +54,10 @@ def _assert_recall_and_size(image, closure, traced, label):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("app", APPS)
+@pytest.mark.parametrize("app", ONESHOT_APPS)
 def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
     fixture = fixture_images[app]
-    if not fixture.probe.cmd:
-        pytest.skip(f"{app} has no one-shot probe (served only; see the HTTP test)")
+    assert fixture.probe.cmd, f"{app} fixture lost its one-shot probe"
     image = open_image(fixture.tag)
     root = exported(fixture)
     cfg = image.config
@@ -77,12 +77,11 @@ def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("app", ("flask", "fastapi"))
+@pytest.mark.parametrize("app", HTTP_APPS)
 def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
     fixture = fixture_images[app]
     probe = fixture.probe
-    if not probe.http_port:
-        pytest.fail(f"{app} fixture has no HTTP probe")
+    assert probe.http_port, f"{app} fixture lost its HTTP probe"
     image = open_image(fixture.tag)
     root = exported(fixture)
     cfg = image.config
