@@ -35,7 +35,7 @@ demo: demo-fixture
 	.venv/bin/faktory run out/demo-flask-microvm --timeout 600 -- python app.py --once
 
 test: fixtures
-	$(PY) -m pytest -p no:cacheprovider --timeout=900 $(PYTEST_ARGS) tests
+	$(PY) -m pytest -p no:cacheprovider --timeout=900 --durations=15 $(PYTEST_ARGS) tests
 
 ci:
 	.ci/run
