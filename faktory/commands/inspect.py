@@ -25,7 +25,7 @@ from typing import Optional
 
 import typer
 
-from faktory.errors import FaktoryError, ReferenceError_
+from faktory.errors import ReferenceError_
 
 SCHEMA = "faktory.inspect/v1"
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
@@ -155,7 +155,8 @@ def _print_ls(entries: list[dict]) -> None:
         mode = stat.filemode(_TYPE_BITS.get(e["type"], 0) | int(e["mode"], 8))
         link = f" -> {e['link']}" if e["link"] else ""
         name = e["path"].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        out.write(f"{mode} {e['uid']:>5} {e['gid']:>5} {e['size']:>10}  L{e['layer']:<2} {name}{link}\n")
+        layer = f"L{e['layer']}" if e["layer"] >= 0 else "-"
+        out.write(f"{mode} {e['uid']:>5} {e['gid']:>5} {e['size']:>10}  {layer:<3} {name}{link}\n")
 
 
 def command(
@@ -169,14 +170,17 @@ def command(
     from faktory.sources import open_image
 
     image = open_image(ref, platform=platform)
+    doc = describe(image, ls)
     try:
-        doc = describe(image, ls)
-    except FaktoryError:
-        raise
-    if as_json:
-        json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
-        sys.stdout.write("\n")
-    elif ls is not None:
-        _print_ls(doc["ls"])
-    else:
-        _print_summary(doc)
+        if as_json:
+            json.dump(doc, sys.stdout, indent=2, ensure_ascii=True)
+            sys.stdout.write("\n")
+        elif ls is not None:
+            _print_ls(doc["ls"])
+        else:
+            _print_summary(doc)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `faktory inspect … | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
