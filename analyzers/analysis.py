@@ -23,6 +23,7 @@ from faktory.analyzers.imports import CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
 from faktory.analyzers.native import NativeResolver
+from faktory.analyzers.scancache import content_key, default_scan_cache
 from faktory.image import DIR, Image
 
 APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
@@ -66,6 +67,7 @@ class Analysis:
         self._literal_scanned: set[str] = set()
         self._stdlib_names: frozenset[str] | None = None
         self._scans: dict[str, ModuleScan] = {}
+        self.cache = default_scan_cache()
 
     # --- modules -------------------------------------------------------------------------------------
     def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False,
@@ -176,10 +178,9 @@ class Analysis:
                     self.apply_hook(hook, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.app:
                     self._scan_extension_strings(name, record.spec.origin)
-                source = self.finder.read_source(record.spec)
-                if source is None:
+                record.scan = self._scan_of(name, spec=record.spec)
+                if record.scan is None:
                     continue
-                record.scan = self._scan_of(name, source)
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
 
     def _scan_extension_strings(self, name: str, origin: str) -> None:
@@ -273,10 +274,10 @@ class Analysis:
         spec = self.finder.find(name)
         if spec is None:
             return False
-        source = self.finder.read_source(spec)
-        if source is None:
+        scan = self._scan_of(name, spec=spec)
+        if scan is None:
             return True
-        for ref in self._scan_of(name, source).imports:
+        for ref in scan.imports:
             if ref.lazy or ref.optional or ref.fallback_for:
                 continue
             base = self._absolute(name, spec.is_package, ref.module, ref.level)
@@ -284,10 +285,24 @@ class Analysis:
                 return False
         return True
 
-    def _scan_of(self, name: str, source: bytes) -> ModuleScan:
+    def _scan_of(self, name: str, source: bytes | None = None, spec: ModuleSpec | None = None) -> ModuleScan | None:
+        """The module's scan: from this run, from the content-keyed cache, or parsed now."""
         scan = self._scans.get(name)
+        if scan is not None:
+            return scan
+        spec = spec or self.finder.find(name)
+        key = None
+        if spec is not None and spec.kind == "source" and spec.origin:
+            key = content_key(self.image, spec.origin)
+            scan = self.cache.get(key) if key else None
         if scan is None:
-            scan = self._scans[name] = scan_source(source)
+            source = source if source is not None else (self.finder.read_source(spec) if spec else None)
+            if source is None:
+                return None
+            scan = scan_source(source)
+            if key:
+                self.cache.put(key, scan)
+        self._scans[name] = scan
         return scan
 
     @staticmethod
@@ -457,6 +472,7 @@ class Analysis:
             sys_path=tuple(sp.entries),
         )
         closure.findings = findings_mod.collect(self, closure, image)
+        self.cache.flush()
         return closure
 
     def _keep_main(self, cmd: PythonCommand, workdir: str) -> str | None:

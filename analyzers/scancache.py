@@ -1,0 +1,106 @@
+"""Per-file analysis results cached across runs, keyed by content only.
+
+A file's key is the diff_id of the layer that provides it plus its path (a layer is immutable and named by
+the digest of its content), or the sha256 of its bytes when the image has no layer digests. Shared base
+layers (the whole stdlib) are thus scanned once per machine. One SQLite file under the faktory cache dir;
+any cache failure just means no cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
+
+SCAN_FORMAT = 3  # bump when the scanner's output changes
+
+
+def _encode(scan: ModuleScan) -> str:
+    return json.dumps({
+        "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
+                     [list(f) for f in r.fallback_for]] for r in scan.imports],
+        "libraries": [list(x) for x in scan.libraries],
+        "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
+        "parsed": scan.parsed, "main": scan.main_block_imports,
+    }, separators=(",", ":"))
+
+
+def _decode(text: str) -> ModuleScan:
+    doc = json.loads(text)
+    return ModuleScan(
+        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b) for a, b in fb))
+                 for m, lv, n, ln, opt, lazy, fb in doc["imports"]],
+        libraries=[(a, b) for a, b in doc["libraries"]],
+        facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
+        parsed=doc["parsed"], main_block_imports=doc["main"],
+    )
+
+
+class ScanCache:
+    def __init__(self, path: Path | None) -> None:
+        self._db = None
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, str]] = []
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=5, check_same_thread=False)
+            self._db.execute("CREATE TABLE IF NOT EXISTS scans (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        except (sqlite3.Error, OSError):
+            self._db = None
+
+    def get(self, key: str) -> ModuleScan | None:
+        if self._db is None:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (key,)).fetchone()
+            return _decode(row[0]) if row else None
+        except (sqlite3.Error, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, scan: ModuleScan) -> None:
+        if self._db is not None:
+            self._pending.append((key, _encode(scan)))
+
+    def flush(self) -> None:
+        if self._db is None or not self._pending:
+            return
+        try:
+            with self._lock, self._db:
+                self._db.executemany("INSERT OR REPLACE INTO scans (key, value) VALUES (?, ?)", self._pending)
+        except sqlite3.Error:
+            pass
+        self._pending.clear()
+
+
+def default_scan_cache() -> ScanCache:
+    if os.environ.get("FAKTORY_NO_SCAN_CACHE"):
+        return ScanCache(None)
+    from faktory.cache import default_cache_dir
+
+    return ScanCache(default_cache_dir() / "v1" / f"scans-{SCAN_FORMAT}.sqlite")
+
+
+def content_key(image, path: str, data: bytes | None = None) -> str | None:
+    """Layer diff_id + path, or the sha256 of `data`; None when neither is known."""
+    try:
+        entry = image.fs.stat(path)
+        layers = image.layers
+        if entry is not None and 0 <= entry.layer < len(layers) and layers[entry.layer].diff_id:
+            return f"{layers[entry.layer].diff_id}:{entry.path}"
+    except Exception:  # an odd Image without layers: fall back to the bytes
+        pass
+    if data is not None:
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return None
+
+
+__all__ = ["ScanCache", "default_scan_cache", "content_key", "dataclasses"]
