@@ -54,7 +54,7 @@ def test_summary_names_what_a_docker_user_expects(sandbox, archive):
     for expected in ("Digest", "sha256:", "linux/amd64", "8080/tcp", "PATH=/usr/bin", "History", "layer 0",
                      "layer 1", "Layers", "Total"):
         assert expected in out, expected
-    assert "2 layers" in out
+    assert "2 layers" in out and "100B hidden by later layers" in out
 
 
 def test_json_document_is_stable_and_complete(sandbox, archive):
@@ -71,6 +71,7 @@ def test_json_document_is_stable_and_complete(sandbox, archive):
     assert [(h["layer_index"], h["empty_layer"]) for h in doc["history"]] == [(None, True), (0, False), (1, False)]
     assert doc["history"][1]["size"] == len(layers[0])
     assert doc["digest"] == doc["config_digest"] and doc["source"] == "docker-archive"
+    assert doc["shadowed_bytes"] == 100  # app/tmp.log, deleted by the second layer
 
 
 def test_ls_lists_the_merged_tree(sandbox, archive):

@@ -13,6 +13,7 @@ The JSON document (`--json`) is stable; its fields, schema "faktory.inspect/v1":
     history         [{created, created_by, comment, empty_layer, layer_index, size}]
     size            sum of the uncompressed layer sizes;   compressed_size: sum of the blob sizes
     files           number of entries in the merged filesystem
+    shadowed_bytes  bytes of files that later layers overwrote or deleted (stored, never visible)
     ls              (with --ls PATH) [{path, type, mode, uid, gid, size, mtime, link, layer}] parents first
 """
 
@@ -68,6 +69,7 @@ def describe(image, ls: str | None = None) -> dict:
         "size": image.size,
         "compressed_size": sum(layer.size for layer in image.layers),
         "files": len(image.fs),
+        "shadowed_bytes": sum(e.size for e in image.fs.shadowed() if e.kind == "file"),
     }
     if ls is not None:
         doc["ls"] = [_entry_doc(e) for e in _listing(image, ls)]
@@ -146,7 +148,8 @@ def _print_summary(doc: dict) -> None:
                        _human(layer["size"]), _human(layer["uncompressed_size"]), str(layer["entries"] or ""))
     console.print(layers)
     console.print(f"[bold]Total[/bold] {_human(doc['size'])} uncompressed, {_human(doc['compressed_size'])} as stored, "
-                  f"{len(doc['layers'])} layers, {doc['files']} files")
+                  f"{len(doc['layers'])} layers, {doc['files']} files"
+                  + (f", {_human(doc['shadowed_bytes'])} hidden by later layers" if doc["shadowed_bytes"] else ""))
 
 
 def _print_ls(entries: list[dict]) -> None:
