@@ -127,3 +127,28 @@ def test_serve_user_errors_are_one_line_exit_2(tmp_path, args, message):
                          capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 2, out
     assert out.stderr.startswith("faktory: error: ") and message in out.stderr and out.stderr.count("\n") == 1
+
+
+def children(pid: int) -> set[int]:
+    from pathlib import Path
+
+    # children are listed under the thread that forked them
+    return {int(p) for task in Path(f"/proc/{pid}/task").iterdir() for p in (task / "children").read_text().split()}
+
+
+def test_worker_child_that_dies_is_started_again(tmp_path):
+    import os
+    import signal
+
+    from tests.test_service_helpers import wait_for
+
+    srv = Server(tmp_path, "--workers", "1")
+    try:
+        (first,) = wait_for(lambda: children(srv.popen.pid), 30, "worker child")
+        os.kill(first, signal.SIGKILL)
+        (second,) = wait_for(lambda: children(srv.popen.pid) - {first}, 30, "a new worker child")
+        assert second != first
+        assert "worker process exited with -9; starting it again" in srv.output()
+        assert CLIENT.get(f"{srv.url}/healthz").status_code == 200
+    finally:
+        srv.stop()

@@ -50,17 +50,39 @@ def run_server(config: ServiceConfig, secret: str, host: str, port: int, workers
     app = create_app(service, secret)
     stop = threading.Event()
     service.reaper(stop)
-    child = spawn_workers(config, workers, log_level) if workers > 0 else None
+    supervisor = WorkerSupervisor(config, workers, log_level, stop) if workers > 0 else None
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         stop.set()
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if supervisor is not None:
+            supervisor.shutdown()
+
+
+class WorkerSupervisor:
+    """Keeps the worker child running: if it dies (OOM killer, a bug), it is started again."""
+
+    def __init__(self, config: ServiceConfig, workers: int, log_level: str, stop: threading.Event):
+        self.args = (config, workers, log_level)
+        self.stop = stop
+        self.child = spawn_workers(*self.args)
+        self.thread = threading.Thread(target=self._watch, name="faktory-workers", daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            code = self.child.wait()
+            if self.stop.wait(2):
+                return
+            log.error("worker process exited with %s; starting it again", code)
+            self.child = spawn_workers(*self.args)
+
+    def shutdown(self) -> None:
+        self.child.terminate()
+        try:
+            self.child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
 
 
 def run_workers(config: ServiceConfig, workers: int, log_level: str = "info") -> None:
