@@ -39,11 +39,13 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def decompress_to(stream: BinaryIO, out, compression: str | None, label: str,
-                  hash_plain: bool = True) -> tuple[str, str, int]:
-    """Copy `stream` decompressed into `out`. Returns (digest as stored, digest of the tar or "", tar size)."""
+def decompress_to(stream: BinaryIO, out, compression: str | None, label: str) -> tuple[str | None, int]:
+    """Copy `stream` decompressed into `out` (anything with .write).
+
+    Returns (digest of the blob as stored, tar size). An uncompressed blob is its own tar: its digest is left
+    to whoever hashes the output (None here), so the same bytes are not hashed twice.
+    """
     stored = hashlib.sha256()
-    plain = hashlib.sha256()
     size = 0
     first = _read_full(stream, CHUNK)
     kind = compression or sniff(first)
@@ -51,15 +53,14 @@ def decompress_to(stream: BinaryIO, out, compression: str | None, label: str,
     def emit(data: bytes) -> None:
         nonlocal size
         if data:
-            if hash_plain:
-                plain.update(data)
             out.write(data)
             size += len(data)
 
     def chunks():
         chunk = first
         while chunk:
-            stored.update(chunk)
+            if kind != "none":
+                stored.update(chunk)
             yield chunk
             chunk = stream.read(CHUNK)
 
@@ -75,7 +76,7 @@ def decompress_to(stream: BinaryIO, out, compression: str | None, label: str,
             raise InvalidImage(f"{label}: unsupported compression {kind!r}")
     except OSError as exc:
         raise InvalidImage(f"{label}: cannot read layer ({exc})") from None
-    return "sha256:" + stored.hexdigest(), ("sha256:" + plain.hexdigest()) if hash_plain else "", size
+    return (None if kind == "none" else "sha256:" + stored.hexdigest()), size
 
 
 def _gunzip(chunks, emit, label: str) -> None:
@@ -206,7 +207,7 @@ def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str,
     for t in threads:
         t.start()
     try:
-        stored, _, size = decompress_to(stream, _QueueSink(chunks), compression, label, hash_plain=False)
+        stored, size = decompress_to(stream, _QueueSink(chunks), compression, label)
     except BaseException:
         chunks.put(None)
         written.finish(aborted=True)
@@ -218,7 +219,8 @@ def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str,
         t.join()
     if errors:
         raise errors[0]
-    return stored, "sha256:" + plain.hexdigest(), size, result[0]
+    tar_digest = "sha256:" + plain.hexdigest()
+    return stored or tar_digest, tar_digest, size, result[0]
 
 
 class _QueueSink:
