@@ -1,0 +1,274 @@
+"""Pure-Python checks of the analyzer parts on small hand-made trees (real files, real ELF, no mocks)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from faktory.analyzers.elf import expand_origin, ld_so_conf_dirs, parse_elf
+from faktory.analyzers.entrypoint import EntrypointResolver, UnsupportedEntrypoint, parse_python_argv
+from faktory.analyzers.finder import Finder
+from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode
+from faktory.analyzers.hooks import hook_table, parse_hooks
+from faktory.analyzers.imports import scan_source, static_truth
+from faktory.analyzers.sysfiles import _locale_dirname
+from tests.oracle.dirfs import DirFileSystem
+
+HOST_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
+ABI = "cpython-312-x86_64-linux-gnu"
+
+
+def _tree(root: Path, files: dict[str, str | bytes | tuple[str]]) -> DirFileSystem:
+    """files: path -> text | bytes | ("->", target) for a symlink."""
+    for path, content in files.items():
+        host = root / path.lstrip("/")
+        host.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple):
+            os.symlink(content[1], host)
+        elif isinstance(content, bytes):
+            host.write_bytes(content)
+            host.chmod(0o755)
+        elif path.endswith("/"):
+            host.mkdir(parents=True, exist_ok=True)
+        else:
+            host.write_text(content)
+    return DirFileSystem(root)
+
+
+@pytest.fixture
+def elf_bytes() -> bytes:
+    if not HOST_PYTHON.exists():
+        pytest.fail(f"{HOST_PYTHON} (a real CPython ELF) is part of the build environment")
+    return HOST_PYTHON.read_bytes()
+
+
+# --- python command line ------------------------------------------------------------------------------
+
+def test_python_argv_forms():
+    assert parse_python_argv(["-u", "app.py", "--once"]).script == "app.py"
+    cmd = parse_python_argv(["-uB", "-X", "utf8", "-m", "pkg.cli", "run"])
+    assert (cmd.module, cmd.flags, cmd.xoptions, cmd.args) == ("pkg.cli", ("-u", "-B"), ("utf8",), ("run",))
+    cmd = parse_python_argv(["-I", "-c", "import json", "x"])
+    assert (cmd.command, cmd.flags, cmd.args) == ("import json", ("-I",), ("x",))
+    assert parse_python_argv(["-Wignore", "-mhttp.server"]).module == "http.server"
+
+
+# --- entrypoint -------------------------------------------------------------------------------------------
+
+def _resolver(fs, argv, env=None, workdir="/"):
+    return EntrypointResolver(GraphBuilder(fs), tuple(argv), env or {"PATH": "/usr/local/bin:/usr/bin:/bin"}, workdir)
+
+
+def test_shell_form_cd_env_and_exec(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {"/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+                          "/bin/sh": elf_bytes, "/app/main.py": "print(1)\n"})
+    got = _resolver(fs, ["/bin/sh", "-c", "cd /app && FOO=1 exec python3 -u main.py --port $PORT"],
+                    {"PATH": "/usr/local/bin:/bin", "PORT": "9000"}).resolve()
+    assert got.interpreter == "/usr/local/bin/python3"
+    assert got.python.script == "main.py" and got.python.args == ("--port", "9000") and got.python.flags == ("-u",)
+    assert got.workdir == "/app" and got.env["FOO"] == "1"
+
+
+def test_console_script_and_env_shebang(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/usr/local/bin/uvicorn": "#!/usr/local/bin/python3.12\nfrom uvicorn.main import main\nmain()\n",
+        "/usr/local/bin/tool": "#!/usr/bin/env python3\nimport tool\n",
+        "/usr/bin/env": elf_bytes,
+    })
+    got = _resolver(fs, ["uvicorn", "main:app"]).resolve()
+    assert got.interpreter == "/usr/local/bin/python3.12"
+    assert got.python.script == "/usr/local/bin/uvicorn" and got.python.args == ("main:app",)
+    assert ("/usr/local/bin/uvicorn", "shebang-script") in got.hops
+    got = _resolver(fs, ["tool", "x"]).resolve()
+    assert got.interpreter == "/usr/local/bin/python3" and got.python.script == "/usr/local/bin/tool"
+
+
+def test_wrapper_script_and_init_shim(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {
+        "/usr/bin/python3": elf_bytes, "/usr/bin/tini": elf_bytes,
+        "/docker-entrypoint.sh": '#!/bin/sh\nset -e\nexport MODE=prod\nexec python3 -m app "$@"\n',
+    })
+    got = _resolver(fs, ["tini", "--", "/docker-entrypoint.sh", "serve"]).resolve()
+    assert got.python.module == "app" and got.python.args == ("serve",)
+    assert [reason for _, reason in got.hops] == ["init-shim", "wrapper-script"]
+
+
+def test_not_python_and_missing_program(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {"/usr/bin/nginx": Path("/bin/ls").read_bytes()})  # an ELF that is not python
+    with pytest.raises(UnsupportedEntrypoint, match="not a Python interpreter"):
+        _resolver(fs, ["nginx"]).resolve()
+    with pytest.raises(UnsupportedEntrypoint, match="not in the image"):
+        _resolver(fs, ["gunicorn"]).resolve()
+    with pytest.raises(UnsupportedEntrypoint, match="neither Entrypoint nor Cmd"):
+        _resolver(fs, []).resolve()
+
+
+# --- imports ----------------------------------------------------------------------------------------------
+
+SOURCE = b'''
+import os, sys
+from typing import TYPE_CHECKING
+import importlib
+if TYPE_CHECKING:
+    import typing_only
+try:
+    import ujson as json
+except ImportError:
+    import json
+WIN = sys.platform.startswith("win")
+if WIN:
+    import winreg
+if os.name == "nt":
+    import nt_only
+else:
+    import posix_only
+from . import sibling
+from ..pkg import thing
+def lazy():
+    import inside_function
+    importlib.import_module("plugins.csv")
+    __import__("dunder_target")
+    from importlib import resources
+    resources.files("mypkg.data")
+import ctypes, ctypes.util
+libm = ctypes.CDLL("libm.so.6")
+ctypes.cdll.LoadLibrary(ctypes.util.find_library("z"))
+ctypes.util.find_library("ssl")
+import subprocess as sp
+sp.run(["ls"])
+os.fork()
+open("/var/log/app.log", "a")
+open("/tmp/ok", "w")
+if __name__ == "__main__":
+    import only_as_script
+'''
+
+
+def test_import_scan_semantics():
+    scan = scan_source(SOURCE)
+    by_name = {(r.module, r.level): r for r in scan.imports}
+    names = {m for m, _ in by_name}
+    assert {"os", "sys", "importlib", "ujson", "json", "posix_only", "inside_function", "plugins.csv",
+            "dunder_target", "mypkg.data", "ctypes", "subprocess"} <= names
+    assert not names & {"typing_only", "winreg", "nt_only", "only_as_script"}
+    assert by_name[("ujson", 0)].optional and not by_name[("os", 0)].optional
+    assert by_name[("json", 0)].fallback_for == (("ujson", 0),)
+    assert by_name[("inside_function", 0)].lazy and not by_name[("os", 0)].lazy
+    assert by_name[("", 1)].names == ("sibling",) and by_name[("pkg", 2)].names == ("thing",)
+    assert {lib for lib, _ in scan.libraries} == {"libm.so.6", "z", "ssl"}
+    kinds = {(f.kind, f.detail) for f in scan.facts}
+    assert ("subprocess", "subprocess.run") in kinds and ("fork", "os.fork") in kinds
+    assert ("writes", "/var/log/app.log") in kinds and ("writes", "/tmp/ok") not in kinds
+    assert scan.main_block_imports
+
+
+def test_unparsable_source_falls_back_to_line_scan():
+    scan = scan_source(b"import alpha\nfrom beta.gamma import (delta,\n  eps)\ndef broken(:\n")
+    assert not scan.parsed
+    assert {r.module for r in scan.imports} == {"alpha", "beta.gamma"}
+
+
+@pytest.mark.parametrize("expr,expected", [
+    ('sys.platform == "win32"', False), ('sys.platform != "win32"', True), ('os.name == "nt"', False),
+    ('sys.platform.startswith(("linux", "freebsd"))', True), ('platform.system() == "Darwin"', False),
+    ('sys.platform in ("darwin", "win32")', False), ('not WIN and sys.platform == "linux"', True),
+    ('sys.version_info >= (3, 8)', None), ('DEBUG', None),
+])
+def test_static_platform_truth(expr, expected):
+    assert static_truth(ast.parse(expr, mode="eval").body, {"WIN": False}) is expected
+
+
+# --- ELF --------------------------------------------------------------------------------------------------
+
+def test_parse_elf_reads_program_headers(elf_bytes):
+    info = parse_elf("/python3.12", elf_bytes)
+    assert info.interp == "/lib64/ld-linux-x86-64.so.2" and info.pie
+    assert any(n.startswith("libpython3.12") for n in info.needed) and "libc.so.6" in info.needed
+    assert parse_elf("/x", b"#!/bin/sh\n") is None and parse_elf("/x", b"\x7fELF garbage") is None
+    assert expand_origin("$ORIGIN/../../numpy.libs", "/sp/numpy/core") == "/sp/numpy.libs"
+    assert expand_origin("${ORIGIN}/lib", "/a") == "/a/lib"
+
+
+def test_ld_so_conf_includes(tmp_path):
+    fs = _tree(tmp_path, {
+        "/etc/ld.so.conf": "include /etc/ld.so.conf.d/*.conf\n/opt/extra/lib # trailing comment\n",
+        "/etc/ld.so.conf.d/a.conf": "/usr/local/lib\ninclude nested.conf.inc\n",
+        "/etc/ld.so.conf.d/b.conf": "/usr/lib/x86_64-linux-gnu/libfakeroot\n",
+        "/etc/ld.so.conf.d/nested.conf.inc": "/opt/nested\n",
+        "/etc/ld.so.conf.d/ignored.txt": "/nope\n",
+    })
+    gb = GraphBuilder(fs)
+    read = lambda p: fs.read_bytes(p).decode() if gb.is_file(p) else None  # noqa: E731
+    assert ld_so_conf_dirs(gb.listdir, read) == ["/usr/local/lib", "/opt/nested",
+                                                 "/usr/lib/x86_64-linux-gnu/libfakeroot", "/opt/extra/lib"]
+
+
+# --- graph: dirs and symlinks on the way ----------------------------------------------------------------
+
+def test_keep_path_follows_usrmerge_symlinks(tmp_path):
+    fs = _tree(tmp_path, {
+        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2": b"\x7fELF",
+        "/usr/lib64/ld-linux-x86-64.so.2": ("->", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"),
+        "/lib64": ("->", "usr/lib64"), "/lib": ("->", "usr/lib"),
+    })
+    gb = GraphBuilder(fs)
+    end = gb.keep_path("/lib64/ld-linux-x86-64.so.2", ENTRY, "PT_INTERP")
+    assert end == "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    kinds = {d["path"]: d["kind"] for n, d in gb.graph.nodes(data=True) if n.startswith("file:")}
+    assert kinds == {"/lib64": "symlink", "/lib": "symlink", "/usr": "dir", "/usr/lib64": "dir",
+                     "/usr/lib64/ld-linux-x86-64.so.2": "symlink", "/usr/lib": "dir",
+                     "/usr/lib/x86_64-linux-gnu": "dir", end: "file"}
+    assert gb.graph.edges[fnode("/lib64"), fnode("/usr/lib64")]["reason"] == "symlink"
+    assert gb.graph.edges[fnode(end), fnode("/usr/lib/x86_64-linux-gnu")]["reason"] == "parent-dir"
+    assert gb.keep_path("/lib64/missing.so", ENTRY, "x") is None
+
+
+# --- finder -----------------------------------------------------------------------------------------------
+
+def test_finder_resolution_order(tmp_path):
+    zip_path = tmp_path / "deps.zip"
+    fs = _tree(tmp_path / "root", {
+        "/sp/pkg/__init__.py": "", "/sp/pkg/__pycache__/__init__.cpython-312.pyc": "x",
+        "/sp/fast.py": "", f"/sp/fast.{ABI}.so": "elf",
+        "/sp/ns/a.py": "", "/other/ns/b.py": "",
+        "/sp/compiled.pyc": "bytecode",
+        "/bin/tool": "#!/bin/sh\n", "/bin/tool.py": "",
+    })
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("zipped/__init__.py", "import json\n")
+    shutil.copy(zip_path, tmp_path / "root" / "deps.zip")
+    finder = Finder(GraphBuilder(fs), ["/bin", "/sp", "/other", "/deps.zip"], ABI, "cpython-312")
+    pkg = finder.find("pkg")
+    assert pkg.kind == "source" and pkg.is_package and pkg.cached == "/sp/pkg/__pycache__/__init__.cpython-312.pyc"
+    assert finder.find("fast").kind == "extension"  # extension suffixes come before .py
+    ns = finder.find("ns")
+    assert ns.kind == "namespace" and ns.search == ("/sp/ns", "/other/ns")
+    assert finder.find("ns.b").origin == "/other/ns/b.py"
+    assert finder.find("compiled").kind == "bytecode"
+    zipped = finder.find("zipped")
+    assert zipped.kind == "zip" and zipped.origin == "/deps.zip" and b"json" in finder.read_source(zipped)
+    assert finder.find("tool").origin == "/bin/tool.py" and "/bin/tool" in finder.probed
+    assert finder.find("absent") is None
+
+
+# --- hooks and small helpers --------------------------------------------------------------------------
+
+def test_hook_table_is_valid_data():
+    table = hook_table()
+    assert "uvicorn.loops.auto" in table["uvicorn"][0].hiddenimports
+    assert table["importlib.metadata"][0].all_dist_info
+    assert "jinja2.ext" in table["jinja2"][0].hiddenimports
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_hooks("- module: x\n  hiddenimport: [y]\n")
+
+
+def test_locale_names_are_normalised_like_glibc():
+    assert _locale_dirname("C.UTF-8") == "C.utf8"
+    assert _locale_dirname("en_US.UTF-8@euro") == "en_US.utf8"
+    assert _locale_dirname("de_DE") == "de_DE"
