@@ -107,6 +107,9 @@ def test_every_source_matches_docker_export(name, fixture_images, source_caches,
         assert image.diff_ids == first.diff_ids
         assert image.config == first.config and image.history == first.history
         assert image.size == sum(layer.uncompressed_size for layer in image.layers) > 0
+    if name == "whiteout":  # its later layer deletes files: they are stored, shadowed, and not in the export
+        hidden = [e for e in first.fs.shadowed() if e.kind == "file"]
+        assert hidden and not any(e.path in truth for e in hidden if first.fs.entry(e.path) is None)
     # The engine's config is Docker-format; a copy to OCI (layout, registry) rewrites it, byte for byte alike.
     assert images["docker-archive"].raw_config == first.raw_config
     assert images["docker-archive"].config_digest == first.config_digest == (fixture.image_id or first.config_digest)
