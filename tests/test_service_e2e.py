@@ -17,6 +17,7 @@ import time
 import uuid
 
 import httpx
+import oras.provider
 import pytest
 
 from tests.support.services import start_registry
@@ -64,14 +65,14 @@ class Stack:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["Digest"]
 
-    def job_for(self, repository: str, tag: str) -> dict | None:
+    def job_for(self, repository: str, tag: str, target: str = "oci") -> dict | None:
         found = [j for j in self.server.jobs() if j["source"]["repository"] == repository
-                 and j["source"]["tag"] == tag]
+                 and j["source"]["tag"] == tag and j["target"] == target]
         return found[0] if found else None
 
-    def wait_finished(self, repository: str, tag: str) -> dict:
+    def wait_finished(self, repository: str, tag: str, target: str = "oci") -> dict:
         def finished():
-            job = self.job_for(repository, tag)
+            job = self.job_for(repository, tag, target)
             return job if job and job["state"] in ("done", "failed", "skipped") else None
         try:
             return wait_for(finished, CONVERT_TIMEOUT, f"job for {repository}:{tag}", interval=0.5)
@@ -106,7 +107,8 @@ def assert_converted(stack: Stack, fixture, tag: str, source_digest: str) -> dic
 
 def verify_rules(fixture) -> str:
     probe = {"probe": shlex.join(fixture.probe.cmd), "expect": fixture.probe.expect, "timeout": 120}
-    return RULES + f"    verify: {json.dumps(probe)}\n"
+    return (RULES + f"    verify: {json.dumps(probe)}\n"
+            + '  - repository: "fixtures/*"\n    targets: [microvm]\n')
 
 
 def test_push_to_registry_is_converted_verified_and_pushed_back_sqlite(tmp_path, fixture_images):
@@ -121,15 +123,29 @@ def test_push_to_registry_is_converted_verified_and_pushed_back_sqlite(tmp_path,
         # the registry also told us about our own push of v1-oci: ignored by the default excludes
         wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask", "v1-oci"), 30, "recorded result push")
         assert len(stack.recorder.manifest_pushes("fixtures/flask", "v1-oci")) == 1
-        assert [j["source"]["tag"] for j in stack.server.jobs()] == ["v1"]
-        assert stack.server.metric("faktory_jobs", state="done") == 1
-        assert stack.server.metric("faktory_conversion_seconds_count") == 1
+        assert sorted((j["source"]["tag"], j["target"]) for j in stack.server.jobs()) == [
+            ("v1", "microvm"), ("v1", "oci")]
+
+        # a target that is not an image: an OCI artifact, pullable with oras
+        vm_job = stack.wait_finished("fixtures/flask", "v1", "microvm")
+        assert vm_job["state"] == "done", f"{vm_job['error']} / {vm_job['note']}"
+        vm_dest = f"{stack.registry.addr}/fixtures/flask:v1-microvm"
+        artifact = skopeo_inspect_raw(vm_dest)
+        assert artifact["artifactType"] == "application/vnd.faktory.microvm.v1"
+        assert artifact["annotations"]["dev.faktory.source.digest"] == digest
+        pulled = tmp_path / "pulled"
+        pulled.mkdir()
+        oras.provider.Registry(hostname=stack.registry.addr, insecure=True).pull(target=vm_dest, outdir=str(pulled))
+        listed = json.loads((pulled / "faktory.json").read_text())["files"]
+        assert listed and all((pulled / name).stat().st_size == size for name, size in listed.items())
+        assert stack.server.metric("faktory_jobs", state="done") == 2
+        assert stack.server.metric("faktory_conversion_seconds_count") == 2
         # the same digest under another tag: re-tagged, not converted again
         assert stack.push(flask, "stable") == digest
         again = assert_converted(stack, flask, "stable", digest)
         assert "re-tagged" in again["note"] and again["phase"] == "retag"
         assert again["result_ref"].split("@")[1] == job["result_ref"].split("@")[1]
-        assert stack.server.metric("faktory_conversion_seconds_count") == 1
+        assert stack.server.metric("faktory_conversion_seconds_count") == 2
     finally:
         stack.close()
 
