@@ -14,8 +14,6 @@ from faktory.analyzers.model import BLOCKER, Finding
 from faktory.emitters.base import EmitOptions
 from faktory.emitters.convert import MANIFEST, OutdirInUse, UnknownTarget, convert
 from faktory.errors import ConversionBlocked, FaktoryError
-from faktory.runner.outputs import bootable
-from faktory.runner.qemu import boot
 from faktory.runner.structure import cpio_members
 from tests.handmade import python_image
 
@@ -46,11 +44,19 @@ def test_manifest_and_readme_describe_the_output(microvm_out):
     assert cpio_members(microvm_out / "initrd.cpio") == doc["contents"]["initrd.cpio"]
 
 
-def test_microvm_boots_prints_and_reports_exit_code(microvm_out):
-    with bootable(microvm_out, args=["python3", "/app/main.py", "booted", "7"]) as spec:
-        result = boot(spec, timeout=240)
-    assert "hello from ['booted', '7']" in result.app_output
-    assert result.exit_code == 7, result.output[-2000:]
+def test_faktory_run_boots_prints_and_returns_the_app_exit_code(microvm_out):
+    proc = subprocess.run([FAKTORY, "run", str(microvm_out), "--timeout", "400", "--", "python3", "/app/main.py",
+                           "booted", "7"], capture_output=True, text=True, timeout=600)
+    assert "hello from ['booted', '7']" in proc.stdout
+    assert "faktory-init: exit status 7" in proc.stdout
+    assert proc.returncode == 7, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_run_refuses_outputs_it_cannot_boot(handmade, tmp_path):
+    image, closure = handmade
+    convert(image, closure, "nanos", tmp_path / "n")
+    proc = subprocess.run([FAKTORY, "run", str(tmp_path / "n")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "boots microvm and unikraft outputs" in proc.stderr
 
 
 def test_unknown_target_and_foreign_outdir_are_user_errors(handmade, tmp_path):

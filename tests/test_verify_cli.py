@@ -1,0 +1,38 @@
+"""`faktory verify` from the command line: the pass/fail table and its exit codes, with real Docker runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+FAKTORY = str(Path(__file__).resolve().parents[1] / ".venv/bin/faktory")
+
+
+def _verify(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([FAKTORY, "verify", *args], capture_output=True, text=True, timeout=900,
+                          env={"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+
+
+def test_verify_oci_passes_and_a_wrong_expectation_fails(fixture_images, tmp_path):
+    fx = fixture_images["whiteout"]
+    probe = " ".join(fx.probe.cmd)
+    ok = _verify(fx.tag, "--to", "oci", "--probe", probe, "--expect", fx.probe.expect, "-o", str(tmp_path / "o"))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "pass" in ok.stdout and "FAIL" not in ok.stdout
+    assert (tmp_path / "o" / "faktory.json").is_file()
+    bad = _verify(fx.tag, "--to", "oci", "--probe", probe, "--expect", "no such text anywhere")
+    assert bad.returncode == 1
+    assert "FAIL" in bad.stdout and "not in the converted" in bad.stdout
+
+
+def test_verify_structural_only_target(fixture_images):
+    fx = fixture_images["whiteout"]
+    proc = _verify(fx.tag, "--to", "nanos")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tree " in proc.stdout and "Nanos provides" in proc.stdout
+
+
+def test_verify_blocked_target_is_a_user_error(fixture_images):
+    proc = _verify(fixture_images["whiteout"].tag, "--to", "rumprun")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("faktory: error: cannot convert to rumprun") and "python-version" in proc.stderr
