@@ -47,6 +47,19 @@ def test_base_runs_its_python(fixture_images, name):
     assert result.output.startswith(image.python_version + "."), result.output
 
 
+@pytest.mark.parametrize("name", [b for b in BASES if b.endswith("-slim")])
+def test_slim_base_is_laid_out_like_the_official_image(fixture_images, name):
+    image = fixture_images[name]
+    minor = image.python_version
+    script = ("import os, sys, sysconfig; b = '/usr/local/bin/';"
+              "print(os.readlink(b + 'python'), os.readlink(b + 'python3'), sys.prefix, open(b + 'pip3').readline().strip(),"
+              " sysconfig.get_config_var('prefix'), os.path.isdir(sysconfig.get_paths()['stdlib'] + '/test'))")
+    result = run_once(image.tag, ["python3", "-c", script])
+    assert result.returncode == 0, result.logs
+    assert result.output.split() == ["python3", f"python{minor}", "/usr/local", f"#!/usr/local/bin/python{minor}",
+                                     "/usr/local", "False"]
+
+
 @pytest.mark.parametrize("name", APPS + BASES)
 def test_exports_exist(fixture_images, name):
     image = fixture_images[name]
