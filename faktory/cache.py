@@ -110,10 +110,13 @@ class LayerCache:
             raw = json.loads(index_path.read_text())
         except (OSError, ValueError):
             return None
-        if raw.get("format") != INDEX_FORMAT or not tar_path.exists():
-            return None
-        entries = tuple(Record(*r) for r in raw["entries"])
-        return LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=raw["size"], entries=entries)
+        try:
+            if raw.get("format") != INDEX_FORMAT or not tar_path.exists():
+                return None
+            entries = tuple(Record(*r) for r in raw["entries"])
+            return LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None  # damaged or foreign: ingest the layer again
 
     def diff_id_for_blob(self, blob_digest: str) -> str | None:
         try:

@@ -447,3 +447,13 @@ def test_oci_archive_equals_the_layout(tmp_path, cache):
     assert archived.digest == layout.digest and view(archived) == view(layout)
     with pytest.raises(ImageNotFound, match="no image tagged 'v2'"):
         open_image(f"oci-archive:{packed}:v2", cache=cache)
+
+
+def test_damaged_cache_entries_are_rebuilt(tmp_path, cache):
+    path = write_docker_archive(tmp_path / "a.tar", layers())
+    first = open_image(f"docker-archive:{path}", cache=cache)
+    index = cache.base / "layers" / f"{first.diff_ids[0][7:]}.json"
+    index.write_text('{"format": 1, "size": 3, "entries": [["/x", "file"]]}')
+    (cache.base / "layers" / f"{first.diff_ids[1][7:]}.tar").unlink()
+    again = open_image(f"docker-archive:{path}", cache=cache)
+    assert view(again) == view(first)
