@@ -4,7 +4,6 @@ modes and symlinks live in the Rock Ridge records, which is what rumprun's cd966
 from __future__ import annotations
 
 import itertools
-import os
 import posixpath
 from pathlib import Path
 

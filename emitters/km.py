@@ -6,13 +6,11 @@ Env = base Env + source Env; Entrypoint, Cmd and WorkingDir come from the source
 
 from __future__ import annotations
 
-import posixpath
 import re
 from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.emitters.base import Artifact, EmitOptions
-from faktory.emitters.launch import safe_name
 from faktory.emitters.oci import out_tag
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs

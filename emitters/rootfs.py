@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import os
 import posixpath
-import shutil
-import stat
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path

@@ -5,13 +5,12 @@ command lines. rumprun's interpreter replaces the image's: ELF files are left ou
 from __future__ import annotations
 
 import json
-import posixpath
 from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, WARNING, Closure, Finding
 from faktory.emitters.base import Artifact, EmitOptions
 from faktory.emitters.iso import write_iso
-from faktory.emitters.launch import launch_env, safe_name
+from faktory.emitters.launch import launch_env
 from faktory.emitters.prepare import WORK, cleanup, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, Rootfs
 from faktory.emitters.rules import as_severity, blocker, extension_findings, facts

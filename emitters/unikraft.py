@@ -3,14 +3,14 @@ command line, and with --kernel the kraftkit OCI package (index → manifest →
 
 from __future__ import annotations
 
+import hashlib
 import io
-import json
 import tarfile
 from pathlib import Path
 
 import yaml
 
-from faktory.analyzers.model import BLOCKER, WARNING, Closure, Finding
+from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.emitters.base import Artifact, EmitOptions
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.oci_layout import OCI_CONFIG, Layout as OciLayout
@@ -142,8 +142,6 @@ def write_package(root: Path, kernel: Path, initrd: Path, name: str, argv: list[
     initrd_layer = layout.add_bytes(_single_file_tar("/unikraft/bin/initrd", initrd),
                                     "application/vnd.oci.image.layer.v1.tar",
                                     {"org.unikraft.kernel.initrd": "/unikraft/bin/initrd"})
-    import hashlib
-
     diff_ids = ["sha256:" + hashlib.sha256(layout.blob_path(l).read_bytes()).hexdigest()
                 for l in (kernel_layer, initrd_layer)]
     config = layout.add_json({

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import networkx as nx
 
-from faktory.analyzers.model import Closure, Finding, Interpreter, Launch
+from faktory.analyzers.model import Closure, Interpreter, Launch
 from faktory.errors import SymlinkLoop
 from faktory.image import CHAR, DIR, FIFO, FILE, SYMLINK, Entry, ImageConfig, Platform
 

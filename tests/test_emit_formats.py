@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,12 @@ import pytest
 from faktory.emitters.cpio import CpioError, NewcWriter
 from faktory.emitters.iso import write_iso
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
-from faktory.emitters.rootfs import Layout, RootEntry, Rootfs, materialise
+from faktory.emitters.rootfs import Layout, materialise
 from faktory.emitters.rumprun import rumprun_config
 from faktory.emitters.unikraft import kernel_cmdline
-from faktory.image import DIR, FILE, SYMLINK
+from faktory.image import FILE, SYMLINK
 from faktory.runner.structure import cpio_members, iso_members
-from tests.handmade import DirImage, python_image
-from faktory.image import ImageConfig
+from tests.handmade import python_image
 
 
 def _cpio_extract(archive: bytes, dest: Path) -> None:

@@ -105,7 +105,6 @@ def command(
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
             push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_creds)
-    total = sum(artifact.files.values()) if artifact.files else 0
     console.print(f"[green]wrote[/] {artifact.outdir} ({to}, closure {closure.size / 1e6:.1f} MB, source {image.size / 1e6:.1f} MB)")
     for f in findings:
         if f not in blocking:
