@@ -193,3 +193,23 @@ def push_image(session, base: str, repo: str, layers: list[bytes], *, compressio
     digest = push_manifest(session, base, repo, tag or sha(manifest), manifest,
                            "application/vnd.oci.image.manifest.v1+json")
     return digest, manifest
+
+
+def write_docker_archive_multi(path: Path, images: dict[str, list[bytes]]) -> Path:
+    """A `docker save` of several images (`docker save a:1 b:2`), layers shared by content."""
+    entries, written = [], set()
+    with tarfile.open(path, "w") as tf:
+        for tag, layers in images.items():
+            names = []
+            for layer in layers:
+                name = f"{sha(layer)[7:]}/layer.tar"
+                if name not in written:
+                    _add(tf, name, layer)
+                    written.add(name)
+                names.append(name)
+            config = config_for(layers, cmd=(f"/bin/{tag.split(':')[0]}",))
+            cfg_name = f"{sha(config)[7:]}.json"
+            _add(tf, cfg_name, config)
+            entries.append({"Config": cfg_name, "RepoTags": [tag], "Layers": names})
+        _add(tf, "manifest.json", json.dumps(entries).encode())
+    return path

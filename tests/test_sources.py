@@ -457,3 +457,20 @@ def test_damaged_cache_entries_are_rebuilt(tmp_path, cache):
     (cache.base / "layers" / f"{first.diff_ids[1][7:]}.tar").unlink()
     again = open_image(f"docker-archive:{path}", cache=cache)
     assert view(again) == view(first)
+
+
+def test_docker_archive_with_several_images(tmp_path, cache):
+    from tests.imagefab import write_docker_archive_multi
+
+    base = layers()[0]
+    path = write_docker_archive_multi(tmp_path / "two.tar", {
+        "shop/api:1": [base, LayerTar().file("api", b"api").bytes()],
+        "shop/web:2": [base, LayerTar().file("web", b"web").bytes()],
+    })
+    assert open_image(f"docker-archive:{path}:shop/web:2", cache=cache).config.cmd == ("/bin/shop/web",)
+    api = open_image(f"docker-archive:{path}:@0", cache=cache)
+    assert api.fs.read_bytes("/api") == b"api" and api.fs.entry("/web") is None
+    with pytest.raises(ImageNotFound, match="holds 2 images.*shop/api:1, shop/web:2"):
+        open_image(f"docker-archive:{path}", cache=cache)
+    with pytest.raises(ImageNotFound, match="no image 'shop/db:3'"):
+        open_image(f"docker-archive:{path}:shop/db:3", cache=cache)
