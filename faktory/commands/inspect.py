@@ -137,7 +137,8 @@ def _print_summary(doc: dict) -> None:
     history.add_column("SIZE", justify="right")
     for h in doc["history"]:
         history.add_row("" if h["layer_index"] is None else str(h["layer_index"]), (h["created"] or "")[:19],
-                        h["created_by"].replace("\t", " "), "0B" if h["empty_layer"] else _human(h["size"]))
+                        (h["created_by"] or h["comment"] or "").replace("\t", " "),
+                        "0B" if h["empty_layer"] else _human(h["size"]))
     console.print(history)
 
     layers = Table(title="Layers", title_justify="left", show_edge=False, pad_edge=False)
