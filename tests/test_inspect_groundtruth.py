@@ -2,6 +2,7 @@
 
 The engine is the oracle: a container created (never started) from the image and exported shows exactly the
 image's filesystem plus what the engine adds at create time (/.dockerenv, /etc/hosts, /dev, /proc, …).
+Compared per path: type, mode, size, link target, uid, gid and mtime.
 Each source kind reads its own blobs into its own cache, so every reader is exercised on every layer; the
 config, history and diff_ids must be the same whichever source the image came from. To keep the suite short,
 the daemon and the registry read their blobs cold for the COLD fixtures; for the others they load through
@@ -31,6 +32,7 @@ COLD = {"flask", "whiteout", "numpy", "debian-python"}
 # What `docker create` adds to every container (the engine's init layer and mount points).
 CREATED_FILES = {"/.dockerenv", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab"}
 CREATED_TREES = ("/dev", "/proc", "/sys")
+ENGINE_TOUCHED = {"/etc"}  # gets the files above: its mtime is the container's, not the image's
 
 
 def _engine_added(path: str) -> bool:
@@ -57,7 +59,7 @@ def _exported(tag: str) -> dict[str, tuple]:
                         tarfile.SYMTYPE: "symlink", tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block",
                         tarfile.FIFOTYPE: "fifo"}[info.type]
                 view[path] = (kind, info.mode & 0o7777, info.size if kind == "file" else 0,
-                              info.linkname if kind == "symlink" else "", info.uid, info.gid)
+                              info.linkname if kind == "symlink" else "", info.uid, info.gid, _mtime(path, info.mtime))
         proc.wait()
         assert proc.returncode == 0
         for path, target in links.items():  # a hardlink is the same file under another name
@@ -67,8 +69,12 @@ def _exported(tag: str) -> dict[str, tuple]:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
 
 
+def _mtime(path: str, mtime: float) -> int | None:
+    return None if path in ENGINE_TOUCHED else int(mtime)
+
+
 def _merged(image) -> dict[str, tuple]:
-    return {e.path: (e.kind, e.mode, e.size, e.linkname, e.uid, e.gid)
+    return {e.path: (e.kind, e.mode, e.size, e.linkname, e.uid, e.gid, _mtime(e.path, e.mtime))
             for e in image.fs.walk("/") if e.path != "/" and not _engine_added(e.path)}
 
 
