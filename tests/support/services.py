@@ -11,6 +11,7 @@ JSON, which is valid YAML.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import shutil
@@ -342,11 +343,13 @@ def write_env(state: Path, services: Services = SUITE) -> Path:
 def start(state: Path = STATE_DIR) -> Services:
     """Idempotent: start whatever of dockerd, both registries and redis does not answer."""
     state.mkdir(parents=True, exist_ok=True)
-    _start_dockerd(state)
-    _start_suite_registry(state, "registry", REGISTRY_PORT, auth=False)
-    _start_suite_registry(state, "auth-registry", AUTH_REGISTRY_PORT, auth=True)
-    _start_redis(state)
-    write_env(state)
+    with open(state / "services.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two test sessions starting at once must not race for the ports
+        _start_dockerd(state)
+        _start_suite_registry(state, "registry", REGISTRY_PORT, auth=False)
+        _start_suite_registry(state, "auth-registry", AUTH_REGISTRY_PORT, auth=True)
+        _start_redis(state)
+        write_env(state)
     return SUITE
 
 
