@@ -56,9 +56,9 @@ class Stack:
             self.close()
             raise
 
-    def push(self, fixture, tag: str) -> str:
+    def push(self, fixture, tag: str, repository: str | None = None) -> str:
         """Push the fixture under fixtures/<name>:<tag>; returns the manifest digest the registry holds."""
-        ref = f"{self.registry.addr}/fixtures/{fixture.name}:{tag}"
+        ref = f"{self.registry.addr}/{repository or 'fixtures/' + fixture.name}:{tag}"
         skopeo_copy(f"docker-archive:{fixture.archive}", ref)
         out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
                              capture_output=True, text=True, timeout=60)
@@ -88,16 +88,17 @@ class Stack:
         self.recorder.close()
 
 
-def assert_converted(stack: Stack, fixture, tag: str, source_digest: str) -> dict:
-    job = stack.wait_finished(f"fixtures/{fixture.name}", tag)
+def assert_converted(stack: Stack, fixture, tag: str, source_digest: str, repository: str | None = None) -> dict:
+    repository = repository or f"fixtures/{fixture.name}"
+    job = stack.wait_finished(repository, tag)
     assert job["state"] == "done", f"{job['error']} / {job['note']}"
-    dest = f"{stack.registry.addr}/fixtures/{fixture.name}:{tag}-oci"
+    dest = f"{stack.registry.addr}/{repository}:{tag}-oci"
     assert job["result_ref"].startswith(dest + "@sha256:")
     manifest = skopeo_inspect_raw(dest)
     annotations = manifest["annotations"]
     assert annotations["org.opencontainers.image.base.digest"] == source_digest
     assert annotations["dev.faktory.source.digest"] == source_digest
-    assert annotations["dev.faktory.source.ref"].endswith(f"/fixtures/{fixture.name}@{source_digest}")
+    assert annotations["dev.faktory.source.ref"].endswith(f"/{repository}@{source_digest}")
     inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{dest}"],
                                capture_output=True, text=True, timeout=60)
     assert inspected.returncode == 0, inspected.stderr  # config and layers are all there
@@ -176,14 +177,20 @@ class ManifestWatcher(threading.Thread):
         accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"}
         with httpx.Client(timeout=10) as client:
             while not self.stop.wait(0.1):
-                response = client.get(f"{self.base}/manifests/{self.tag}", headers=accept)
-                if response.status_code != 200:
-                    continue
-                doc = response.json()
-                self.seen.add(response.headers.get("Docker-Content-Digest", ""))
-                for blob in [doc["config"], *doc["layers"]]:
-                    if client.head(f"{self.base}/blobs/{blob['digest']}").status_code != 200:
-                        self.incomplete.append(blob["digest"])
+                try:
+                    self.check(client, accept)
+                except httpx.HTTPError:
+                    pass  # the registry going away at teardown
+
+    def check(self, client: httpx.Client, accept: dict) -> None:
+        response = client.get(f"{self.base}/manifests/{self.tag}", headers=accept)
+        if response.status_code != 200:
+            return
+        doc = response.json()
+        self.seen.add(response.headers.get("Docker-Content-Digest", ""))
+        for blob in [doc["config"], *doc["layers"]]:
+            if client.head(f"{self.base}/blobs/{blob['digest']}").status_code != 200:
+                self.incomplete.append(blob["digest"])
 
 
 def test_redis_queue_two_workers_and_kill_9_mid_conversion(tmp_path, fixture_images, redis_queue):
@@ -201,23 +208,27 @@ def test_redis_queue_two_workers_and_kill_9_mid_conversion(tmp_path, fixture_ima
         job = assert_converted(stack, flask, "r1", digest)
         assert job["attempts"] == 1
 
-        # 2. kill -9 the worker holding the next job while it converts
-        watcher = ManifestWatcher(stack.registry.addr, "fixtures/flask", "r2-oci")
+        # 2. kill -9 the worker holding the next job while it converts (another repository: a conversion
+        #    of its own, not a re-tag of r1's result)
+        watcher = ManifestWatcher(stack.registry.addr, "fixtures/flask-kill", "r2-oci")
         watcher.start()
-        digest2 = stack.push(flask, "r2")
-        running = wait_for(lambda: (j := stack.job_for("fixtures/flask", "r2")) and j["state"] == "running"
-                           and j["phase"] in ("analyze", "convert") and j, 120, "job r2 converting", interval=0.05)
-        victim = int(running["worker"].rsplit(":", 1)[1])
-        os.kill(victim, signal.SIGKILL)
-        job2 = assert_converted(stack, flask, "r2", digest2)
-        watcher.stop.set()
-        watcher.join()
+        try:
+            digest2 = stack.push(flask, "r2", repository="fixtures/flask-kill")
+            running = wait_for(lambda: (j := stack.job_for("fixtures/flask-kill", "r2")) and j["state"] == "running"
+                               and j["phase"] in ("analyze", "convert") and j, 120, "job r2 converting",
+                               interval=0.05)
+            victim = int(running["worker"].rsplit(":", 1)[1])
+            os.kill(victim, signal.SIGKILL)
+            job2 = assert_converted(stack, flask, "r2", digest2, repository="fixtures/flask-kill")
+        finally:
+            watcher.stop.set()
+            watcher.join()
         assert job2["attempts"] == 2, job2
         assert f"{running['worker']} stopped during" in job2["note"]
         assert job2["worker"] != running["worker"]
-        wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask", "r2-oci"), 30, "recorded result push")
+        wait_for(lambda: stack.recorder.manifest_pushes("fixtures/flask-kill", "r2-oci"), 30, "recorded result push")
         time.sleep(1)  # let any (wrong) second push arrive before counting
-        assert len(stack.recorder.manifest_pushes("fixtures/flask", "r2-oci")) == 1  # published exactly once
+        assert len(stack.recorder.manifest_pushes("fixtures/flask-kill", "r2-oci")) == 1  # published exactly once
         assert watcher.seen == {job2["result_ref"].split("@")[1]} and watcher.incomplete == []
     finally:
         stack.close()

@@ -6,6 +6,10 @@ Image contents are untrusted: every step reads the image as data; nothing from i
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -58,7 +62,6 @@ class VerifyFailed(FaktoryError):
 
 def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
     """Run the original and the converted output with the rule's probe, like `faktory verify`."""
-    import shlex
 
     from faktory.runner.verify import Probe, verify_output
 
@@ -89,10 +92,6 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
 def own_workdir(work_root: Path) -> Path:
     """This process's scratch dir (<host>-<pid>); dirs of dead processes on this host are removed first,
     so a worker killed mid-conversion leaves no garbage behind for long."""
-    import os
-    import shutil
-    import socket
-
     host = socket.gethostname()
     if work_root.is_dir():
         for entry in work_root.iterdir():
@@ -103,8 +102,6 @@ def own_workdir(work_root: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
-    import os
-
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
