@@ -320,19 +320,28 @@ def test_html_report_renders_in_headless_chromium_with_its_charts(fleet, tmp_pat
 def test_ctrl_c_leaves_a_valid_partial_report(fleet, tmp_path):
     """A real SIGINT to the running command: workers stop, the report holds what was finished, exit 130."""
     refs = list(fleet.names.values())
+    # Two rows are already cached, the rest are not: the command is interrupted once its workers run.
+    cache = tmp_path / "cache"
+    shutil.copytree(fleet.outdir / "cache", cache)
+    keep = {f"daemon-{image_id.replace(':', '-')}.json" for image_id in _image_ids(refs[:2])}
+    for entry in cache.rglob("*.json"):
+        if entry.name not in keep:
+            entry.unlink()
+    assert len(list(cache.rglob("*.json"))) == 2
     out = tmp_path / "partial.json"
     env = dict(os.environ, FAKTORY_AUDIT_CODE_REVISION=CODE_REVISION)
     process = subprocess.Popen(
-        [sys.executable, "-m", "faktory", "audit", *refs, "--jobs", "2", "--quiet", "--cache-dir",
-         str(tmp_path / "cold-cache"), "--json", str(out), "--html", str(tmp_path / "partial.html")],
+        [sys.executable, "-m", "faktory", "audit", *refs, "--jobs", "2", "--quiet", "--cache-dir", str(cache),
+         "--json", str(out), "--html", str(tmp_path / "partial.html")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
-        deadline = 60.0
-        while not list((tmp_path / "cold-cache").rglob("*.json")) and deadline > 0:  # one image finished
+        for _ in range(600):  # until a worker process exists: cached rows are done, analysis has begun
             assert process.poll() is None, process.communicate()
-            time.sleep(0.2)
-            deadline -= 0.2
+            if _spawned_workers(process.pid):
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -342,14 +351,22 @@ def test_ctrl_c_leaves_a_valid_partial_report(fleet, tmp_path):
     assert "Traceback" not in stderr
     report = json.loads(out.read_text())
     assert report["complete"] is False and report["requested"] == len(refs)
-    assert 1 <= len(report["images"]) < len(refs)
+    assert [row["ref"] for row in report["images"]][:2] == refs[:2]
+    assert 2 <= len(report["images"]) < len(refs)
     assert all(row["status"] == "ok" for row in report["images"])
     assert "Partial report" in (tmp_path / "partial.html").read_text()
 
 
-def _spawned_workers() -> list[int]:
+def _image_ids(refs: list[str]) -> list[str]:
+    done = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", *refs], capture_output=True,
+                          text=True, check=True)
+    return done.stdout.split()
+
+
+def _spawned_workers(parent: int | None = None) -> list[int]:
+    """Pool worker processes (multiprocessing spawn) started by `parent` (default: this process)."""
     pids = []
-    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+    for children in Path(f"/proc/{parent or os.getpid()}/task").glob("*/children"):
         for pid in children.read_text().split():
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()

@@ -24,7 +24,6 @@ from faktory.audit.model import ERROR, ImageAudit
 
 Progress = Callable[[ImageAudit], None]
 MAX_ATTEMPTS = 2
-TASKS_PER_WORKER = 16
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def _new_pool(jobs: int) -> ProcessPoolExecutor:
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),  # no fork: the parent has threads (progress bar, http)
         initializer=_ignore_sigint,
-        max_tasks_per_child=TASKS_PER_WORKER,  # a fresh worker now and then bounds what one can leak
+        # No max_tasks_per_child: a pool that respawns workers could start one after Ctrl-C terminated the rest.
     )
 
 
@@ -147,11 +146,10 @@ def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish) -> None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers we spawned; finished rows are already kept."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown() forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
-
