@@ -106,7 +106,9 @@ def test_harbor_and_dockerhub_endpoints_queue_work(server):
                        ).json()["events"][0]["status"] == "duplicate event"
     hub = {"push_data": {"tag": "v9", "pushed_at": 5}, "repository": {"repo_name": "apps/hub"}}
     response = CLIENT.post(f"{server.url}/hooks/dockerhub/{SECRET}", json=hub)
-    assert response.status_code == 202 and response.json()["events"][0]["jobs"] == ["resolve"]
+    assert response.status_code == 202 and response.json()["events"][0]["status"] == "resolving"
+    too_big = CLIENT.post(f"{server.url}/hooks/distribution", headers=AUTH, content=b" " * (5 << 20))
+    assert too_big.status_code == 413
 
 
 @pytest.mark.parametrize("args, message", [

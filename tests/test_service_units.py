@@ -16,7 +16,7 @@ from faktory.service.app import secret_matches
 from faktory.service.config import ServiceConfig
 from faktory.service.jobs import FAILED, QUEUED, RETRYING, RUNNING, Job, job_id_for
 from faktory.service.publish import Destination, DestinationError
-from faktory.service.rules import Rules, RulesError, parse_rules
+from faktory.service.rules import RulesError, parse_rules
 from faktory.service.service import Service
 from faktory.service.store import SqliteStore
 
@@ -195,8 +195,20 @@ def test_untrusted_trigger_is_resolved_by_a_worker_task(tmp_path):
     (event,) = ev.parse_dockerhub(json.dumps({"push_data": {"tag": "v3"}, "repository": {"repo_name": "apps/web"}}
                                              ).encode(), "127.0.0.1:5000")
     accepted = service.accept(event)
-    assert accepted.queued == ("resolve",) and service.store.list() == []
+    assert accepted.resolving and accepted.queued == () and service.store.list() == []
     assert service.huey.pending_count() == 1
+
+
+def test_queue_and_jobs_survive_a_restart(tmp_path):
+    first = service_in(tmp_path)
+    (event,) = ev.parse_distribution(envelope(distribution_event("e1", tag="v1")))
+    assert first.store.add_event(event.event_id)
+    queued = first.accept(event).queued
+    first.store.close()
+    second = service_in(tmp_path)  # a new process on the same state dir
+    assert {j.id for j in second.store.list()} == set(queued)
+    assert second.huey.pending_count() == len(queued) == 3
+    assert not second.store.add_event("e1")  # replays stay deduped across restarts
 
 
 def test_claim_is_exclusive_and_dead_workers_jobs_are_reaped(tmp_path):

@@ -61,9 +61,12 @@ def create_app(service: Service, secret: str) -> Starlette:
                 metrics.ignored.labels(source).inc()
                 results.append({"id": item.event_id, "status": "ignored", "reason": accepted.ignored})
                 continue
+            if accepted.resolving:
+                results.append({"id": item.event_id, "status": "resolving", "jobs": []})
+                continue
             if accepted.deduped and not accepted.queued:
                 metrics.deduped.labels(source).inc()
-            metrics.jobs_queued.inc(len([j for j in accepted.queued if j != "resolve"]))
+            metrics.jobs_queued.inc(len(accepted.queued))
             results.append({"id": item.event_id, "status": "queued", "jobs": list(accepted.queued),
                             "deduped_jobs": list(accepted.deduped)})
         return {"events": results}
@@ -72,9 +75,13 @@ def create_app(service: Service, secret: str) -> Starlette:
         metrics.received.labels(source).inc()
         if not authorized:
             return reject(source, "auth", 401, "missing or wrong secret")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return reject(source, "too-large", 413, "body too large")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # stop reading at the limit instead of buffering anything sent
+            size += len(chunk)
+            if size > MAX_BODY:
+                return reject(source, "too-large", 413, "body too large")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             parsed = parse(body)
         except ev.MalformedPayload as exc:

@@ -36,6 +36,7 @@ class Accepted:
     queued: tuple[str, ...] = ()  # job ids
     deduped: tuple[str, ...] = ()  # job ids that already existed
     ignored: str | None = None  # why nothing was planned
+    resolving: bool = False  # an untrusted trigger: a worker resolves the tag, then plans jobs
 
 
 class WalNormalSqliteStorage(SqliteStorage):
@@ -98,7 +99,7 @@ class Service:
             if not self.rules.plans(event.registry, event.repository, event.tag):
                 return Accepted(ignored="no rule matches")
             self._resolve_task(event.registry, event.repository, event.tag, event.source)
-            return Accepted(queued=("resolve",))
+            return Accepted(resolving=True)
         return self._plan(event.registry, event.repository, event.tag, event.digest, event.source)
 
     def _plan(self, registry: str, repository: str, tag: str | None, digest: str, source: str) -> Accepted:
