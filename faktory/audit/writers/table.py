@@ -51,14 +51,20 @@ def render_table(report: AuditReport, console: Console) -> None:
 
 
 def _print_blockers(report: AuditReport, console: Console) -> None:
+    """Under the table, why each ✗: one line per target and blocker kind (count, first example)."""
     for row in report.images:
         lines = []
         if row.status == PARTIAL:
             lines.append(f"  [yellow]analysis failed[/]: {_esc(row.error or '')}")
         for target, verdict in row.targets.items():
+            by_kind: dict[str, list] = {}
             for issue in verdict.blockers:
-                where = f" [dim]({issue.location})[/]" if issue.location else ""
-                lines.append(f"  [red]{target}[/] {issue.kind}: {_esc(issue.message)}{where}")
+                by_kind.setdefault(issue.kind, []).append(issue)
+            for kind, issues in by_kind.items():
+                first = issues[0]
+                more = f" [dim](+{len(issues) - 1} more)[/]" if len(issues) > 1 else ""
+                where = f" [dim]({_esc(first.location)})[/]" if first.location else ""
+                lines.append(f"  [red]{target}[/] {kind}: {_esc(first.message)}{where}{more}")
         if lines:
             console.print(f"[bold]{_esc(row.ref)}[/]")
             for line in lines:
