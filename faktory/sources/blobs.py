@@ -11,6 +11,14 @@ from typing import BinaryIO
 
 from faktory.errors import InvalidImage
 
+try:  # ISA-L's inflate is about twice as fast as zlib's and releases the GIL too; zlib stays the fallback
+    from isal import isal_zlib as inflate_lib
+
+    INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, inflate_lib.error)
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    inflate_lib = zlib  # type: ignore[assignment]
+    INFLATE_ERRORS = (zlib.error,)
+
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -81,7 +89,7 @@ def decompress_to(stream: BinaryIO, out, compression: str | None, label: str) ->
 
 def _gunzip(chunks, emit, label: str) -> None:
     # Concatenated gzip members are legal (pigz, some builders): start a new decoder after each one.
-    decoder = zlib.decompressobj(wbits=31)
+    decoder = inflate_lib.decompressobj(wbits=31)
     fed = False  # the current decoder has taken input and not reached the end of its member
     try:
         for chunk in chunks:
@@ -91,14 +99,14 @@ def _gunzip(chunks, emit, label: str) -> None:
                 if not decoder.eof:
                     break
                 chunk = decoder.unused_data
-                decoder = zlib.decompressobj(wbits=31)
+                decoder = inflate_lib.decompressobj(wbits=31)
                 fed = False
                 if chunk and not chunk.startswith(GZIP_MAGIC[: len(chunk)]):
                     if chunk.strip(b"\0"):
                         raise InvalidImage(f"{label}: trailing garbage after the gzip stream")
                     break  # zero padding after the last member
         emit(decoder.flush())
-    except zlib.error as exc:
+    except INFLATE_ERRORS as exc:
         raise InvalidImage(f"{label}: corrupt gzip data ({exc})") from None
     if fed and not decoder.eof:
         raise InvalidImage(f"{label}: truncated gzip data")
