@@ -74,6 +74,11 @@ def test_replayed_event_is_deduped_and_blob_pushes_ignored(server):
     assert same_push_new_id["jobs"] == [] and same_push_new_id["deduped_jobs"] == [job_id]
     job = server.job(job_id)
     assert job["state"] == "queued" and job["source"]["digest"] == "sha256:" + f"{100:064x}"
+    queued = CLIENT.get(f"{server.url}/jobs", params={"state": "queued"}, headers=AUTH).json()["jobs"]
+    assert job_id in {j["id"] for j in queued}
+    assert CLIENT.get(f"{server.url}/jobs", params={"state": "failed"}, headers=AUTH).json()["jobs"] == []
+    assert CLIENT.get(f"{server.url}/jobs", params={"state": "bogus"}, headers=AUTH).status_code == 400
+    assert CLIENT.get(f"{server.url}/jobs/nope", headers=AUTH).status_code == 404
     assert job["destination"] == "127.0.0.1:5999/apps/a2:t100-oci"
 
 

@@ -261,3 +261,30 @@ def test_dead_workers_scratch_dirs_are_swept(tmp_path):
     mine = own_workdir(tmp_path)
     assert not stale.exists() and other_host.exists()
     assert mine.name.endswith(f"-{os.getpid()}")
+
+
+def test_redis_store_behaves_like_the_sqlite_one(services):
+    import uuid
+
+    from faktory.service.store import RedisStore
+
+    prefix = f"faktory-unit-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(services.redis_url, prefix=prefix)
+    try:
+        assert store.add_event("e1") and not store.add_event("e1")
+        job = make_job()
+        assert store.create(job) and not store.create(job)
+        moved = store.update(job.id, lambda j: j.replace(state=RUNNING, worker="w:1"))
+        assert moved.state == RUNNING and store.get(job.id).worker == "w:1"
+        assert store.update(job.id, lambda j: None) is None and store.get(job.id).state == RUNNING
+        assert store.counts()[RUNNING] == 1 and store.counts()[QUEUED] == 0
+        assert [j.id for j in store.list(state=RUNNING)] == [job.id] and store.list(state=QUEUED) == []
+        assert [j.id for j in store.active()] == [job.id]
+        store.record_result(job.conversion_key, "r/x:y@sha256:1")
+        assert store.result_for(job.conversion_key) == "r/x:y@sha256:1" and store.result_for("nope") is None
+        store.observe_seconds(3.0)
+        buckets, total, count = store.seconds_histogram()
+        assert dict(buckets)[5.0] == 1 and total == 3.0 and count == 1
+    finally:
+        for key in store.redis.scan_iter(match=f"{prefix}:*"):
+            store.redis.delete(key)

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from faktory.service import events as ev
+from faktory.service.jobs import ALL_STATES
 from faktory.service.metrics import ServiceMetrics
 from faktory.service.service import Service
 
@@ -109,7 +110,10 @@ def create_app(service: Service, secret: str) -> Starlette:
             limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
         except ValueError:
             return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-        found = await run_in_threadpool(service.store.list, limit)
+        state = request.query_params.get("state")
+        if state is not None and state not in ALL_STATES:
+            return JSONResponse({"error": f"state must be one of {', '.join(ALL_STATES)}"}, status_code=400)
+        found = await run_in_threadpool(service.store.list, limit, state)
         return JSONResponse({"jobs": [j.public() for j in found]})
 
     async def job(request: Request) -> Response:

@@ -35,8 +35,8 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
-    def list(self, limit: int = 100) -> list[Job]:
-        """Newest first."""
+    def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
+        """Newest first, optionally only jobs in one state."""
 
     def update(self, job_id: str, fn: Updater) -> Job | None:
         """Atomically apply fn to the stored job; fn returns the new job or None to leave it. Returns the new job."""
@@ -136,8 +136,12 @@ class SqliteStore:
         row = self._conn().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_json(row[0]) if row else None
 
-    def list(self, limit: int = 100) -> list[Job]:
-        rows = self._conn().execute("SELECT data FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+    def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
+        if state is None:
+            rows = self._conn().execute("SELECT data FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+        else:
+            rows = self._conn().execute(
+                "SELECT data FROM jobs WHERE state = ? ORDER BY created DESC LIMIT ?", (state, limit))
         return [Job.from_json(r[0]) for r in rows]
 
     def update(self, job_id: str, fn: Updater) -> Job | None:
@@ -241,8 +245,11 @@ class RedisStore:
         raws = self.redis.mget([self._k("job", i) for i in ids])
         return [Job.from_json(r) for r in raws if r]
 
-    def list(self, limit: int = 100) -> list[Job]:
-        return self._many(self.redis.zrevrange(self._k("jobs"), 0, limit - 1))
+    def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
+        if state is None:
+            return self._many(self.redis.zrevrange(self._k("jobs"), 0, limit - 1))
+        jobs = self._many(self.redis.smembers(self._k("state", state)))
+        return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
 
     def update(self, job_id: str, fn: Updater) -> Job | None:
         import redis
