@@ -101,9 +101,13 @@ class MergedFS:
     def _clear_below(self, path: str, keep_top: bool) -> None:
         if path == "/" and not keep_top:
             return
-        prefix = path.rstrip("/") + "/"
-        doomed = [p for p in self._entries if p.startswith(prefix)]
-        if not keep_top and path in self._entries:
+        top = self._entries.get(path)
+        if top is not None and top.kind == DIR:  # only a directory has anything below it: scan for that
+            prefix = path.rstrip("/") + "/"
+            doomed = [p for p in self._entries if p.startswith(prefix)]
+        else:
+            doomed = []
+        if not keep_top and top is not None:
             doomed.append(path)
         for p in doomed:
             self._shadowed.append(self._entries.pop(p))
