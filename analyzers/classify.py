@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import magic
 
@@ -11,9 +11,15 @@ from faktory.analyzers.elf import is_elf
 HEAD = 4096
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _magic() -> "magic.Magic":
-    return magic.Magic()
+    """One libmagic handle per thread: a handle is not safe to share (the service analyzes in workers)."""
+    handle = getattr(_local, "magic", None)
+    if handle is None:
+        handle = _local.magic = magic.Magic()
+    return handle
 
 
 def describe(fs, path: str) -> tuple[str, bool]:

@@ -48,7 +48,10 @@ def owner(closure: Closure, node: str) -> str:
         return "python"
     if "-packages/" in path:
         return "site-packages (unattributed)"
-    if path.startswith("/srv") or path.startswith(closure.launch.workdir + "/") and closure.launch.workdir != "/":
+    app_dirs = [d for d in (closure.launch.workdir,
+                            posixpath.dirname(closure.launch.script) if closure.launch.script else None)
+                if d and d != "/"]
+    if any(path == d or path.startswith(d + "/") for d in app_dirs):
         return "app"
     return "system"
 
