@@ -9,6 +9,10 @@ Archives and layouts get no key here: the worker loads them and keys on the load
 from __future__ import annotations
 
 import hashlib
+import threading
+
+_engine_lock = threading.Lock()
+_engine = None
 
 
 def cheap_key(ref: str) -> str | None:
@@ -37,15 +41,21 @@ def _registry_key(ref) -> str | None:
     return "registry-sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def _shared_engine():
+    """One engine client for all lookups (they run on a thread pool): connecting once per ref adds up."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            from faktory.sources.daemon import client
+
+            _engine = client()
+        return _engine
+
+
 def _daemon_key(name: str) -> str | None:
     from docker.errors import NotFound
 
-    from faktory.sources.daemon import client
-
-    engine = client()
     try:
-        return f"daemon-{engine.images.get(name).id}"
+        return f"daemon-{_shared_engine().images.get(name).id}"
     except NotFound:
         return None
-    finally:
-        engine.close()
