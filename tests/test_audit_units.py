@@ -362,3 +362,14 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path):
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("faktory: error: ") and done.stderr.count("\n") == 1, done.stderr
         assert done.stdout == ""
+
+
+def test_cache_keys_need_no_image_load_and_never_raise():
+    from faktory.audit.keys import cheap_key
+
+    digest = "sha256:" + "b" * 64
+    assert cheap_key(f"docker://127.0.0.1:5999/apps/x@{digest}") == f"registry-{digest}"  # no round trip needed
+    assert cheap_key("docker-archive:/nowhere/image.tar") is None  # the worker keys on the loaded digest
+    assert cheap_key("oci:/nowhere/layout:latest") is None
+    assert cheap_key("docker://127.0.0.1:1/nothing/listens:here") is None  # unreachable: no key, no exception
+    assert cheap_key("Not A Reference") is None
