@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from faktory.analyzers.elf import is_elf, parse_elf
-from faktory.analyzers.graphbuild import ENTRY, GraphBuilder
+from faktory.analyzers.graphbuild import GraphBuilder
 from faktory.errors import FaktoryError
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -154,47 +154,68 @@ _FROM_INTERESTING = re.compile(
 _IMPORT_AS = re.compile(r"import\s+(?:subprocess|os|ctypes|importlib|pkgutil|pkg_resources|pty)\s+as\s+(\w+)")
 
 
+_BASE_TRIGGERS = re.compile("|".join(re.escape(w) for w in sorted(TRIGGER_WORDS, key=len, reverse=True)))
+_IMPORT_WORD = re.compile(r"\bimport\b")
+
+
+def _lines_of(pattern: re.Pattern, text: str) -> set[int]:
+    """1-based numbers of the lines where `pattern` matches (one search per matching line)."""
+    lines: set[int] = set()
+    line, last, pos = 1, 0, 0
+    search = pattern.search
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return lines
+        start = m.start()
+        line += text.count("\n", last, start)
+        last = start
+        lines.add(line)
+        nl = text.find("\n", start)
+        if nl == -1:
+            return lines
+        pos = nl + 1
+
+
 def _trigger_lines(text: str) -> list[int]:
     """Line numbers where a call worth a closer look may be: only those statements get an expression walk."""
-    words = set(TRIGGER_WORDS)
+    extra = set()
     for names in _FROM_INTERESTING.findall(text):
         for item in names.split(","):
             item = item.strip().split(" as ")[-1].strip()
-            if item.isidentifier():
-                words.add(item)
-    words.update(_IMPORT_AS.findall(text))
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)))
-    lines: list[int] = []
-    offsets = _line_offsets(text)
-    for m in pattern.finditer(text):
-        lines.append(bisect.bisect_right(offsets, m.start()))
-    return sorted(set(lines))
+            if item.isidentifier() and item not in TRIGGER_WORDS:
+                extra.add(item)
+    extra.update(_IMPORT_AS.findall(text))
+    lines = _lines_of(_BASE_TRIGGERS, text)
+    if extra:
+        lines |= _lines_of(re.compile("|".join(re.escape(w) for w in sorted(extra, key=len, reverse=True))),
+                           text)
+    return sorted(lines)
 
 
-def _line_offsets(text: str) -> list[int]:
-    offsets = [0]
-    pos = text.find("\n")
-    while pos != -1:
-        offsets.append(pos + 1)
-        pos = text.find("\n", pos + 1)
-    return offsets
+COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
+            ast.With, ast.AsyncWith, ast.Try) + tuple(getattr(ast, n) for n in ("TryStar", "Match") if hasattr(ast, n))
 
 
 class _Walker:
     """Walks statements only; expressions are walked just where a trigger word appears (fast on big modules)."""
 
-    def __init__(self, trigger_lines: list[int]) -> None:
+    def __init__(self, trigger_lines: list[int], import_lines: list[int] | None = None) -> None:
         self.scan = ModuleScan()
         self.aliases: dict[str, str] = {}
         self._optional = 0
         self._lazy = 0
         self._triggers = trigger_lines
+        # Lines that may matter at all (an import or a trigger): compound statements without one are skipped.
+        self._interesting = sorted(set(trigger_lines) | set(import_lines)) if import_lines is not None else None
         self._consts: dict[str, bool] = {}  # module-level names bound to platform tests (WIN = ...)
         self._fallback: tuple[tuple[str, int], ...] = ()
 
     def walk(self, stmts) -> None:
         for node in stmts:
             kind = type(node)
+            if kind in COMPOUND and self._interesting is not None and not self._touches(node):
+                continue
             if kind is ast.Import:
                 self.visit_Import(node)
             elif kind is ast.ImportFrom:
@@ -264,6 +285,13 @@ class _Walker:
                     if truth is not None:
                         self._consts[node.targets[0].id] = truth
                 self._exprs(node)
+
+    def _touches(self, node: ast.AST) -> bool:
+        start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+        for dec in getattr(node, "decorator_list", ()):
+            start = min(start, dec.lineno)
+        i = bisect.bisect_left(self._interesting, start)
+        return i < len(self._interesting) and self._interesting[i] <= end
 
     def _exprs(self, node: ast.AST) -> None:
         start = getattr(node, "lineno", None)
@@ -387,6 +415,6 @@ def scan_source(source: bytes) -> ModuleScan:
     except (SyntaxError, ValueError):
         return _line_scan(source.decode("utf-8", "replace"))
     text = source.decode("utf-8", "replace")
-    walker = _Walker(_trigger_lines(text))
+    walker = _Walker(_trigger_lines(text), sorted(_lines_of(_IMPORT_WORD, text)))
     walker.walk(tree.body)
     return walker.scan

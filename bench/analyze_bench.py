@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faktory.analyzers import analysis, scancache  # noqa: E402
+from faktory.analyzers import analysis  # noqa: E402
 from faktory.sources import open_image  # noqa: E402
 from fixtures.catalog import apps as app_specs  # noqa: E402
 from tests.oracle import check, rootfs, trace  # noqa: E402
