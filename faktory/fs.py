@@ -63,7 +63,7 @@ class MergedFS:
     def __init__(self, layers: Iterable["LayerIndex"]):
         self._entries: dict[str, Entry] = {"/": ROOT}
         self._blobs: dict[str, Blob] = {}
-        self._children: dict[str, dict[str, None]] | None = None
+        self._kids: dict[str, set[str]] = {"/": set()}  # directory -> names directly below it
         self._shadowed: list[Entry] = []
         for number, layer in enumerate(layers):
             self._apply(number, layer)
@@ -99,20 +99,31 @@ class MergedFS:
         return posixpath.join(real_parent, posixpath.basename(path))
 
     def _clear_below(self, path: str, keep_top: bool) -> None:
+        """Remove what is below `path` (and `path` itself unless keep_top), recording it as shadowed."""
         if path == "/" and not keep_top:
             return
         top = self._entries.get(path)
-        if top is not None and top.kind == DIR:  # only a directory has anything below it: scan for that
-            prefix = path.rstrip("/") + "/"
-            doomed = [p for p in self._entries if p.startswith(prefix)]
-        else:
-            doomed = []
-        if not keep_top and top is not None:
-            doomed.append(path)
-        for p in doomed:
+        if top is None:
+            return
+        stack = [posixpath.join(path, name) for name in self._kids.get(path, ())]
+        while stack:  # only the subtree is visited, however large the image
+            p = stack.pop()
+            stack.extend(posixpath.join(p, name) for name in self._kids.pop(p, ()))
             self._shadowed.append(self._entries.pop(p))
             self._blobs.pop(p, None)
-        self._children = None
+        if top.kind == DIR:
+            self._kids[path] = set()
+        if not keep_top:
+            self._shadowed.append(self._entries.pop(path))
+            self._blobs.pop(path, None)
+            self._kids.pop(path, None)
+            self._kids[_parent(path)].discard(posixpath.basename(path))
+
+    def _link(self, path: str, entry: Entry) -> None:
+        self._entries[path] = entry
+        self._kids[_parent(path)].add(path[path.rfind("/") + 1:])
+        if entry.kind == DIR:
+            self._kids.setdefault(path, set())
 
     def _ensure_parents(self, path: str, number: int) -> None:
         missing = []
@@ -123,7 +134,7 @@ class MergedFS:
         if self._entries[parent].kind != DIR:
             raise InvalidImage(f"layer {number}: {path} is written below {parent}, which is not a directory")
         for p in reversed(missing):  # implied by the tar but not listed: docker creates them 0755
-            self._entries[p] = Entry(path=p, kind=DIR, mode=0o755, layer=number)
+            self._link(p, Entry(path=p, kind=DIR, mode=0o755, layer=number))
 
     def _add(self, number: int, layer: "LayerIndex", rec) -> None:
         path = rec.path
@@ -161,14 +172,12 @@ class MergedFS:
                 self._clear_below(path, keep_top=False)
         elif not parent_ok:
             self._ensure_parents(path, number)
-        self._entries[path] = Entry(
+        self._link(path, Entry(
             path=path, kind=kind, mode=mode, uid=rec.uid, gid=rec.gid, size=size, mtime=rec.mtime,
             linkname=linkname, layer=number_for_content, devmajor=rec.devmajor, devminor=rec.devminor,
-        )
+        ))
         if blob is not None:
             self._blobs[path] = blob
-        if old is None or old.kind != DIR or kind != DIR:
-            self._children = None
 
     # ----------------------------------------------------------------- lookups
 
@@ -250,15 +259,6 @@ class MergedFS:
             return io.BytesIO(b"")
         return _RangeReader(blob)
 
-    def _child_map(self) -> dict[str, dict[str, None]]:
-        if self._children is None:
-            children: dict[str, dict[str, None]] = {}
-            for p in self._entries:
-                if p != "/":
-                    children.setdefault(_parent(p), {})[posixpath.basename(p)] = None
-            self._children = children
-        return self._children
-
     def listdir(self, path: str) -> list[str]:
         real = self.resolve(path)
         entry = self._entries.get(real)
@@ -266,13 +266,13 @@ class MergedFS:
             raise FileNotFoundError(path)
         if entry.kind != DIR:
             raise NotADirectoryError(path)
-        return sorted(self._child_map().get(real, ()))
+        return sorted(self._kids.get(real, ()))
 
     def walk(self, top: str = "/") -> Iterator[Entry]:
         start = self.entry(top)
         if start is None:
             return
-        children = self._child_map()
+        children = self._kids
         stack = [start.path]
         while stack:
             path = stack.pop()
