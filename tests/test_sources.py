@@ -399,6 +399,8 @@ def test_daemon_loads_a_docker_loaded_image_and_falls_back_to_registry(tmp_path,
         assert cold.manifest == warm.manifest
         assert view(cold) == view(warm) == view(from_archive)
         assert cold.fs.listdir("/app") == ["a", "c"]
+        with pytest.raises(ImageNotFound, match="is for linux/amd64, not linux/arm64"):
+            open_image(f"docker-daemon:{tag}", platform="linux/arm64", cache=cache)
     finally:
         subprocess.run(["docker", "rmi", tag], capture_output=True)
     # Not in the engine any more: a plain name naming a registry is pulled from there, like `docker run`.

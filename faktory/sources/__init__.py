@@ -57,7 +57,7 @@ def _open(parsed, platform, cache) -> "LoadedImage":
     from faktory.sources.daemon import DaemonUnreachable, NotInDaemon, load_daemon
 
     try:
-        return load_daemon(parsed.name, parsed.name, cache)
+        return load_daemon(parsed.name, parsed.name, cache, platform)
     except (NotInDaemon, DaemonUnreachable) as daemon_exc:
         if parsed.registry is None:
             raise

@@ -11,8 +11,10 @@ import os
 
 from faktory.cache import LayerCache
 from faktory.errors import ImageNotFound, SourceUnavailable
+from faktory.image import Platform
 from faktory.sources.archive import ChunkReader, layer_descriptor, load_save_stream
 from faktory.sources.loaded import LoadedImage, assemble
+from faktory.sources.manifest import platform_matches
 
 
 def _engine_address() -> str:
@@ -67,8 +69,12 @@ def _inspect(name: str) -> dict:
         raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
 
 
-def load_daemon(name: str, ref: str, cache: LayerCache) -> LoadedImage:
+def load_daemon(name: str, ref: str, cache: LayerCache, platform: Platform | None = None) -> LoadedImage:
     attrs = _inspect(name)
+    if platform is not None:  # the engine keeps one platform per name: a different one is "not here"
+        have = Platform(attrs.get("Os") or "linux", attrs.get("Architecture") or "amd64", attrs.get("Variant") or None)
+        if not platform_matches(have, platform):
+            raise NotInDaemon(f"image {name!r} in the Docker engine is for {have}, not {platform}")
     image_id = attrs.get("Id", "")
     diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
     warm = _from_cache(name, ref, image_id, diff_ids, attrs, cache)
