@@ -133,6 +133,9 @@ class RegistryStore:
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 if last:
                     raise SourceUnavailable(f"{self.ref}: cannot reach registry {self.api_host} ({type(exc).__name__})") from None
+            except requests.exceptions.RequestException as exc:  # bad URL, broken chunked answer, …
+                raise SourceUnavailable(f"{self.ref}: talking to registry {self.api_host} failed: "
+                                        f"{type(exc).__name__}") from None
             except ValueError as exc:  # oras-py's way of saying the auth dance failed
                 if getattr(self, "has_creds", False):
                     raise AuthError(f"{self.ref}: registry refused the credentials ({exc})") from None
