@@ -45,13 +45,13 @@ def faktory(*args: str, env: dict | None = None, timeout: int = 600) -> subproce
 
 
 class Fleet:
-    def __init__(self, report: dict, names: dict[str, str], registry_names: dict[str, str], outdir: Path, stderr: str):
+    def __init__(self, report: dict, names: dict[str, str], registry_names: dict[str, str], outdir: Path, output: str):
         self.report = report
         self.by_ref = {row["ref"]: row for row in report["images"]}
         self.names = names  # fixture name -> daemon ref
         self.registry_names = registry_names  # fixture name -> docker:// ref
         self.outdir = outdir
-        self.stderr = stderr
+        self.output = output  # the command's stdout + stderr (terminal table, messages)
 
     def row(self, name: str) -> dict:
         return self.by_ref[self.names[name]]
@@ -111,7 +111,7 @@ def _oracle_distributions(tag: str) -> set[tuple[str, str]]:
 
 def test_every_fixture_is_one_row_and_a_broken_ref_is_an_error_row(fleet, fixture_images):
     report = fleet.report
-    assert fleet.names["flask"] in fleet.stderr and "rumprun" in fleet.stderr  # the terminal table
+    assert fleet.names["flask"] in fleet.output and "rumprun" in fleet.output  # the terminal table
     assert report["schema_version"] == "1.0" and report["complete"] is True
     expected = len(fleet.names) + len(fleet.registry_names) + 2
     assert report["requested"] == expected and len(report["images"]) == expected

@@ -292,6 +292,17 @@ def test_csv_has_one_row_per_image_and_target_columns(tmp_path):
     assert rows[1]["error"].startswith("SourceUnavailable")
 
 
+def test_csv_never_hands_a_spreadsheet_a_formula(tmp_path):
+    numpy, _ = sample_rows()
+    hostile = replace(numpy, distributions=(Package("=HYPERLINK(\"http://x\")", "1", "python", "/"),),
+                      error="@SUM(A1)")
+    out = tmp_path / "audit.csv"
+    write_csv(AuditReport((hostile,), ("unikraft",), "now", True, 1, "0"), out)
+    row = next(csv.DictReader(out.open()))
+    assert row["packages"].startswith("'=HYPERLINK") and row["error"] == "'@SUM(A1)"
+    assert row["image_size"] == "180000000"
+
+
 def test_html_report_is_self_contained_with_charts():
     html = render_html(sample_report(complete=False))
     assert html.count("<svg") == 3

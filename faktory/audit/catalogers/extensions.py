@@ -85,7 +85,9 @@ def _elf_facts(fs: FileSystem, path: str, module: str) -> tuple[bool, tuple[str,
                 if isinstance(section, DynamicSection):
                     needed = [tag.needed for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
             return is_extension, tuple(needed)
-    except (ELFError, ValueError, KeyError, OSError):
+    except (ELFError, OSError):
+        return None
+    except Exception:  # pyelftools on a hostile or truncated file can fail in many ways: not an extension then
         return None
 
 

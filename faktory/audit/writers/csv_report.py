@@ -57,9 +57,19 @@ def row_values(row: ImageAudit, targets) -> dict:
     return values
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Image-controlled text (package names, messages) must not become a formula when the CSV is opened."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def write_csv(report: AuditReport, path: str | Path) -> None:
     with atomic_text(path) as fh:
         writer = csv.DictWriter(fh, fieldnames=columns(report.targets))
         writer.writeheader()
         for row in report.images:
-            writer.writerow(row_values(row, report.targets))
+            writer.writerow({k: spreadsheet_safe(v) for k, v in row_values(row, report.targets).items()})
