@@ -45,8 +45,9 @@ def burst(args) -> dict:
         tmp = Path(tmp)
         (tmp / "rules.yaml").write_text('rules:\n  - repository: "bench/*"\n    targets: [oci]\n')
         extra = ["--no-workers", "--rules", str(tmp / "rules.yaml"), "--log-level", "warning"]
+        queue_name = f"faktory-bench-{int(time.time())}"
         if args.redis:
-            extra += ["--redis", args.redis, "--queue-name", f"bench-{int(time.time())}"]
+            extra += ["--redis", args.redis, "--queue-name", queue_name]
         server = Server(tmp, *extra)
         try:
             unique = int(args.events * 0.65)
@@ -78,6 +79,12 @@ def burst(args) -> dict:
                     "all_202": codes.count(202) == len(codes), "jobs_created": jobs, "unique_pushes": unique}
         finally:
             server.stop()
+            if args.redis:
+                import redis
+
+                client = redis.Redis.from_url(args.redis)
+                for key in client.scan_iter(match=f"*{queue_name}*"):
+                    client.delete(key)
 
 
 def e2e(args) -> dict:
