@@ -28,14 +28,16 @@ def audit_image(ref: str, targets: Sequence[str], image=None) -> ImageAudit:
         return ImageAudit(ref=ref, status=ERROR, error=describe_error(exc), seconds=time.perf_counter() - started)
 
     try:
-        closure = api.analyze(image)
-    except Exception as exc:
+        return _analysed_row(ref, image, api.analyze(image), targets, facts, started)
+    except Exception as exc:  # loaded but not analysable: what the image itself says is still worth a row
         extensions = catalog_extensions(image.fs, facts["distributions"])
         return ImageAudit(
             ref=ref, status=PARTIAL, error=describe_error(exc), c_extensions=extensions,
             seconds=time.perf_counter() - started, **facts,
         )
 
+
+def _analysed_row(ref: str, image, closure, targets: Sequence[str], facts: dict, started: float) -> ImageAudit:
     interp = closure.interpreter
     facts["entrypoint"] = EntrypointInfo(
         argv=facts["entrypoint"].argv or tuple(closure.launch.argv),
