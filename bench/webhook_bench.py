@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -83,8 +84,10 @@ def burst(args) -> dict:
                 import redis
 
                 client = redis.Redis.from_url(args.redis)
-                for key in client.scan_iter(match=f"*{queue_name}*"):
-                    client.delete(key)
+                huey_name = re.sub("[^a-z0-9]", "", queue_name)  # how huey spells it in its keys
+                for pattern in (f"{queue_name}:*", f"huey.*{huey_name}"):
+                    for key in client.scan_iter(match=pattern):
+                        client.delete(key)
 
 
 def e2e(args) -> dict:

@@ -8,6 +8,7 @@ killed with SIGKILL in the middle of a conversion.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shlex
 import signal
@@ -158,8 +159,10 @@ def redis_queue(services):
     import redis
 
     client = redis.Redis.from_url(services.redis_url)
-    for key in client.scan_iter(match=f"*{name}*"):
-        client.delete(key)
+    huey_name = re.sub("[^a-z0-9]", "", name)  # how huey spells it in its keys
+    for pattern in (f"{name}:*", f"huey.*{huey_name}"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
 
 
 class ManifestWatcher(threading.Thread):
