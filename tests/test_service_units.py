@@ -114,7 +114,7 @@ def test_rules_pick_targets_and_destinations():
 
 
 @pytest.mark.parametrize("text", ["rules: []", "rules: [{targets: [vmware]}]", "rules: [{bogus: 1}]",
-                                  "rules: [{destination: '{nope}'}]", ": : :", "rules: [{options: {kernel: x}}]",
+                                  "rules: [{destination: '{nope}'}]", ": : :", "rules: [{options: {outdir: x}}]",
                                   "rules: [{verify: {probe: x, http: '80/'}}]", "rules: [{verify: {port: 1}}]"])
 def test_bad_rules_files_are_user_errors(text):
     with pytest.raises(RulesError):

@@ -53,7 +53,10 @@ def source_ref_for_inspector(job: Job) -> str:
 def _emit_options(job: Job):
     from faktory.emitters.base import EmitOptions
 
-    return EmitOptions(**job.options)
+    options = dict(job.options)
+    if options.get("kernel"):
+        options["kernel"] = Path(str(options["kernel"]))
+    return EmitOptions(**options)
 
 
 class VerifyFailed(FaktoryError):

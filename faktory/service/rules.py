@@ -10,7 +10,7 @@
         targets: [oci, microvm]
         verify: {probe: "python app.py --once", expect: "ok"}   # or {http: "8080/health"}; true = default Cmd
         destination: "{registry}/{repository}:{tag}-{target}"   # the default
-        options: {compact: true}          # EmitOptions fields
+        options: {compact: true}          # EmitOptions fields (kernel: a path on the workers)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
 DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
 # Results pushed back into the same registry fire events too: never convert our own outputs.
 DEFAULT_EXCLUDES = tuple(f"*-{t}" for t in KNOWN_TARGETS)
-EMIT_OPTION_FIELDS = ("compact", "force", "base_ref", "name")
+EMIT_OPTION_FIELDS = ("compact", "force", "base_ref", "name", "kernel")  # kernel: a path on the workers
 
 
 class RulesError(FaktoryError):
