@@ -216,3 +216,18 @@ def test_same_digest_under_another_tag_is_retagged_not_converted(tmp_path, regis
     assert phases == ["retag"] and outcome.reused and outcome.published
     assert outcome.result_ref == f"{registry.addr}/apps/twin:latest-oci@{result}"
     assert skopeo_inspect_raw(f"{registry.addr}/apps/twin:latest-oci")["annotations"]["dev.faktory.source.digest"] == source
+
+
+def test_a_faktory_result_is_never_converted_again(tmp_path, registry):
+    from faktory.service.jobs import QUEUED, Job
+    from faktory.service.pipeline import SkipJob, convert_and_publish
+
+    client = RegistryClient(registry.addr, insecure=True)
+    result = publish(client, write_layout(tmp_path / "out", b"print(5)\n"),
+                     Destination.parse(f"{registry.addr}/apps/loop:v1-oci"), "oci", ANNOTATIONS)
+    job = Job(id="j", state=QUEUED, registry=registry.addr, repository="apps/loop", tag="v1-oci", digest=result,
+              target="oci", destination=f"{registry.addr}/apps/loop:v1-oci-oci")
+    phases: list[str] = []
+    with pytest.raises(SkipJob, match="itself a faktory output"):
+        convert_and_publish(job, lambda r: client, phases.append, workdir=tmp_path / "work")
+    assert phases == ["pull"]
