@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import subprocess
 import tarfile
 
@@ -89,7 +90,9 @@ def source_caches(tmp_path_factory):
     caches = {source: LayerCache(tmp_path_factory.mktemp(f"cache-{source}")) for source in SOURCES}
     caches["daemon"] = caches["docker-archive"]
     caches["registry"] = caches["oci"]
-    return caches
+    yield caches
+    for cache in caches.values():  # gigabytes of layer tars: do not leave them to pytest's retention
+        shutil.rmtree(cache.root, ignore_errors=True)
 
 
 def _ref(fixture, source: str) -> str:
@@ -101,11 +104,19 @@ def _ref(fixture, source: str) -> str:
 @pytest.mark.parametrize("name", FIXTURES)
 def test_every_source_matches_docker_export(name, fixture_images, source_caches, tmp_path):
     fixture = fixture_images[name]
-    truth, contents = _exported(fixture.tag)
     caches = dict(source_caches)
     if name in COLD:
         caches["daemon"] = LayerCache(tmp_path / "daemon-cache")
         caches["registry"] = LayerCache(tmp_path / "registry-cache")
+    try:
+        _check_sources(name, fixture, caches)
+    finally:
+        for sub in ("daemon-cache", "registry-cache"):
+            shutil.rmtree(tmp_path / sub, ignore_errors=True)
+
+
+def _check_sources(name, fixture, caches) -> None:
+    truth, contents = _exported(fixture.tag)
     images = {source: open_image(_ref(fixture, source), cache=caches[source]) for source in SOURCES}
     first = images["daemon"]
     for source, image in images.items():
