@@ -50,10 +50,18 @@ def source_ref_for_inspector(job: Job) -> str:
     return f"{job.registry}/{job.repository}@{job.digest}"
 
 
+def _job_name(job: Job) -> str:
+    return f"{job.repository.rsplit('/', 1)[-1]}-{job.id[:12]}"
+
+
 def _emit_options(job: Job):
     from faktory.emitters.base import EmitOptions
 
     options = dict(job.options)
+    if job.verify is not None and not options.get("name"):
+        # verify loads the output into the engine under a tag made from the name: make it this job's own,
+        # so two workers (or two conversions of one repository) never run each other's image.
+        options["name"] = _job_name(job)
     if options.get("kernel"):
         options["kernel"] = Path(str(options["kernel"]))
     return EmitOptions(**options)
@@ -85,7 +93,8 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
     try:
         checks = verify_output(ref, outdir, probe, timeout=timeout, original=original)
     finally:
-        subprocess.run(["docker", "rmi", "--no-prune", original_tag], capture_output=True, timeout=60)
+        for tag in (original_tag, f"faktory/{_job_name(job)}:{job.target}"):  # the oci/km emitters' tag
+            subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True, timeout=60)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise VerifyFailed("verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
