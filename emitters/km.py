@@ -15,7 +15,7 @@ from faktory.emitters.oci import out_tag
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, RootEntry, Rootfs
-from faktory.emitters.rules import as_severity, blocker, extension_findings, facts, interpreter_flags
+from faktory.emitters.rules import blocker, extension_findings, interpreter_flags, judge
 from faktory.errors import ConversionBlocked, FaktoryError
 from faktory.image import BLOCK, CHAR, DIR, FILE, SYMLINK, Image
 
@@ -65,8 +65,7 @@ class KmEmitter:
     def check(self, closure: Closure) -> list[Finding]:
         out = extension_findings(closure, self.name, "is built against glibc; km's static musl python.km loads "
                                  "only prelinked extensions")
-        out += as_severity(facts(closure, "ctypes", "dlopen-null"), self.name, BLOCKER,
-                           "km has no dynamic loading for ctypes")
+        out += judge(closure, ("ctypes", "dlopen-null"), self.name, "km's static python.km cannot dlopen")
         if "-E" in interpreter_flags(closure):
             out.append(blocker("python-flags", "the entrypoint runs python -E, which ignores the PYTHONPATH/"
                                "PYTHONHOME the km base relies on", self.name, closure.launch.script))

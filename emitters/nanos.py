@@ -16,7 +16,7 @@ from faktory.emitters.base import Artifact, EmitOptions
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout
-from faktory.emitters.rules import as_severity, facts
+from faktory.emitters.rules import judge
 from faktory.image import Image
 
 PROVIDED_BY_NANOS = ("/dev/null", "/dev/urandom", "/sys/devices/system/cpu/online")
@@ -41,8 +41,8 @@ class NanosEmitter:
     name = "nanos"
 
     def check(self, closure: Closure) -> list[Finding]:
-        return as_severity(facts(closure, "fork", "subprocess", "multiprocessing"), self.name, BLOCKER,
-                           "Nanos runs a single process: no fork/exec")
+        return judge(closure, ("fork", "subprocess", "multiprocessing"), self.name,
+                     "Nanos runs a single process: no fork/exec")
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
         rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)

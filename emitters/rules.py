@@ -14,6 +14,44 @@ def facts(closure: Closure, *kinds: str) -> list[Finding]:
     return [f for f in closure.findings if f.kind in kinds]
 
 
+DOES = {"subprocess": "starts processes", "fork": "forks", "multiprocessing": "uses multiprocessing",
+        "threads": "starts threads", "ctypes": "loads libraries with ctypes", "dlopen-null": "calls dlopen(NULL)"}
+
+
+def library_of(closure: Closure, location: str | None) -> str | None:
+    """The distribution-level package (or "stdlib") a location lies in; None for the app's own code."""
+    if not location:
+        return None
+    path = location.rsplit(":", 1)[0] if location.rsplit(":", 1)[-1].isdigit() else location
+    sites = [p for p in closure.sys_path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    for site in sorted(sites, key=len, reverse=True):
+        if path.startswith(site.rstrip("/") + "/"):
+            top = path[len(site.rstrip("/")) + 1:].split("/", 1)[0]
+            return top[:-3] if top.endswith(".py") else top
+    stdlib = closure.interpreter.stdlib_dir.rstrip("/")
+    if stdlib and path.startswith(stdlib + "/"):
+        return "stdlib"
+    return None
+
+
+def judge(closure: Closure, kinds: tuple[str, ...], target: str, why: str) -> list[Finding]:
+    """Facts in the app's own code block the target; the same facts inside libraries are one warning per
+    library and kind (click can start a pager, which a CLI that never pages does not need)."""
+    out: list[Finding] = []
+    grouped: dict[tuple[str, str], list[Finding]] = {}
+    for f in facts(closure, *kinds):
+        lib = library_of(closure, f.location)
+        if lib is None:
+            out.append(replace(f, severity=BLOCKER, target=target, message=f"{f.message} ({why})"))
+        else:
+            grouped.setdefault((f.kind, lib), []).append(f)
+    for (kind, lib), found in grouped.items():
+        what = DOES.get(kind, f"uses {kind}")
+        out.append(Finding(kind, f"{lib} {what} in {len(found)} place(s) ({why}): fails only if the app takes "
+                           "that path", WARNING, found[0].location, target))
+    return out
+
+
 def as_severity(findings: list[Finding], target: str, severity: str, why: str = "") -> list[Finding]:
     return [replace(f, severity=severity, target=target, message=f.message + (f" ({why})" if why else ""))
             for f in findings]

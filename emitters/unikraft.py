@@ -16,7 +16,7 @@ from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.oci_layout import OCI_CONFIG, Layout as OciLayout
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, RootEntry
-from faktory.emitters.rules import as_severity, facts, warning
+from faktory.emitters.rules import judge, warning
 from faktory.errors import FaktoryError
 from faktory.image import FILE, Image
 
@@ -59,8 +59,7 @@ class UnikraftEmitter:
     name = "unikraft"
 
     def check(self, closure: Closure) -> list[Finding]:
-        out = as_severity(facts(closure, "fork", "subprocess", "multiprocessing"), self.name, BLOCKER,
-                          "app-elfloader has no fork/exec")
+        out = judge(closure, ("fork", "subprocess", "multiprocessing"), self.name, "app-elfloader has no fork/exec")
         interp = closure.interpreter
         if needs_loader(closure):
             out.append(warning("non-pie", f"{interp.real_path} is not position-independent: launched through "

@@ -101,6 +101,21 @@ def test_fork_fact_blocks_unikraft_with_location(handmade, tmp_path):
         closure.findings.pop()
 
 
+def test_same_fact_in_a_library_is_only_a_warning(handmade, tmp_path):
+    image, closure = handmade
+    closure.findings.append(Finding("subprocess", "os.system", location="/usr/local/lib/python3.12/os.py:10"))
+    try:
+        from faktory.emitters.convert import check
+
+        found = [f for f in check(closure, "unikraft") if f.kind == "subprocess"]
+        assert len(found) == 1 and found[0].severity == "warning" and found[0].message.startswith("stdlib starts")
+        convert(image, closure, "unikraft", tmp_path / "u")
+        doc = json.loads((tmp_path / "u" / MANIFEST).read_text())
+        assert [f["kind"] for f in doc["findings"]] == ["subprocess"] and doc["forced_blockers"] == []
+    finally:
+        closure.findings.pop()
+
+
 def test_compact_strips_elf_and_ships_sourceless_bytecode(handmade, tmp_path):
     image, closure = handmade
     plain = convert(image, closure, "oci", tmp_path / "plain")

@@ -109,6 +109,10 @@ def test_structure_matches_manifest(ws, app, target):
         sysroot = out / manifest["package"]["dir"] / "sysroot"
         for path in ("dev/null", "dev/urandom", "proc", "sys/devices/system/cpu/online"):
             assert not (sysroot / path).exists()
+        # the emitter adds nothing and loses nothing: the sysroot carries the closure's bytes
+        _, closure = ws.closure(app)
+        payload = sum(f.stat().st_size for f in sysroot.rglob("*") if f.is_file() and not f.is_symlink())
+        assert abs(payload - closure.size) <= 0.02 * closure.size, (payload, closure.size)
         config = json.loads((out / "config.json").read_text())
         assert "Env" in config and config["Program"] == manifest["package"]["program"]
     if target == "unikraft":
