@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
     INFLATE_ERRORS = (zlib.error,)
 
 CHUNK = 1 << 20
+OUT_CHUNK = 4 << 20  # most decompressed bytes taken from one decoder call
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -89,22 +90,28 @@ def decompress_to(stream: BinaryIO, out, compression: str | None, label: str) ->
 
 def _gunzip(chunks, emit, label: str) -> None:
     # Concatenated gzip members are legal (pigz, some builders): start a new decoder after each one.
+    # Output is taken OUT_CHUNK at a time: a few kilobytes of gzip can expand to gigabytes of zeros.
     decoder = inflate_lib.decompressobj(wbits=31)
     fed = False  # the current decoder has taken input and not reached the end of its member
     try:
         for chunk in chunks:
-            while chunk:
-                emit(decoder.decompress(chunk))
-                fed = True
-                if not decoder.eof:
-                    break
-                chunk = decoder.unused_data
-                decoder = inflate_lib.decompressobj(wbits=31)
-                fed = False
-                if chunk and not chunk.startswith(GZIP_MAGIC[: len(chunk)]):
-                    if chunk.strip(b"\0"):
-                        raise InvalidImage(f"{label}: trailing garbage after the gzip stream")
-                    break  # zero padding after the last member
+            data = chunk
+            while data or fed:
+                out = decoder.decompress(data, OUT_CHUNK)
+                emit(out)
+                fed = fed or bool(data)
+                if decoder.eof:
+                    data = decoder.unused_data
+                    decoder = inflate_lib.decompressobj(wbits=31)
+                    fed = False
+                    if data and not data.startswith(GZIP_MAGIC[: len(data)]):
+                        if data.strip(b"\0"):
+                            raise InvalidImage(f"{label}: trailing garbage after the gzip stream")
+                        data = b""  # zero padding after the last member
+                    continue
+                data = decoder.unconsumed_tail
+                if not data and len(out) < OUT_CHUNK:
+                    break  # this input is used up and nothing is pending: next chunk
         emit(decoder.flush())
     except INFLATE_ERRORS as exc:
         raise InvalidImage(f"{label}: corrupt gzip data ({exc})") from None
