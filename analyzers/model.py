@@ -53,7 +53,10 @@ class Interpreter:
 class Launch:
     """How to start the app in the converted image: the exact argv, env and cwd."""
 
-    argv: tuple[str, ...]  # argv[0] is the real interpreter path inside the image
+    # argv[0]: the absolute path the image runs the interpreter by (may be a symlink such as /usr/local/bin/python
+    # or a venv's bin/python, kept in the closure) so sys.executable and pyvenv.cfg lookup match the container;
+    # Interpreter.real_path is the ELF it resolves to.
+    argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     workdir: str = "/"
     script: str | None = None  # the main script in the image, if any
