@@ -10,6 +10,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from faktory.analyzers import report
 from faktory.analyzers.analysis import analyze
 from faktory.sources import open_image
 from tests.oracle.check import with_cmd
@@ -105,3 +106,24 @@ def test_cli_user_errors_are_one_line(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and ".dot or .graphml" in proc.stderr
     assert not list(Path(tmp_path).iterdir())
+
+
+def test_same_closure_from_every_source(fixture_images):
+    """daemon, docker-archive and OCI layout give the same image, hence the same closure."""
+    fixture = fixture_images["flask"]
+    closures = [analyze(open_image(ref)) for ref in (fixture.tag, f"docker-archive:{fixture.archive}",
+                                                     f"oci:{fixture.oci}:latest")]
+    first = closures[0]
+    for other in closures[1:]:
+        assert other.paths() == first.paths() and other.launch == first.launch
+
+
+def test_numpy_findings_and_vendored_libraries(fixture_images):
+    _, closure = _analyze(fixture_images["numpy"])
+    extensions = [f for f in closure.findings if f.kind == "c-extension"]
+    assert extensions and all("/site-packages/numpy/" in f.location for f in extensions)
+    assert not [f for f in closure.findings if f.kind == "unresolved-library"]
+    vendored = [p for p in closure.paths() if "/numpy.libs/" in p]
+    assert any("openblas" in p for p in vendored) and any("gfortran" in p for p in vendored)
+    why = [reason for _, reason, _ in report.why(closure, next(p for p in vendored if "gfortran" in p))]
+    assert why[-1] == "DT_NEEDED"  # reached from OpenBLAS through the extension's inherited DT_RPATH
