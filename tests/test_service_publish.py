@@ -231,3 +231,17 @@ def test_a_faktory_result_is_never_converted_again(tmp_path, registry):
     with pytest.raises(SkipJob, match="itself a faktory output"):
         convert_and_publish(job, lambda r: client, phases.append, workdir=tmp_path / "work")
     assert phases == ["pull"]
+
+
+def test_large_blob_goes_up_in_chunks(tmp_path, registry):
+    from faktory.service.registry import CHUNKED_ABOVE
+
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        for i in range(CHUNKED_ABOVE // (1 << 20) + 3):
+            f.write(bytes([i % 251]) * (1 << 20))
+    digest = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+    client = RegistryClient(registry.addr, insecure=True)
+    client.push_blob("apps/big", big, digest, big.stat().st_size, "application/octet-stream")
+    head = client._request("HEAD", f"apps/big/blobs/{digest}")
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == big.stat().st_size

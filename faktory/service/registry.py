@@ -26,6 +26,8 @@ MANIFEST_ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
+CHUNKED_ABOVE = 64 << 20
+CHUNK_SIZE = 16 << 20
 API_HOSTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
 
 
@@ -111,8 +113,10 @@ class RegistryClient:
         if self.blob_exists(repository, digest):
             return
         layer = {"mediaType": media_type, "digest": digest, "size": size}
+        chunked = size > CHUNKED_ABOVE  # a monolithic upload holds the whole blob in memory
         try:
-            response = self._client().upload_blob(os.fspath(path), self.container(repository), layer)
+            response = self._client().upload_blob(os.fspath(path), self.container(repository), layer,
+                                                  do_chunked=chunked, chunk_size=CHUNK_SIZE)
         except ValueError as exc:
             raise AuthError(f"registry {self.registry}: {exc}") from None
         except requests.RequestException as exc:
