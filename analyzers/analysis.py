@@ -488,16 +488,19 @@ class Analysis:
         if cmd.script:
             path = cmd.script if cmd.script.startswith("/") else posixpath.normpath(posixpath.join(workdir, cmd.script))
             if self.gb.is_dir(path):
-                path = posixpath.join(path, "__main__.py")
+                self.gb.keep_path(path, ENTRY, "script")
                 self.keep_module("runpy", ENTRY, "python DIR")
+                self.keep_module("__main__", ENTRY, "python DIR", path)  # sys.path[0] is the dir
+                return path
             real = self.gb.keep_path(path, ENTRY, "script")
             if real is None:
                 from faktory.analyzers.entrypoint import UnsupportedEntrypoint
 
                 raise UnsupportedEntrypoint(f"the entrypoint's script {path} is not in the image")
             source = self.gb.fs.read_bytes(real)
-            if source[:2] == b"PK":
+            if source[:4] == b"PK\x03\x04":
                 self.keep_module("runpy", ENTRY, "python ZIP")
+                self.keep_module("__main__", ENTRY, "python ZIP", path)  # sys.path[0] is the zip
                 return path
             self._follow_scan(MAIN, None, scan_source(source), True, path)
             return path

@@ -11,6 +11,7 @@ from typing import Iterable
 
 import networkx as nx
 
+from faktory.errors import FaktoryError
 from faktory.image import DIR, FILE, SYMLINK, FileSystem
 
 ENTRY = "entrypoint"
@@ -102,7 +103,10 @@ class GraphBuilder:
         parts = [p for p in path.split("/") if p]
         for i, name in enumerate(parts):
             here = posixpath.join(cur, name)
-            entry = self.fs.entry(here)
+            try:
+                entry = self.fs.entry(here)
+            except FaktoryError:  # a symlink loop on the way: the path does not resolve, as for the kernel
+                return None
             if entry is None:
                 return None
             self._add_file_node(here, entry)

@@ -40,6 +40,13 @@ def _pyvenv_cfg(gb: GraphBuilder, exe: str) -> tuple[str, dict[str, str]] | None
     return None
 
 
+def _is_zip(gb: GraphBuilder, path: str) -> bool:
+    if not gb.is_file(path):
+        return False
+    with gb.fs.open(path) as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
 def _is_debian_site(gb: GraphBuilder, interp: Interpreter) -> bool:
     site_py = posixpath.join(interp.stdlib_dir, "site.py")
     return gb.is_file(site_py) and b"dist-packages" in gb.fs.read_bytes(site_py)
@@ -56,8 +63,12 @@ def compute(gb: GraphBuilder, interp: Interpreter, cmd: PythonCommand, env: dict
     entries: list[str] = []
     if not safe_path:
         if cmd.script:
-            script = cmd.script if cmd.script.startswith("/") else posixpath.join(workdir, cmd.script)
-            entries.append(posixpath.dirname(gb.realpath(posixpath.normpath(script))))
+            script = gb.realpath(posixpath.normpath(
+                cmd.script if cmd.script.startswith("/") else posixpath.join(workdir, cmd.script)))
+            if gb.is_dir(script) or _is_zip(gb, script):
+                entries.append(script)  # `python DIR` / `python app.pyz` run DIR/__main__.py from sys.path[0]
+            else:
+                entries.append(posixpath.dirname(script))
         else:
             entries.append(workdir or "/")
     if not ignore_env:

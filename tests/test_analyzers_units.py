@@ -272,3 +272,47 @@ def test_locale_names_are_normalised_like_glibc():
     assert _locale_dirname("C.UTF-8") == "C.utf8"
     assert _locale_dirname("en_US.UTF-8@euro") == "en_US.utf8"
     assert _locale_dirname("de_DE") == "de_DE"
+
+
+def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
+    """The full pipeline on a tiny root: real ELF interpreter and loader, a stub stdlib, a zipapp."""
+    from faktory.analyzers.analysis import analyze
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    pyz = tmp_path / "app.pyz"
+    with zipfile.ZipFile(pyz, "w") as zf:
+        zf.writestr("__main__.py", "import json\nimport helper\n")
+        zf.writestr("helper.py", "import os\n")
+    stdlib = "/usr/local/lib/python3.12"
+    stub = {f"{stdlib}/{name}": text for name, text in {
+        "os.py": "import stat\nimport posixpath\n", "stat.py": "", "posixpath.py": "import genericpath\n",
+        "genericpath.py": "", "codecs.py": "", "io.py": "import abc\n", "abc.py": "", "_collections_abc.py": "",
+        "site.py": "import os\nimport _sitebuiltins\n", "_sitebuiltins.py": "",
+        "encodings/__init__.py": "import codecs\nfrom . import aliases\n", "encodings/aliases.py": "",
+        "encodings/utf_8.py": "import codecs\n", "json/__init__.py": "from .decoder import JSONDecoder\n",
+        "json/decoder.py": "import re\n", "re.py": "", "unused.py": "import json\n",
+    }.items()}
+    fs = _tree(tmp_path / "root", {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/lib64": ("->", "usr/lib64"),
+        "/usr/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
+        "/usr/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
+        f"{stdlib}/lib-dynload/": "", f"{stdlib}/site-packages/": "", **stub,
+        "/app/app.pyz": pyz.read_bytes(),
+    })
+    image = DirImage(fs, ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",), cmd=("python3", "/app/app.pyz")))
+    closure = analyze(image)
+    interp = closure.interpreter
+    assert (interp.prefix, interp.stdlib_dir, interp.version[:2]) == ("/usr/local", stdlib, (3, 12))
+    assert closure.launch.argv == ("/usr/local/bin/python3", "/app/app.pyz")
+    assert closure.sys_path[0] == "/app/app.pyz"
+    graph = closure.graph
+    for module in ("__main__", "helper", "json", "json.decoder", "re", "encodings.utf_8", "site", "os"):
+        assert f"module:{module}" in graph, module
+    assert "module:unused" not in graph
+    paths = set(closure.paths())
+    assert {"/app/app.pyz", "/lib64", "/usr/lib64/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            f"{stdlib}/lib-dynload", "/usr/local/bin/python3", "/usr/local/bin/python3.12"} <= paths
+    assert f"{stdlib}/unused.py" not in paths
+    assert any(f.kind == "unresolved-library" and "libpython3.12" in f.message for f in closure.findings)
