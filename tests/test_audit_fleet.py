@@ -60,7 +60,7 @@ class Fleet:
         return self.by_ref[self.registry_names[name]]
 
 
-NO_PYTHON_TAG = "faktory-audit-test/no-python:latest"
+NO_PYTHON_TAG = f"faktory-audit-test/no-python:{os.getpid()}"  # per session: parallel suites must not share it
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_warm_rerun_serves_every_image_from_the_digest_cache(fleet):
     assert again.returncode == 0, again.stderr
     rows = json.loads(again.stdout)["images"]
     assert [r["ref"] for r in rows] == refs
-    assert all(r["cached"] for r in rows)
+    assert all(r["cached"] for r in rows), [r["ref"] for r in rows if not r["cached"]]
     first = {r["ref"]: r for r in fleet.report["images"]}
     for row in rows:
         assert row["targets"] == first[row["ref"]]["targets"]
