@@ -28,7 +28,7 @@ class NewcWriter:
     def __init__(self, out: BinaryIO, *, mtime: int = 0) -> None:
         self._out = out
         self._ino = 0
-        self._mtime = mtime
+        self.mtime = mtime  # applied to the entries written next
         self._closed = False
         self.written = 0
 
@@ -38,7 +38,7 @@ class NewcWriter:
             raise CpioError(f"{name}: {size} bytes does not fit a newc entry (32-bit size)")
         self._ino += 1
         raw_name = name.encode("utf-8", "surrogateescape") + b"\0"
-        fields = (self._ino, mode, uid, gid, nlink, self._mtime, size, 0, 0, rdev[0], rdev[1], len(raw_name), 0)
+        fields = (self._ino, mode, uid, gid, nlink, self.mtime, size, 0, 0, rdev[0], rdev[1], len(raw_name), 0)
         head = MAGIC + b"".join(b"%08X" % f for f in fields)
         self._write(head + raw_name + _pad(len(head) + len(raw_name)))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from faktory.analyzers.model import Closure
@@ -15,6 +16,8 @@ WORK = ".work"  # scratch inside the staging dir, removed before the rename
 
 def prepare_rootfs(image: Image, closure: Closure, layout: Layout, options: EmitOptions, staging: Path,
                    *, bytecode: bool = True) -> tuple[Rootfs, CompactReport | None]:
+    if options.compact:  # sourceless bytecode replaces the sources: the image's cached .pyc are not needed
+        layout = replace(layout, bytecode_cache=False)
     rootfs = build_rootfs(image, closure, layout)
     ensure_workdir(rootfs, image, closure)
     report = None

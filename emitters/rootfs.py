@@ -35,6 +35,7 @@ class RootEntry:
     data: bytes | None = None  # generated content
     host_path: str | None = None  # content rewritten on the host (--compact)
     rdev: tuple[int, int] = (0, 0)
+    mtime: int = 0  # kept: CPython checks a cached .pyc against its source's mtime
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Layout:
     keep_devices: bool = False
     dirs: tuple[tuple[str, int], ...] = (("/tmp", 0o1777),)  # empty dirs the target wants to exist
     extra_paths: tuple[str, ...] = ()  # image paths the target's runtime reads itself (e.g. /etc/passwd for USER)
+    bytecode_cache: bool = True  # ship the image's own __pycache__/*.pyc next to closure modules
 
 
 class Rootfs:
@@ -108,6 +110,7 @@ class Rootfs:
         for entry in [*prelude, *self.sorted()]:
             if entry.path == "/" and skip_root:
                 continue
+            writer.mtime = entry.mtime
             if entry.kind == DIR:
                 writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
@@ -127,7 +130,7 @@ class Rootfs:
                     continue
                 info = tarfile.TarInfo(entry.path.lstrip("/"))
                 info.mode = entry.mode & 0o7777
-                info.mtime = 0
+                info.mtime = entry.mtime
                 if entry.kind == DIR:
                     info.type = tarfile.DIRTYPE
                     tar.addfile(info)
@@ -162,6 +165,7 @@ class Rootfs:
                     for chunk in self.chunks(entry):
                         fh.write(chunk)
                 os.chmod(dest, entry.mode & 0o7777)
+                os.utime(dest, (entry.mtime, entry.mtime))
         for dest, mode in reversed(dir_modes):
             os.chmod(dest, (mode & 0o7777) | 0o700)
 
@@ -249,7 +253,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
                 return
             if entry.kind == FILE:
                 add_real_dir(real)
-                root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate))
+                root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
                 root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))
             else:
@@ -268,5 +272,29 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
 
 
 def build_rootfs(image: Image, closure: Closure, layout: Layout = Layout()) -> Rootfs:
-    return materialise(image, closure.paths(), layout)
+    paths = closure.paths()
+    if layout.bytecode_cache:
+        paths = paths + cached_bytecode(image, paths, closure.interpreter.version)
+    return materialise(image, paths, layout)
+
+
+def cached_bytecode(image: Image, paths: list[str], version: tuple[int, ...]) -> list[str]:
+    """`__pycache__/<module>.cpython-XY.pyc` the image already has for closure modules: without them a
+    read-only or fresh root recompiles every module at each start (seconds under emulation)."""
+    tag = f"cpython-{version[0]}{version[1]}"
+    listings: dict[str, set[str]] = {}
+    out = []
+    for path in paths:
+        if not path.endswith(".py"):
+            continue
+        directory, name = posixpath.split(path)
+        cache = posixpath.join(directory, "__pycache__")
+        if cache not in listings:
+            entry = image.fs.stat(cache)
+            listings[cache] = set(image.fs.listdir(cache)) if entry is not None and entry.kind == DIR else set()
+        for suffix in ("", ".opt-1", ".opt-2"):
+            pyc = f"{name[:-3]}.{tag}{suffix}.pyc"
+            if pyc in listings[cache]:
+                out.append(posixpath.join(cache, pyc))
+    return out
 

@@ -71,7 +71,8 @@ class RumprunEmitter:
         return out
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
-        full, _ = prepare_rootfs(image, closure, Layout(dirs=(("/tmp", 0o1777),)), EmitOptions(), outdir)
+        full, _ = prepare_rootfs(image, closure, Layout(dirs=(("/tmp", 0o1777),), bytecode_cache=False), EmitOptions(),
+                                 outdir)
         rootfs = _prune_empty(_without_elf(full).relocated(lambda p: rump_path(closure, p) if p != "/" else "/"))
         write_iso(rootfs, outdir / ISO, outdir / WORK / "iso")
         cleanup(outdir)
