@@ -97,8 +97,10 @@ def run_vm_output(outdir: Path, probe: Probe, timeout: float) -> RunResult | Htt
                 return result
     with bootable(outdir, args=list(probe.cmd or ())) as spec:
         boot = VM(spec).start().wait(timeout)
-    code = boot.exit_code if boot.exit_code is not None else (124 if boot.timed_out else -1)
-    return RunResult(boot.app_output, code)
+    if boot.exit_code is None:  # the VM died or hung: keep the console for the report
+        why = "timed out" if boot.timed_out else f"qemu exited {boot.qemu_returncode} without an exit status"
+        return RunResult(f"[{why}] {boot.output[-1500:]}", 124 if boot.timed_out else -1)
+    return RunResult(boot.app_output, boot.exit_code)
 
 
 def verify_output(ref: str, outdir: Path, probe: Probe, *, timeout: float = 180, original=None) -> list[Check]:
