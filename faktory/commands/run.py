@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -12,6 +13,20 @@ from faktory.runner.outputs import bootable, default_ports, parse_port
 from faktory.runner.qemu import VM
 
 
+def _free_defaults(ports: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """EXPOSEd ports forwarded by default, except host ports already taken (said, not fatal)."""
+    free = []
+    for host, guest in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", host))
+            except OSError:
+                print(f"faktory: host port {host} is in use: not forwarding it (use -p HOST:{guest})", file=sys.stderr)
+                continue
+        free.append((host, guest))
+    return free
+
+
 def command(
     outdir: Path = typer.Argument(..., help="A directory written by `faktory convert --to microvm|unikraft`."),
     args: Optional[List[str]] = typer.Argument(None, help="Replace the image's Cmd (after `--`)."),
@@ -20,7 +35,7 @@ def command(
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="Linux kernel to boot (default: the output's, or /boot's newest)."),
     memory: Optional[int] = typer.Option(None, "--memory", "-m", help="Guest memory in MiB."),
 ) -> None:
-    ports = [parse_port(p) for p in publish] if publish else default_ports(outdir)
+    ports = [parse_port(p) for p in publish] if publish else _free_defaults(default_ports(outdir))
     with bootable(outdir, args=args or (), ports=ports, kernel=kernel, memory_mb=memory) as spec:
         vm = VM(spec, echo=True).start()
         try:
