@@ -367,7 +367,8 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path):
     import subprocess
     import sys
 
-    for args in ([], ["img:1", "--targets", "vax"], ["--file", str(tmp_path / "absent.txt")]):
+    for args in ([], ["img:1", "--targets", "vax"], ["--file", str(tmp_path / "absent.txt")],
+                 ["img:1", "--json", "-", "--csv", "-"], ["img:1", "--jobs", "0"]):
         done = subprocess.run([sys.executable, "-m", "faktory", "audit", *args], capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 2, (args, done.stderr)

@@ -46,6 +46,8 @@ def command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
 ) -> None:
     chosen = _targets(targets)
+    if json_out == "-" and csv_out == "-":
+        raise FaktoryError("only one of --json and --csv can go to stdout ('-')")
     if jobs < 1:
         raise FaktoryError("--jobs must be at least 1")
     wanted = list(refs or [])
