@@ -364,14 +364,14 @@ def test_interrupt_keeps_the_rows_already_finished(tmp_path, jobs):
 
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path):
-    import subprocess
-    import sys
+    from typer.testing import CliRunner
+
+    from faktory.cli import app
 
     for args in ([], ["img:1", "--targets", "vax"], ["--file", str(tmp_path / "absent.txt")],
                  ["img:1", "--json", "-", "--csv", "-"], ["img:1", "--jobs", "0"]):
-        done = subprocess.run([sys.executable, "-m", "faktory", "audit", *args], capture_output=True, text=True,
-                              timeout=60)
-        assert done.returncode == 2, (args, done.stderr)
+        done = CliRunner().invoke(app, ["audit", *args])
+        assert done.exit_code == 2, (args, done.output)
         assert done.stderr.startswith("faktory: error: ") and done.stderr.count("\n") == 1, done.stderr
         assert done.stdout == ""
 
