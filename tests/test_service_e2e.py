@@ -7,12 +7,12 @@ killed with SIGKILL in the middle of a conversion.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import os
 import shlex
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -30,6 +30,7 @@ from tests.test_service_helpers import (
     endpoint,
     free_port,
     skopeo_copy,
+    skopeo_inspect,
     skopeo_inspect_raw,
     wait_for,
 )
@@ -42,17 +43,25 @@ CONVERT_TIMEOUT = 180
 class Stack:
     """registry (notifying the service and a recorder) + faktory serve."""
 
-    def __init__(self, tmp, server_args: list[str], rules: str = RULES):
+    def __init__(self, tmp, server_args: list[str], rules: str = RULES, creds: tuple[str, str] | None = None):
         self.tmp = tmp
+        self.creds = creds
         (tmp / "rules.yaml").write_text(rules)
         self.recorder = NotificationRecorder()
         port = free_port()
         hooks = [endpoint("faktory", f"http://127.0.0.1:{port}/hooks/distribution", AUTH),
                  endpoint("recorder", self.recorder.url)]
-        self.registry = start_registry(free_port(), tmp / "registry", notifications=hooks)
+        self.registry = start_registry(free_port(), tmp / "registry", htpasswd=creds, notifications=hooks)
+        self.env = {}
+        if creds:  # the service finds its registry credentials where docker keeps them
+            config = tmp / "docker-config"
+            config.mkdir()
+            auth = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
+            (config / "config.json").write_text(json.dumps({"auths": {self.registry.addr: {"auth": auth}}}))
+            self.env = {"DOCKER_CONFIG": str(config)}
         self.procs: list[Proc] = []
         try:
-            self.server = Server(tmp, "--rules", str(tmp / "rules.yaml"), *server_args, port=port)
+            self.server = Server(tmp, "--rules", str(tmp / "rules.yaml"), *server_args, port=port, env=self.env)
         except BaseException:
             self.close()
             raise
@@ -60,11 +69,8 @@ class Stack:
     def push(self, fixture, tag: str, repository: str | None = None) -> str:
         """Push the fixture under fixtures/<name>:<tag>; returns the manifest digest the registry holds."""
         ref = f"{self.registry.addr}/{repository or 'fixtures/' + fixture.name}:{tag}"
-        skopeo_copy(f"docker-archive:{fixture.archive}", ref)
-        out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{ref}"],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)["Digest"]
+        skopeo_copy(f"docker-archive:{fixture.archive}", ref, self.creds)
+        return skopeo_inspect(ref, self.creds)["Digest"]
 
     def job_for(self, repository: str, tag: str, target: str = "oci") -> dict | None:
         found = [j for j in self.server.jobs() if j["source"]["repository"] == repository
@@ -95,15 +101,13 @@ def assert_converted(stack: Stack, fixture, tag: str, source_digest: str, reposi
     assert job["state"] == "done", f"{job['error']} / {job['note']}"
     dest = f"{stack.registry.addr}/{repository}:{tag}-oci"
     assert job["result_ref"].startswith(dest + "@sha256:")
-    manifest = skopeo_inspect_raw(dest)
+    manifest = skopeo_inspect_raw(dest, stack.creds)
     annotations = manifest["annotations"]
     assert annotations["org.opencontainers.image.base.digest"] == source_digest
     assert annotations["dev.faktory.source.digest"] == source_digest
     assert annotations["dev.faktory.source.ref"].endswith(f"/{repository}@{source_digest}")
-    inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{dest}"],
-                               capture_output=True, text=True, timeout=60)
-    assert inspected.returncode == 0, inspected.stderr  # config and layers are all there
-    assert json.loads(inspected.stdout)["Digest"] == job["result_ref"].split("@")[1]
+    inspected = skopeo_inspect(dest, stack.creds)  # config and layers are all there
+    assert inspected["Digest"] == job["result_ref"].split("@")[1]
     return job
 
 
@@ -168,8 +172,9 @@ def redis_queue(services):
 class ManifestWatcher(threading.Thread):
     """Polls a tag while a job runs: every manifest ever visible under it must have all its blobs."""
 
-    def __init__(self, registry: str, repository: str, tag: str):
+    def __init__(self, registry: str, repository: str, tag: str, creds: tuple[str, str] | None = None):
         super().__init__(daemon=True)
+        self.creds = creds
         self.base = f"http://{registry}/v2/{repository}"
         self.tag = tag
         self.stop = threading.Event()
@@ -178,7 +183,7 @@ class ManifestWatcher(threading.Thread):
 
     def run(self) -> None:
         accept = {"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"}
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=10, auth=self.creds) as client:
             while not self.stop.wait(0.1):
                 try:
                     self.check(client, accept)
@@ -200,11 +205,13 @@ def test_redis_queue_two_workers_and_kill_9_mid_conversion(tmp_path, fixture_ima
     redis_url, name = redis_queue
     flask = fixture_images["flask"]
     common = ["--redis", redis_url, "--queue-name", name, "--lease-seconds", "3", "--backoff-seconds", "1"]
-    stack = Stack(tmp_path, ["--no-workers", *common, "--state-dir", str(tmp_path / "server-state")])
+    # A registry with basic auth: pulls (inspector) and pushes (publisher) find credentials via DOCKER_CONFIG.
+    stack = Stack(tmp_path, ["--no-workers", *common, "--state-dir", str(tmp_path / "server-state")],
+                  creds=("pusher", "hook-test-pw"))
     try:
         for i in range(2):  # two worker machines, as far as the queue can tell
             stack.procs.append(Proc(["--worker-only", "--workers", "1", *common, "--state-dir",
-                                     str(tmp_path / f"worker{i}")], tmp_path / f"worker{i}.log"))
+                                     str(tmp_path / f"worker{i}")], tmp_path / f"worker{i}.log", env=stack.env))
 
         # 1. a plain conversion through Redis
         digest = stack.push(flask, "r1")
@@ -213,7 +220,7 @@ def test_redis_queue_two_workers_and_kill_9_mid_conversion(tmp_path, fixture_ima
 
         # 2. kill -9 the worker holding the next job while it converts (another repository: a conversion
         #    of its own, not a re-tag of r1's result)
-        watcher = ManifestWatcher(stack.registry.addr, "fixtures/flask-kill", "r2-oci")
+        watcher = ManifestWatcher(stack.registry.addr, "fixtures/flask-kill", "r2-oci", stack.creds)
         watcher.start()
         try:
             digest2 = stack.push(flask, "r2", repository="fixtures/flask-kill")

@@ -146,14 +146,22 @@ def endpoint(name: str, url: str, headers: dict | None = None) -> dict:
             "timeout": "3s", "threshold": 3, "backoff": "1s"}
 
 
-def skopeo_inspect_raw(ref: str) -> dict:
-    out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"],
-                         capture_output=True, text=True, timeout=60)
+def _creds(creds: tuple[str, str] | None, flag: str) -> list[str]:
+    return [flag, f"{creds[0]}:{creds[1]}"] if creds else []
+
+
+def skopeo_inspect(ref: str, creds: tuple[str, str] | None = None, raw: bool = False) -> dict:
+    out = subprocess.run(["skopeo", "inspect", *(["--raw"] if raw else []), "--tls-verify=false",
+                          *_creds(creds, "--creds"), f"docker://{ref}"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
-def skopeo_copy(src: str, dest: str) -> None:
-    out = subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", src, f"docker://{dest}"],
-                         capture_output=True, text=True, timeout=300)
+def skopeo_inspect_raw(ref: str, creds: tuple[str, str] | None = None) -> dict:
+    return skopeo_inspect(ref, creds, raw=True)
+
+
+def skopeo_copy(src: str, dest: str, creds: tuple[str, str] | None = None) -> None:
+    out = subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", *_creds(creds, "--dest-creds"), src,
+                          f"docker://{dest}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
