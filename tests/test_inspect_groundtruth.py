@@ -29,7 +29,7 @@ FIXTURES = [
     "numpy", "pkg-app", "multistage", "whiteout", "runenv-python-3.12",
 ]
 SOURCES = ["docker-archive", "daemon", "oci", "registry"]
-COLD = {"flask", "whiteout", "debian-python"}
+COLD = {"flask", "whiteout"}
 
 # What `docker create` adds to every container (the engine's init layer and mount points).
 CREATED_FILES = {"/.dockerenv", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab"}
