@@ -476,3 +476,16 @@ def test_docker_archive_with_several_images(tmp_path, cache):
         open_image(f"docker-archive:{path}", cache=cache)
     with pytest.raises(ImageNotFound, match="no image 'shop/db:3'"):
         open_image(f"docker-archive:{path}:shop/db:3", cache=cache)
+
+
+def test_registry_docker_v2_schema2_pushed_by_skopeo(tmp_path, cache, services):
+    archive = write_docker_archive(tmp_path / "a.tar", layers())
+    ref = f"{services.registry}/{_unique_repo()}:v2s2"
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "--format", "v2s2",
+                    f"docker-archive:{archive}", f"docker://{ref}"], check=True, capture_output=True, timeout=120)
+    img = open_image(f"docker://{ref}", cache=cache)
+    assert img.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert {layer.media_type for layer in img.layers} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    local = open_image(f"docker-archive:{archive}", cache=LayerCache(tmp_path / "c2"))
+    assert img.diff_ids == local.diff_ids and view(img) == view(local)
+    assert img.config_digest == local.config_digest  # v2s2 keeps the engine's config byte for byte
