@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from faktory.analyzers.model import ALL_TARGETS
@@ -77,7 +78,7 @@ def command(
         task = progress.add_task("", total=len(wanted))
 
         def on_row(row) -> None:
-            progress.update(task, advance=1, description=row.ref)
+            progress.update(task, advance=1, description=escape(row.ref))
 
         outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row)
 

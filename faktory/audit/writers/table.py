@@ -30,13 +30,13 @@ def render_table(report: AuditReport, console: Console) -> None:
     for row in report.images:
         if row.status == ERROR:
             cells = [Text(row.error or "error", style="red")] + [""] * (6 + len(report.targets))
-            table.add_row(row.ref, *cells)
+            table.add_row(Text(row.ref), *cells)
             continue
         interp = row.interpreter
         table.add_row(
-            row.ref + (" (cached)" if row.cached else ""),
+            Text(row.ref + (" (cached)" if row.cached else "")),
             interp.version if interp else Text("–", style="dim"),
-            interp.libc if interp else "",
+            Text(interp.libc) if interp else "",
             str(len(row.distributions)),
             str(len(row.c_extensions)),
             human_bytes(row.image_size),
