@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 
 CHUNK = 1 << 20
 OUT_CHUNK = 4 << 20  # most decompressed bytes taken from one decoder call
+ZSTD_PIECE = 2048  # zstd input per decoder call: at most 64 MiB out
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -125,16 +126,23 @@ def _unzstd(chunks, emit, label: str) -> None:
     def fresh():
         return zstandard.ZstdDecompressor().decompressobj()
 
+    # The zstd decoder object has no output limit, and 4 bytes of zstd can stand for 128 KiB: feeding it
+    # ZSTD_PIECE bytes at a time bounds one call's output (to 32768 x ZSTD_PIECE) whatever the blob holds.
     decoder = fresh()
     fed = False  # as for gzip: a frame that took input and never ended means the blob was cut short
     try:
         for chunk in chunks:
-            while chunk:
-                emit(decoder.decompress(chunk))
-                fed = True
-                if not decoder.eof:
-                    break
-                chunk, decoder, fed = decoder.unused_data, fresh(), False
+            view = memoryview(chunk)
+            while view:
+                piece, view = view[:ZSTD_PIECE], view[ZSTD_PIECE:]
+                while piece:
+                    out = decoder.decompress(piece)
+                    for at in range(0, len(out), OUT_CHUNK):
+                        emit(out[at:at + OUT_CHUNK])
+                    fed = True
+                    if not decoder.eof:
+                        break
+                    piece, decoder, fed = decoder.unused_data, fresh(), False
     except zstandard.ZstdError as exc:
         raise InvalidImage(f"{label}: corrupt zstd data ({exc})") from None
     if fed and not decoder.eof:
