@@ -8,6 +8,9 @@ from faktory.analyzers.elf import DEFAULT_DIRS, ElfInfo, expand_origin, ld_so_co
 from faktory.analyzers.graphbuild import GraphBuilder, fnode
 
 
+SMALL_ELF = 8 << 20
+
+
 class NativeResolver:
     def __init__(self, gb: GraphBuilder, env: dict[str, str]) -> None:
         self.gb = gb
@@ -26,10 +29,14 @@ class NativeResolver:
         real = self.gb.realpath(path)
         if real not in self._info:
             info = None
-            if self.gb.is_file(real):
+            entry = self.gb.fs.stat(real)
+            if entry is not None and entry.is_file:
                 try:
-                    with self.gb.fs.open(real) as stream:
-                        info = parse_elf(real, stream)
+                    if entry.size <= SMALL_ELF:  # pyelftools reads in small pieces: cheaper from memory
+                        info = parse_elf(real, self.gb.fs.read_bytes(real))
+                    else:
+                        with self.gb.fs.open(real) as stream:
+                            info = parse_elf(real, stream)
                 except OSError:
                     info = None
             self._info[real] = info
