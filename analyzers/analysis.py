@@ -30,6 +30,19 @@ APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib")
 MAIN = "__main__"
+# marshal's short ASCII strings (TYPE_SHORT_ASCII[_INTERNED], with or without FLAG_REF): length byte, then text
+MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
+DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def marshal_names(data: bytes) -> set[str]:
+    """Identifier-like short strings of a marshalled code object (a .pyc body)."""
+    names = set()
+    for m in MARSHAL_SHORT.finditer(data):
+        text = data[m.end(): m.end() + m.group(1)[0]]
+        if DOTTED_NAME.fullmatch(text):
+            names.add(text.decode("ascii"))
+    return names
 CSTRING_NAME = re.compile(rb"(?<=\x00)([A-Za-z_][A-Za-z0-9_]{1,40}(?:\.[A-Za-z_][A-Za-z0-9_]{0,40}){0,4})(?=\x00)")
 SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin",
                          "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
@@ -178,6 +191,8 @@ class Analysis:
                     self.apply_hook(hook, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.app:
                     self._scan_extension_strings(name, record.spec.origin)
+                if record.spec.kind == "bytecode":
+                    self._scan_bytecode_names(name, record.spec)
                 record.scan = self._scan_of(name, spec=record.spec)
                 if record.scan is None:
                     continue
@@ -202,6 +217,24 @@ class Analysis:
                 self.keep_module(candidate, mnode(name), "extension-string", origin, optional=True)
             elif package and "." not in candidate and self.finder.find(f"{package}.{candidate}"):
                 self.keep_module(f"{package}.{candidate}", mnode(name), "extension-string", origin, optional=True)
+
+    def _scan_bytecode_names(self, name: str, spec: ModuleSpec) -> None:
+        """A sourceless module: its code object cannot be unmarshalled across versions, but the names it
+        imports are marshalled short ASCII strings; those that resolve as modules are kept (optional)."""
+        try:
+            data = self.gb.fs.read_bytes(spec.origin)
+        except OSError:
+            return
+        node = mnode(name)
+        for candidate in marshal_names(data[16:]):
+            if candidate.split(".")[0] in startup.DEV_ONLY or candidate in ("__main__", name):
+                continue
+            if candidate in self.builtins or self.finder.find(candidate) is not None:
+                self.keep_module(candidate, node, "bytecode-name", spec.origin, optional=True)
+            elif spec.is_package or "." in name:
+                package = name if spec.is_package else name.rpartition(".")[0]
+                if "." not in candidate and self.finder.find(f"{package}.{candidate}") is not None:
+                    self.keep_module(f"{package}.{candidate}", node, "bytecode-name", spec.origin, optional=True)
 
     def _stdlib_top_names(self) -> frozenset[str]:
         if self._stdlib_names is None:

@@ -12,7 +12,7 @@ Stable `kind` strings:
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
   pth-import           INFO   a .pth file runs an import line at startup
-  sourceless-module    INFO   a module shipped as .pyc only (not scanned for imports)
+  sourceless-module    INFO   a module shipped as .pyc only (imports guessed from its marshalled names)
   port                 INFO   an EXPOSEd port
 """
 
@@ -52,7 +52,7 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
             out.append(Finding("c-extension", f"{name} is a C extension module built for {interp.libc}", WARNING,
                                spec.origin))
         elif spec.kind == "bytecode":
-            out.append(Finding("sourceless-module", f"{name} has no source; its imports were not scanned", INFO,
+            out.append(Finding("sourceless-module", f"{name} has no source; its imports are guessed from the names in its bytecode", INFO,
                                spec.origin))
     seen = set()
     for where, fact in analysis.facts:

@@ -274,6 +274,14 @@ def test_locale_names_are_normalised_like_glibc():
     assert _locale_dirname("de_DE") == "de_DE"
 
 
+def _pyc(source: str) -> bytes:
+    """A sourceless module as compileall -b leaves it (made by the host interpreter: only names matter)."""
+    import importlib.util
+    import marshal
+
+    return importlib.util.MAGIC_NUMBER + b"\x00" * 12 + marshal.dumps(compile(source, "compiled.py", "exec"))
+
+
 def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
     """The full pipeline on a tiny root: real ELF interpreter and loader, a stub stdlib, a zipapp."""
     from faktory.analyzers.analysis import analyze
@@ -282,7 +290,7 @@ def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
 
     pyz = tmp_path / "app.pyz"
     with zipfile.ZipFile(pyz, "w") as zf:
-        zf.writestr("__main__.py", "import json\nimport helper\n")
+        zf.writestr("__main__.py", "import json\nimport helper\nimport compiled\n")
         zf.writestr("helper.py", "import os\n")
     stdlib = "/usr/local/lib/python3.12"
     stub = {f"{stdlib}/{name}": text for name, text in {
@@ -300,6 +308,8 @@ def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
         "/usr/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
         f"{stdlib}/lib-dynload/": "", f"{stdlib}/site-packages/": "", **stub,
         "/app/app.pyz": pyz.read_bytes(),
+        f"{stdlib}/site-packages/compiled.pyc": _pyc("import textwrap\nfrom . import x\n"),
+        f"{stdlib}/textwrap.py": "",
     })
     image = DirImage(fs, ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",), cmd=("python3", "/app/app.pyz")))
     closure = analyze(image)
@@ -308,7 +318,8 @@ def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
     assert closure.launch.argv == ("/usr/local/bin/python3", "/app/app.pyz")
     assert closure.sys_path[0] == "/app/app.pyz"
     graph = closure.graph
-    for module in ("__main__", "helper", "json", "json.decoder", "re", "encodings.utf_8", "site", "os"):
+    for module in ("__main__", "helper", "json", "json.decoder", "re", "encodings.utf_8", "site", "os",
+                   "compiled", "textwrap"):
         assert f"module:{module}" in graph, module
     assert "module:unused" not in graph
     paths = set(closure.paths())
