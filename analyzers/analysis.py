@@ -35,6 +35,26 @@ MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
 DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+def _literal_hiddenimports(source: bytes) -> list[str]:
+    """`hiddenimports = [...]` of a PyInstaller hook file, when it is a literal list of strings."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "hiddenimports"
+                                                for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+    return []
+
+
 def marshal_names(data: bytes) -> set[str]:
     """Identifier-like short strings of a marshalled code object (a .pyc body)."""
     names = set()
@@ -189,6 +209,8 @@ class Analysis:
             if record.scan is None:
                 for hook in self.hooks.get(name, ()):
                     self.apply_hook(hook, mnode(name), record.depth)
+                if record.spec.is_package and "." not in name:
+                    self._apply_shipped_pyinstaller_hooks(name, record)
                 if record.spec.kind == "extension" and record.app:
                     self._scan_extension_strings(name, record.spec.origin)
                 if record.spec.kind == "bytecode":
@@ -197,6 +219,25 @@ class Analysis:
                 if record.scan is None:
                     continue
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
+
+    def _apply_shipped_pyinstaller_hooks(self, name: str, record: ModuleRecord) -> None:
+        """Libraries that declare their own hidden imports for PyInstaller (`<pkg>/_pyinstaller/hook-X.py`
+        with a literal `hiddenimports = [...]`) tell us the same thing: those are kept when X is."""
+        for location in record.spec.search:
+            for sub in ("_pyinstaller", "__pyinstaller"):
+                hook_dir = posixpath.join(location, sub)
+                for entry in sorted(self.gb.listdir(hook_dir)):
+                    if not (entry.startswith("hook-") and entry.endswith(".py")):
+                        continue
+                    target = entry[5:-3]
+                    hidden = _literal_hiddenimports(self.gb.fs.read_bytes(posixpath.join(hook_dir, entry)))
+                    if not hidden:
+                        continue
+                    node = f"hook:{target}"
+                    self.gb.edge(mnode(name), node, "shipped-hook", posixpath.join(hook_dir, entry))
+                    for hidden_name in hidden:
+                        if target == name or target.startswith(name + "."):
+                            self.keep_module(hidden_name, node, f"hook:{target}", optional=True, depth=record.depth)
 
     def _scan_extension_strings(self, name: str, origin: str) -> None:
         """Cython modules keep the names they import as plain strings: stdlib modules and modules of the

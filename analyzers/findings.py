@@ -49,11 +49,12 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     for name, record in sorted(analysis.modules.items()):
         spec = record.spec
         if spec.kind == "extension" and record.app:
-            out.append(Finding("c-extension", f"{name} is a C extension module built for {interp.libc}", WARNING,
+            out.append(Finding("c-extension", f"{name} is a C extension module linked against "
+                                              f"{_libc_needed(analysis, spec.origin) or interp.libc}", WARNING,
                                spec.origin))
         elif spec.kind == "bytecode":
-            out.append(Finding("sourceless-module", f"{name} has no source; its imports are guessed from the names in its bytecode", INFO,
-                               spec.origin))
+            out.append(Finding("sourceless-module", f"{name} has no source; its imports are guessed from the names "
+                                                    "in its bytecode", INFO, spec.origin))
     seen = set()
     for where, fact in analysis.facts:
         key = (fact.kind, where, fact.lineno)
@@ -74,3 +75,14 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     for port in image.config.exposed_ports:
         out.append(Finding("port", f"exposes {port}", INFO))
     return out
+
+
+def _libc_needed(analysis, path: str) -> str | None:
+    """glibc / musl from the extension's own DT_NEEDED (None when it names no libc)."""
+    info = analysis.native.info(path)
+    for soname in info.needed if info else ():
+        if soname.startswith("libc.musl") or soname.startswith("ld-musl"):
+            return "musl"
+        if soname == "libc.so.6":
+            return "glibc"
+    return None

@@ -127,3 +127,10 @@ def test_numpy_findings_and_vendored_libraries(fixture_images):
     assert any("openblas" in p for p in vendored) and any("gfortran" in p for p in vendored)
     why = [reason for _, reason, _ in report.why(closure, next(p for p in vendored if "gfortran" in p))]
     assert why[-1] == "DT_NEEDED"  # reached from OpenBLAS through the extension's inherited DT_RPATH
+
+
+def test_hidden_imports_declared_by_the_library_itself(fixture_images):
+    """numpy ships numpy/_pyinstaller/hook-numpy.py: its literal hiddenimports are honoured."""
+    _, closure = _analyze(fixture_images["numpy"])
+    tests_ext = next(p for p in closure.paths() if "/numpy/core/_multiarray_tests." in p)
+    assert "shipped-hook" in [reason for _, reason, _ in report.why(closure, tests_ext)]
