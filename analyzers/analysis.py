@@ -233,7 +233,7 @@ class Analysis:
                     hidden = _literal_hiddenimports(self.gb.fs.read_bytes(posixpath.join(hook_dir, entry)))
                     if not hidden:
                         continue
-                    node = f"hook:{target}"
+                    node = f"hook:{target}@{name}"  # not the hook-table node: its own reason shows in --why
                     self.gb.edge(mnode(name), node, "shipped-hook", posixpath.join(hook_dir, entry))
                     for hidden_name in hidden:
                         if target == name or target.startswith(name + "."):
