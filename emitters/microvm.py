@@ -38,6 +38,9 @@ class MicrovmEmitter:
             if options.compact:  # Linux unpacks a gzip'd archive followed by a plain one (the init overlay)
                 with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as gz:
                     rootfs.write_cpio(gz)
+                # Linux takes a '0' as a cpio header only at a 4-byte aligned offset; zeros between archives
+                # are skipped.
+                out.write(b"\0" * (-out.tell() % 4))
             else:
                 rootfs.write_cpio(out)
             overlay = write_overlay(out, launch, kernel)
