@@ -138,3 +138,18 @@ def test_cli_convert_error_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("faktory: error: ") and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_compact_microvm_initrd_is_gzip_then_an_aligned_overlay(handmade, tmp_path):
+    import zlib
+
+    image, closure = handmade
+    convert(image, closure, "microvm", tmp_path / "c", EmitOptions(compact=True))
+    data = (tmp_path / "c" / "initrd.cpio").read_bytes()
+    inflate = zlib.decompressobj(wbits=31)
+    rootfs = inflate.decompress(data)
+    assert rootfs.startswith(b"070701")
+    rest = inflate.unused_data
+    overlay = rest.lstrip(b"\0")
+    offset = len(data) - len(overlay)
+    assert overlay.startswith(b"070701") and offset % 4 == 0  # Linux only reads a header at 4-byte offsets
