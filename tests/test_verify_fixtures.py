@@ -134,10 +134,14 @@ def test_rumprun_is_blocked_for_every_fixture(ws, app):
         assert "c-extension" in kinds
 
 
-def test_numpy_is_blocked_for_km_by_its_c_extensions(ws):
-    _, closure = ws.closure("numpy")
-    found = [f for f in blockers(check(closure, "km")) if f.kind == "c-extension"]
-    assert found and all(f.location and f.location.endswith(".so") for f in found)
+@pytest.mark.parametrize("app", APPS)
+def test_km_blocks_glibc_c_extensions_and_passes_pure_python(ws, app):
+    _, closure = ws.closure(app)
+    found = blockers(check(closure, "km"))
+    if app == "pkg-app":  # pure Python on purpose
+        assert found == []
+    else:
+        assert found and all(f.kind == "c-extension" and f.location.endswith(".so") for f in found), found
 
 
 def test_kraftkit_package_with_kernel(ws, tmp_path):
