@@ -24,7 +24,8 @@ class Hook:
 
 
 def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
-    items = yaml.safe_load(text) or []
+    # libyaml's loader when PyYAML was built with it: the table is read at every start
+    items = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or []
     hooks = []
     for item in items:
         unknown = set(item) - KEYS
