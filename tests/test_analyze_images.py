@@ -134,3 +134,8 @@ def test_hidden_imports_declared_by_the_library_itself(fixture_images):
     _, closure = _analyze(fixture_images["numpy"])
     tests_ext = next(p for p in closure.paths() if "/numpy/core/_multiarray_tests." in p)
     assert "shipped-hook" in [reason for _, reason, _ in report.why(closure, tests_ext)]
+
+
+def test_cli_help_renders():
+    proc = subprocess.run([*FAKTORY, "analyze", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "--why" in proc.stdout and "Traceback" not in proc.stderr

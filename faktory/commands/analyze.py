@@ -31,7 +31,7 @@ def command(
     why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Write the dependency graph (.dot or .graphml)."),
     sizes: bool = typer.Option(False, "--sizes", help="Attribute the closure's bytes to distributions."),
-    platform: Optional[str] = typer.Option(None, "--platform", help="os/arch[/variant] of a multi-platform image."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
 ) -> None:
     from rich.console import Console
     from rich.table import Table
