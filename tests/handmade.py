@@ -8,112 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import shutil
-import stat
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import networkx as nx
 
 from faktory.analyzers.model import Closure, Interpreter, Launch
-from faktory.errors import SymlinkLoop
-from faktory.image import CHAR, DIR, FIFO, FILE, SYMLINK, Entry, ImageConfig, Platform
-
-
-class DirFS:
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-
-    def _host(self, path: str) -> Path:
-        return self.root / path.lstrip("/")
-
-    def _real_parent(self, path: str) -> str:
-        parent = posixpath.dirname(posixpath.normpath(path))
-        return self.resolve(parent)
-
-    def entry(self, path: str) -> Entry | None:
-        path = posixpath.normpath("/" + path.lstrip("/"))
-        real = path if path == "/" else posixpath.join(self._real_parent(path), posixpath.basename(path))
-        try:
-            st = os.lstat(self._host(real))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            return Entry(real, SYMLINK, 0o777, linkname=os.readlink(self._host(real)))
-        if stat.S_ISDIR(st.st_mode):
-            return Entry(real, DIR, stat.S_IMODE(st.st_mode))
-        if stat.S_ISCHR(st.st_mode):
-            return Entry(real, CHAR, stat.S_IMODE(st.st_mode), devmajor=os.major(st.st_rdev), devminor=os.minor(st.st_rdev))
-        if stat.S_ISFIFO(st.st_mode):
-            return Entry(real, FIFO, stat.S_IMODE(st.st_mode))
-        return Entry(real, FILE, stat.S_IMODE(st.st_mode), size=st.st_size)
-
-    def resolve(self, path: str, _depth: int = 0) -> str:
-        if _depth > 40:
-            raise SymlinkLoop(path)
-        cur = "/"
-        for name in posixpath.normpath("/" + path.lstrip("/")).strip("/").split("/"):
-            if not name:
-                continue
-            cand = posixpath.join(cur, name)
-            host = self._host(cand)
-            if os.path.islink(host):
-                link = os.readlink(host)
-                target = posixpath.normpath(posixpath.join("/" if link.startswith("/") else cur, link))
-                cur = self.resolve(target, _depth + 1)
-            else:
-                cur = cand
-        return cur
-
-    def stat(self, path: str) -> Entry | None:
-        return self.entry(self.resolve(path))
-
-    def read_bytes(self, path: str) -> bytes:
-        return self._host(self.resolve(path)).read_bytes()
-
-    def open(self, path: str):
-        return open(self._host(self.resolve(path)), "rb")
-
-    def listdir(self, path: str) -> list[str]:
-        return sorted(os.listdir(self._host(self.resolve(path))))
-
-    def walk(self, top: str = "/") -> Iterator[Entry]:
-        e = self.entry(top)
-        if e is None:
-            return
-        yield e
-        if e.kind == DIR:
-            for name in self.listdir(top):
-                yield from self.walk(posixpath.join(top, name))
-
-    def shadowed(self) -> Iterator[Entry]:
-        return iter(())
-
-
-@dataclass
-class DirImage:
-    root: Path
-    config: ImageConfig
-    ref: str = "handmade:latest"
-    digest: str = "sha256:" + "0" * 64
-    platform: Platform = Platform()
-    manifest: dict = field(default_factory=dict)
-    history: tuple = ()
-    layers: tuple = ()
-
-    def __post_init__(self) -> None:
-        self.fs = DirFS(self.root)
-        self.raw_config = {"architecture": "amd64", "os": "linux", "config": {
-            "Env": list(self.config.env), "Cmd": list(self.config.cmd or []),
-            "Entrypoint": list(self.config.entrypoint) if self.config.entrypoint else None,
-            "WorkingDir": self.config.working_dir, "ExposedPorts": {p: {} for p in self.config.exposed_ports}}}
-
-    @property
-    def size(self) -> int:
-        return sum(e.size for e in self.fs.walk("/") if e.kind == FILE)
+from faktory.image import ImageConfig
+from tests.oracle.dirfs import DirFileSystem
+from tests.oracle.dirimage import DirImage
 
 
 PYENV = Path("/root/.pyenv/versions")
@@ -167,7 +71,7 @@ def python_image(root: Path, minor: str = "3.12", cmd: tuple[str, ...] = ("pytho
     paths = python_tree(root, minor)
     env = ("PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib", "LANG=C.UTF-8")
     config = ImageConfig(env=env, cmd=cmd, working_dir="/app")
-    image = DirImage(root, config)
+    image = DirImage(DirFileSystem(root), config, ref="handmade:latest")
     major, mnr = (int(x) for x in minor.split("."))
     interp = Interpreter(
         path="/usr/local/bin/python3", real_path=f"/usr/local/bin/python{minor}", version=(major, mnr, 0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from faktory.image import ImageConfig, Platform
 
@@ -20,6 +21,17 @@ class DirImage:
     raw_config: dict = field(default_factory=dict)
     history: tuple = ()
     layers: tuple = ()
+
+    def __post_init__(self) -> None:
+        if not self.raw_config:  # what an engine would write for this config
+            self.raw_config = {"architecture": "amd64", "os": "linux", "config": {
+                "Env": list(self.config.env), "Cmd": list(self.config.cmd or []),
+                "Entrypoint": list(self.config.entrypoint) if self.config.entrypoint else None,
+                "WorkingDir": self.config.working_dir, "ExposedPorts": {p: {} for p in self.config.exposed_ports}}}
+
+    @property
+    def root(self) -> Path:
+        return Path(self.fs.root)
 
     @property
     def size(self) -> int:
