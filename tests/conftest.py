@@ -10,7 +10,6 @@ Under CI=true anything missing (engine, registry, tool, fixture image) is a fail
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,15 +22,8 @@ if str(REPO_ROOT) not in sys.path:  # `fixtures` and `tests.support` live at the
 
 from fixtures.catalog import FixtureImage  # noqa: E402
 from tests.support import services as services_mod  # noqa: E402
+from tests.support.ci import unavailable  # noqa: E402
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str):
-    """Fail under CI, skip elsewhere: a missing real component never passes silently in CI."""
-    if IN_CI:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ import pytest
 
 from faktory.audit.inputs import refs_from_daemon
 from faktory.audit.registry import RegistryLister, RegistrySpec, refs_from_registry
+from tests.support.ci import unavailable
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CODE_REVISION = f"test-{os.getpid()}"
 APPS_FROM_REGISTRY = ("flask", "debian-python")  # also audited through the distribution API
 ORACLE_PROGRAM = (
@@ -31,10 +31,6 @@ ORACLE_PROGRAM = (
 )
 
 
-def unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 def faktory(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
