@@ -327,7 +327,9 @@ def test_ctrl_c_leaves_a_valid_partial_report(fleet, tmp_path):
             entry.unlink()
     assert len(list(cache.rglob("*.json"))) == 2
     out = tmp_path / "partial.json"
-    env = dict(os.environ, FAKTORY_AUDIT_CODE_REVISION=CODE_REVISION)
+    # Without the module scan cache each image's analysis takes seconds, so the signal lands mid-audit even on
+    # an idle machine whose warm caches would otherwise finish the whole fleet first.
+    env = dict(os.environ, FAKTORY_AUDIT_CODE_REVISION=CODE_REVISION, FAKTORY_NO_SCAN_CACHE="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "faktory", "audit", *refs, "--jobs", "2", "--quiet", "--cache-dir", str(cache),
          "--json", str(out), "--html", str(tmp_path / "partial.html")],
@@ -375,17 +377,19 @@ def _spawned_workers(parent: int | None = None) -> list[int]:
     return pids
 
 
-def test_a_worker_killed_mid_audit_costs_a_retry_not_the_rows(fixture_images):
+def test_a_worker_killed_mid_audit_costs_a_retry_not_the_rows(fixture_images, monkeypatch):
     from faktory.audit.runner import run_audit
 
-    refs = [fixture_images[name].tag for name in ("py3.12-slim", "py3.11-slim", "py3.13-slim")]
+    # Workers inherit this: with the module scan cache off, each analysis lasts long enough to be killed in.
+    monkeypatch.setenv("FAKTORY_NO_SCAN_CACHE", "1")
+    refs = [fixture_images[name].tag for name in ("py3.12-slim", "py3.11-slim", "py3.13-slim", "py3.8-slim")]
     killed: list[int] = []
 
     def kill_one_worker() -> None:
         for _ in range(300):
             workers = _spawned_workers()
             if workers:
-                time.sleep(1.0)  # let it start on an image
+                time.sleep(0.3)  # let it start on an image
                 os.kill(workers[0], signal.SIGKILL)
                 killed.append(workers[0])
                 return
