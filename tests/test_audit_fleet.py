@@ -334,6 +334,9 @@ def test_ctrl_c_leaves_a_valid_partial_report(fleet, tmp_path):
         [sys.executable, "-m", "faktory", "audit", *refs, "--jobs", "2", "--quiet", "--cache-dir", str(cache),
          "--json", str(out), "--html", str(tmp_path / "partial.html")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # A terminal's Ctrl-C meets the default disposition; a test run started in the background of a
+        # non-interactive shell inherits SIGINT ignored, which the child would keep.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for _ in range(600):  # until a worker process exists: cached rows are done, analysis has begun
