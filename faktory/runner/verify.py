@@ -7,7 +7,9 @@ in QEMU; `nanos` and `rumprun` — and every output — are also checked structu
 
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,16 @@ def run_original(ref: str, probe: Probe, tag: str, timeout: float) -> RunResult 
     return dk.run_once(image, list(probe.cmd) if probe.cmd else None, timeout)
 
 
+def _run_original_once(ref: str, probe: Probe, timeout: float) -> RunResult | HttpResult:
+    """The original under a tag of this call's own, removed afterwards: verifies running side by side (CLI,
+    service workers) never run each other's image."""
+    tag = f"faktory-verify/original-{uuid.uuid4().hex[:12]}:latest"
+    try:
+        return run_original(ref, probe, tag, timeout)
+    finally:
+        subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True, timeout=60)
+
+
 def run_docker_output(outdir: Path, manifest: dict, probe: Probe, timeout: float) -> RunResult | HttpResult:
     info = manifest["image"]
     dk.load_archive(str(outdir / info["archive"]))
@@ -113,7 +125,7 @@ def verify_output(ref: str, outdir: Path, probe: Probe, *, timeout: float = 180,
     runnable = target in DOCKER_TARGETS or target in VM_TARGETS
     if runnable:
         if original is None:
-            original = run_original(ref, probe, "faktory-verify/original:latest", timeout)
+            original = _run_original_once(ref, probe, timeout)
         converted = (run_docker_output(outdir, manifest, probe, timeout) if target in DOCKER_TARGETS
                      else run_vm_output(outdir, probe, timeout))
         how = "docker" if target in DOCKER_TARGETS else "qemu"

@@ -82,19 +82,13 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
     else:
         probe = Probe(cmd=tuple(shlex.split(str(settings["probe"]))) if "probe" in settings else None)
     probe = Probe(probe.cmd, probe.http_port, probe.http_path, settings.get("expect"))
-    from faktory.runner import verify as runner
 
     ref, timeout = source_ref_for_inspector(job), float(settings.get("timeout", 180))
-    # The original runs under a tag of this job's own: workers verifying in parallel never share one.
-    original_tag = f"faktory-verify/original-{job.id}:latest"
-    original = None
-    if job.target in runner.DOCKER_TARGETS or job.target in runner.VM_TARGETS:
-        original = runner.run_original(ref, probe, original_tag, timeout)
     try:
-        checks = verify_output(ref, outdir, probe, timeout=timeout, original=original)
-    finally:
-        for tag in (original_tag, f"faktory/{_job_name(job)}:{job.target}"):  # the oci/km emitters' tag
-            subprocess.run(["docker", "rmi", "--no-prune", tag], capture_output=True, timeout=60)
+        checks = verify_output(ref, outdir, probe, timeout=timeout)
+    finally:  # the oci/km emitters' tag, loaded to run the output
+        subprocess.run(["docker", "rmi", "--no-prune", f"faktory/{_job_name(job)}:{job.target}"],
+                       capture_output=True, timeout=60)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise VerifyFailed("verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
