@@ -7,7 +7,8 @@
    layer blobs, then `faktory inspect --json` with an empty cache (cold) and again (warm). Best of --repeat.
 2. An image with one random-data layer of --big-mb MiB, written here as an OCI layout (streamed, never held in
    memory): cold inspect's peak RSS must stay where the small image's is (layers are streamed, not buffered).
-Each run is a separate process; peak RSS is the child's ru_maxrss.
+Each run is a separate process; peak RSS is the child's ru_maxrss. The daemon is measured twice: reading the
+engine's overlay2 store (the default on a local engine) and through `docker save` (FAKTORY_ENGINE_STORE=0).
 """
 
 from __future__ import annotations
@@ -58,9 +59,9 @@ def layer_blobs(layout: Path) -> list[Path]:
     return [layout / "blobs" / "sha256" / layer["digest"].split(":")[1] for layer in manifest["layers"]]
 
 
-def inspect_times(ref: str, repeat: int, label: str) -> dict:
+def inspect_times(ref: str, repeat: int, label: str, **extra_env: str) -> dict:
     cache = Path(tempfile.mkdtemp(prefix="faktory-bench-cache-"))
-    env = dict(os.environ, FAKTORY_CACHE_DIR=str(cache))
+    env = dict(os.environ, FAKTORY_CACHE_DIR=str(cache), **extra_env)
     argv = FAKTORY + ["inspect", "--json", ref]
     try:
         cold = best(argv, env, repeat, before=lambda: (shutil.rmtree(cache, ignore_errors=True), cache.mkdir()))
@@ -168,7 +169,9 @@ def main() -> None:
           f"gzip -dc of them: {gunzip_s:.2f} s wall, {gunzip_cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f}")
     rows = [inspect_times(fx.oci_ref, args.repeat, f"{args.fixture} oci layout"),
             inspect_times(f"docker://{fx.registry_ref}", args.repeat, f"{args.fixture} registry"),
-            inspect_times(f"docker-daemon:{fx.tag}", args.repeat, f"{args.fixture} daemon")]
+            inspect_times(f"docker-daemon:{fx.tag}", args.repeat, f"{args.fixture} daemon"),
+            inspect_times(f"docker-daemon:{fx.tag}", args.repeat, f"{args.fixture} daemon, docker save",
+                          FAKTORY_ENGINE_STORE="0")]
     with tempfile.TemporaryDirectory(prefix="faktory-bench-big-") as tmp:
         layout = write_random_layer_layout(Path(tmp) / "big", args.big_mb)
         big_gunzip, _, big_gunzip_cpu = best(["gzip", "-dc", *map(str, layer_blobs(layout))], repeat=1)

@@ -10,12 +10,15 @@ Layout under the cache dir (platformdirs user cache, or $FAKTORY_CACHE_DIR):
     v1/layers/<hex>.json        its index (written last: its presence means the entry is complete)
     v1/blobs/<hex>              compressed blob digest -> diff_id (one line)
     v1/configs/<hex>.json       config blobs by digest (lets a daemon image load without `docker save`)
+    v1/manifests/<hex>.json     manifests and indexes by digest (a registry tag that still names one loads
+                                after a single HEAD)
 Writers go through a temp file + os.replace, so a reader never sees half an entry; a file lock per key
-keeps two processes from doing the same work twice.
+keeps two processes (or threads) from doing the same work twice.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,8 +27,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-from filelock import FileLock
 
 from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
 
@@ -93,7 +94,7 @@ class LayerCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.base = self.root / "v1"
         try:
-            for sub in ("layers", "blobs", "configs", "tmp", "locks"):
+            for sub in ("layers", "blobs", "configs", "manifests", "tmp", "locks"):
                 (self.base / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheUnavailable(f"cannot use the layer cache at {self.root}: {exc.strerror or exc}") from None
@@ -125,18 +126,30 @@ class LayerCache:
             return None
 
     def get_config(self, digest: str) -> bytes | None:
+        return self._get_json("configs", digest)
+
+    def put_config(self, digest: str, data: bytes) -> None:
+        self._put_json("configs", digest, data)
+
+    def get_manifest(self, digest: str) -> bytes | None:
+        return self._get_json("manifests", digest)
+
+    def put_manifest(self, digest: str, data: bytes) -> None:
+        self._put_json("manifests", digest, data)
+
+    def _get_json(self, kind: str, digest: str) -> bytes | None:
         try:
-            return (self.base / "configs" / f"{_hex(digest)}.json").read_bytes()
+            return (self.base / kind / f"{_hex(digest)}.json").read_bytes()
         except OSError:
             return None
 
-    def put_config(self, digest: str, data: bytes) -> None:
+    def _put_json(self, kind: str, digest: str, data: bytes) -> None:
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise DigestMismatch(f"config blob does not match its digest {digest}")
-        self._write_atomic(self.base / "configs" / f"{_hex(digest)}.json", data)
+            raise DigestMismatch(f"{kind[:-1]} blob does not match its digest {digest}")
+        self._write_atomic(self.base / kind / f"{_hex(digest)}.json", data)
 
-    def lock(self, key: str) -> FileLock:
-        return FileLock(str(self.base / "locks" / f"{_hex(key)}.lock"))
+    def lock(self, key: str) -> "FileLock":
+        return FileLock(self.base / "locks" / f"{_hex(key)}.lock")
 
     # ---------------------------------------------------------------- writing
 
@@ -203,6 +216,30 @@ class LayerCache:
         self._write_atomic(index_path, json.dumps(doc, separators=(",", ":")).encode())
         self._remember_blob(blob_digest, got_diff)
         return LayerIndex(diff_id=got_diff, tar_path=str(tar_path), size=size, entries=tuple(entries))
+
+
+class FileLock:
+    """An exclusive flock(2) on a lock file, for `with`: one holder at a time across processes and threads
+    (each `with` opens its own descriptor), released by the kernel if the holder dies."""
+
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        self._fds: list[int] = []
+
+    def __enter__(self) -> "FileLock":
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fds.append(fd)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fd = self._fds.pop()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _record_row(r: Record) -> list:

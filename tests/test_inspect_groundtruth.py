@@ -4,10 +4,11 @@ The engine is the oracle: a container created (never started) from the image and
 image's filesystem plus what the engine adds at create time (/.dockerenv, /etc/hosts, /dev, /proc, …).
 Compared per path: type, mode, size, link target, uid, gid and mtime.
 Each source kind reads its own blobs into its own cache, so every reader is exercised on every layer; the
-config, history and diff_ids must be the same whichever source the image came from. To keep the suite short,
-the daemon and the registry read their blobs cold for the COLD fixtures; for the others they load through
-their warm path (engine inspect / registry manifest + the layers the archive / OCI-layout reader cached: the
-same blobs by digest).
+config, history and diff_ids must be the same whichever source the image came from. The daemon always reads
+cold from the engine's overlay2 store (faktory.sources.engine_store), which must succeed for every fixture.
+To keep the suite short, `docker save` (the daemon's other path) and the registry read their blobs cold for
+the COLD fixtures only; for the others the registry loads through its warm path (manifest + the layers the
+OCI-layout reader cached: the same blobs by digest).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pytest
 
 from faktory.cache import LayerCache
 from faktory.sources import open_image
+from faktory.sources.engine import inspect_image
+from faktory.sources.engine_store import fill_from_store
 
 FIXTURES = [
     "py3.8-slim", "py3.11-slim", "py3.12-slim", "py3.13-slim", "debian-python", "flask", "fastapi", "requests-cli",
@@ -88,7 +91,6 @@ def _merged(image) -> dict[str, tuple]:
 @pytest.fixture(scope="module")
 def source_caches(tmp_path_factory):
     caches = {source: LayerCache(tmp_path_factory.mktemp(f"cache-{source}")) for source in SOURCES}
-    caches["daemon"] = caches["docker-archive"]
     caches["registry"] = caches["oci"]
     yield caches
     for cache in caches.values():  # gigabytes of layer tars: do not leave them to pytest's retention
@@ -96,31 +98,44 @@ def source_caches(tmp_path_factory):
 
 
 def _ref(fixture, source: str) -> str:
-    return {"daemon": f"docker-daemon:{fixture.tag}", "docker-archive": fixture.archive_ref, "oci": fixture.oci_ref,
+    return {"daemon": f"docker-daemon:{fixture.tag}", "docker-save": f"docker-daemon:{fixture.tag}",
+            "docker-archive": fixture.archive_ref, "oci": fixture.oci_ref,
             "registry": f"docker://{fixture.registry_ref}"}[source]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FIXTURES)
-def test_every_source_matches_docker_export(name, fixture_images, source_caches, tmp_path):
+def test_every_source_matches_docker_export(name, fixture_images, source_caches, tmp_path, monkeypatch):
     fixture = fixture_images[name]
     caches = dict(source_caches)
+    caches["daemon"] = LayerCache(tmp_path / "daemon-cache")
+    sources = list(SOURCES)
     if name in COLD:
-        caches["daemon"] = LayerCache(tmp_path / "daemon-cache")
         caches["registry"] = LayerCache(tmp_path / "registry-cache")
+        caches["docker-save"] = LayerCache(tmp_path / "save-cache")
+        sources.append("docker-save")
     try:
-        _check_sources(name, fixture, caches)
+        # The engine's store must serve every layer itself: a silent fall back to `docker save` fails here.
+        assert fill_from_store(inspect_image(fixture.tag), caches["daemon"], fixture.tag)
+        _check_sources(name, fixture, caches, sources, monkeypatch)
     finally:
-        for sub in ("daemon-cache", "registry-cache"):
+        for sub in ("daemon-cache", "registry-cache", "save-cache"):
             shutil.rmtree(tmp_path / sub, ignore_errors=True)
 
 
-def _check_sources(name, fixture, caches) -> None:
+def _open(fixture, source: str, cache: LayerCache, monkeypatch):
+    with monkeypatch.context() as env:
+        if source == "docker-save":
+            env.setenv("FAKTORY_ENGINE_STORE", "0")
+        return open_image(_ref(fixture, source), cache=cache)
+
+
+def _check_sources(name, fixture, caches, sources, monkeypatch) -> None:
     truth, contents = _exported(fixture.tag)
-    images = {source: open_image(_ref(fixture, source), cache=caches[source]) for source in SOURCES}
+    images = {source: _open(fixture, source, caches[source], monkeypatch) for source in sources}
     first = images["daemon"]
     for source, image in images.items():
-        assert image.source == source
+        assert image.source == ("daemon" if source == "docker-save" else source)
         merged = _merged(image)
         missing = sorted(set(truth) - set(merged))[:5]
         extra = sorted(set(merged) - set(truth))[:5]

@@ -261,6 +261,41 @@ def test_registry_anonymous_equals_archive(tmp_path, cache, services):
         open_image(f"docker://{services.registry}/{repo}:nope", cache=cache)
 
 
+_WARM_PROBE = """
+import json, sys
+from faktory.cache import LayerCache
+from faktory.sources import open_image
+image = open_image(sys.argv[1], cache=LayerCache(sys.argv[2]))
+print(json.dumps({"digest": image.digest, "full_path": "oras" in sys.modules or "requests" in sys.modules,
+                  "files": image.fs.listdir("/app")}))
+"""
+
+
+def _load_in_child(ref: str, cache: LayerCache) -> dict:
+    out = subprocess.run([sys.executable, "-c", _WARM_PROBE, ref, str(cache.root)], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_registry_warm_load_is_one_head_and_follows_a_moved_tag(tmp_path, cache, services):
+    repo = _unique_repo()
+    base = f"http://{services.registry}"
+    session = requests.Session()
+    first, _ = push_image(session, base, repo, layers(), tag="v1")
+    ref = f"docker://{services.registry}/{repo}:v1"
+    cold = _load_in_child(ref, cache)
+    warm = _load_in_child(ref, cache)
+    assert cold["full_path"] and not warm["full_path"]
+    assert cold == dict(warm, full_path=True) and warm["digest"] == first
+    by_digest = _load_in_child(f"docker://{services.registry}/{repo}@{first}", cache)
+    assert by_digest == warm
+    # The tag moves: the HEAD names a digest the cache has never seen, and the full path loads it.
+    moved, _ = push_image(session, base, repo, [LayerTar().dir("app").file("app/new.py", b"new").bytes()], tag="v1")
+    after = _load_in_child(ref, cache)
+    assert after["digest"] == moved != first and after["files"] == ["new.py"] and after["full_path"]
+    assert _load_in_child(ref, cache) == dict(after, full_path=False)
+
+
 def test_registry_multi_platform_index(tmp_path, cache, services):
     repo = _unique_repo()
     base = f"http://{services.registry}"
@@ -293,6 +328,8 @@ def test_registry_basic_auth_from_docker_config(tmp_path, cache, services, docke
         {"auths": {services.auth_registry: {"auth": base64.b64encode(b"faktory:wrong").decode()}}}))
     with pytest.raises(AuthError, match="refused the credentials"):
         open_image(f"docker://{services.auth_registry}/{repo}:v1", cache=LayerCache(tmp_path / "c3"))
+    with pytest.raises(AuthError, match="refused the credentials"):  # a warm cache is no way around the login
+        open_image(f"docker://{services.auth_registry}/{repo}:v1", cache=cache)
     (docker_config / "config.json").write_text("{}")
     with pytest.raises(AuthError, match="no credentials"):
         open_image(f"docker://{services.auth_registry}/{repo}:v1", cache=LayerCache(tmp_path / "c4"))

@@ -34,9 +34,9 @@ class RegistrySpec:
 
     @property
     def base_url(self) -> str:
-        from faktory.sources.registry import _insecure  # the inspector's rule: loopback or listed -> plain HTTP
+        from faktory.sources.registry import plain_http  # the inspector's rule: loopback or listed -> plain HTTP
 
-        return f"{'http' if _insecure(self.host) else 'https'}://{self.host}"
+        return f"{'http' if plain_http(self.host) else 'https'}://{self.host}"
 
 
 class RegistryLister:

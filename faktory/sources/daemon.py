@@ -1,8 +1,9 @@
 """The local Docker engine (docker SDK, `DOCKER_HOST` honoured).
 
 Warm path: `docker image inspect` gives the image id (= config digest) and the diff_ids; when the config and
-every layer are already in the cache nothing else is asked. Cold path: `docker save` is streamed through the
-archive reader once, layers going straight into the cache.
+every layer are already in the cache nothing else is asked. Cold path: a local overlay2 engine's store fills
+the cache directly (faktory.sources.engine_store); otherwise `docker save` is streamed through the archive
+reader once, layers going straight into the cache.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def load_daemon(name: str, ref: str, cache: LayerCache, platform: Platform | Non
     warm = _from_cache(name, ref, image_id, diff_ids, attrs, cache)
     if warm is not None:
         return warm
+    from faktory.sources.engine_store import fill_from_store
+
+    if fill_from_store(attrs, cache, ref):
+        warm = _from_cache(name, ref, image_id, diff_ids, attrs, cache)
+        if warm is not None:
+            return warm
 
     from docker.errors import APIError, DockerException, NotFound
 

@@ -41,13 +41,21 @@ def read_json_blob(store: BlobStore, digest: str, what: str) -> bytes:
 
 
 def resolve_manifest(
-    store: BlobStore, data: bytes, media_type: str | None, platform: Platform | None, ref: str
+    store: BlobStore, data: bytes, media_type: str | None, platform: Platform | None, ref: str,
+    cache: LayerCache | None = None,
 ) -> tuple[bytes, dict, str | None]:
-    """Follow image indexes down to one image manifest. Returns (bytes, parsed, digest of the top index)."""
+    """Follow image indexes down to one image manifest. Returns (bytes, parsed, digest of the top index).
+
+    With a cache, every manifest and index passed through is kept by digest (see faktory.sources.warm).
+    """
     index_digest = None
     for _ in range(MAX_INDEX_DEPTH):
         doc = mf.parse_json(data, f"{ref}: manifest")
         mt = mf.media_type_of(doc, media_type)
+        if cache is not None and (mt in mf.INDEX_TYPES or mt in mf.MANIFEST_TYPES):
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            if cache.get_manifest(digest) is None:
+                cache.put_manifest(digest, data)
         if mt in mf.INDEX_TYPES:
             if index_digest is None:
                 index_digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -72,7 +80,7 @@ def load_from_manifest(
     cache: LayerCache,
     platform: Platform | None,
 ) -> LoadedImage:
-    data, doc, index_digest = resolve_manifest(store, data, media_type, platform, ref)
+    data, doc, index_digest = resolve_manifest(store, data, media_type, platform, ref, cache)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     config_desc = mf.descriptor(doc.get("config"), f"{ref}: manifest config")
     config_digest = config_desc["digest"]

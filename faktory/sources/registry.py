@@ -33,7 +33,8 @@ BACKOFF = 0.25  # seconds, doubled after each failed attempt
 DOCKER_HUB_API = "registry-1.docker.io"
 
 
-def _insecure(host: str) -> bool:
+def plain_http(host: str) -> bool:
+    """Loopback hosts and those in $FAKTORY_INSECURE_REGISTRIES are spoken to over HTTP, as the engine does."""
     name = host.rsplit(":", 1)[0] if not host.startswith("[") else host
     listed = {h.strip() for h in os.environ.get("FAKTORY_INSECURE_REGISTRIES", "").split(",") if h.strip()}
     return name in ("localhost", "::1") or name.startswith("127.") or host in listed or name in listed
@@ -94,7 +95,7 @@ class RegistryStore:
 
         self.ref = ref
         self.api_host = DOCKER_HUB_API if ref.host == DEFAULT_REGISTRY else ref.host
-        self.scheme = "http" if _insecure(ref.host) else "https"
+        self.scheme = "http" if plain_http(ref.host) else "https"
         self.base = f"{self.scheme}://{self.api_host}/v2/{ref.repository}"
         scheme = self._challenge_scheme()
         self.registry = oras.provider.Registry(hostname=self.api_host, insecure=self.scheme == "http",
@@ -205,6 +206,11 @@ class _ResponseStream:
 
 
 def load_registry(ref: RegistryRef, cache: LayerCache, platform: Platform | None) -> LoadedImage:
+    from faktory.sources.warm import load_warm
+
+    warm = load_warm(ref, cache, platform)
+    if warm is not None:
+        return warm
     store = RegistryStore(ref)
     data, media = store.fetch_manifest(ref.reference)
     return load_from_manifest(store, data, media, ref=str(ref), source="registry", cache=cache, platform=platform)
