@@ -11,8 +11,11 @@ if TYPE_CHECKING:
     from faktory.image import Image, Platform
 
 
-def load_image(ref: str, platform: "Platform | None" = None) -> "Image":
-    """Inspect: any reference (daemon, registry, docker-archive:, oci:) -> Image."""
+def load_image(ref: str, platform: "Platform | str | None" = None) -> "Image":
+    """Inspect: any reference (daemon, registry, docker-archive:, oci:) -> Image.
+
+    platform: `os/arch[/variant]` (a malformed one is a ReferenceError_), picked from an image index.
+    """
     from faktory.sources import open_image
 
     return open_image(ref, platform=platform)

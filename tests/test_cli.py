@@ -30,3 +30,12 @@ def test_unknown_verb_is_a_usage_error():
     result = faktory("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("verb, extra", [("inspect", []), ("analyze", []), ("convert", ["--to", "oci", "-o", "out"])])
+def test_malformed_platform_is_one_line(verb, extra, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "faktory", verb, *extra, "--platform", "amd64",
+                             "docker-archive:/nonexistent.tar"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == ["faktory: error: platform must be os/arch[/variant], got 'amd64'"]
+    assert not (tmp_path / "out").exists()

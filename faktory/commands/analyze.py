@@ -38,11 +38,10 @@ def command(
 
     from faktory.analyzers import report
     from faktory.api import analyze, load_image
-    from faktory.image import Platform
 
     if graph and not graph.endswith((".dot", ".gv", ".graphml")):
         raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
-    image = load_image(ref, Platform.parse(platform) if platform else None)
+    image = load_image(ref, platform)
     closure = analyze(image)
     console = Console()
     if graph:

@@ -73,6 +73,7 @@ def command(
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm: Linux kernel; unikraft: kernel for the kraftkit package."),
     base: Optional[str] = typer.Option(None, "--base", help="km: the runenv-python base image."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the output image/package."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, check, describe, emitter_for
@@ -84,7 +85,7 @@ def command(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")
-        image = load_image(ref)
+        image = load_image(ref, platform)
         progress.update(step, description=f"analyzing {image.ref}")
         closure = analyze(image)
         findings = check(closure, to)
