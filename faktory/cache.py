@@ -24,6 +24,7 @@ import json
 import os
 import posixpath
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -31,6 +32,7 @@ from typing import BinaryIO
 from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
 
 INDEX_FORMAT = 1
+USE_RESOLUTION_S = 60  # a layer's last-use time is refreshed at most this often
 
 
 class CacheUnavailable(FaktoryError):
@@ -115,9 +117,11 @@ class LayerCache:
             if raw.get("format") != INDEX_FORMAT or not tar_path.exists():
                 return None
             entries = tuple(Record(*r) for r in raw["entries"])
-            return LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
+            ix = LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # damaged or foreign: ingest the layer again
+        _mark_used(index_path)
+        return ix
 
     def diff_id_for_blob(self, blob_digest: str) -> str | None:
         try:
@@ -216,6 +220,15 @@ class LayerCache:
         self._write_atomic(index_path, json.dumps(doc, separators=(",", ":")).encode())
         self._remember_blob(blob_digest, got_diff)
         return LayerIndex(diff_id=got_diff, tar_path=str(tar_path), size=size, entries=tuple(entries))
+
+
+def _mark_used(index_path: Path) -> None:
+    """The index's mtime is the layer's last use, which `faktory cache --prune` goes by."""
+    try:
+        if time.time() - index_path.stat().st_mtime > USE_RESOLUTION_S:
+            os.utime(index_path)
+    except OSError:
+        pass  # a read-only shared cache: pruning it is someone else's business
 
 
 class FileLock:

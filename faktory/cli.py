@@ -28,6 +28,7 @@ VERBS = {
     "run": "Boot a converted microvm/unikraft output with QEMU.",
     "audit": "Report which images of a fleet can become unikernels, per target, and why not.",
     "serve": "Run the registry webhook service: convert on push, push the result back.",
+    "cache": "Show what the layer cache holds; --prune removes layers not used lately.",
 }
 
 
