@@ -141,6 +141,10 @@ class LayerCache:
     def put_manifest(self, digest: str, data: bytes) -> None:
         self._put_json("manifests", digest, data)
 
+    def holds_manifests(self) -> bool:
+        with os.scandir(self.base / "manifests") as entries:
+            return any(True for _ in entries)
+
     def _get_json(self, kind: str, digest: str) -> bytes | None:
         try:
             return (self.base / kind / f"{_hex(digest)}.json").read_bytes()

@@ -24,7 +24,7 @@ from faktory.sources.distribution import load_from_manifest
 from faktory.sources.loaded import LoadedImage
 from faktory.sources.reference import DEFAULT_REGISTRY, RegistryRef
 
-HEAD_TIMEOUT = 10.0
+HEAD_TIMEOUT = 5.0  # the full path has its own, longer timeouts and retries
 
 
 class _NotCached(Exception):
@@ -48,6 +48,8 @@ class _CacheStore:
 
 
 def load_warm(ref: RegistryRef, cache: LayerCache, platform: Platform | None) -> LoadedImage | None:
+    if ref.digest is None and not cache.holds_manifests():
+        return None  # a fresh cache: the HEAD could not help
     digest = ref.digest or _head_digest(ref)
     if digest is None:
         return None
