@@ -69,15 +69,18 @@ def _norm(name: str) -> str:
 # ------------------------------------------------------------------ archive on disk (seekable)
 
 
-def load_archive(path: str, selector: str | None, ref: str, cache: LayerCache) -> LoadedImage:
-    p = Path(path)
-    if not p.is_file():
+def open_tar_file(path: str, ref: str, what: str, mode: str = "r:") -> tarfile.TarFile:
+    """A tarball on disk for a source, or the user's one-line error: no such file, or not `what`."""
+    if not Path(path).is_file():
         raise SourceUnavailable(f"{ref}: no such file {path}")
     try:
-        tf = tarfile.open(p, "r:")
+        return tarfile.open(path, mode)
     except (tarfile.TarError, OSError) as exc:
-        raise InvalidImage(f"{ref}: not a docker save tarball ({exc})") from None
-    with tf:
+        raise InvalidImage(f"{ref}: not {what} ({exc})") from None
+
+
+def load_archive(path: str, selector: str | None, ref: str, cache: LayerCache) -> LoadedImage:
+    with open_tar_file(path, ref, "a docker save tarball") as tf:
         members = {_norm(m.name): m for m in tf.getmembers()}
 
         def member(name: str) -> tarfile.TarInfo:

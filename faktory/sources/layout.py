@@ -64,15 +64,9 @@ class ArchivedLayoutStore(LayoutStore):
 
 
 def load_oci_archive(path: str, tag: str | None, ref: str, cache: LayerCache, platform: Platform | None) -> LoadedImage:
-    import tarfile
+    from faktory.sources.archive import open_tar_file
 
-    if not Path(path).is_file():
-        raise SourceUnavailable(f"{ref}: no such file {path}")
-    try:
-        tar = tarfile.open(path, "r:*")
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidImage(f"{ref}: not an OCI archive ({exc})") from None
-    with tar:
+    with open_tar_file(path, ref, "an OCI archive", "r:*") as tar:
         store = ArchivedLayoutStore(tar, ref)
         index_bytes = store.read_member("index.json")
         if index_bytes is None:
