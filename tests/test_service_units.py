@@ -288,3 +288,58 @@ def test_redis_store_behaves_like_the_sqlite_one(services):
     finally:
         for key in store.redis.scan_iter(match=f"{prefix}:*"):
             store.redis.delete(key)
+
+
+def _aged_jobs(store) -> dict[str, Job]:
+    """An old finished job, an old running one, and a recent finished one."""
+    from faktory.service.jobs import DONE
+
+    old = time.time() - 40 * 86400
+    jobs = {
+        "old-done": make_job(id="old-done", state=DONE, created_at=old),
+        "old-running": make_job(id="old-running", state=RUNNING, created_at=old),
+        "new-done": make_job(id="new-done", state=DONE),
+    }
+    for job in jobs.values():
+        assert store.create(job)
+    return jobs
+
+
+def _check_expiry(store) -> None:
+    from faktory.service.jobs import DONE
+
+    _aged_jobs(store)
+    store.record_result("key", "r/x:y@sha256:1")
+    assert store.expire_finished(time.time() - 30 * 86400) == 1
+    assert store.get("old-done") is None and store.get("old-running") is not None and store.get("new-done") is not None
+    assert {j.id for j in store.list()} == {"old-running", "new-done"} and store.counts()[DONE] == 1
+    assert store.result_for("key") == "r/x:y@sha256:1"  # a re-push of the same digest is still only re-tagged
+    assert store.expire_finished(time.time() - 30 * 86400) == 0
+
+
+def test_sqlite_store_forgets_finished_jobs_past_retention(tmp_path):
+    _check_expiry(SqliteStore(tmp_path / "jobs.db"))
+
+
+def test_redis_store_forgets_finished_jobs_past_retention(services):
+    import uuid
+
+    from faktory.service.store import RedisStore
+
+    prefix = f"faktory-unit-{uuid.uuid4().hex[:8]}"
+    store = RedisStore(services.redis_url, prefix=prefix)
+    try:
+        _check_expiry(store)
+    finally:
+        for key in store.redis.scan_iter(match=f"{prefix}:*"):
+            store.redis.delete(key)
+
+
+def test_service_retention_setting(tmp_path):
+    keep_all = service_in(tmp_path / "a", job_retention_seconds=0)
+    _aged_jobs(keep_all.store)
+    assert keep_all.expire() == 0 and keep_all.store.get("old-done") is not None
+    default = service_in(tmp_path / "b")
+    _aged_jobs(default.store)
+    assert default.expire() == 1 and default.store.get("old-done") is None
+    assert "--job-retention-days" in default.config.to_argv()

@@ -36,6 +36,8 @@ def command(
     lease_seconds: float = typer.Option(30.0, min=1.0, help="A silent worker's job is re-queued after this."),
     max_attempts: int = typer.Option(3, min=1, help="Attempts before a job ends as failed."),
     backoff_seconds: float = typer.Option(5.0, min=0.0, help="Retry n waits BACKOFF * 2^(n-1)."),
+    job_retention_days: float = typer.Option(30.0, min=0.0, help="Finished jobs are forgotten after this many "
+                                                                  "days (0: never)."),
     log_level: str = typer.Option("info", help="debug|info|warning|error"),
 ) -> None:
     from faktory.service.config import ServiceConfig
@@ -47,6 +49,7 @@ def command(
         rules_path=rules.absolute() if rules else None,
         redis_url=redis, name=queue_name, lease_seconds=lease_seconds,
         max_attempts=max_attempts, backoff_seconds=backoff_seconds,
+        job_retention_seconds=job_retention_days * 86400,
     )
     load_rules(config.rules_path)  # a bad rules file is a one-line error now, not in every worker
     if redis:

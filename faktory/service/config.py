@@ -17,6 +17,8 @@ class ServiceConfig:
     backoff_seconds: float = 5.0  # retry n waits backoff * 2**(n-1)
     reap_interval: float = 2.0
     queued_grace_seconds: float = 300.0  # a queued job nobody picked up for this long is enqueued again
+    job_retention_seconds: float = 30 * 86400  # finished jobs older than this are forgotten; 0 keeps them all
+    expire_interval: float = 3600.0
 
     @property
     def queue_path(self) -> Path:
@@ -34,7 +36,8 @@ class ServiceConfig:
         """The options that make a worker process share this service's queue and store."""
         argv = ["--state-dir", str(self.state_dir), "--queue-name", self.name,
                 "--lease-seconds", str(self.lease_seconds), "--max-attempts", str(self.max_attempts),
-                "--backoff-seconds", str(self.backoff_seconds)]
+                "--backoff-seconds", str(self.backoff_seconds),
+                "--job-retention-days", str(self.job_retention_seconds / 86400)]
         if self.rules_path:
             argv += ["--rules", str(self.rules_path)]
         if self.redis_url:

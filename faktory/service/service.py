@@ -249,12 +249,23 @@ class Service:
                 requeued.append(job.id)
         return requeued
 
+    def expire(self, now: float | None = None) -> int:
+        """Forget finished jobs past the retention (their results stay: a re-push is still re-tagged)."""
+        if self.config.job_retention_seconds <= 0:
+            return 0
+        return self.store.expire_finished((time.time() if now is None else now) - self.config.job_retention_seconds)
+
     def reaper(self, stop: threading.Event) -> threading.Thread:
         def loop() -> None:
+            next_expiry = 0.0
             while not stop.wait(self.config.reap_interval):
                 try:
                     for job_id in self.reap():
                         log.warning("job %s re-queued: its worker stopped", job_id)
+                    if time.time() >= next_expiry:
+                        next_expiry = time.time() + self.config.expire_interval
+                        if gone := self.expire():
+                            log.info("forgot %d finished jobs older than the retention", gone)
                 except Exception:  # noqa: BLE001 - keep reaping; the next round may succeed
                     log.warning("reaper round failed", exc_info=True)
 

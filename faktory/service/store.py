@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
-from faktory.service.jobs import ACTIVE_STATES, ALL_STATES, Job
+from faktory.service.jobs import ACTIVE_STATES, ALL_STATES, FINAL_STATES, Job
 
 EVENT_TTL_SECONDS = 7 * 24 * 3600
 SECONDS_BUCKETS = (1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -42,6 +42,9 @@ class JobStore(Protocol):
         """Atomically apply fn to the stored job; fn returns the new job or None to leave it. Returns the new job."""
 
     def active(self) -> list[Job]: ...
+
+    def expire_finished(self, created_before: float) -> int:
+        """Forget done/failed/skipped jobs created before this time; how many went."""
 
     def record_result(self, key: str, ref: str) -> None:
         """Remember where the conversion `key` (repository, digest, target) was published."""
@@ -165,6 +168,13 @@ class SqliteStore:
         rows = self._conn().execute(f"SELECT data FROM jobs WHERE state IN ({marks})", ACTIVE_STATES)
         return [Job.from_json(r[0]) for r in rows]
 
+    def expire_finished(self, created_before: float) -> int:
+        marks = ",".join("?" * len(FINAL_STATES))
+        with self._write:
+            cur = self._conn().execute(f"DELETE FROM jobs WHERE created < ? AND state IN ({marks})",
+                                       (created_before, *FINAL_STATES))
+            return cur.rowcount
+
     def record_result(self, key: str, ref: str) -> None:
         with self._write:
             self._conn().execute("INSERT OR REPLACE INTO results (key, ref) VALUES (?, ?)", (key, ref))
@@ -282,6 +292,36 @@ class RedisStore:
         for state in ACTIVE_STATES:
             ids |= self.redis.smembers(self._k("state", state))
         return self._many(sorted(ids))
+
+    def expire_finished(self, created_before: float) -> int:
+        ids = [i.decode() for i in self.redis.zrangebyscore(self._k("jobs"), "-inf", f"({created_before}")]
+        gone = 0
+        for job in self._many(ids):
+            if job.state not in FINAL_STATES:
+                continue
+            key = self._k("job", job.id)
+            with self.redis.pipeline() as pipe:  # removed only if nobody changed it since we read it
+                try:
+                    pipe.watch(key)
+                    current = pipe.get(key)
+                    if current is None or Job.from_json(current).state not in FINAL_STATES:
+                        continue
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.zrem(self._k("jobs"), job.id)
+                    for state in FINAL_STATES:
+                        pipe.srem(self._k("state", state), job.id)
+                    pipe.execute()
+                    gone += 1
+                except self._watch_error():
+                    continue
+        return gone
+
+    @staticmethod
+    def _watch_error() -> type[Exception]:
+        import redis
+
+        return redis.WatchError
 
     def record_result(self, key: str, ref: str) -> None:
         self.redis.hset(self._k("results"), key, ref)
