@@ -27,8 +27,9 @@ from faktory.analyzers.scancache import content_key, default_scan_cache
 from faktory.image import DIR, Image
 
 APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
+# Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
-                     ".o", ".lib")
+                     ".o", ".lib", ".po", ".pot")
 MAIN = "__main__"
 # marshal's short ASCII strings (TYPE_SHORT_ASCII[_INTERNED], with or without FLAG_REF): length byte, then text
 MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
@@ -68,6 +69,11 @@ SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", 
                          "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
                          "/usr/local/lib", "/usr/share"})
 SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
+# A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
+DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
+# A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
+WORD_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
+PACKAGE_TREE_LIMIT = 3000  # modules one named package may add: a guard against a string naming a whole framework
 PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 
 
@@ -98,6 +104,7 @@ class Analysis:
         self.hooks = hook_table()
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
+        self._trees: set[str] = set()  # packages kept whole (named by a string)
         self._stdlib_names: frozenset[str] | None = None
         self._scans: dict[str, ModuleScan] = {}
         self.cache = default_scan_cache()
@@ -329,9 +336,11 @@ class Analysis:
         if own and self._is_own_code(own) and own not in self._literal_scanned:
             self._literal_scanned.add(own)
             try:
-                self._keep_path_literals(node, self.gb.fs.read_bytes(own), own)
+                source = self.gb.fs.read_bytes(own)
             except OSError:
-                pass
+                source = b""
+            self._keep_path_literals(node, source, own)
+            self._keep_dotted_literals(node, source, own)
 
     def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
         for module, level in refs:
@@ -442,6 +451,62 @@ class Analysis:
                 self.gb.keep_tree(meta, hook_node, "dist-info")
         if hook.app_from_args:
             self.app_from_args = True
+        if hook.string_imports and record and record.spec.origin and record.spec.kind == "source":
+            try:
+                self._keep_dotted_literals(hook_node, self.gb.fs.read_bytes(record.spec.origin), record.spec.origin,
+                                           depth, own_words=False)
+            except OSError:
+                pass
+
+    def keep_named(self, text: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
+        """A dotted name some framework imports by string: the module it names, or the module holding the
+        attribute it names (`pkg.mod.Class`, `pkg.mod.Class.method`). A name that is itself a package keeps
+        the whole package: an app or plugin package gets imported piece by piece (apps, models, tags, …)."""
+        parts = text.split(".")
+        if not parts[0].isidentifier() or self.finder.find(parts[0]) is None:
+            return  # "index.html", "example.com", "v1.api": not importable, not looked at further
+        for cut in range(len(parts), max(len(parts) - 3, 0), -1):
+            name = ".".join(parts[:cut])
+            spec = self.finder.find(name)
+            if spec is None:
+                continue
+            if cut == len(parts) and spec.is_package:
+                self._keep_package_tree(name, src, reason, detail, depth)
+            else:
+                self.keep_module(name, src, reason, detail, optional=True, depth=depth)
+            return
+
+    def _keep_package_tree(self, package: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
+        if package in self._trees:
+            self.keep_module(package, src, reason, detail, optional=True, depth=depth)
+            return
+        self._trees.add(package)
+        pending, kept = [package], 0
+        while pending and kept < PACKAGE_TREE_LIMIT:
+            name = pending.pop()
+            self.keep_module(name, src, reason, detail, optional=True, depth=depth)
+            kept += 1
+            for sub in self._submodules(name):
+                record = self.keep_module(sub, src, reason, detail, optional=True, depth=depth)
+                kept += 1
+                if record is not None and record.spec.is_package and sub not in self._trees:
+                    self._trees.add(sub)
+                    pending.append(sub)
+
+    def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
+                              own_words: bool = True) -> None:
+        """Strings naming modules of the image: settings, plugin lists, dictConfig classes, task paths.
+        A bare word counts when it names one of the app's own modules or packages ("polls", "settings");
+        in the stdlib or site-packages a bare word ("json", "email", "test") is too often just a word."""
+        for text in sorted({m.group(2).decode("ascii") for m in DOTTED_LITERAL.finditer(source)}):
+            self.keep_named(text, node, "dotted-name", where, depth)
+        if not own_words:
+            return
+        for word in sorted({m.group(2).decode("ascii") for m in WORD_LITERAL.finditer(source)}):
+            spec = self.finder.find(word)
+            origin = spec and (spec.origin or (spec.search[0] if spec.search else None))
+            if origin and spec.kind != "builtin" and self._is_own_code(origin):
+                self.keep_named(word, node, "dotted-name", where, depth)
 
     def _keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
         """`_sysconfigdata_*`, `pkg.backend_*`: modules whose last name matches a glob."""
@@ -467,7 +532,16 @@ class Analysis:
         if spec is None or not spec.is_package:
             return
         self.keep_module(package, src, reason, optional=True, depth=depth)
+        for sub in self._submodules(package):
+            self.keep_module(sub, src, reason, optional=True, depth=depth)
+
+    def _submodules(self, package: str) -> list[str]:
+        """The direct submodules of a package the image has (files and subpackages), by dotted name."""
+        spec = self.finder.find(package)
+        if spec is None or not spec.is_package:
+            return []
         suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
+        found: list[str] = []
         for location in spec.search:
             for entry in sorted(self.gb.listdir(location)):
                 if entry.startswith("__"):
@@ -479,9 +553,10 @@ class Analysis:
                         break
                 if sub is None and self.gb.is_dir(posixpath.join(location, entry)):
                     sub = entry
-                if sub and sub.isidentifier():
-                    if self.finder.find(f"{package}.{sub}") is not None:
-                        self.keep_module(f"{package}.{sub}", src, reason, optional=True, depth=depth)
+                name = f"{package}.{sub}" if sub else ""
+                if sub and sub.isidentifier() and name not in found and self.finder.find(name) is not None:
+                    found.append(name)
+        return found
 
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
@@ -606,10 +681,13 @@ class Analysis:
             self.gb.keep_path(cached, fnode(path), "bytecode-cache")
 
     def _keep_env_paths(self, env: dict[str, str]) -> None:
-        """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept."""
+        """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a
+        module (DJANGO_SETTINGS_MODULE=mysite.settings, a CELERY_CONFIG_MODULE): frameworks import those."""
         for key, value in sorted(env.items()):
             if value.startswith("/") and ":" not in value and self.gb.is_file(value):
                 self.gb.keep_path(value, ENTRY, f"env:{key}")
+            elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
+                self.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
 
     def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
         """Absolute paths written in the app's own code that name files of the image."""

@@ -8,7 +8,8 @@ from importlib import resources
 
 import yaml
 
-KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args"}
+KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args",
+        "string_imports"}
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Hook:
     sysfiles: tuple[str, ...] = ()
     all_dist_info: bool = False
     app_from_args: bool = False
+    string_imports: bool = False  # the module's quoted dotted names are imports (settings defaults, loaders)
 
 
 def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
@@ -40,6 +42,7 @@ def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
             sysfiles=tuple(item.get("sysfiles", ())),
             all_dist_info=bool(item.get("all_dist_info", False)),
             app_from_args=bool(item.get("app_from_args", False)),
+            string_imports=bool(item.get("string_imports", False)),
         ))
     return hooks
 

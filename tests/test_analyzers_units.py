@@ -327,3 +327,45 @@ def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
             f"{stdlib}/lib-dynload", "/usr/local/bin/python3", "/usr/local/bin/python3.12"} <= paths
     assert f"{stdlib}/unused.py" not in paths
     assert any(f.kind == "unresolved-library" and "libpython3.12" in f.message for f in closure.findings)
+
+
+def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
+    """Frameworks import by name what settings, plugin lists and env vars say; a package named whole is kept whole."""
+    from faktory.analyzers.analysis import analyze
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    stdlib = "/usr/local/lib/python3.12"
+    site = f"{stdlib}/site-packages"
+    fs = _tree(tmp_path / "root", {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
+        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
+        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/textwrap.py": "", f"{stdlib}/site.py": "",
+        f"{stdlib}/encodings/__init__.py": "",
+        "/app/main.py": ('import plug\nimport django.template.context\n'
+                         'SETTINGS = {"ENGINE": "plug.backends.fast", "LOG": "plug.handlers.Console.emit",\n'
+                         '            "PAGE": "index.html", "VERSION": "1.2.3", "SITE": "example.com"}\n'
+                         "APPS = ['myapp']\n"),
+        "/app/myapp/__init__.py": "", "/app/myapp/apps.py": "", "/app/myapp/tags/__init__.py": "",
+        "/app/myapp/tags/extra.py": "import textwrap\n",
+        "/app/conf/__init__.py": "", "/app/conf/prod.py": "", "/app/conf/dev.py": "",
+        f"{site}/plug/__init__.py": "", f"{site}/plug/backends/__init__.py": "",
+        f"{site}/plug/backends/fast.py": "from plug import util\n", f"{site}/plug/backends/slow.py": "",
+        f"{site}/plug/handlers.py": "", f"{site}/plug/util.py": "", f"{site}/plug/unused.py": "",
+        # A library module the hook table marks string_imports: its quoted names are imports too.
+        f"{site}/django/__init__.py": "", f"{site}/django/template/__init__.py": "",
+        f"{site}/django/template/context.py": '_builtin = ("django.template.context_processors.csrf",)\n',
+        f"{site}/django/template/context_processors.py": "",
+        f"{site}/django/template/unrelated.py": "",
+    })
+    config = ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin", "SETTINGS_MODULE=conf.prod"),
+                         cmd=("python3", "/app/main.py"), working_dir="/app")
+    graph = analyze(DirImage(fs, config)).graph
+    kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
+    assert {"plug.backends.fast", "plug.util", "plug.handlers", "myapp", "myapp.apps", "myapp.tags",
+            "myapp.tags.extra", "textwrap", "conf.prod", "django.template.context_processors"} <= kept
+    assert not {"plug.backends.slow", "plug.unused", "conf.dev", "django.template.unrelated"} & kept
+    assert graph.edges["entrypoint", "module:conf.prod"]["reason"] == "env:SETTINGS_MODULE"
+    reasons = {graph.edges[e]["reason"] for e in graph.in_edges("module:plug.handlers")}
+    assert "dotted-name" in reasons
