@@ -428,7 +428,9 @@ class Analysis:
         hook_node = f"hook:{hook.module}"
         self.gb.edge(node, hook_node, "hook")
         for name in hook.hiddenimports:
-            if name.endswith(".*"):
+            if name.endswith(".**"):
+                self._keep_package_tree(name[:-3], hook_node, reason, hook.module, depth)
+            elif name.endswith(".*"):
                 self._keep_submodules(name[:-2], hook_node, reason, depth)
             elif "*" in name:
                 self._keep_matching_modules(name, hook_node, reason, depth)

@@ -19,7 +19,7 @@ from tests.conftest import unavailable
 from tests.oracle import check, rootfs, trace
 
 ONESHOT_APPS = ("flask", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
-HTTP_APPS = ("flask", "fastapi")
+HTTP_APPS = ("flask", "fastapi", "django")
 SIZE_FACTOR = 1.5
 
 

@@ -19,7 +19,7 @@ from faktory.errors import ConversionBlocked
 from faktory.runner.structure import structural_checks
 from faktory.runner.verify import Probe, run_original, verify_output
 
-APPS = ("flask", "fastapi", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+APPS = ("flask", "fastapi", "django", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
 STRUCTURAL = ("unikraft", "nanos", "rumprun")
 TIMEOUT = 300
 
