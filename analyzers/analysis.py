@@ -36,6 +36,28 @@ MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
 DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+LAUNCHER_GROUPS = {"console_scripts", "gui_scripts"}  # read by installers, not by the running app
+
+
+def parse_entry_points(text: str) -> list[tuple[str, str]]:
+    """(group, module) pairs of an entry_points.txt: `[group]` then `name = module.path[:attr] [extras]`."""
+    pairs, group = [], None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            group = line[1:-1].strip()
+            continue
+        if group is None or "=" not in line:
+            continue
+        value = line.split("=", 1)[1].split("[", 1)[0].strip()
+        module = value.split(":", 1)[0].strip()
+        if module and all(part.isidentifier() for part in module.split(".")):
+            pairs.append((group, module))
+    return pairs
+
+
 def _literal_hiddenimports(source: bytes) -> list[str]:
     """`hiddenimports = [...]` of a PyInstaller hook file, when it is a literal list of strings."""
     import ast
@@ -105,6 +127,8 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._trees: set[str] = set()  # packages kept whole (named by a string)
+        self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
+        self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
         self._stdlib_names: frozenset[str] | None = None
         self._scans: dict[str, ModuleScan] = {}
         self.cache = default_scan_cache()
@@ -453,6 +477,7 @@ class Analysis:
                 self.gb.keep_tree(meta, hook_node, "dist-info")
         if hook.app_from_args:
             self.app_from_args = True
+        self._entry_point_groups.update(hook.entry_points)
         if hook.string_imports and record and record.spec.origin and record.spec.kind == "source":
             try:
                 self._keep_dotted_literals(hook_node, self.gb.fs.read_bytes(record.spec.origin), record.spec.origin,
@@ -500,11 +525,14 @@ class Analysis:
         """Strings naming modules of the image: settings, plugin lists, dictConfig classes, task paths.
         A bare word counts when it names one of the app's own modules or packages ("polls", "settings");
         in the stdlib or site-packages a bare word ("json", "email", "test") is too often just a word."""
-        for text in sorted({m.group(2).decode("ascii") for m in DOTTED_LITERAL.finditer(source)}):
+        dotted = {m.group(2).decode("ascii") for m in DOTTED_LITERAL.finditer(source)}
+        for text in sorted(dotted):
             self.keep_named(text, node, "dotted-name", where, depth)
         if not own_words:
             return
-        for word in sorted({m.group(2).decode("ascii") for m in WORD_LITERAL.finditer(source)}):
+        words = {m.group(2).decode("ascii") for m in WORD_LITERAL.finditer(source)}
+        self._own_strings |= dotted | words
+        for word in sorted(words):
             spec = self.finder.find(word)
             origin = spec and (spec.origin or (spec.search[0] if spec.search else None))
             if origin and spec.kind != "builtin" and self._is_own_code(origin):
@@ -613,6 +641,8 @@ class Analysis:
         self._keep_app_root(script, ep.workdir)
         self._keep_env_paths(ep.env)
         self.drain()
+        self._keep_entry_point_plugins()
+        self.drain()
         for path in sorted(self.finder.probed):
             gb.keep_path(path, ENTRY, "finder-probe")
         self._classify_until_stable()
@@ -681,6 +711,22 @@ class Analysis:
         cached = posixpath.join(directory, "__pycache__", f"{filename[:-3]}.cpython-{major}{minor}.pyc")
         if self.gb.is_file(cached):
             self.gb.keep_path(cached, fnode(path), "bytecode-cache")
+
+    def _keep_entry_point_plugins(self) -> None:
+        """Plugins loaded through entry points (`entry_points(group="myapp.plugins")`): for a group the app's
+        code names, or a hook says its library reads, every module a distribution lists there is kept, with
+        that distribution's metadata (importlib.metadata finds the entry points there)."""
+        wanted = (self._own_strings | self._entry_point_groups) - LAUNCHER_GROUPS
+        if not wanted:
+            return
+        for dist, meta in sorted(self.dists.meta_dir.items()):
+            path = posixpath.join(meta, "entry_points.txt")
+            if not self.gb.is_file(path):
+                continue
+            for group, module in parse_entry_points(self.gb.fs.read_bytes(path).decode("utf-8", "replace")):
+                if group in wanted:
+                    self.gb.keep_tree(meta, ENTRY, "entry-point")
+                    self.keep_module(module, ENTRY, "entry-point", f"{group} in {path}", optional=True)
 
     def _keep_env_paths(self, env: dict[str, str]) -> None:
         """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a

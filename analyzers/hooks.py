@@ -9,7 +9,7 @@ from importlib import resources
 import yaml
 
 KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args",
-        "string_imports"}
+        "string_imports", "entry_points"}
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Hook:
     all_dist_info: bool = False
     app_from_args: bool = False
     string_imports: bool = False  # the module's quoted dotted names are imports (settings defaults, loaders)
+    entry_points: tuple[str, ...] = ()  # entry point groups the module loads plugins from
 
 
 def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
@@ -43,6 +44,7 @@ def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
             all_dist_info=bool(item.get("all_dist_info", False)),
             app_from_args=bool(item.get("app_from_args", False)),
             string_imports=bool(item.get("string_imports", False)),
+            entry_points=tuple(item.get("entry_points", ())),
         ))
     return hooks
 

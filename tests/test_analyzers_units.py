@@ -369,3 +369,38 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
     assert graph.edges["entrypoint", "module:conf.prod"]["reason"] == "env:SETTINGS_MODULE"
     reasons = {graph.edges[e]["reason"] for e in graph.in_edges("module:plug.handlers")}
     assert "dotted-name" in reasons
+
+
+def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
+    from faktory.analyzers.analysis import analyze, parse_entry_points
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    assert parse_entry_points("[g]\na = m.sub:Cls [extra]\nb=plain\n# c = no\n[h]\nbad = 1x:y\n") == \
+        [("g", "m.sub"), ("g", "plain")]
+    stdlib = "/usr/local/lib/python3.12"
+    site = f"{stdlib}/site-packages"
+    fs = _tree(tmp_path / "root", {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
+        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
+        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/site.py": "",
+        f"{stdlib}/encodings/__init__.py": "",
+        "/app/main.py": ("from importlib.metadata import entry_points\n"
+                         "for ep in entry_points(group='shopapp.exporters'):\n    ep.load()\n"),
+        f"{stdlib}/importlib/__init__.py": "", f"{stdlib}/importlib/metadata/__init__.py": "",
+        f"{site}/csv_export/__init__.py": "", f"{site}/csv_export/plugin.py": "import textwrap\n",
+        f"{site}/csv_export/cli.py": "", f"{stdlib}/textwrap.py": "",
+        f"{site}/csv_export-1.0.dist-info/METADATA": "Name: csv-export\n",
+        f"{site}/csv_export-1.0.dist-info/entry_points.txt": (
+            "[console_scripts]\ncsv-export = csv_export.cli:main\n\n"
+            "[shopapp.exporters]\ncsv = csv_export.plugin:CsvExporter\n"),
+        f"{site}/other-2.0.dist-info/entry_points.txt": "[unrelated.group]\nx = other_mod\n",
+        f"{site}/other_mod.py": "",
+    })
+    config = ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",), cmd=("python3", "/app/main.py"))
+    closure = analyze(DirImage(fs, config))
+    kept = {n[len("module:"):] for n in closure.graph if n.startswith("module:")}
+    assert {"csv_export.plugin", "textwrap"} <= kept
+    assert not {"csv_export.cli", "other_mod"} & kept
+    assert f"{site}/csv_export-1.0.dist-info/entry_points.txt" in set(closure.paths())
