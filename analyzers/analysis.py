@@ -127,6 +127,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._trees: set[str] = set()  # packages kept whole (named by a string)
+        self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
         self._stdlib_names: frozenset[str] | None = None
@@ -640,6 +641,7 @@ class Analysis:
             gb.keep_path(ep.workdir, ENTRY, "workdir")
         self._keep_app_root(script, ep.workdir)
         self._keep_env_paths(ep.env)
+        self._keep_argument_paths(cmd.args, ep.workdir)
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()
@@ -660,6 +662,9 @@ class Analysis:
         if cmd.module:
             self.keep_module("runpy", ENTRY, "python -m")
             record = self.keep_module(cmd.module, ENTRY, "python -m", cmd.module)
+            if record is None:
+                self.unresolved_main = f"python -m {cmd.module}: no sys.path entry provides {cmd.module}"
+                self.missing.pop(cmd.module, None)  # said once, as the entrypoint's problem
             if record and record.spec.is_package:
                 self.keep_module(f"{cmd.module}.__main__", ENTRY, "python -m", cmd.module)
             return None
@@ -727,6 +732,16 @@ class Analysis:
                 if group in wanted:
                     self.gb.keep_tree(meta, ENTRY, "entry-point")
                     self.keep_module(module, ENTRY, "entry-point", f"{group} in {path}", optional=True)
+
+    def _keep_argument_paths(self, args, workdir: str) -> None:
+        """Files the command line names (`--config /etc/app/config.yaml`, `--rules=rules.yaml`)."""
+        for arg in args:
+            value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+            if not value or value.startswith("-") or "\0" in value:
+                continue
+            path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
+            if self.gb.is_file(path):
+                self.gb.keep_path(path, ENTRY, "argument", arg)
 
     def _keep_env_paths(self, env: dict[str, str]) -> None:
         """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a

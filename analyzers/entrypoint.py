@@ -129,7 +129,43 @@ def _shell_to_argv(text: str, env: dict[str, str]) -> tuple[list[str], str | Non
 
 
 def _expand_vars(token: str, env: dict[str, str]) -> str:
-    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", lambda m: env.get(m.group(1), ""), token)
+    """$VAR, ${VAR}, ${VAR:-default} and ${VAR:=default} from the environment known so far."""
+    def braced(m: re.Match) -> str:
+        value = env.get(m.group(1), "")
+        return value if value or m.group(2) is None else m.group(3)
+
+    token = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-=]([^}]*))?\}", braced, token)
+    return re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", lambda m: env.get(m.group(1), ""), token)
+
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _wrapper_env(text: str, env: dict[str, str]) -> None:
+    """What a wrapper script exports before its `exec` (`export PYTHONPATH=/opt/app`, `FOO=1` then `export FOO`).
+    Top-level lines only: what sits inside `if`/`case` blocks depends on run-time tests."""
+    shell_vars: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line[0].isspace() or line.startswith("#"):
+            continue
+        if line.startswith("exec "):
+            break
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        if words and words[0] == "export":
+            for word in words[1:]:
+                if _ASSIGNMENT.match(word):
+                    key, _, value = word.partition("=")
+                    env[key] = _expand_vars(value, env)
+                elif word in shell_vars:
+                    env[word] = shell_vars[word]
+        elif len(words) == 1 and _ASSIGNMENT.match(words[0]):
+            key, _, value = words[0].partition("=")
+            shell_vars[key] = _expand_vars(value, env)
+            if key in env:  # assigning an exported variable changes what the exec'd program sees
+                env[key] = shell_vars[key]
 
 
 def _wrapper_exec_line(text: str) -> str | None:
@@ -217,10 +253,15 @@ class EntrypointResolver:
                 interp, _, optarg = shebang.partition(" ")
                 optarg = optarg.strip()
                 if posixpath.basename(interp) in SHELLS:
-                    line = _wrapper_exec_line(self.gb.fs.read_bytes(path).decode("utf-8", "replace"))
+                    text = self.gb.fs.read_bytes(path).decode("utf-8", "replace")
+                    line = _wrapper_exec_line(text)
                     if line is None:
                         raise UnsupportedEntrypoint(f"shell wrapper {path} has no final `exec` line to follow")
                     hops.append((path, "wrapper-script"))
+                    shell = self.which(interp)
+                    if shell:  # the script runs under it in the converted image too
+                        hops.append((shell, "wrapper-shell"))
+                    _wrapper_env(text, self.env)
                     positional = argv[1:]
                     line = line.replace('"$@"', " ".join(shlex.quote(a) for a in positional)).replace("$@", " ".join(shlex.quote(a) for a in positional))
                     argv, cd = _shell_to_argv(line, self.env)

@@ -8,6 +8,7 @@ Stable `kind` strings:
   native-library       INFO   a shared library outside the interpreter's own closure (vendored .libs, ctypes)
   subprocess | fork | multiprocessing | threads | ctypes | dlopen-null | writes
                        WARNING from app/site-packages code, location file:line
+  unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
@@ -43,6 +44,8 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     if interp.libpython is None:
         out.append(Finding("static-libpython", "libpython is linked statically into the interpreter", INFO,
                            interp.real_path))
+    if analysis.unresolved_main:
+        out.append(Finding("unresolved-entrypoint", analysis.unresolved_main, WARNING, closure.launch.workdir))
     if any(f in closure.launch.flags for f in ("-E", "-I")):
         out.append(Finding("ignore-environment", "the interpreter runs with -E/-I: PYTHONPATH and PYTHONHOME are ignored",
                            WARNING))

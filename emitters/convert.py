@@ -48,7 +48,10 @@ def emitter_for(target: str) -> Emitter:
 
 
 def check(closure: Closure, target: str) -> list[Finding]:
-    return emitter_for(target).check(closure)
+    """The target's own check, plus what blocks every target (an entrypoint whose code is missing)."""
+    from faktory.emitters.rules import unrunnable
+
+    return unrunnable(closure, target) + list(emitter_for(target).check(closure))
 
 
 def blockers(findings) -> list[Finding]:
@@ -65,7 +68,7 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     emitter = emitter_for(target)
     outdir = Path(outdir).absolute()
     _check_outdir(outdir)
-    findings = emitter.check(closure)
+    findings = check(closure, target)
     blocking = blockers(findings)
     if blocking and not options.force:
         reasons = "; ".join(describe(f) for f in blocking)

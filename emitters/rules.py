@@ -98,3 +98,8 @@ def warning(kind: str, message: str, target: str, location: str | None = None) -
 
 def blocker(kind: str, message: str, target: str, location: str | None = None) -> Finding:
     return Finding(kind, message, BLOCKER, location, target)
+
+
+def unrunnable(closure: Closure, target: str) -> list[Finding]:
+    """What stops every target alike: the code the entrypoint runs is not in the image as analysed."""
+    return as_severity(facts(closure, "unresolved-entrypoint"), target, BLOCKER, "the converted image could not start")

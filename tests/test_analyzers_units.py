@@ -99,6 +99,49 @@ def test_wrapper_script_and_init_shim(tmp_path, elf_bytes):
     assert [reason for _, reason in got.hops] == ["init-shim", "wrapper-script"]
 
 
+def test_wrapper_script_exports_reach_the_launch_and_its_shell_is_kept(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {
+        "/usr/bin/python3": elf_bytes, "/usr/bin/dash": elf_bytes, "/bin": ("->", "usr/bin"),
+        "/usr/bin/sh": ("->", "dash"),
+        "/entry.sh": ('#!/bin/sh\nset -e\nexport PYTHONPATH=/opt/app\nAPP_HOME=/opt\nexport APP_HOME\n'
+                      'export LEVEL="${LEVEL:-info}" PATH="$PATH:/opt/bin"\n'
+                      'if [ -n "$DEBUG" ]; then\n    export PYTHONPATH=/nope\nfi\nexec "$@"\n'),
+    })
+    got = _resolver(fs, ["/entry.sh", "python3", "-m", "reporter"]).resolve()
+    assert got.python.module == "reporter"
+    assert (got.env["PYTHONPATH"], got.env["APP_HOME"], got.env["LEVEL"]) == ("/opt/app", "/opt", "info")
+    assert got.env["PATH"].endswith(":/opt/bin")
+    assert [(path, reason) for path, reason in got.hops] == [("/entry.sh", "wrapper-script"),
+                                                             ("/bin/sh", "wrapper-shell")]
+
+
+def test_missing_main_module_blocks_every_target_and_argument_files_are_kept(tmp_path, elf_bytes):
+    from faktory.analyzers.analysis import analyze
+    from faktory.emitters.convert import REGISTRY, blockers, check
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    stdlib = "/usr/local/lib/python3.12"
+    files = {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
+        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
+        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/site.py": "", f"{stdlib}/runpy.py": "",
+        f"{stdlib}/encodings/__init__.py": "", "/etc/tool/config.yaml": "a: 1\n", "/srv/rules.txt": "x\n",
+        "/srv/tool/__init__.py": "", "/srv/tool/__main__.py": "",
+    }
+    env = ("PATH=/usr/local/bin:/usr/bin:/bin",)
+    argv = ("python3", "-m", "tool", "--config", "/etc/tool/config.yaml", "--rules=rules.txt")
+    closure = analyze(DirImage(_tree(tmp_path / "ok", files), ImageConfig(env=env, cmd=argv, working_dir="/srv")))
+    assert {"/etc/tool/config.yaml", "/srv/rules.txt"} <= set(closure.paths())
+    assert not any(f.kind == "unresolved-entrypoint" for f in closure.findings)
+    missing = ("python3", "-m", "absent", "--config", "/etc/tool/config.yaml")
+    closure = analyze(DirImage(_tree(tmp_path / "bad", files), ImageConfig(env=env, cmd=missing, working_dir="/srv")))
+    assert [f.kind for f in closure.findings if "absent" in f.message] == ["unresolved-entrypoint"]
+    for target in REGISTRY:
+        assert any(f.kind == "unresolved-entrypoint" for f in blockers(check(closure, target))), target
+
+
 def test_not_python_and_missing_program(tmp_path, elf_bytes):
     fs = _tree(tmp_path, {"/usr/bin/nginx": Path("/bin/ls").read_bytes()})  # an ELF that is not python
     with pytest.raises(UnsupportedEntrypoint, match="not a Python interpreter"):

@@ -1,4 +1,5 @@
-"""Per-target verdicts come from the emitters' own `check(closure)`: the audit never re-states target rules.
+"""Per-target verdicts come from the same check `faktory convert` runs (faktory.emitters.convert.check: the emitter's
+own `check(closure)` plus what blocks every target): the audit never re-states target rules.
 
 `emitter_for` is the one adapter onto the emitters registry (faktory.emitters.convert.emitter_for). A target whose emitter
 cannot be found gets `convertible=None` ("not checked") rather than a guess.
@@ -37,7 +38,9 @@ def target_verdict(target: str, closure: Closure) -> TargetVerdict:
     if emitter is None:
         return TargetVerdict(target=target, convertible=None, projected_size=closure.size)
     try:
-        findings = list(emitter.check(closure)) + findings
+        from faktory.emitters.convert import check
+
+        findings = check(closure, target) + findings
     except Exception as exc:  # a failing check is reported on that target alone, the audit carries on
         findings.append(Finding(kind="check-failed", message=f"{type(exc).__name__}: {exc}", severity=BLOCKER))
     unique = list(dict.fromkeys(issue(f) for f in findings))

@@ -6,6 +6,7 @@ exit. KVM is used when the host can create a VM and a vCPU, otherwise TCG.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import functools
 import os
@@ -17,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from faktory.errors import FaktoryError
 
@@ -113,6 +115,17 @@ class BootResult:
 _KMSG = re.compile(r"^\[\s*\d+\.\d+\]")
 
 
+def console_text(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Serial console bytes as text, CR/LF folded. Decoded incrementally: a UTF-8 character split across two
+    reads must not turn into two replacement characters."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for raw in chunks:
+        yield decoder.decode(raw).replace("\r\n", "\n").replace("\r", "")
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
+
+
 @dataclass
 class VM:
     """A running QEMU. Output is collected by a thread; `stop()` kills QEMU if the app has not ended."""
@@ -133,8 +146,7 @@ class VM:
 
     def _read(self) -> None:
         assert self._proc and self._proc.stdout
-        for raw in iter(lambda: self._proc.stdout.read1(4096), b""):  # type: ignore[union-attr]
-            text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "")
+        for text in console_text(iter(lambda: self._proc.stdout.read1(4096), b"")):  # type: ignore[union-attr]
             self._chunks.append(text)
             if self.echo:
                 self._echo(text)
