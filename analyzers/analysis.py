@@ -19,7 +19,7 @@ from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.hooks import Hook, hook_table
-from faktory.analyzers.imports import CodeFact, ModuleScan, scan_source
+from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
 from faktory.analyzers.native import NativeResolver
@@ -339,6 +339,10 @@ class Analysis:
             if ref.fallback_for and self._all_resolve(name, is_package, ref.fallback_for):
                 continue  # `except ImportError:` stand-in for imports the image has
             if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
+                continue
+            if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
+                if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
+                    self._keep_package_tree(base, node, "dynamic-import", detail, depth)
                 continue
             child = depth
             if ref.lazy and library:

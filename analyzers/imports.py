@@ -30,6 +30,9 @@ RESOURCE_CALL_SUFFIXES = (".files", ".read_text", ".read_binary", ".open_text", 
 RESOURCE_MODULES = ("importlib.resources", "importlib_resources", "pkgutil", "pkg_resources")
 
 
+PACKAGE_TREE = "**"  # ImportRef.names value: every module under the package may be imported (computed names)
+
+
 @dataclass(frozen=True)
 class ImportRef:
     module: str  # dotted name as written ("" for `from . import x`)
@@ -72,6 +75,22 @@ def _dotted(node: ast.AST) -> str | None:
 
 def _const_str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _constant_prefix(node: ast.AST) -> str | None:
+    """The constant start of a computed string: f"plugins.{name}", "plugins." + name, "plugins.%s" % name,
+    "plugins.{}".format(name)."""
+    if isinstance(node, ast.JoinedStr) and node.values:
+        return _const_str(node.values[0])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _const_str(node.left) or _constant_prefix(node.left)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        text = _const_str(node.left)
+        return text.split("%", 1)[0] if text else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        text = _const_str(node.func.value)
+        return text.split("{", 1)[0] if text else None
+    return None
 
 
 def _is_main_guard(test: ast.AST) -> bool:
@@ -347,6 +366,16 @@ class _Walker:
                 self.scan.imports.append(ImportRef(first[level:], level, (), node.lineno, True, self._lazy > 0))
             elif not first.startswith("."):
                 self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
+        elif name in IMPORT_MODULE_CALLS and node.args:
+            # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
+            prefix = _constant_prefix(node.args[0]) or ""
+            anchor = node.args[1] if len(node.args) > 1 else None
+            package = _const_str(anchor) or (isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            level = len(prefix) - len(prefix.lstrip("."))
+            parent = prefix[level:].rpartition(".")[0]
+            if (parent or level) and all(p.isidentifier() for p in parent.split(".") if parent) and \
+                    (level == 0 or package):
+                self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
         elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
               and all(part.isidentifier() for part in first.split("."))):
             self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))

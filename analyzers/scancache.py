@@ -18,7 +18,7 @@ from pathlib import Path
 
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 
-SCAN_FORMAT = 4  # bump when the scanner's output changes
+SCAN_FORMAT = 5  # bump when the scanner's output changes
 
 
 def _encode(scan: ModuleScan) -> str:

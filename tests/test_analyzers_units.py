@@ -386,13 +386,16 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
         "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
         f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/textwrap.py": "", f"{stdlib}/site.py": "",
         f"{stdlib}/encodings/__init__.py": "",
-        "/app/main.py": ('import plug\nimport django.template.context\n'
+        "/app/main.py": ('import plug\nimport django.template.context\nimport importlib\n'
+                         'def load(kind):\n    return importlib.import_module(f"exporters.{kind}")\n'
                          'SETTINGS = {"ENGINE": "plug.backends.fast", "LOG": "plug.handlers.Console.emit",\n'
                          '            "PAGE": "index.html", "VERSION": "1.2.3", "SITE": "example.com"}\n'
                          "APPS = ['myapp']\n"),
         "/app/myapp/__init__.py": "", "/app/myapp/apps.py": "", "/app/myapp/tags/__init__.py": "",
         "/app/myapp/tags/extra.py": "import textwrap\n",
         "/app/conf/__init__.py": "", "/app/conf/prod.py": "", "/app/conf/dev.py": "",
+        "/app/exporters/__init__.py": "", "/app/exporters/csv.py": "", "/app/exporters/pdf/__init__.py": "",
+        "/app/exporters/pdf/fonts.py": "", f"{stdlib}/importlib/__init__.py": "",
         f"{site}/plug/__init__.py": "", f"{site}/plug/backends/__init__.py": "",
         f"{site}/plug/backends/fast.py": "from plug import util\n", f"{site}/plug/backends/slow.py": "",
         f"{site}/plug/handlers.py": "", f"{site}/plug/util.py": "", f"{site}/plug/unused.py": "",
@@ -407,7 +410,8 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
     graph = analyze(DirImage(fs, config)).graph
     kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
     assert {"plug.backends.fast", "plug.util", "plug.handlers", "myapp", "myapp.apps", "myapp.tags",
-            "myapp.tags.extra", "textwrap", "conf.prod", "django.template.context_processors"} <= kept
+            "myapp.tags.extra", "textwrap", "conf.prod", "django.template.context_processors",
+            "exporters.csv", "exporters.pdf.fonts"} <= kept
     assert not {"plug.backends.slow", "plug.unused", "conf.dev", "django.template.unrelated"} & kept
     assert graph.edges["entrypoint", "module:conf.prod"]["reason"] == "env:SETTINGS_MODULE"
     reasons = {graph.edges[e]["reason"] for e in graph.in_edges("module:plug.handlers")}
@@ -447,3 +451,21 @@ def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
     assert {"csv_export.plugin", "textwrap"} <= kept
     assert not {"csv_export.cli", "other_mod"} & kept
     assert f"{site}/csv_export-1.0.dist-info/entry_points.txt" in set(closure.paths())
+
+
+def test_computed_import_names_keep_the_package_they_live_in():
+    from faktory.analyzers.imports import PACKAGE_TREE
+
+    scan = scan_source(b'''
+import importlib
+def load(kind, name):
+    importlib.import_module(f"app.handlers.{kind}")
+    importlib.import_module("drivers." + name)
+    importlib.import_module("codecs_x.%s" % name)
+    importlib.import_module("fmt.{}".format(name))
+    importlib.import_module(f".{name}", __package__)
+    importlib.import_module(f"{name}")
+    importlib.import_module(name)
+''')
+    trees = [(r.module, r.level) for r in scan.imports if PACKAGE_TREE in r.names]
+    assert trees == [("app.handlers", 0), ("drivers", 0), ("codecs_x", 0), ("fmt", 0), ("", 1)]
