@@ -127,6 +127,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._trees: set[str] = set()  # packages kept whole (named by a string)
+        self.launch_path = ""  # PATH of the launch environment, set when the entrypoint is resolved
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
@@ -361,6 +362,9 @@ class Analysis:
             self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
         if app:
             self.facts.extend((where, fact) for fact in scan.facts)
+        if app and not library:
+            for program, lineno in scan.programs:
+                self._keep_program(program, node, f"{where}:{lineno}")
         own = where if where.startswith("/") else None
         if own and self._is_own_code(own) and own not in self._literal_scanned:
             self._literal_scanned.add(own)
@@ -599,6 +603,7 @@ class Analysis:
         cfg = image.config
         ep = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir).resolve()
         self.native = NativeResolver(gb, ep.env)
+        self.launch_path = ep.env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         for path, reason in ep.hops:  # shells, env, init shims, wrapper scripts on the way to python
             self.native.keep_elf(path, ENTRY, reason)
         info = self.native.keep_elf(ep.interpreter, ENTRY, "interpreter")
@@ -736,6 +741,29 @@ class Analysis:
                 if group in wanted:
                     self.gb.keep_tree(meta, ENTRY, "entry-point")
                     self.keep_module(module, ENTRY, "entry-point", f"{group} in {path}", optional=True)
+
+    def _keep_program(self, program: str, node: str, detail: str) -> None:
+        """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
+        kept, found on the launch PATH as the shell would; a shell command line keeps the shell too."""
+        for name in program.split():  # "sh git": the shell, then the program
+            path = self._which(name)
+            if path is None:
+                continue
+            info = self.native.keep_elf(path, node, "subprocess", detail)
+            if info is None and self.gb.keep_path(path, node, "subprocess", detail):
+                head = self.gb.fs.read_bytes(path)[:256]
+                if head.startswith(b"#!"):  # a script: its interpreter runs it
+                    interp = head[2:].split(b"\n", 1)[0].split()
+                    if interp:
+                        self._keep_program(interp[0].decode("utf-8", "replace"), node, detail)
+
+    def _which(self, name: str) -> str | None:
+        if "/" in name:
+            return name if name.startswith("/") and self.gb.is_file(name) else None
+        for directory in self.launch_path.split(":"):
+            if directory and name in self.gb.listdir(directory) and self.gb.is_file(posixpath.join(directory, name)):
+                return posixpath.join(directory, name)
+        return None
 
     def _keep_argument_paths(self, args, workdir: str) -> None:
         """Files the command line names (`--config /etc/app/config.yaml`, `--rules=rules.yaml`)."""

@@ -60,6 +60,7 @@ class ModuleScan:
     facts: list[CodeFact] = field(default_factory=list)
     parsed: bool = True
     main_block_imports: bool = False  # an `if __name__ == "__main__":` block was skipped
+    programs: list[tuple[str, int]] = field(default_factory=list)  # literal programs given to subprocess/os.system
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -91,6 +92,28 @@ def _constant_prefix(node: ast.AST) -> str | None:
         text = _const_str(node.func.value)
         return text.split("{", 1)[0] if text else None
     return None
+
+
+SHELL_STRING_CALLS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"}
+
+
+def _program_of(call: ast.Call) -> str | None:
+    """The program a subprocess call starts, when it is written literally: ["git", …], ("ffmpeg", …),
+    "convert a.png b.jpg" with shell=True or os.system. A shell command line also needs the shell: "sh" first."""
+    if not call.args:
+        return None
+    first = call.args[0]
+    if isinstance(first, (ast.List, ast.Tuple)) and first.elts:
+        return _const_str(first.elts[0])
+    text = _const_str(first)
+    if text is None:
+        return None
+    shell = any(kw.arg == "shell" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+                for kw in call.keywords)
+    if shell or _dotted(call.func) in SHELL_STRING_CALLS or _dotted(call.func) in ("system", "popen"):
+        words = text.split()
+        return f"sh {words[0]}" if words else None
+    return text if " " not in text else None
 
 
 def _is_main_guard(test: ast.AST) -> bool:
@@ -389,6 +412,9 @@ class _Walker:
                 self.scan.facts.append(CodeFact("ctypes", f"{name}({first or '…'})", node.lineno))
         elif name and (name.startswith("subprocess.") or name in SUBPROCESS_CALLS):
             self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
+            program = _program_of(node)
+            if program:
+                self.scan.programs.append((program, node.lineno))
         elif name in FORK_CALLS:
             self.scan.facts.append(CodeFact("fork", name, node.lineno))
         elif name in ("open", "io.open", "builtins.open") and first and first.startswith("/"):

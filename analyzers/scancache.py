@@ -18,7 +18,7 @@ from pathlib import Path
 
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 
-SCAN_FORMAT = 5  # bump when the scanner's output changes
+SCAN_FORMAT = 6  # bump when the scanner's output changes
 
 
 def _encode(scan: ModuleScan) -> str:
@@ -28,6 +28,7 @@ def _encode(scan: ModuleScan) -> str:
         "libraries": [list(x) for x in scan.libraries],
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
+        "programs": [list(x) for x in scan.programs],
     }, separators=(",", ":"))
 
 
@@ -39,6 +40,7 @@ def _decode(text: str) -> ModuleScan:
         libraries=[(a, b) for a, b in doc["libraries"]],
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],
+        programs=[(a, b) for a, b in doc.get("programs", [])],
     )
 
 

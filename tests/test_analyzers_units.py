@@ -46,6 +46,28 @@ def elf_bytes() -> bytes:
         pytest.fail(f"{HOST_PYTHON} (a real CPython ELF) is part of the build environment")
     return HOST_PYTHON.read_bytes()
 
+STDLIB = "/usr/local/lib/python3.12"
+
+
+def _python_files(elf_bytes: bytes, **files) -> dict:
+    """A minimal python:3.12-slim-like root: a real ELF interpreter and loader, a stub stdlib, plus `files`."""
+    return {
+        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
+        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
+        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
+        f"{STDLIB}/lib-dynload/": "", f"{STDLIB}/os.py": "", f"{STDLIB}/site.py": "", f"{STDLIB}/runpy.py": "",
+        f"{STDLIB}/encodings/__init__.py": "", f"{STDLIB}/importlib/__init__.py": "", **files,
+    }
+
+
+def _analyze_root(root: Path, files: dict, cmd, env=("PATH=/usr/local/bin:/usr/bin:/bin",), workdir="/app"):
+    from faktory.analyzers.analysis import analyze
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    return analyze(DirImage(_tree(root, files), ImageConfig(env=tuple(env), cmd=tuple(cmd), working_dir=workdir)))
+
+
 
 # --- python command line ------------------------------------------------------------------------------
 
@@ -116,27 +138,16 @@ def test_wrapper_script_exports_reach_the_launch_and_its_shell_is_kept(tmp_path,
 
 
 def test_missing_main_module_blocks_every_target_and_argument_files_are_kept(tmp_path, elf_bytes):
-    from faktory.analyzers.analysis import analyze
     from faktory.emitters.convert import REGISTRY, blockers, check
-    from faktory.image import ImageConfig
-    from tests.oracle.dirimage import DirImage
 
-    stdlib = "/usr/local/lib/python3.12"
-    files = {
-        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
-        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
-        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
-        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/site.py": "", f"{stdlib}/runpy.py": "",
-        f"{stdlib}/encodings/__init__.py": "", "/etc/tool/config.yaml": "a: 1\n", "/srv/rules.txt": "x\n",
-        "/srv/tool/__init__.py": "", "/srv/tool/__main__.py": "",
-    }
-    env = ("PATH=/usr/local/bin:/usr/bin:/bin",)
+    files = _python_files(elf_bytes, **{"/etc/tool/config.yaml": "a: 1\n", "/srv/rules.txt": "x\n",
+                                         "/srv/tool/__init__.py": "", "/srv/tool/__main__.py": ""})
     argv = ("python3", "-m", "tool", "--config", "/etc/tool/config.yaml", "--rules=rules.txt")
-    closure = analyze(DirImage(_tree(tmp_path / "ok", files), ImageConfig(env=env, cmd=argv, working_dir="/srv")))
+    closure = _analyze_root(tmp_path / "ok", files, argv, workdir="/srv")
     assert {"/etc/tool/config.yaml", "/srv/rules.txt"} <= set(closure.paths())
     assert not any(f.kind == "unresolved-entrypoint" for f in closure.findings)
     missing = ("python3", "-m", "absent", "--config", "/etc/tool/config.yaml")
-    closure = analyze(DirImage(_tree(tmp_path / "bad", files), ImageConfig(env=env, cmd=missing, working_dir="/srv")))
+    closure = _analyze_root(tmp_path / "bad", files, missing, workdir="/srv")
     assert [f.kind for f in closure.findings if "absent" in f.message] == ["unresolved-entrypoint"]
     for target in REGISTRY:
         assert any(f.kind == "unresolved-entrypoint" for f in blockers(check(closure, target))), target
@@ -374,18 +385,9 @@ def test_whole_analysis_on_a_handmade_root(tmp_path, elf_bytes):
 
 def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
     """Frameworks import by name what settings, plugin lists and env vars say; a package named whole is kept whole."""
-    from faktory.analyzers.analysis import analyze
-    from faktory.image import ImageConfig
-    from tests.oracle.dirimage import DirImage
-
-    stdlib = "/usr/local/lib/python3.12"
-    site = f"{stdlib}/site-packages"
-    fs = _tree(tmp_path / "root", {
-        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
-        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
-        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
-        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/textwrap.py": "", f"{stdlib}/site.py": "",
-        f"{stdlib}/encodings/__init__.py": "",
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        f"{STDLIB}/textwrap.py": "",
         "/app/main.py": ('import plug\nimport django.template.context\nimport importlib\n'
                          'def load(kind):\n    return importlib.import_module(f"exporters.{kind}")\n'
                          'SETTINGS = {"ENGINE": "plug.backends.fast", "LOG": "plug.handlers.Console.emit",\n'
@@ -395,7 +397,7 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
         "/app/myapp/tags/extra.py": "import textwrap\n",
         "/app/conf/__init__.py": "", "/app/conf/prod.py": "", "/app/conf/dev.py": "",
         "/app/exporters/__init__.py": "", "/app/exporters/csv.py": "", "/app/exporters/pdf/__init__.py": "",
-        "/app/exporters/pdf/fonts.py": "", f"{stdlib}/importlib/__init__.py": "",
+        "/app/exporters/pdf/fonts.py": "",
         f"{site}/plug/__init__.py": "", f"{site}/plug/backends/__init__.py": "",
         f"{site}/plug/backends/fast.py": "from plug import util\n", f"{site}/plug/backends/slow.py": "",
         f"{site}/plug/handlers.py": "", f"{site}/plug/util.py": "", f"{site}/plug/unused.py": "",
@@ -405,9 +407,8 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
         f"{site}/django/template/context_processors.py": "",
         f"{site}/django/template/unrelated.py": "",
     })
-    config = ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin", "SETTINGS_MODULE=conf.prod"),
-                         cmd=("python3", "/app/main.py"), working_dir="/app")
-    graph = analyze(DirImage(fs, config)).graph
+    env = ("PATH=/usr/local/bin:/usr/bin:/bin", "SETTINGS_MODULE=conf.prod")
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"), env).graph
     kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
     assert {"plug.backends.fast", "plug.util", "plug.handlers", "myapp", "myapp.apps", "myapp.tags",
             "myapp.tags.extra", "textwrap", "conf.prod", "django.template.context_processors",
@@ -419,25 +420,17 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
 
 
 def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
-    from faktory.analyzers.analysis import analyze, parse_entry_points
-    from faktory.image import ImageConfig
-    from tests.oracle.dirimage import DirImage
+    from faktory.analyzers.analysis import parse_entry_points
 
     assert parse_entry_points("[g]\na = m.sub:Cls [extra]\nb=plain\n# c = no\n[h]\nbad = 1x:y\n") == \
         [("g", "m.sub"), ("g", "plain")]
-    stdlib = "/usr/local/lib/python3.12"
-    site = f"{stdlib}/site-packages"
-    fs = _tree(tmp_path / "root", {
-        "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
-        "/lib64/ld-linux-x86-64.so.2": Path("/lib64/ld-linux-x86-64.so.2").read_bytes(),
-        "/lib/x86_64-linux-gnu/libc.so.6": Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes(),
-        f"{stdlib}/lib-dynload/": "", f"{stdlib}/os.py": "", f"{stdlib}/site.py": "",
-        f"{stdlib}/encodings/__init__.py": "",
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
         "/app/main.py": ("from importlib.metadata import entry_points\n"
                          "for ep in entry_points(group='shopapp.exporters'):\n    ep.load()\n"),
-        f"{stdlib}/importlib/__init__.py": "", f"{stdlib}/importlib/metadata/__init__.py": "",
+        f"{STDLIB}/importlib/metadata/__init__.py": "", f"{STDLIB}/textwrap.py": "",
         f"{site}/csv_export/__init__.py": "", f"{site}/csv_export/plugin.py": "import textwrap\n",
-        f"{site}/csv_export/cli.py": "", f"{stdlib}/textwrap.py": "",
+        f"{site}/csv_export/cli.py": "",
         f"{site}/csv_export-1.0.dist-info/METADATA": "Name: csv-export\n",
         f"{site}/csv_export-1.0.dist-info/entry_points.txt": (
             "[console_scripts]\ncsv-export = csv_export.cli:main\n\n"
@@ -445,12 +438,24 @@ def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
         f"{site}/other-2.0.dist-info/entry_points.txt": "[unrelated.group]\nx = other_mod\n",
         f"{site}/other_mod.py": "",
     })
-    config = ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",), cmd=("python3", "/app/main.py"))
-    closure = analyze(DirImage(fs, config))
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
     kept = {n[len("module:"):] for n in closure.graph if n.startswith("module:")}
     assert {"csv_export.plugin", "textwrap"} <= kept
     assert not {"csv_export.cli", "other_mod"} & kept
     assert f"{site}/csv_export-1.0.dist-info/entry_points.txt" in set(closure.paths())
+
+
+def test_programs_the_app_starts_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": ("import subprocess, os\nsubprocess.run(['tool', '-v'])\nos.system('helper.sh now')\n"
+                         "subprocess.run(cmd)\n"),
+        "/usr/bin/tool": elf_bytes, "/usr/bin/dash": elf_bytes, "/bin": ("->", "usr/bin"),
+        "/usr/bin/sh": ("->", "dash"), "/usr/local/bin/helper.sh": "#!/bin/sh\necho hi\n",
+        "/usr/bin/unused": elf_bytes,
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert {"/usr/bin/tool", "/usr/local/bin/helper.sh", "/usr/bin/dash"} <= paths
+    assert "/usr/bin/unused" not in paths
 
 
 def test_computed_import_names_keep_the_package_they_live_in():
