@@ -712,7 +712,11 @@ class Analysis:
             return
         for entry in self.gb.fs.walk(real):
             parts = entry.path[len(real):].split("/")
-            if any(p.startswith(".") and p not in (".", "") for p in parts) or "__pycache__" in parts:
+            # Hidden directories (.git, .cache, .venv of a dev machine) are not the app; hidden files are kept
+            # (`.env` read by python-dotenv or pydantic-settings), bar VCS and editor droppings.
+            if any(p.startswith(".") and p not in (".", "") for p in parts[:-1]) or "__pycache__" in parts:
+                continue
+            if parts[-1].startswith((".git", ".DS_Store", ".dockerignore", ".coverage")):
                 continue
             if entry.path != real and entry.kind != DIR:
                 self.gb.keep_path(entry.path, fnode(real), "app-root")

@@ -474,3 +474,13 @@ def load(kind, name):
 ''')
     trees = [(r.module, r.level) for r in scan.imports if PACKAGE_TREE in r.names]
     assert trees == [("app.handlers", 0), ("drivers", 0), ("codecs_x", 0), ("fmt", 0), ("", 1)]
+
+
+def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "print('hi')\n", "/app/.env": "TITLE=x\n", "/app/templates/.keep": "",
+        "/app/.git/config": "[core]\n", "/app/.gitignore": "*.pyc\n", "/app/.venv/lib/x.py": "",
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert {"/app/main.py", "/app/.env", "/app/templates/.keep"} <= paths
+    assert not {"/app/.git/config", "/app/.gitignore", "/app/.venv/lib/x.py"} & paths
