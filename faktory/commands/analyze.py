@@ -90,6 +90,25 @@ def command(
         findings = Table(title="findings")
         for col in ("kind", "severity", "message", "where"):
             findings.add_column(col)
-        for f in closure.findings:
-            findings.add_row(f.kind, f.severity, f.message, f.location or "")
+        for kind, severity, message, where in _summarised(closure):
+            findings.add_row(kind, severity, message, where)
         console.print(findings)
+
+
+def _summarised(closure) -> list[tuple[str, str, str, str]]:
+    """Findings as table rows: facts inside one library are one row with a count (the JSON keeps them all)."""
+    from faktory.emitters.rules import library_of
+
+    rows: list[tuple[str, str, str, str]] = []
+    grouped: dict[tuple[str, str, str], list] = {}
+    for f in closure.findings:
+        lib = library_of(closure, f.location) if f.location and ":" in f.location else None
+        if lib is None:
+            rows.append((f.kind, f.severity, f.message, f.location or ""))
+        else:
+            grouped.setdefault((f.kind, f.severity, lib), []).append(f)
+    for (kind, severity, lib), found in grouped.items():
+        places = f"{len(found)} places" if len(found) > 1 else found[0].location
+        rows.append((kind, severity, f"{lib}: {found[0].message}" + (f" (and {len(found) - 1} more)"
+                                                                    if len(found) > 1 else ""), places))
+    return rows
