@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,23 @@ def test_cli_summary_json_why_graph(fixture_images, tmp_path):
     assert "flask" in out and "bytes by distribution" in out
     graph = nx.read_graphml(graph_file)
     assert graph.has_node("module:flask") and graph.number_of_edges() > 100
+
+
+def test_django_settings_strings_and_the_folded_findings_table(fixture_images):
+    tag = fixture_images["django"].tag
+    doc = json.loads(subprocess.run([*FAKTORY, "analyze", tag, "--json"], capture_output=True, text=True,
+                                    check=True).stdout)
+    modules = set(doc["modules"])
+    # named only by strings in settings.py, by DJANGO_SETTINGS_MODULE, or found by the template engine's scan
+    assert {"shopsite.settings", "shop.apps", "shop.templatetags.shop_extras", "whitenoise.middleware",
+            "django.db.backends.sqlite3.base", "django.templatetags.static", "django.conf.locale.de.formats",
+            "django.template.context_processors"} <= modules
+    library_facts = [f for f in doc["findings"] if "/site-packages/django/" in (f.get("location") or "")]
+    assert len(library_facts) > 5  # the JSON keeps every one ...
+    table = subprocess.run([*FAKTORY, "analyze", tag], capture_output=True, text=True, check=True,
+                           env={**os.environ, "COLUMNS": "250"}).stdout
+    django_rows = [line for line in table.splitlines() if "│ django:" in line.replace("│  ", "│ ")]
+    assert django_rows and len(django_rows) <= len({f["kind"] for f in library_facts})  # ... the table folds them
 
 
 def test_cli_user_errors_are_one_line(tmp_path):
