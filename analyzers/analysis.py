@@ -127,7 +127,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._trees: set[str] = set()  # packages kept whole (named by a string)
-        self.launch_path = ""  # PATH of the launch environment, set when the entrypoint is resolved
+        self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
@@ -601,9 +601,9 @@ class Analysis:
     def run(self) -> Closure:
         image, gb = self.image, self.gb
         cfg = image.config
-        ep = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir).resolve()
+        self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
+        ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
         self.native = NativeResolver(gb, ep.env)
-        self.launch_path = ep.env.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         for path, reason in ep.hops:  # shells, env, init shims, wrapper scripts on the way to python
             self.native.keep_elf(path, ENTRY, reason)
         info = self.native.keep_elf(ep.interpreter, ENTRY, "interpreter")
@@ -746,12 +746,13 @@ class Analysis:
                     self.gb.keep_tree(meta, ENTRY, "entry-point")
                     self.keep_module(module, ENTRY, "entry-point", f"{group} in {path}", optional=True)
 
-    def _keep_program(self, program: str, node: str, detail: str) -> None:
+    def _keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
         """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
         kept, found on the launch PATH as the shell would; a shell command line keeps the shell too."""
+        assert self.resolver is not None
         for name in program.split():  # "sh git": the shell, then the program
-            path = self._which(name)
-            if path is None:
+            path = self.resolver.which(name)
+            if path is None or path in seen:
                 continue
             info = self.native.keep_elf(path, node, "subprocess", detail)
             if info is None and self.gb.keep_path(path, node, "subprocess", detail):
@@ -759,15 +760,7 @@ class Analysis:
                 if head.startswith(b"#!"):  # a script: its interpreter runs it
                     interp = head[2:].split(b"\n", 1)[0].split()
                     if interp:
-                        self._keep_program(interp[0].decode("utf-8", "replace"), node, detail)
-
-    def _which(self, name: str) -> str | None:
-        if "/" in name:
-            return name if name.startswith("/") and self.gb.is_file(name) else None
-        for directory in self.launch_path.split(":"):
-            if directory and name in self.gb.listdir(directory) and self.gb.is_file(posixpath.join(directory, name)):
-                return posixpath.join(directory, name)
-        return None
+                        self._keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
 
     def _keep_argument_paths(self, args, workdir: str) -> None:
         """Files the command line names (`--config /etc/app/config.yaml`, `--rules=rules.yaml`)."""

@@ -448,10 +448,11 @@ def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
 def test_programs_the_app_starts_are_kept(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": ("import subprocess, os\nsubprocess.run(['tool', '-v'])\nos.system('helper.sh now')\n"
+                         "subprocess.run(['loop.sh'])\n"
                          "subprocess.run(cmd)\n"),
         "/usr/bin/tool": elf_bytes, "/usr/bin/dash": elf_bytes, "/bin": ("->", "usr/bin"),
         "/usr/bin/sh": ("->", "dash"), "/usr/local/bin/helper.sh": "#!/bin/sh\necho hi\n",
-        "/usr/bin/unused": elf_bytes,
+        "/usr/bin/unused": elf_bytes, "/usr/local/bin/loop.sh": "#!/usr/local/bin/loop.sh\n",
     })
     paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
     assert {"/usr/bin/tool", "/usr/local/bin/helper.sh", "/usr/bin/dash"} <= paths
