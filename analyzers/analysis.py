@@ -129,6 +129,7 @@ class Analysis:
         self._trees: set[str] = set()  # packages kept whole (named by a string)
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
+        self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
         self._stdlib_names: frozenset[str] | None = None
@@ -603,6 +604,7 @@ class Analysis:
         cfg = image.config
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
+        self.shell_skipped = ep.skipped
         self.native = NativeResolver(gb, ep.env)
         for path, reason in ep.hops:  # shells, env, init shims, wrapper scripts on the way to python
             self.native.keep_elf(path, ENTRY, reason)

@@ -46,6 +46,7 @@ class EntrypointResult:
     workdir: str
     env: dict[str, str]
     hops: list[tuple[str, str]] = field(default_factory=list)  # (path kept, reason)
+    skipped: tuple[str, ...] = ()  # commands a shell line runs before the one that execs the app
 
 
 def parse_python_argv(args: list[str]) -> PythonCommand:
@@ -89,8 +90,9 @@ def parse_python_argv(args: list[str]) -> PythonCommand:
     return PythonCommand(tuple(flags), tuple(xopts), args=tuple(rest[1:]))
 
 
-def _shell_to_argv(text: str, env: dict[str, str]) -> tuple[list[str], str | None]:
-    """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked."""
+def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = None) -> tuple[list[str], str | None]:
+    """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked.
+    The other commands of the chain go to `skipped` (shell builtins that only set state excepted)."""
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
         lexer.whitespace_split = True
@@ -118,6 +120,8 @@ def _shell_to_argv(text: str, env: dict[str, str]) -> tuple[list[str], str | Non
                         key, _, value = item.partition("=")
                         env[key] = value
             continue
+        if chosen and skipped is not None:
+            skipped.append(" ".join(chosen))
         chosen = cmd
     while chosen and (chosen[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", chosen[0])):
         if chosen[0] != "exec":
@@ -202,6 +206,7 @@ class EntrypointResolver:
         if not argv:
             raise UnsupportedEntrypoint("the image has neither Entrypoint nor Cmd: nothing to convert")
         hops: list[tuple[str, str]] = []
+        skipped: list[str] = []
         for _ in range(MAX_HOPS):
             if not argv:
                 raise UnsupportedEntrypoint("the entrypoint resolves to an empty command")
@@ -212,7 +217,7 @@ class EntrypointResolver:
                 path = self.which(prog)
                 if path:
                     hops.append((path, "shell"))
-                new, cd = _shell_to_argv(argv[idx + 1] if idx + 1 < len(argv) else "", self.env)
+                new, cd = _shell_to_argv(argv[idx + 1] if idx + 1 < len(argv) else "", self.env, skipped)
                 if cd:
                     self.workdir = posixpath.normpath(posixpath.join(self.workdir, cd))
                 argv = new
@@ -246,7 +251,8 @@ class EntrypointResolver:
             head = self._head(path)
             if is_elf(head):
                 if self._is_python(path, name):
-                    return EntrypointResult(path, parse_python_argv(argv[1:]), self.workdir, self.env, hops)
+                    return EntrypointResult(path, parse_python_argv(argv[1:]), self.workdir, self.env, hops,
+                                            tuple(skipped))
                 raise UnsupportedEntrypoint(f"entrypoint runs {path}, which is not a Python interpreter")
             if head.startswith(b"#!"):
                 shebang = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()

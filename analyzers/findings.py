@@ -9,6 +9,8 @@ Stable `kind` strings:
   subprocess | fork | multiprocessing | threads | ctypes | dlopen-null | writes
                        WARNING from app/site-packages code, location file:line
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
+  shell-chain          WARNING a `sh -c` line runs other commands before the app (not analysed; a VM target
+                       runs the app alone)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
@@ -44,6 +46,9 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     if interp.libpython is None:
         out.append(Finding("static-libpython", "libpython is linked statically into the interpreter", INFO,
                            interp.real_path))
+    for command in analysis.shell_skipped:
+        out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: only the "
+                                          "app's command is analysed, and a VM target starts the app alone", WARNING))
     if analysis.unresolved_main:
         out.append(Finding("unresolved-entrypoint", analysis.unresolved_main, WARNING, closure.launch.workdir))
     if any(f in closure.launch.flags for f in ("-E", "-I")):

@@ -93,7 +93,16 @@ def test_shell_form_cd_env_and_exec(tmp_path, elf_bytes):
                     {"PATH": "/usr/local/bin:/bin", "PORT": "9000"}).resolve()
     assert got.interpreter == "/usr/local/bin/python3"
     assert got.python.script == "main.py" and got.python.args == ("--port", "9000") and got.python.flags == ("-u",)
-    assert got.workdir == "/app" and got.env["FOO"] == "1"
+    assert got.workdir == "/app" and got.env["FOO"] == "1" and got.skipped == ()
+    chain = _resolver(fs, ["/bin/sh", "-c", "python3 manage.py migrate --noinput && echo ok; python3 main.py"],
+                      {"PATH": "/usr/local/bin:/bin"}).resolve()
+    assert chain.python.script == "main.py" and chain.skipped == ("python3 manage.py migrate --noinput",)
+
+
+def test_a_shell_chain_is_a_finding(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{"/app/main.py": "", "/bin/sh": elf_bytes})
+    closure = _analyze_root(tmp_path / "root", files, ("/bin/sh", "-c", "python3 seed.py && exec python3 main.py"))
+    assert [f.kind for f in closure.findings if "seed.py" in f.message] == ["shell-chain"]
 
 
 def test_console_script_and_env_shebang(tmp_path, elf_bytes):
