@@ -103,12 +103,13 @@ class LayerCache:
 
     # ---------------------------------------------------------------- lookups
 
-    def _layer_paths(self, diff_id: str) -> tuple[Path, Path]:
+    def layer_paths(self, diff_id: str) -> tuple[Path, Path]:
+        """(tar, index) of a layer's cache entry; the index is written last and removed first."""
         hexd = _hex(diff_id)
         return self.base / "layers" / f"{hexd}.tar", self.base / "layers" / f"{hexd}.json"
 
     def get(self, diff_id: str) -> LayerIndex | None:
-        tar_path, index_path = self._layer_paths(diff_id)
+        tar_path, index_path = self.layer_paths(diff_id)
         try:
             raw = json.loads(index_path.read_text())
         except (OSError, ValueError):
@@ -156,8 +157,8 @@ class LayerCache:
             raise DigestMismatch(f"{kind[:-1]} blob does not match its digest {digest}")
         self._write_atomic(self.base / kind / f"{_hex(digest)}.json", data)
 
-    def lock(self, key: str) -> "FileLock":
-        return FileLock(self.base / "locks" / f"{_hex(key)}.lock")
+    def lock(self, key: str, blocking: bool = True) -> "FileLock":
+        return FileLock(self.base / "locks" / f"{_hex(key)}.lock", blocking)
 
     # ---------------------------------------------------------------- writing
 
@@ -215,7 +216,7 @@ class LayerCache:
                 return cached
             if not entries and size == 0:
                 raise InvalidImage(f"{label}: empty layer blob (not a tar archive)")
-            tar_path, index_path = self._layer_paths(got_diff)
+            tar_path, index_path = self.layer_paths(got_diff)
             os.replace(tmp, tar_path)
         except BaseException:
             _unlink(tmp)
@@ -237,16 +238,18 @@ def _mark_used(index_path: Path) -> None:
 
 class FileLock:
     """An exclusive flock(2) on a lock file, for `with`: one holder at a time across processes and threads
-    (each `with` opens its own descriptor), released by the kernel if the holder dies."""
+    (each `with` opens its own descriptor), released by the kernel if the holder dies. Not blocking: entering
+    raises BlockingIOError while someone else holds it."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, blocking: bool = True):
         self.path = str(path)
+        self.blocking = blocking
         self._fds: list[int] = []
 
     def __enter__(self) -> "FileLock":
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX if self.blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BaseException:
             os.close(fd)
             raise

@@ -10,7 +10,6 @@ streams the layer again rather than finding half an entry. A process that loaded
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import time
@@ -142,19 +141,13 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
 
 def _remove_layer(cache: LayerCache, diff_id: str) -> int | None:
     """Bytes freed, or None if another process holds the layer's lock."""
-    hexd = diff_id.partition(":")[2]
-    lock_path = cache.base / "locks" / f"{hexd}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    tar, index = cache.layer_paths(diff_id)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None
-        # The index first: from then on a loader sees "not cached", never an index without its tar.
-        parts = [_unlink(cache.base / "layers" / f"{hexd}.{ext}") for ext in ("json", "tar")]
-        return sum(p or 0 for p in parts)
-    finally:
-        os.close(fd)
+        with cache.lock(diff_id, blocking=False):
+            # The index first: from then on a loader sees "not cached", never an index without its tar.
+            return sum(_unlink(path) or 0 for path in (index, tar))
+    except BlockingIOError:
+        return None
 
 
 def _remove_if_older(path: Path, cutoff: float) -> int | None:

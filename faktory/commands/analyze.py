@@ -11,18 +11,11 @@ from typing import Optional
 import typer
 
 from faktory.errors import FaktoryError
+from faktory.units import human_bytes
 
 
 class GraphOutputError(FaktoryError):
     pass
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def command(
@@ -76,7 +69,7 @@ def command(
                   f"  {'PIE' if interp.pie else 'non-PIE'}  libpython {'shared' if interp.libpython else 'static'}")
     console.print(f"launch       {' '.join(closure.launch.argv)}  (cwd {closure.launch.workdir})", highlight=False)
     share = 100.0 * closure.size / image.size if image.size else 0.0
-    console.print(f"closure      {modules} modules, {files} files, {_human(closure.size)} of {_human(image.size)} "
+    console.print(f"closure      {modules} modules, {files} files, {human_bytes(closure.size)} of {human_bytes(image.size)} "
                   f"image ({share:.0f} %)")
     table = Table(title="bytes by distribution" if sizes else "biggest contributors")
     table.add_column("owner")
@@ -84,7 +77,7 @@ def command(
     table.add_column("files", justify="right")
     rows = report.sizes(closure)
     for who, size, count in rows if sizes else rows[:8]:
-        table.add_row(who, _human(size), str(count))
+        table.add_row(who, human_bytes(size), str(count))
     console.print(table)
     if closure.findings:
         findings = Table(title="findings")

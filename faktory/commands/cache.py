@@ -8,13 +8,7 @@ from typing import Optional
 
 import typer
 
-
-def _human(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+from faktory.units import human_bytes
 
 
 def command(
@@ -53,6 +47,6 @@ def command(
     if result is not None:
         busy = f", {result.kept_busy} in use left alone" if result.kept_busy else ""
         print(f"pruned {result.removed_layers} layers and {result.removed_metadata} configs/manifests, "
-              f"freed {_human(result.freed_bytes)}{busy}")
-    print(f"{now.root}: {len(now.layers)} layers, {_human(now.layer_bytes)}; "
-          f"{now.metadata_files} configs/manifests; total {_human(now.total_bytes)}")
+              f"freed {human_bytes(result.freed_bytes)}{busy}")
+    print(f"{now.root}: {len(now.layers)} layers, {human_bytes(now.layer_bytes)}; "
+          f"{now.metadata_files} configs/manifests; total {human_bytes(now.total_bytes)}")

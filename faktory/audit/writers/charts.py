@@ -6,7 +6,7 @@ from typing import Mapping, Sequence
 
 from markupsafe import escape
 
-from faktory.audit.units import human_bytes
+from faktory.units import human_bytes
 
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px"
 TARGET_COLOURS = {

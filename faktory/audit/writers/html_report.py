@@ -7,7 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from faktory.audit.model import ERROR, AuditReport
-from faktory.audit.units import human_bytes, percent
+from faktory.units import human_bytes, percent
 from faktory.audit.writers import atomic_text
 from faktory.audit.writers.charts import blockers_chart, colour_for, size_chart, targets_chart
 

@@ -7,7 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from faktory.audit.model import ERROR, PARTIAL, AuditReport
-from faktory.audit.units import human_bytes
+from faktory.units import human_bytes
 
 
 def _verdict_cell(verdict) -> Text:

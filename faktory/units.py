@@ -1,4 +1,4 @@
-"""Human-readable numbers for the terminal and HTML reports."""
+"""Human-readable numbers for the terminal and HTML reports (binary units, labelled as such)."""
 
 from __future__ import annotations
 
