@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from faktory.digests import hex_of
 from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
 
 INDEX_FORMAT = 1
@@ -74,10 +75,7 @@ def default_cache_dir() -> Path:
 
 
 def _hex(digest: str) -> str:
-    algo, _, value = digest.partition(":")
-    if algo != "sha256" or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-        raise InvalidImage(f"unsupported or malformed digest {digest!r}")
-    return value
+    return hex_of(digest)
 
 
 def member_path(name: str, layer_label: str) -> str:

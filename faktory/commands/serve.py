@@ -49,7 +49,7 @@ def command(
         rules_path=rules.absolute() if rules else None,
         redis_url=redis, name=queue_name, lease_seconds=lease_seconds,
         max_attempts=max_attempts, backoff_seconds=backoff_seconds,
-        job_retention_seconds=job_retention_days * 86400,
+        job_retention_seconds=job_retention_days * 86400, listen_host=host,
     )
     load_rules(config.rules_path)  # a bad rules file is a one-line error now, not in every worker
     if redis:

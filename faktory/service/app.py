@@ -45,32 +45,31 @@ def create_app(service: Service, secret: str) -> Starlette:
         """Dedupe on event id, then on job id; queue what is new. Runs in the thread pool."""
         results = []
         for item in parsed:
-            if not service.store.add_event(item.event_id):
+            if service.store.seen_event(item.event_id):
                 metrics.deduped.labels(source).inc()
                 results.append({"id": item.event_id, "status": "duplicate event"})
                 continue
-            if isinstance(item, ev.Ignored):
-                metrics.ignored.labels(source).inc()
-                results.append({"id": item.event_id, "status": "ignored", "reason": item.reason})
-                continue
-            try:
-                accepted = service.accept(item)
-            except BaseException:
-                service.store.forget_event(item.event_id)  # let the sender's retry through
-                raise
-            if accepted.ignored:
-                metrics.ignored.labels(source).inc()
-                results.append({"id": item.event_id, "status": "ignored", "reason": accepted.ignored})
-                continue
-            if accepted.resolving:
-                results.append({"id": item.event_id, "status": "resolving", "jobs": []})
-                continue
-            if accepted.deduped and not accepted.queued:
-                metrics.deduped.labels(source).inc()
-            metrics.jobs_queued.inc(len(accepted.queued))
-            results.append({"id": item.event_id, "status": "queued", "jobs": list(accepted.queued),
-                            "deduped_jobs": list(accepted.deduped)})
+            results.append(outcome(source, item))
+            # Recorded only now that its jobs are stored and queued: a crash before this line loses no push,
+            # the sender's retry is let through and its jobs dedupe by id.
+            service.store.add_event(item.event_id)
         return {"events": results}
+
+    def outcome(source: str, item) -> dict:
+        if isinstance(item, ev.Ignored):
+            metrics.ignored.labels(source).inc()
+            return {"id": item.event_id, "status": "ignored", "reason": item.reason}
+        accepted = service.accept(item)
+        if accepted.ignored:
+            metrics.ignored.labels(source).inc()
+            return {"id": item.event_id, "status": "ignored", "reason": accepted.ignored}
+        if accepted.resolving:
+            return {"id": item.event_id, "status": "resolving", "jobs": []}
+        if accepted.deduped and not accepted.queued:
+            metrics.deduped.labels(source).inc()
+        metrics.jobs_queued.inc(len(accepted.queued))
+        return {"id": item.event_id, "status": "queued", "jobs": list(accepted.queued),
+                "deduped_jobs": list(accepted.deduped)}
 
     async def handle(request: Request, source: str, parse, authorized: bool) -> Response:
         metrics.received.labels(source).inc()

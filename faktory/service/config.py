@@ -19,6 +19,7 @@ class ServiceConfig:
     queued_grace_seconds: float = 300.0  # a queued job nobody picked up for this long is enqueued again
     job_retention_seconds: float = 30 * 86400  # finished jobs older than this are forgotten; 0 keeps them all
     expire_interval: float = 3600.0
+    listen_host: str = "127.0.0.1"  # where the HTTP side listens: loopback registries are allowed only then
 
     @property
     def queue_path(self) -> Path:
@@ -34,7 +35,7 @@ class ServiceConfig:
 
     def to_argv(self) -> list[str]:
         """The options that make a worker process share this service's queue and store."""
-        argv = ["--state-dir", str(self.state_dir), "--queue-name", self.name,
+        argv = ["--state-dir", str(self.state_dir), "--queue-name", self.name, "--host", self.listen_host,
                 "--lease-seconds", str(self.lease_seconds), "--max-attempts", str(self.max_attempts),
                 "--backoff-seconds", str(self.backoff_seconds),
                 "--job-retention-days", str(self.job_retention_seconds / 86400)]

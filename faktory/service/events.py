@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from faktory.digests import is_digest
+
 # Only pushes of these start a conversion; blob pushes also arrive as action "push".
 MANIFEST_MEDIA_TYPES = frozenset(
     {
@@ -52,6 +54,8 @@ def _load(body: bytes) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedPayload(f"body is not JSON: {exc}") from None
+    except RecursionError:  # the decoder recurses once per nesting level
+        raise MalformedPayload("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedPayload("body is not a JSON object")
     return data
@@ -66,6 +70,13 @@ def _str(obj: dict, key: str, where: str, required: bool = True) -> str | None:
     if not isinstance(value, str):
         raise MalformedPayload(f"{where}.{key} is not a string")
     return value
+
+
+def _digest(obj: dict, key: str, where: str) -> str:
+    value = _str(obj, key, where)
+    if not is_digest(value):
+        raise MalformedPayload(f"{where}.{key} is not a sha256 digest")
+    return value  # type: ignore[return-value]
 
 
 def _content_id(*parts: object) -> str:
@@ -97,7 +108,7 @@ def parse_distribution(body: bytes) -> list[PushEvent | Ignored]:
             out.append(Ignored(event_id, f"not a manifest ({media_type})"))
             continue
         repository = _str(target, "repository", f"{where}.target")
-        digest = _str(target, "digest", f"{where}.target")
+        digest = _digest(target, "digest", f"{where}.target")
         tag = _str(target, "tag", f"{where}.target", required=False)
         registry = _distribution_host(ev, target)
         if not registry:
@@ -141,7 +152,7 @@ def parse_harbor(body: bytes) -> list[PushEvent | Ignored]:
         where = f"event_data.resources[{i}]"
         if not isinstance(res, dict):
             raise MalformedPayload(f"{where} is not an object")
-        digest = _str(res, "digest", where)
+        digest = _digest(res, "digest", where)
         tag = _str(res, "tag", where, required=False)
         resource_url = _str(res, "resource_url", where)
         registry = resource_url.split("/", 1)[0]

@@ -1,7 +1,8 @@
 """The rules file: which repositories/tags convert to which targets, and where the results go.
 
-    registries: ["127.0.0.1:*"]          # accept events only from these hosts (globs); default: any
-    dockerhub_registry: docker.io         # where Docker Hub triggers resolve their tags
+    registries: ["127.0.0.1:*"]          # the only hosts events may name (globs); default: none, plus
+                                          # loopback when the service listens on loopback
+    dockerhub_registry: docker.io         # where Docker Hub triggers resolve their tags (allowed when set)
     insecure_registries: ["build:5000"]   # plain HTTP (127.0.0.1 and localhost always are)
     rules:
       - repository: "apps/*"              # glob on the repository path
@@ -68,14 +69,28 @@ class Plan:
     options: Mapping[str, object]
 
 
+def is_loopback(host: str | None) -> bool:
+    """127.x, localhost and ::1, with or without a port."""
+    if not host:
+        return False
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host
+    if name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
 @dataclass(frozen=True)
 class Rules:
     rules: tuple[Rule, ...] = (Rule(),)
-    registries: tuple[str, ...] = ("*",)
+    # A payload names the host a worker will connect to: only these (globs) are fetched from.
+    registries: tuple[str, ...] = ()
     dockerhub_registry: str = "docker.io"
     insecure_registries: tuple[str, ...] = ()
+    allow_loopback: bool = False  # set by the service when it listens on loopback
 
     def accepts_registry(self, registry: str) -> bool:
+        if self.allow_loopback and is_loopback(registry):
+            return True
         return any(fnmatch.fnmatchcase(registry, pat) for pat in self.registries)
 
     def plans(self, registry: str, repository: str, tag: str | None) -> list[Plan]:
@@ -177,9 +192,12 @@ def parse_rules(text: str, where: str = "rules file") -> Rules:
     dockerhub = data.get("dockerhub_registry", "docker.io")
     if not isinstance(dockerhub, str):
         raise RulesError(f"{where}: dockerhub_registry must be a string")
+    registries = _globs(data.get("registries"), "registries", ())
+    if "dockerhub_registry" in data:  # named by the rules: Docker Hub triggers may resolve there
+        registries += (dockerhub,)
     return Rules(
         rules=tuple(_rule(r, i) for i, r in enumerate(raw_rules)),
-        registries=_globs(data.get("registries"), "registries", ("*",)),
+        registries=registries,
         dockerhub_registry=dockerhub,
         insecure_registries=_globs(data.get("insecure_registries"), "insecure_registries", ()),
     )

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -21,7 +22,7 @@ from faktory.service.events import PushEvent
 from faktory.service.jobs import DONE, FAILED, QUEUED, RETRYING, RUNNING, SKIPPED, Job, job_id_for
 from faktory.service.pipeline import SkipJob, convert_and_publish, own_workdir
 from faktory.service.registry import RegistryClient
-from faktory.service.rules import Rules, load_rules
+from faktory.service.rules import Rules, is_loopback, load_rules
 from faktory.service.store import JobStore, RedisStore, SqliteStore
 
 log = logging.getLogger("faktory.service")
@@ -66,7 +67,8 @@ class Service:
     def __init__(self, config: ServiceConfig, rules: Rules | None = None):
         global _current
         self.config = config
-        self.rules = rules if rules is not None else load_rules(config.rules_path)
+        rules = rules if rules is not None else load_rules(config.rules_path)
+        self.rules = dataclasses.replace(rules, allow_loopback=is_loopback(config.listen_host))
         config.state_dir.mkdir(parents=True, exist_ok=True)
         if config.redis_url:
             self.store: JobStore = RedisStore(config.redis_url, prefix=config.name)
@@ -94,7 +96,7 @@ class Service:
     def accept(self, event: PushEvent) -> Accepted:
         """Turn one push into queued jobs. Cheap: no registry traffic (untrusted triggers resolve later)."""
         if not self.rules.accepts_registry(event.registry):
-            return Accepted(ignored=f"registry {event.registry} is not in the rules' registries")
+            return Accepted(ignored="registry not allowed")  # and nothing connects to it
         if event.digest is None or not event.trusted_digest:
             if not self.rules.plans(event.registry, event.repository, event.tag):
                 return Accepted(ignored="no rule matches")

@@ -24,11 +24,12 @@ Updater = Callable[[Job], "Job | None"]
 
 
 class JobStore(Protocol):
-    def add_event(self, event_id: str) -> bool:
-        """Remember an event id; False if it was seen before (a replay)."""
+    def seen_event(self, event_id: str) -> bool:
+        """Whether an event id was recorded before (a replay)."""
 
-    def forget_event(self, event_id: str) -> None:
-        """Undo add_event when the event could not be queued, so the sender's retry is not a 'replay'."""
+    def add_event(self, event_id: str) -> bool:
+        """Remember an event id once its jobs are stored and queued; False if it was recorded before.
+        Recording it after the jobs means a crash in between lets the sender's retry through (jobs dedupe)."""
 
     def create(self, job: Job) -> bool:
         """Insert unless a job with this id exists; False means deduped."""
@@ -123,9 +124,8 @@ class SqliteStore:
                 conn.execute("DELETE FROM events WHERE seen < ?", (now - EVENT_TTL_SECONDS,))
             return cur.rowcount == 1
 
-    def forget_event(self, event_id: str) -> None:
-        with self._write:
-            self._conn().execute("DELETE FROM events WHERE id = ?", (event_id,))
+    def seen_event(self, event_id: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone() is not None
 
     def create(self, job: Job) -> bool:
         with self._write:
@@ -232,17 +232,27 @@ class RedisStore:
     def add_event(self, event_id: str) -> bool:
         return bool(self.redis.set(self._k("event", event_id), b"1", nx=True, ex=EVENT_TTL_SECONDS))
 
-    def forget_event(self, event_id: str) -> None:
-        self.redis.delete(self._k("event", event_id))
+    def seen_event(self, event_id: str) -> bool:
+        return bool(self.redis.exists(self._k("event", event_id)))
 
     def create(self, job: Job) -> bool:
-        if not self.redis.set(self._k("job", job.id), job.to_json(), nx=True):
-            return False
-        pipe = self.redis.pipeline()
-        pipe.zadd(self._k("jobs"), {job.id: job.created_at})
-        pipe.sadd(self._k("state", job.state), job.id)
-        pipe.execute()
-        return True
+        import redis
+
+        key = self._k("job", job.id)
+        while True:  # the job and its indexes in one transaction: a crash never leaves a job no state lists
+            with self.redis.pipeline() as pipe:
+                try:
+                    pipe.watch(key)
+                    if pipe.exists(key):
+                        return False
+                    pipe.multi()
+                    pipe.set(key, job.to_json())
+                    pipe.zadd(self._k("jobs"), {job.id: job.created_at})
+                    pipe.sadd(self._k("state", job.state), job.id)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def get(self, job_id: str) -> Job | None:
         raw = self.redis.get(self._k("job", job_id))

@@ -6,6 +6,7 @@ import hashlib
 from typing import BinaryIO, Protocol
 
 from faktory.cache import LayerCache
+from faktory.digests import require
 from faktory.errors import DigestMismatch, ImageNotFound, InvalidImage
 from faktory.image import Layer, Platform
 from faktory.sources import manifest as mf
@@ -23,9 +24,7 @@ class BlobStore(Protocol):
 
 
 def check_digest(data: bytes, digest: str, what: str) -> None:
-    algo, _, _ = digest.partition(":")
-    if algo != "sha256":
-        raise InvalidImage(f"{what}: unsupported digest algorithm in {digest!r}")
+    require(digest, what)
     got = "sha256:" + hashlib.sha256(data).hexdigest()
     if got != digest:
         raise DigestMismatch(f"{what}: content has digest {got}, expected {digest}")

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from faktory.cache import LayerCache
+from faktory.digests import hex_of
 from faktory.errors import ImageNotFound, InvalidImage, SourceUnavailable
 from faktory.image import Platform
 from faktory.sources import manifest as mf
@@ -20,10 +21,7 @@ class LayoutStore:
         self.root, self.ref = root, ref
 
     def _blob_name(self, digest: str) -> str:
-        algo, _, hexd = digest.partition(":")
-        if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
-            raise InvalidImage(f"{self.ref}: malformed digest {digest!r}")
-        return f"blobs/{algo}/{hexd}"
+        return f"blobs/sha256/{hex_of(digest, self.ref)}"
 
     def _path(self, digest: str) -> Path:
         return self.root / self._blob_name(digest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from faktory.digests import require
 from faktory.errors import ImageNotFound, InvalidImage
 from faktory.image import HistoryEntry, ImageConfig, Platform
 
@@ -63,6 +64,7 @@ def media_type_of(doc: Mapping, fallback: str | None = None) -> str:
 def descriptor(doc: Any, what: str) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str):
         raise InvalidImage(f"{what}: malformed descriptor")
+    require(doc["digest"], what)
     return doc
 
 
@@ -138,6 +140,8 @@ def diff_ids(raw: Mapping, what: str) -> tuple[str, ...]:
     ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise InvalidImage(f"{what}: config has no rootfs.diff_ids")
+    for number, diff_id in enumerate(ids):
+        require(diff_id, f"{what}: rootfs.diff_ids[{number}]")
     return tuple(ids)
 
 

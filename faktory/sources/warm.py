@@ -18,6 +18,7 @@ import os
 from typing import BinaryIO
 
 from faktory.cache import LayerCache
+from faktory.digests import is_digest
 from faktory.image import Platform
 from faktory.sources import manifest as mf
 from faktory.sources.distribution import load_from_manifest
@@ -89,6 +90,6 @@ def _head_digest(ref: RegistryRef) -> str | None:
     finally:
         conn.close()
     digest = resp.getheader("Docker-Content-Digest") or ""
-    if resp.status != 200 or not digest.startswith("sha256:") or len(digest) != 71:
+    if resp.status != 200 or not is_digest(digest):
         return None
     return digest
