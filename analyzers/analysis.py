@@ -361,8 +361,8 @@ class Analysis:
         for lib, lineno in scan.libraries:
             self.ctypes_libs.append((node, lib, lineno))
             self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
-        if app:
-            self.facts.extend((where, fact) for fact in scan.facts)
+        # a module the scan gave up on is named wherever it is: its imports are unknown
+        self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
         if app and not library:
             for program, lineno in scan.programs:
                 self._keep_program(program, node, f"{where}:{lineno}")

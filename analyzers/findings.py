@@ -17,6 +17,8 @@ Stable `kind` strings:
   pth-import           INFO   a .pth file runs an import line at startup
   sourceless-module    INFO   a module shipped as .pyc only (imports guessed from its marshalled names)
   port                 INFO   an EXPOSEd port
+  syntax-error         WARNING app code (the entrypoint's script included) that does not parse, file:line
+  not-scanned          WARNING any module over the scan's size/time limits or nested too deeply (faktory.limits)
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ FACT_MESSAGES = {
     "ctypes": "loads native code through ctypes ({detail})",
     "dlopen-null": "calls dlopen(NULL) through ctypes ({detail})",
     "writes": "writes outside /tmp ({detail})",
+    "syntax-error": "does not parse ({detail}): importing it fails; its imports are guessed line by line",
+    "not-scanned": "was not scanned for imports: {detail}",
 }
 
 

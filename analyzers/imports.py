@@ -456,11 +456,41 @@ def _line_scan(text: str) -> ModuleScan:
     return scan
 
 
+FORK_SCAN_BYTES = 512 << 10  # bigger sources are parsed in a child that a deadline can kill
+
+
 def scan_source(source: bytes) -> ModuleScan:
+    """The module's imports and code facts. Bounded (faktory.limits): a file too big, too slow or nested too
+    deeply for the parser gets a `not-scanned` fact instead; a syntax error a `syntax-error` fact."""
+    from faktory.limits import ScanTimeout, limits, run_bounded, time_limit
+
+    budget = limits()
+    if len(source) > budget.max_module_bytes:
+        return _unscanned(f"{len(source)} bytes, over the {budget.max_module_bytes}-byte scan limit "
+                          "(FAKTORY_MAX_MODULE_SIZE)")
+    try:
+        if len(source) > FORK_SCAN_BYTES and budget.module_seconds > 0:  # the parser alone may take seconds
+            return run_bounded(_scan, source, budget.module_seconds)
+        with time_limit(budget.module_seconds):
+            return _scan(source)
+    except ScanTimeout:
+        return _unscanned(f"its scan took over {budget.module_seconds:g} s (FAKTORY_MODULE_SCAN_SECONDS)")
+    except (RecursionError, MemoryError):  # the parser's C stack guard, or our walker's recursion
+        return _unscanned("nested too deeply to parse")
+
+
+def _unscanned(why: str) -> ModuleScan:
+    return ModuleScan(parsed=False, facts=[CodeFact("not-scanned", why, 1)])
+
+
+def _scan(source: bytes) -> ModuleScan:
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return _line_scan(source.decode("utf-8", "replace"))
+    except (SyntaxError, ValueError) as exc:
+        scan = _line_scan(source.decode("utf-8", "replace"))
+        lineno = getattr(exc, "lineno", None) or 1
+        scan.facts.append(CodeFact("syntax-error", f"{getattr(exc, 'msg', exc)}", lineno))
+        return scan
     text = source.decode("utf-8", "replace")
     walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
     walker.walk(tree.body)

@@ -7,6 +7,7 @@ staging dir that is renamed over OUTDIR at the very end.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import os
@@ -35,6 +36,14 @@ README = "README.md"
 
 class UnknownTarget(FaktoryError):
     pass
+
+
+class OutdirUnwritable(FaktoryError):
+    """The -o filesystem refuses the output: full, read-only, a pseudo filesystem, no permission."""
+
+
+# What writing the output can run into that the user fixes with another -o (or more space).
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
 
 
 class OutdirInUse(FaktoryError):
@@ -73,8 +82,11 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     if blocking and not options.force:
         reasons = "; ".join(describe(f) for f in blocking)
         raise ConversionBlocked(f"cannot convert to {target}: {len(blocking)} blocker(s): {reasons} (--force emits anyway)")
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".partial", dir=outdir.parent))
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", suffix=".partial", dir=outdir.parent))
+    except OSError as exc:
+        raise OutdirUnwritable(f"cannot write {outdir}: {exc.strerror or exc}") from None
     started = time.monotonic()
     try:
         artifact = emitter.emit(image, closure, staging, options)
@@ -84,6 +96,11 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
                         time.monotonic() - started)
         _write_readme(staging, outdir, image, artifact)
         _swap_into_place(staging, outdir)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if exc.errno not in OUTPUT_ERRNOS:
+            raise
+        raise OutdirUnwritable(f"cannot write {outdir}: {exc.strerror}") from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from faktory.digests import hex_of
+from faktory.limits import MiB, LimitExceeded, limits
+from faktory.units import human_bytes
 from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
 
 INDEX_FORMAT = 1
@@ -175,6 +177,45 @@ class LayerCache:
             if self.diff_id_for_blob(blob_digest) != diff_id:
                 self._write_atomic(self.base / "blobs" / _hex(blob_digest), diff_id.encode())
 
+    def used_bytes(self) -> int:
+        """Bytes held by cached layer tars (what the quota counts)."""
+        total = 0
+        with os.scandir(self.base / "layers") as entries:
+            for entry in entries:
+                if entry.name.endswith(".tar"):
+                    try:
+                        total += entry.stat().st_size
+                    except OSError:
+                        pass  # pruned meanwhile
+        return total
+
+    def _limit_check(self, label: str):
+        """The limits one layer is streamed under (faktory.limits): its uncompressed size, its compression
+        ratio, the cache's quota and the free space of its filesystem. Past one: one line, nothing kept."""
+        lim = limits()
+        used = self.used_bytes() if lim.cache_quota_bytes else 0
+        next_free_check = 0
+
+        def check(out_bytes: int, in_bytes: int) -> None:
+            nonlocal next_free_check
+            if lim.max_layer_bytes and out_bytes > lim.max_layer_bytes:
+                raise LimitExceeded(f"{label}: uncompressed layer exceeds the {human_bytes(lim.max_layer_bytes)} "
+                                    "limit (FAKTORY_MAX_LAYER_SIZE)")
+            if lim.max_layer_ratio and out_bytes > lim.ratio_floor and out_bytes > lim.max_layer_ratio * in_bytes:
+                raise LimitExceeded(f"{label}: layer inflates more than {lim.max_layer_ratio:g}:1 "
+                                    "(FAKTORY_MAX_LAYER_RATIO): a decompression bomb?")
+            if lim.cache_quota_bytes and used + out_bytes > lim.cache_quota_bytes:
+                raise LimitExceeded(f"{label}: the layer cache would exceed its {human_bytes(lim.cache_quota_bytes)} "
+                                    f"quota (FAKTORY_CACHE_QUOTA; `faktory cache --prune` frees space)")
+            if lim.cache_min_free_bytes and out_bytes >= next_free_check:
+                next_free_check = out_bytes + 64 * MiB  # statvfs every 64 MiB written
+                st = os.statvfs(self.base / "tmp")
+                if st.f_bavail * st.f_frsize < lim.cache_min_free_bytes:
+                    raise LimitExceeded(f"{label}: the layer cache's filesystem has less than "
+                                        f"{human_bytes(lim.cache_min_free_bytes)} free (FAKTORY_CACHE_MIN_FREE)")
+
+        return check
+
     def ingest(
         self,
         stream: BinaryIO,
@@ -198,7 +239,8 @@ class LayerCache:
         fd, tmp = tempfile.mkstemp(dir=self.base / "tmp", suffix=".tar")
         try:
             try:
-                got_blob, got_diff, size, entries = stream_layer(stream, fd, compression, label, index_members)
+                got_blob, got_diff, size, entries = stream_layer(stream, fd, compression, label, index_members,
+                                                                 self._limit_check(label))
             except OSError as exc:  # the reading side maps its own errors: this is the cache's disk
                 raise CacheUnavailable(f"cannot write the layer cache at {self.root}: {exc.strerror or exc}") from None
             finally:

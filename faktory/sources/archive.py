@@ -71,12 +71,16 @@ def _norm(name: str) -> str:
 
 def open_tar_file(path: str, ref: str, what: str, mode: str = "r:") -> tarfile.TarFile:
     """A tarball on disk for a source, or the user's one-line error: no such file, or not `what`."""
+    if Path(path).is_dir():
+        hint = " (an OCI layout directory is oci:DIR)" if (Path(path) / "index.json").exists() else ""
+        raise SourceUnavailable(f"{ref}: {path} is a directory, not {what}{hint}")
     if not Path(path).is_file():
         raise SourceUnavailable(f"{ref}: no such file {path}")
     try:
         return tarfile.open(path, mode)
-    except (tarfile.TarError, OSError) as exc:
-        raise InvalidImage(f"{ref}: not {what} ({exc})") from None
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # "r:*" lists every codec tried
+        raise InvalidImage(f"{ref}: {path} is not {what} ({reason})") from None
 
 
 def load_archive(path: str, selector: str | None, ref: str, cache: LayerCache) -> LoadedImage:

@@ -49,26 +49,34 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def decompress_to(stream: BinaryIO, out, compression: str | None, label: str) -> tuple[str | None, int]:
+def decompress_to(stream: BinaryIO, out, compression: str | None, label: str,
+                  check=None) -> tuple[str | None, int]:
     """Copy `stream` decompressed into `out` (anything with .write).
+
+    `check(out_bytes, in_bytes)`, when given, sees the running totals before each write and raises to stop
+    (the cache's limits: a gzip bomb is refused a few MiB past the limit, never written whole).
 
     Returns (digest of the blob as stored, tar size). An uncompressed blob is its own tar: its digest is left
     to whoever hashes the output (None here), so the same bytes are not hashed twice.
     """
     stored = hashlib.sha256()
-    size = 0
+    size = consumed = 0
     first = _read_full(stream, CHUNK)
     kind = compression or sniff(first)
 
     def emit(data: bytes) -> None:
         nonlocal size
         if data:
+            if check is not None:
+                check(size + len(data), consumed)
             out.write(data)
             size += len(data)
 
     def chunks():
+        nonlocal consumed
         chunk = first
         while chunk:
+            consumed += len(chunk)
             if kind != "none":
                 stored.update(chunk)
             yield chunk
@@ -181,7 +189,8 @@ class _Aborted(Exception):
     pass
 
 
-def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str, index) -> tuple[str, str, int, list]:
+def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str, index,
+                 check=None) -> tuple[str, str, int, list]:
     """Decompress `stream` into the file `fd` once, three stages overlapping on separate threads:
     read + decompress (here), hash + write (writer), tar header indexing (indexer, following the writer).
     zlib, zstd, hashlib and os.write release the GIL, so on two cores a cold load costs about one gunzip.
@@ -230,7 +239,7 @@ def stream_layer(stream: BinaryIO, fd: int, compression: str | None, label: str,
     for t in threads:
         t.start()
     try:
-        stored, size = decompress_to(stream, _QueueSink(chunks), compression, label)
+        stored, size = decompress_to(stream, _QueueSink(chunks), compression, label, check)
     except BaseException:
         chunks.put(None)
         written.finish(aborted=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,6 +20,8 @@ REF_NAME = "org.opencontainers.image.ref.name"
 
 
 class LayoutStore:
+    local = True  # files anyone may have edited: checked even when the cache holds them
+
     def __init__(self, root: Path, ref: str):
         self.root, self.ref = root, ref
 
@@ -27,10 +32,17 @@ class LayoutStore:
         return self.root / self._blob_name(digest)
 
     def open_blob(self, digest: str) -> BinaryIO:
+        path = self._path(digest)
         try:
-            return open(self._path(digest), "rb")
+            fh = open(path, "rb")
         except FileNotFoundError:
             raise InvalidImage(f"{self.ref}: blob {digest} is missing from the layout") from None
+        except OSError as exc:
+            raise InvalidImage(f"{self.ref}: blob {digest} cannot be read ({exc.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a directory, fifo or device named like a blob
+            fh.close()
+            raise InvalidImage(f"{self.ref}: blob {digest} is not a regular file in the layout")
+        return fh
 
     def fetch_manifest(self, digest: str) -> tuple[bytes, str | None]:
         with self.open_blob(digest) as fh:
@@ -69,6 +81,7 @@ def load_oci_archive(path: str, tag: str | None, ref: str, cache: LayerCache, pl
         index_bytes = store.read_member("index.json")
         if index_bytes is None:
             raise InvalidImage(f"{ref}: {path} is not an OCI archive (no index.json)")
+        check_layout_file(store.read_member("oci-layout"), ref)
         return _load_index(store, index_bytes, tag, ref, cache, platform)
 
 
@@ -86,7 +99,18 @@ def load_layout(path: str, tag: str | None, ref: str, cache: LayerCache, platfor
         raise SourceUnavailable(f"{ref}: no such directory {path}")
     if not index_path.is_file():
         raise InvalidImage(f"{ref}: {path} is not an OCI image layout (no index.json)")
+    marker = root / "oci-layout"
+    check_layout_file(marker.read_bytes() if marker.is_file() else None, ref)
     return _load_index(LayoutStore(root, ref), index_path.read_bytes(), tag, ref, cache, platform)
+
+
+def check_layout_file(data: bytes | None, ref: str) -> None:
+    """The `oci-layout` marker the image-layout spec requires, at a version this reader knows (1.x)."""
+    if data is None:
+        raise InvalidImage(f"{ref}: not an OCI image layout (no oci-layout file)")
+    version = mf.parse_json(data, f"{ref}: oci-layout").get("imageLayoutVersion")
+    if not isinstance(version, str) or version.split(".")[0] != "1":
+        raise InvalidImage(f"{ref}: unsupported imageLayoutVersion {version!r} in oci-layout (this reader knows 1.x)")
 
 
 def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: str, cache: LayerCache,
@@ -101,6 +125,10 @@ def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: st
             names = sorted({(d.get("annotations") or {}).get(REF_NAME, "?") for d in entries if isinstance(d, dict)})
             raise ImageNotFound(f"{ref}: no image tagged {tag!r} in the layout (tags: {', '.join(names)})")
         entries = chosen
+    for number, entry in enumerate(entries):
+        kind = mf.descriptor(entry, f"{ref}: index.json entry {number}").get("mediaType")
+        if kind is not None and kind not in mf.ACCEPT:
+            raise InvalidImage(f"{ref}: index.json entry {number} has media type {kind!r}, not a manifest or index")
     if len(entries) == 1:
         desc = mf.descriptor(entries[0], f"{ref}: index.json entry")
         data, _ = store.fetch_manifest(desc["digest"])
@@ -111,7 +139,5 @@ def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: st
                                   platform=platform)
     # Several manifests, one per platform: index.json itself is the image index.
     sub_index = dict(index, manifests=entries)
-    import json
-
     return load_from_manifest(store, json.dumps(sub_index).encode(), mf.OCI_INDEX, ref=ref, source="oci",
                               cache=cache, platform=platform)

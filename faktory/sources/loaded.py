@@ -49,6 +49,13 @@ def verify_config(config_bytes: bytes, config_digest: str | None, what: str) -> 
     return got
 
 
+def _config(raw: Mapping, ref: str):
+    try:
+        return mf.image_config(raw)
+    except InvalidImage as exc:
+        raise InvalidImage(f"{ref}: {exc}") from None
+
+
 def assemble(
     *,
     ref: str,
@@ -79,7 +86,7 @@ def assemble(
         platform=mf.image_platform(raw),
         manifest=manifest,
         raw_config=raw,
-        config=mf.image_config(raw),
+        config=_config(raw, ref),
         history=mf.history(raw, len(final_layers)),
         layers=tuple(final_layers),
         config_digest=config_digest,

@@ -107,27 +107,48 @@ def select_platform(index: Mapping, want: Platform | None, ref: str) -> dict:
 
 
 def image_config(raw: Mapping) -> ImageConfig:
+    """The OCI config object, each field of the type the spec gives it, or InvalidImage naming the field."""
     cfg = raw.get("config") or {}
     if not isinstance(cfg, dict):
         raise InvalidImage("image config: 'config' is not an object")
+
+    def wrong(key: str, want: str):
+        return InvalidImage(f"image config: config.{key} must be {want}, not {type(cfg[key]).__name__}")
 
     def strings(key: str) -> tuple[str, ...] | None:
         value = cfg.get(key)
         if value is None:
             return None
-        if isinstance(value, str):
+        if isinstance(value, str):  # Docker accepts a plain string for Entrypoint/Cmd
             return (value,)
-        return tuple(str(v) for v in value)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise wrong(key, "a list of strings")
+        return tuple(value)
 
+    def text(key: str) -> str:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, str):
+            raise wrong(key, "a string")
+        return value or ""
+
+    def mapping(key: str) -> dict:
+        value = cfg.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise wrong(key, "an object")
+        return value or {}
+
+    labels = mapping("Labels")
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise InvalidImage("image config: config.Labels values must be strings")
     return ImageConfig(
         env=strings("Env") or (),
         entrypoint=strings("Entrypoint"),
         cmd=strings("Cmd"),
-        working_dir=cfg.get("WorkingDir") or "",
-        user=cfg.get("User") or "",
-        exposed_ports=tuple(sorted((cfg.get("ExposedPorts") or {}).keys())),
-        labels=dict(cfg.get("Labels") or {}),
-        stop_signal=cfg.get("StopSignal") or None,
+        working_dir=text("WorkingDir"),
+        user=text("User"),
+        exposed_ports=tuple(sorted(mapping("ExposedPorts"))),
+        labels=dict(labels),
+        stop_signal=text("StopSignal") or None,
     )
 
 
