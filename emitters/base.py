@@ -13,6 +13,7 @@ from faktory.image import Image
 @dataclass(frozen=True)
 class EmitOptions:
     compact: bool = False
+    keep_debug: bool = False  # ship ELF debug sections (stripped by default: lossless for running)
     force: bool = False
     kernel: Path | None = None  # unikraft: kraftkit package kernel; microvm: Linux kernel
     base_ref: str | None = None  # km: the runenv-python base image

@@ -1,7 +1,11 @@
-"""--compact: strip ELF debug sections with binutils and turn pure-Python modules into sourceless .pyc.
+"""Output size: ELF debug sections stripped with binutils (by default: lossless for running, as the official
+python images ship), and with --compact pure-Python modules turned into sourceless .pyc.
 
-Bytecode is compiled by a host CPython of the image's own X.Y (pyenv prefixes), in a separate isolated process
-that only compiles — the image's code is never run. Without a matching interpreter the sources stay.
+Sourceless bytecode comes first from the image's own `__pycache__` (pip and Debian write it at install time with
+the image's interpreter) when its header matches the source's mtime and size, as CPython itself checks; else it
+is compiled by a host CPython of the image's X.Y (pyenv prefixes) in a separate isolated process that only
+compiles — the image's code is never run. A module whose bytecode would be larger than its source, when the
+plain output ships the source alone, keeps its source: --compact is never larger than the plain output.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -39,7 +44,10 @@ json.dump(failed, sys.stdout)
 class CompactReport:
     stripped: int = 0
     bytes_saved: int = 0
-    compiled: int = 0
+    compiled: int = 0  # sourceless modules shipped (from the image's cache or compiled here)
+    from_image_cache: int = 0
+    kept_source: int = 0  # bytecode would have been larger than the source
+    compact: bool = False  # --compact asked for sourceless bytecode
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,21 +94,78 @@ def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport) -> None:
             dest.unlink()
 
 
+def _image_bytecode(rootfs: Rootfs, entry: RootEntry, tag: str) -> RootEntry | None:
+    """The image's own `__pycache__/<mod>.<tag>.pyc` for a source entry, when it is current: a timestamp pyc
+    whose recorded source mtime and size match (what CPython checks before it trusts a cache). Hash-based
+    pycs are left to the compiler: checking them needs the interpreter's own hash."""
+    image = rootfs.image
+    if image is None or entry.source is None:
+        return None
+    directory, name = posixpath.split(entry.source)
+    cached = posixpath.join(directory, "__pycache__", f"{name[:-3]}.{tag}.pyc")
+    try:
+        found = image.fs.stat(cached)
+        if found is None or found.kind != FILE or found.size < 16:
+            return None
+        with image.fs.open(cached) as fh:
+            header = fh.read(16)
+    except (OSError, ValueError, KeyError):
+        return None
+    if header[2:4] != b"\r\n" or int.from_bytes(header[4:8], "little") != 0:
+        return None
+    mtime, size = int.from_bytes(header[8:12], "little"), int.from_bytes(header[12:16], "little")
+    if size != entry.size & 0xFFFFFFFF or mtime != entry.mtime & 0xFFFFFFFF:
+        return None
+    return RootEntry(entry.path[:-3] + ".pyc", FILE, entry.mode & 0o7777 or 0o644, found.size, source=cached,
+                     mtime=entry.mtime)
+
+
 def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], workdir: Path,
-                    report: CompactReport) -> None:
-    python = matching_python(version)
-    if python is None:
-        report.notes.append(f"no Python {version[0]}.{version[1]} on this host to compile bytecode with: sources kept")
-        return
-    jobs, sources = [], {}
-    srcdir = workdir / "py"
-    srcdir.mkdir(exist_ok=True)
+                    report: CompactReport, *, cached_by_plain: set[str] = frozenset()) -> None:
+    """Sources -> sourceless .pyc. `cached_by_plain`: sources whose image cache the plain output ships too
+    (there bytecode replaces source + cache, so it always saves)."""
+    tag = f"cpython-{version[0]}{version[1]}"
+    todo: list[RootEntry] = []
     for entry in list(rootfs.entries.values()):
         if entry.kind != FILE or not entry.path.endswith(".py") or entry.path in keep:
             continue
-        pyc_path = entry.path[:-3] + ".pyc"
-        if pyc_path in rootfs.entries:
+        if entry.path[:-3] + ".pyc" in rootfs.entries:
             continue
+        todo.append(entry)
+    compiled: dict[str, RootEntry] = {}
+    missing: list[RootEntry] = []
+    for entry in todo:
+        pyc = _image_bytecode(rootfs, entry, tag)
+        if pyc is not None:
+            compiled[entry.path] = pyc
+            report.from_image_cache += 1
+        else:
+            missing.append(entry)
+    if missing:
+        compiled.update(_compile_on_host(rootfs, version, missing, workdir, report))
+    for entry in todo:
+        pyc = compiled.get(entry.path)
+        if pyc is None:
+            continue
+        if pyc.size > entry.size and entry.path not in cached_by_plain:
+            report.kept_source += 1
+            continue
+        rootfs.remove(entry.path)
+        rootfs.add(pyc)
+        report.compiled += 1
+
+
+def _compile_on_host(rootfs: Rootfs, version: tuple[int, ...], entries: list[RootEntry], workdir: Path,
+                     report: CompactReport) -> dict[str, RootEntry]:
+    python = matching_python(version)
+    if python is None:
+        report.notes.append(f"{len(entries)} modules have no current bytecode in the image and there is no "
+                            f"Python {version[0]}.{version[1]} on this host to compile them: their sources stay")
+        return {}
+    jobs, sources = [], {}
+    srcdir = workdir / "py"
+    srcdir.mkdir(exist_ok=True)
+    for entry in entries:
         n = len(jobs)
         src = srcdir / f"{n}.py"
         with open(src, "wb") as fh:
@@ -108,29 +173,25 @@ def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], wo
                 fh.write(chunk)
         jobs.append([str(src), str(srcdir / f"{n}.pyc"), entry.path])
         sources[entry.path] = (entry, srcdir / f"{n}.pyc")
-    if not jobs:
-        return
     proc = subprocess.run([python, "-I", "-S", "-c", _COMPILER], input=json.dumps(jobs), capture_output=True,
                           text=True, env={"PATH": "/usr/bin:/bin"})
     if proc.returncode != 0:
         report.notes.append(f"bytecode compiler failed ({proc.stderr.strip()[:200]}): sources kept")
-        return
+        return {}
     failed = {path for path, _ in json.loads(proc.stdout or "[]")}
-    for path, (entry, pyc) in sources.items():
-        if path in failed or not pyc.exists():
-            continue
-        rootfs.remove(path)
-        rootfs.add(RootEntry(path[:-3] + ".pyc", FILE, entry.mode & 0o7777 or 0o644, pyc.stat().st_size,
-                             host_path=str(pyc)))
-        report.compiled += 1
     if failed:
         report.notes.append(f"{len(failed)} modules did not compile and keep their source")
+    return {path: RootEntry(path[:-3] + ".pyc", FILE, entry.mode & 0o7777 or 0o644, pyc.stat().st_size,
+                            host_path=str(pyc))
+            for path, (entry, pyc) in sources.items() if path not in failed and pyc.exists()}
 
 
-def compact(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], workdir: Path, *, bytecode: bool = True) -> CompactReport:
+def shrink(rootfs: Rootfs, version: tuple[int, ...], workdir: Path, *, strip: bool, bytecode: bool,
+           keep: set[str] = frozenset(), cached_by_plain: set[str] = frozenset()) -> CompactReport:
     workdir.mkdir(parents=True, exist_ok=True)
-    report = CompactReport()
-    strip_elf(rootfs, workdir, report)
+    report = CompactReport(compact=bytecode)
+    if strip:
+        strip_elf(rootfs, workdir, report)
     if bytecode:
-        compile_sources(rootfs, version, keep, workdir, report)
+        compile_sources(rootfs, version, keep, workdir, report, cached_by_plain=cached_by_plain)
     return report

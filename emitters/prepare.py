@@ -1,14 +1,16 @@
-"""Rootfs for one target: materialise the closure with the target's layout, then --compact if asked."""
+"""Rootfs for one target: materialise the closure with the target's layout, strip ELF debug sections (unless
+--keep-debug), then --compact's sourceless bytecode if asked."""
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import replace
 from pathlib import Path
 
 from faktory.analyzers.model import Closure
 from faktory.emitters.base import EmitOptions
-from faktory.emitters.compact import CompactReport, compact
-from faktory.emitters.rootfs import Layout, RootEntry, Rootfs, build_rootfs, materialise
+from faktory.emitters.compact import CompactReport, shrink
+from faktory.emitters.rootfs import Layout, RootEntry, Rootfs, build_rootfs, cached_bytecode, materialise
 from faktory.image import DIR, Image
 
 WORK = ".work"  # scratch inside the staging dir, removed before the rename
@@ -16,14 +18,21 @@ WORK = ".work"  # scratch inside the staging dir, removed before the rename
 
 def prepare_rootfs(image: Image, closure: Closure, layout: Layout, options: EmitOptions, staging: Path,
                    *, bytecode: bool = True) -> tuple[Rootfs, CompactReport | None]:
-    if options.compact:  # sourceless bytecode replaces the sources: the image's cached .pyc are not needed
+    compiled = options.compact and bytecode
+    cached_by_plain: set[str] = set()
+    if compiled:  # sourceless bytecode replaces the sources: the image's cached .pyc are not shipped beside it
+        if layout.bytecode_cache:
+            cached_by_plain = {posixpath.join(posixpath.dirname(posixpath.dirname(pyc)), posixpath.basename(pyc)
+                                              .split(".", 1)[0] + ".py")
+                               for pyc in cached_bytecode(image, closure.paths(), closure.interpreter.version)}
         layout = replace(layout, bytecode_cache=False)
     rootfs = build_rootfs(image, closure, layout)
     ensure_workdir(rootfs, image, closure)
     report = None
-    if options.compact:
+    if compiled or not options.keep_debug:
         keep = {p for p in (closure.launch.script,) if p}
-        report = compact(rootfs, closure.interpreter.version, keep, staging / WORK, bytecode=bytecode)
+        report = shrink(rootfs, closure.interpreter.version, staging / WORK, strip=not options.keep_debug,
+                        bytecode=compiled, keep=keep, cached_by_plain=cached_by_plain)
     return rootfs, report
 
 
@@ -48,10 +57,15 @@ def cleanup(staging: Path) -> None:
 
 
 def compact_extra(report: CompactReport | None) -> dict:
+    """faktory.json keys: `debug_stripped` always (what stripping saved), `compact` for --compact builds."""
     if report is None:
         return {}
-    return {"compact": {"stripped_elf_files": report.stripped, "elf_bytes_saved": report.bytes_saved,
-                        "compiled_modules": report.compiled, "notes": report.notes}}
+    out: dict = {"debug_stripped": {"elf_files": report.stripped, "bytes_saved": report.bytes_saved}}
+    if report.compact:
+        out["compact"] = {"stripped_elf_files": report.stripped, "elf_bytes_saved": report.bytes_saved,
+                          "compiled_modules": report.compiled, "from_image_cache": report.from_image_cache,
+                          "kept_source": report.kept_source, "notes": report.notes}
+    return out
 
 
 def listing(rootfs: Rootfs) -> list[str]:

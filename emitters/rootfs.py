@@ -55,6 +55,10 @@ class Rootfs:
         self.entries: dict[str, RootEntry] = {}
         self.skipped: list[str] = []  # "path: why"
 
+    @property
+    def image(self) -> Image | None:
+        return self._image
+
     # --- building -----------------------------------------------------------------------------------------
     def add(self, entry: RootEntry) -> None:
         parent = posixpath.dirname(entry.path)

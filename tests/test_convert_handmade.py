@@ -116,16 +116,33 @@ def test_same_fact_in_a_library_is_only_a_warning(handmade, tmp_path):
         closure.findings.pop()
 
 
+def test_debug_sections_are_stripped_by_default_and_kept_on_request(handmade, tmp_path):
+    image, closure = handmade
+    convert(image, closure, "microvm", tmp_path / "plain")
+    convert(image, closure, "microvm", tmp_path / "debug", EmitOptions(keep_debug=True))
+    plain = json.loads((tmp_path / "plain" / MANIFEST).read_text())
+    debug = json.loads((tmp_path / "debug" / MANIFEST).read_text())
+    assert plain["debug_stripped"]["elf_files"] >= 1 and plain["debug_stripped"]["bytes_saved"] > 0
+    assert "debug_stripped" not in debug
+    saved = plain["debug_stripped"]["bytes_saved"]
+    assert plain["files"]["initrd.cpio"] <= debug["files"]["initrd.cpio"] - saved + 4096  # cpio padding
+    assert plain["contents"] == debug["contents"]  # the same files, only smaller
+
+
 def test_compact_strips_elf_and_ships_sourceless_bytecode(handmade, tmp_path):
     image, closure = handmade
+    debug = convert(image, closure, "oci", tmp_path / "debug", EmitOptions(keep_debug=True))
     plain = convert(image, closure, "oci", tmp_path / "plain")
     small = convert(image, closure, "oci", tmp_path / "small", EmitOptions(compact=True))
     doc = json.loads((tmp_path / "small" / MANIFEST).read_text())
-    assert doc["compact"]["stripped_elf_files"] >= 1 and doc["compact"]["compiled_modules"] >= 5
-    assert "usr/local/lib/python3.12/encodings/utf_8.pyc" in doc["contents"]["layer"]
-    assert "usr/local/lib/python3.12/encodings/utf_8.py" not in doc["contents"]["layer"]
+    # this image has no __pycache__: each module ships the smaller of its source and its bytecode
+    assert doc["compact"]["stripped_elf_files"] >= 1 and doc["compact"]["compiled_modules"] >= 1
+    assert doc["compact"]["compiled_modules"] + doc["compact"]["kept_source"] >= 5
+    assert "usr/local/lib/python3.12/encodings/aliases.pyc" in doc["contents"]["layer"]
+    assert "usr/local/lib/python3.12/encodings/aliases.py" not in doc["contents"]["layer"]
     assert "app/main.py" in doc["contents"]["layer"]  # the launched script keeps its source
-    assert small.extra["image"]["compressed_size"] < plain.extra["image"]["compressed_size"] / 2
+    assert small.extra["image"]["compressed_size"] < debug.extra["image"]["compressed_size"] / 2
+    assert small.extra["image"]["uncompressed_layer_size"] <= plain.extra["image"]["uncompressed_layer_size"]
     subprocess.run(["docker", "load", "-i", str(tmp_path / "small/image.tar")], check=True, capture_output=True)
     run = subprocess.run(["docker", "run", "--rm", "--network=none", small.extra["image"]["tag"]],
                          capture_output=True, text=True)
@@ -153,3 +170,35 @@ def test_compact_microvm_initrd_is_gzip_then_an_aligned_overlay(handmade, tmp_pa
     overlay = rest.lstrip(b"\0")
     offset = len(data) - len(overlay)
     assert overlay.startswith(b"070701") and offset % 4 == 0  # Linux only reads a header at 4-byte offsets
+
+
+def test_compact_takes_the_images_own_bytecode_and_is_never_larger(tmp_path):
+    """A current `__pycache__` pyc of the image becomes the sourceless module as it is (no host compiler
+    needed); a module whose bytecode is bigger than its source keeps the source."""
+    import networkx as nx  # noqa: F401  (the closure graph is networkx)
+
+    from tests.handmade import pyenv_prefix
+
+    root = tmp_path / "root"
+    image, closure = python_image(root)
+    stdlib = root / "usr/local/lib/python3.12"
+    python = str(pyenv_prefix("3.12") / "bin/python3.12")
+    subprocess.run([python, "-m", "py_compile", str(stdlib / "encodings/utf_8.py")], check=True)
+    cached = stdlib / "encodings/__pycache__/utf_8.cpython-312.pyc"
+    assert cached.is_file()
+    (root / "app/tiny.py").write_text("X = 1\n")
+    closure.graph.add_node("file:/app/tiny.py", path="/app/tiny.py", size=6, kind="file")
+    closure.graph.add_edge("entrypoint", "file:/app/tiny.py", reason="handmade")
+    plain = convert(image, closure, "oci", tmp_path / "plain")
+    small = convert(image, closure, "oci", tmp_path / "small", EmitOptions(compact=True))
+    doc = json.loads((tmp_path / "small" / MANIFEST).read_text())
+    assert doc["compact"]["from_image_cache"] >= 1
+    assert doc["compact"]["kept_source"] >= 1 and "app/tiny.py" in doc["contents"]["layer"]
+    assert "usr/local/lib/python3.12/encodings/utf_8.pyc" in doc["contents"]["layer"]
+    assert "usr/local/lib/python3.12/encodings/__pycache__/utf_8.cpython-312.pyc" not in doc["contents"]["layer"]
+    assert small.extra["image"]["uncompressed_layer_size"] < plain.extra["image"]["uncompressed_layer_size"]
+    subprocess.run(["docker", "load", "-i", str(tmp_path / "small/image.tar")], check=True, capture_output=True)
+    run = subprocess.run(["docker", "run", "--rm", "--network=none", small.extra["image"]["tag"], "python3", "-c",
+                          "import encodings.utf_8 as m; print(m.__file__, type(m.__loader__).__name__)"],
+                         capture_output=True, text=True)
+    assert run.stdout.strip() == "/usr/local/lib/python3.12/encodings/utf_8.pyc SourcelessFileLoader", run.stderr

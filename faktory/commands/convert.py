@@ -68,7 +68,8 @@ def command(
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (replaced atomically)."),
     push_ref: Optional[str] = typer.Option(None, "--push", help="Push the resulting image to this registry ref."),
     dest_creds: Optional[str] = typer.Option(None, "--dest-creds", help="USER:PASSWORD for --push."),
-    compact: bool = typer.Option(False, "--compact", help="Strip ELF debug info, ship sourceless bytecode."),
+    compact: bool = typer.Option(False, "--compact", help="Ship sourceless bytecode (and a gzip'd initrd for microvm)."),
+    keep_debug: bool = typer.Option(False, "--keep-debug", help="Keep ELF debug sections (stripped by default)."),
     force: bool = typer.Option(False, "--force", help="Emit despite blockers (recorded in faktory.json)."),
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm: Linux kernel; unikraft: kernel for the kraftkit package."),
     base: Optional[str] = typer.Option(None, "--base", help="km: the runenv-python base image."),
@@ -101,7 +102,7 @@ def command(
             console.print(table)
             progress.start()
         progress.update(step, description=f"writing {to} output to {output}")
-        options = EmitOptions(compact=compact, force=force, kernel=kernel, base_ref=base, name=name)
+        options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name)
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")

@@ -28,6 +28,7 @@ def command(
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="Kernel for microvm outputs."),
     force: bool = typer.Option(False, "--force", help="Convert despite blockers."),
     compact: bool = typer.Option(False, "--compact", help="Verify the --compact output."),
+    keep_debug: bool = typer.Option(False, "--keep-debug", help="Verify an output that keeps ELF debug sections."),
     timeout: float = typer.Option(180, "--timeout", help="Seconds allowed per run."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
@@ -48,7 +49,7 @@ def command(
     else:
         chosen = Probe(cmd=tuple(shlex.split(probe)) if probe else None)
     chosen = Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)
-    options = EmitOptions(compact=compact, force=force, kernel=kernel, base_ref=base)
+    options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
         outdir = output or Path(tmp) / "out"
         with console.status(f"converting {ref} to {to}"):

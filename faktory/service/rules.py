@@ -29,7 +29,7 @@ KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
 DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
 # Results pushed back into the same registry fire events too: never convert our own outputs.
 DEFAULT_EXCLUDES = tuple(f"*-{t}" for t in KNOWN_TARGETS)
-EMIT_OPTION_FIELDS = ("compact", "force", "base_ref", "name", "kernel")  # kernel: a path on the workers
+EMIT_OPTION_FIELDS = ("compact", "keep_debug", "force", "base_ref", "name", "kernel")  # kernel: a path on the workers
 
 
 class RulesError(FaktoryError):
