@@ -41,7 +41,10 @@ def command(
     console = make_console()
     if graph:
         directory = os.path.dirname(os.path.abspath(graph))
+        from faktory.audit.writers import public_mode
+
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(graph)[1])
+        os.fchmod(fd, public_mode())
         os.close(fd)
         try:
             report.write_graph(closure, tmp)

@@ -22,10 +22,11 @@ from faktory.errors import FaktoryError
 
 
 def _targets(text: str) -> tuple[str, ...]:
-    chosen = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [t for t in chosen if t not in ALL_TARGETS]
-    if unknown or not chosen:
-        raise FaktoryError(f"unknown target(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_TARGETS)}")
+    from faktory.commands.common import target_name
+
+    chosen = tuple(target_name(t) for t in text.split(",") if t.strip())
+    if not chosen:
+        raise FaktoryError(f"no target given; choose from {', '.join(ALL_TARGETS)}")
     return chosen
 
 
@@ -41,7 +42,9 @@ def command(
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report to FILE ('-' for stdout)."),
     csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per image to FILE ('-' for stdout)."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts."),
-    sbom_dir: Optional[Path] = typer.Option(None, "--sbom", help="Write a CycloneDX JSON SBOM per image into DIR."),
+    sbom_dir: Optional[Path] = typer.Option(None, "--sbom", help="Write an SBOM per image into DIR."),
+    sbom_format: str = typer.Option("cyclonedx-json", "--sbom-format", help="cyclonedx-json (CycloneDX 1.6) or "
+                                                                          "spdx-json (SPDX 2.3), as syft names them."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Analyse every image again, ignore cached rows."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: user cache dir)."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when an image is `blocked` for a target "
@@ -50,6 +53,9 @@ def command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
 ) -> None:
     chosen = _targets(targets)
+    from faktory.audit.writers.sbom import format_for
+
+    sbom_format = format_for("", sbom_format)
     if fail_on is not None and fail_on not in FAIL_ON:
         raise FaktoryError(f"--fail-on {fail_on!r}: choose from {', '.join(FAIL_ON)}")
     if json_out == "-" and csv_out == "-":
@@ -86,7 +92,8 @@ def command(
         outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row)
 
     report = build_report(outcome, chosen, requested=len(wanted))
-    write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir)
+    write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir,
+                  sbom_format=sbom_format)
     if not quiet:
         from faktory.audit.writers.table import render_table
 

@@ -118,6 +118,8 @@ def with_common_options(func, verb: str):
             configure(resolve_level(shared["verbose"] or 0, bool(shared["quiet"]), shared["log_level"]))
         if verb in PULL_DEFAULTS:
             set_pull(shared["pull"] or os.environ.get("FAKTORY_PULL") or PULL_DEFAULTS[verb])
+        if isinstance(kwargs.get("to"), str):
+            kwargs["to"] = target_name(kwargs["to"])
         return func(**kwargs)
 
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
@@ -147,9 +149,42 @@ def console(stderr: bool = False, **kwargs):
     return Console(stderr=stderr, width=PIPE_WIDTH, soft_wrap=True, **kwargs)
 
 
+def target_name(text: str) -> str:
+    """`--to OCI` is `--to oci`; a near miss is named (`micro-vm` -> microvm)."""
+    from faktory.analyzers.model import ALL_TARGETS
+    from faktory.errors import FaktoryError
+
+    name = text.strip().lower()
+    if name not in ALL_TARGETS:
+        raise FaktoryError(f"unknown target {text!r}: choose from {', '.join(ALL_TARGETS)}{suggest(name, ALL_TARGETS)}")
+    return name
+
+
 def suggest(word: str, choices) -> str:
     """`; did you mean 'oci'?` for a near miss, else nothing."""
     import difflib
 
     close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def artifact_size(artifact) -> tuple[str, int]:
+    """What convert reports: an image target's image as stored (compressed layers + manifest), else the
+    output's files; never the closure before --compact stripped it."""
+    from faktory.emitters.convert import MANIFEST, README, load_manifest
+
+    info = artifact.extra.get("image") if isinstance(artifact.extra, dict) else None
+    if info and info.get("compressed_size"):
+        return "image", int(info["compressed_size"])
+    files = load_manifest(artifact.outdir).get("files") or {}
+    return "files", sum(size for name, size in files.items() if name not in (MANIFEST, README))
+
+
+def check_tag(tag: str | None) -> str | None:
+    """--tag NAME[:TAG] for the output image, checked before any work."""
+    if tag is None:
+        return None
+    from faktory.sources.reference import parse_docker_ref
+
+    parse_docker_ref(tag)
+    return tag if ":" in tag.rsplit("/", 1)[-1] else f"{tag}:latest"

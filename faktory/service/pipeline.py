@@ -62,6 +62,7 @@ def _emit_options(job: Job):
         # verify loads the output into the engine under a tag made from the name: make it this job's own,
         # so two workers (or two conversions of one repository) never run each other's image.
         options["name"] = _job_name(job)
+        options.setdefault("tag", f"faktory/{_job_name(job)}:{job.target}")  # removed again after the run
     if options.get("kernel"):
         options["kernel"] = Path(str(options["kernel"]))
     return EmitOptions(**options)

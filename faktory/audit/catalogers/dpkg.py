@@ -36,6 +36,7 @@ def catalog_deb_packages(fs: FileSystem) -> tuple[Package, ...]:
                     ecosystem="deb",
                     location=location,
                     summary=fields.get("description", "").splitlines()[0] if fields.get("description") else "",
+                    arch=fields.get("architecture", ""),
                 )
             )
     return tuple(sorted(found, key=lambda p: p.name))
