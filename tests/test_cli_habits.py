@@ -140,3 +140,38 @@ def test_pull_always_reads_the_registry_even_when_the_engine_has_it(services, fi
     assert result.stderr.splitlines()[0].startswith(f"faktory: pulling {name}")
     engine = faktory("inspect", "--json", "--pull", "never", flask.tag)
     assert engine.returncode == 0 and '"source": "daemon"' in engine.stdout, engine.stderr
+
+
+def test_the_cli_needs_no_test_extra():
+    """Every module of the installed package imports with the `test` extra's packages made unimportable."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    test_only = [d.split(">")[0].split("=")[0].split("[")[0].strip().replace("-", "_")
+                 for d in project["optional-dependencies"]["test"]]
+    runtime = {d.split(">")[0].split("=")[0].split("[")[0].strip().replace("-", "_") for d in project["dependencies"]}
+    assert test_only and not set(test_only) & runtime
+    script = f"""
+import importlib, importlib.abc, pkgutil, sys
+BLOCKED = {test_only!r}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in BLOCKED:
+            raise ImportError('test-only package ' + name)
+sys.meta_path.insert(0, Block())
+seen = 0
+for top in ('faktory', 'faktory.analyzers', 'faktory.emitters'):  # the last two live outside faktory/
+    package = importlib.import_module(top)
+    for mod in pkgutil.walk_packages(package.__path__, top + '.'):
+        if mod.name != 'faktory.__main__':  # that one runs the CLI
+            importlib.import_module(mod.name)
+            seen += 1
+assert seen > 100, seen
+from faktory.cli import main
+sys.argv = ['faktory', '--version']
+main()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("faktory ")

@@ -86,7 +86,7 @@ def command(
     from faktory.emitters.convert import blockers, check, describe, emitter_for
 
     from faktory.audit.writers.sbom import format_for
-    from faktory.commands.common import artifact_size, check_tag
+    from faktory.commands.common import artifact_size, check_tag, quiet
 
     emitter_for(to)  # unknown target: fail before any work
     tag = check_tag(tag)
@@ -122,8 +122,9 @@ def command(
     if sbom:
         _write_output_sbom(image, closure, artifact, sbom, sbom_fmt)
     what, size = artifact_size(artifact)
-    console.print(f"[green]wrote[/] {artifact.outdir} ({to}{', compact' if compact else ''}: {what} "
-                  f"{human_bytes(size)}, from a {human_bytes(image.size)} source)", highlight=False)
+    if not quiet():
+        console.print(f"[green]wrote[/] {artifact.outdir} ({to}{', compact' if compact else ''}: {what} "
+                      f"{human_bytes(size)}, from a {human_bytes(image.size)} source)", highlight=False)
     for f in findings:
         if f not in blocking:
             console.print(f"  {f.severity}: {describe(f)}")
