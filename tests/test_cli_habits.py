@@ -175,3 +175,19 @@ main()
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("faktory ")
+
+
+def test_verbosity_moves_what_stderr_says(services, fixture_images):
+    """-v adds debug lines, -q and --log-level warning drop the pull notice; before or after the verb alike."""
+    flask = fixture_images["flask"]
+    args = ["inspect", "--json", "--pull", "always", flask.registry_ref]
+    normal = faktory(*args)
+    assert normal.returncode == 0 and normal.stderr.startswith("faktory: pulling "), normal.stderr
+    for loud in (["-v", *args], [*args, "--verbose"], [*args, "--log-level", "debug"]):
+        result = faktory(*loud) if loud[0] != "-v" else faktory(loud[0], *loud[1:])
+        assert result.returncode == 0, result.stderr
+        assert "pull policy always" in result.stderr and len(result.stderr.splitlines()) > 1, loud
+    for hush in (["-q", *args], [*args, "-q"], ["--log-level", "warning", *args]):
+        result = faktory(*hush)
+        assert result.returncode == 0 and result.stderr == "", (hush, result.stderr)
+        assert result.stdout == normal.stdout

@@ -54,7 +54,10 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
         except ValueError as exc:
             raise ReferenceError_(str(exc)) from None
     policy = pull_policy(pull)
-    image = _open(refs.parse(ref), platform, cache or LayerCache(), policy)
+    parsed = refs.parse(ref)
+    _log.debug("%s: %s reference, pull policy %s", ref, type(parsed).__name__.removesuffix("Ref").lower(), policy)
+    image = _open(parsed, platform, cache or LayerCache(), policy)
+    _log.debug("%s: %s image %s, %d layers", ref, image.source, image.digest, len(image.layers))
     if platform is not None:  # an engine or archive holds one platform per name: it must be the one asked for
         from faktory.errors import ImageNotFound
         from faktory.sources.manifest import platform_matches
