@@ -73,20 +73,11 @@ def _invoked_verb() -> str | None:
     return None
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-
-        return version("faktory-unikernel")
-    except PackageNotFoundError:
-        from faktory import __version__
-
-        return __version__
-
-
 def _print_version(value: bool) -> None:
     if value:
-        print(f"faktory {_version()}")
+        from faktory import installed_version
+
+        print(f"faktory {installed_version()}")
         raise typer.Exit()
 
 

@@ -3,7 +3,6 @@ was kept). Both writers (CycloneDX, SPDX) follow syft's conventions so scanners 
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
 from faktory.audit.model import OsRelease, Package
@@ -30,54 +29,21 @@ class SbomSubject:
                    libc=interp.libc if interp else None)
 
 
-def tool_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("faktory-unikernel")
-    except Exception:  # running from a source tree that was never installed
-        from faktory import __version__
-
-        return __version__
-
-
 def kept_subject(image, closure, name: str, digest: str | None) -> SbomSubject:
     """The converted output's SBOM: the packages of the source image with at least one file in the closure
     (usrmerge aliases count: a .list naming /lib/… owns the kept /usr/lib/…)."""
     from faktory.audit.catalogers import catalog_deb_packages, catalog_distributions, catalog_os
+    from faktory.audit.catalogers.dpkg import package_files, usrmerge_aliases
 
     fs = image.fs
     kept = set()
     for _, data in closure.file_nodes():
         path = data.get("path")
         if path and data.get("kind") == "file":  # a kept directory (/usr/lib) says nothing about who owns it
-            kept.update(_aliases(path))
+            kept.update(usrmerge_aliases(path))
     dists = tuple(p for p in catalog_distributions(fs) if any(f in kept for f in p.files))
-    debs = tuple(p for p in catalog_deb_packages(fs) if _deb_files(fs, p) & kept)
+    debs = tuple(p for p in catalog_deb_packages(fs) if package_files(fs, p) & kept)
     interp = closure.interpreter
     return SbomSubject(name=name, digest=digest, packages=(*dists, *debs), os=catalog_os(fs),
                        python_version=interp.version_str, python_path=interp.real_path, libc=interp.libc,
                        converted_from=f"{image.ref}@{image.digest}" if image.digest else image.ref)
-
-
-_MERGED = (("/bin/", "/usr/bin/"), ("/lib/", "/usr/lib/"), ("/sbin/", "/usr/sbin/"), ("/lib64/", "/usr/lib64/"))
-
-
-def _aliases(path: str) -> set[str]:
-    out = {path}
-    for short, long in _MERGED:
-        if path.startswith(long):
-            out.add(short + path[len(long):])
-        elif path.startswith(short):
-            out.add(long + path[len(short):])
-    return out
-
-
-def _deb_files(fs, pkg: Package) -> set[str]:
-    from faktory.audit.catalogers.dpkg import INFO, _is_small_file
-
-    for name in (f"{pkg.name}.list", f"{pkg.name}:{pkg.arch}.list"):
-        path = posixpath.join(INFO, name)
-        if _is_small_file(fs, path):
-            return set(fs.read_bytes(path).decode("utf-8", "replace").splitlines())
-    return set()

@@ -19,7 +19,8 @@ from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
 from faktory.audit.model import ERROR, AuditReport, ImageAudit, Package
-from faktory.audit.sbom_subject import PYTHON_CPE, SbomSubject, tool_version
+from faktory import installed_version
+from faktory.audit.sbom_subject import PYTHON_CPE, SbomSubject
 from faktory.audit.writers import atomic_text
 
 try:
@@ -73,7 +74,7 @@ def build_bom(subject: SbomSubject | ImageAudit) -> Bom:
     bom = Bom()
     bom.metadata.component = image
     bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name="faktory",
-                                                 version=tool_version()))
+                                                 version=installed_version()))
     components = []
     if subject.os is not None:
         os = subject.os

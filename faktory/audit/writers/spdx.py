@@ -11,7 +11,8 @@ import uuid
 from datetime import datetime, timezone
 
 from faktory.audit.model import Package
-from faktory.audit.sbom_subject import PYTHON_CPE, SbomSubject, tool_version
+from faktory import installed_version
+from faktory.audit.sbom_subject import PYTHON_CPE, SbomSubject
 from faktory.errors import FaktoryError
 
 NAMESPACE = "https://spdx.org/spdxdocs/faktory"  # the SPDX spec's base for tools without a domain of their own
@@ -68,7 +69,7 @@ def build_document(subject: SbomSubject, created: datetime | None = None):
     info = CreationInfo(
         spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=subject.name,
         document_namespace=f"{NAMESPACE}/image/{safe}-{uuid.uuid4()}",
-        creators=[Actor(ActorType.TOOL, f"faktory-{tool_version()}")], created=created,
+        creators=[Actor(ActorType.TOOL, f"faktory-{installed_version()}")], created=created,
         creator_comment=f"converted from {subject.converted_from}; lists only what the output kept"
         if subject.converted_from else None,
     )
