@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import Counter
+from dataclasses import dataclass
 
 import networkx as nx
 
@@ -21,6 +22,65 @@ def why(closure: Closure, path: str) -> list[tuple[str, str, str | None]] | None
     target = fnode(path)
     if target not in graph:
         return None
+    return _chain(closure, target)
+
+
+@dataclass(frozen=True)
+class WhyAnswer:
+    """What `--why QUERY` found: the kept node and its chain, or why there is none."""
+
+    query: str
+    node: str | None  # the graph node QUERY names (file:… or module:…), when kept
+    steps: tuple[tuple[str, str, str | None], ...] = ()
+    in_image: bool = False  # not kept, but the image has it
+
+    @property
+    def message(self) -> str:
+        if self.node is not None:
+            return ""
+        if self.in_image:
+            return f"{self.query} is in the image but not kept (nothing the app runs needs it)"
+        return f"{self.query} is not in the image"
+
+
+def explain(closure: Closure, query: str, fs=None) -> WhyAnswer:
+    """`--why` for a path, a usrmerge alias of one (`/lib/x86_64-linux-gnu/libc.so.6` for `/usr/lib/…`), a
+    symlink to one, or a module name (`flask.app`); `fs` is the image's filesystem, to resolve and to tell
+    "not kept" from "not in the image"."""
+    graph = closure.graph
+    if "/" not in query and f"module:{query}" in graph:
+        node = f"module:{query}"
+        return WhyAnswer(query, node, tuple(_chain(closure, node)))
+    path = posixpath.normpath("/" + query.lstrip("/"))
+    candidates = [path]
+    if fs is not None:
+        from faktory.errors import SymlinkLoop
+
+        try:
+            candidates.append(fs.resolve(path))
+            candidates.append(posixpath.join(fs.resolve(posixpath.dirname(path)), posixpath.basename(path)))
+        except SymlinkLoop:
+            pass
+    for candidate in candidates:
+        if fnode(candidate) in graph:
+            node = fnode(candidate)
+            return WhyAnswer(query, node, tuple(_chain(closure, node)))
+    in_image = fs is not None and (fs.entry(path) is not None or ("/" not in query and _module_in_image(fs, query)))
+    return WhyAnswer(query, None, in_image=bool(in_image))
+
+
+def _module_in_image(fs, name: str) -> bool:
+    """A module name the app does not import: is it on disk anywhere a Python path could hold it?"""
+    tail = name.replace(".", "/")
+    for entry in fs.walk("/"):
+        if entry.path.endswith(("-packages/" + tail, "-packages/" + tail + ".py")) or \
+                entry.path.endswith(f"/{tail}/__init__.py"):
+            return True
+    return False
+
+
+def _chain(closure: Closure, target: str) -> list[tuple[str, str, str | None]]:
+    graph = closure.graph
     try:
         nodes = nx.shortest_path(graph, ENTRY, target)
     except nx.NetworkXNoPath:

@@ -18,6 +18,7 @@ class EmitOptions:
     kernel: Path | None = None  # unikraft: kraftkit package kernel; microvm: Linux kernel
     base_ref: str | None = None  # km: the runenv-python base image
     name: str | None = None
+    tag: str | None = None  # the output image's NAME:TAG (oci, km); default faktory/<name>:<target>[-compact]-<src>
 
 
 @dataclass(frozen=True)

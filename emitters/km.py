@@ -11,7 +11,7 @@ from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.emitters.base import Artifact, EmitOptions
-from faktory.emitters.oci import out_tag
+from faktory.emitters.oci import out_tag, publish_flags
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, RootEntry, Rootfs
@@ -107,7 +107,7 @@ class KmEmitter:
                                            f"faktory convert --to km --base {options.base_ref} {image.ref}")
         cleanup(outdir)
         write_docker_archive(outdir / LAYOUT_DIR, outdir / ARCHIVE, tag)
-        run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm --runtime=krun {tag}"
+        run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm --runtime=krun{publish_flags(image)} {tag}"
         return Artifact(self.name, outdir, {}, run, extra={
             "base": {"ref": options.base_ref, "digest": base.digest, "python": base_version},
             "image": {"tag": tag, "manifest_digest": manifest.digest, "layout": LAYOUT_DIR, "archive": ARCHIVE,

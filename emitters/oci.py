@@ -6,7 +6,7 @@ from pathlib import Path
 
 from faktory.analyzers.model import Closure, Finding
 from faktory.emitters.base import Artifact, EmitOptions
-from faktory.emitters.launch import safe_name
+from faktory.emitters.launch import exposed_ports, safe_name
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout
@@ -19,8 +19,18 @@ RUNTIME_FILES = ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
 LAYOUT = Layout(dirs=(("/tmp", 0o1777),), extra_paths=RUNTIME_FILES)
 
 
+def publish_flags(image: Image) -> str:
+    """` -p 8080:8080` per EXPOSEd tcp port: the README's command reaches the app as `docker run -P` would."""
+    return "".join(f" -p {port}:{port}" for port in exposed_ports(image))
+
+
 def out_tag(image: Image, options: EmitOptions, target: str = "oci") -> str:
-    return f"faktory/{options.name or safe_name(image.ref)}:{target}"
+    """--tag, else a tag that tells builds apart: target, --compact, and the source's digest."""
+    if options.tag:
+        return options.tag
+    source = (image.digest or "").split(":")[-1][:12]
+    flavour = "-compact" if options.compact else ""
+    return f"faktory/{options.name or safe_name(image.ref)}:{target}{flavour}" + (f"-{source}" if source else "")
 
 
 class OciEmitter:
@@ -37,7 +47,7 @@ class OciEmitter:
         cleanup(outdir)
         write_docker_archive(outdir / LAYOUT_DIR, outdir / ARCHIVE, tag)
         image_size = manifest.size + sum(l.size for l in layers)
-        run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm {tag}"
+        run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm{publish_flags(image)} {tag}"
         return Artifact(self.name, outdir, {}, run, extra={
             "image": {"tag": tag, "manifest_digest": manifest.digest, "layout": LAYOUT_DIR, "archive": ARCHIVE,
                       "compressed_size": image_size, "uncompressed_layer_size": rootfs.payload_size},

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping, Sequence
@@ -107,15 +108,27 @@ class Layout:
         (self.root / "index.json").write_text(json.dumps(doc, indent=2))
 
 
+def created_time(base: Mapping) -> str:
+    """$SOURCE_DATE_EPOCH, else the source image's own time: set (never null), and the same bytes for the
+    same source, so a rebuild keeps its digest."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
+    created = base.get("created")
+    return created if isinstance(created, str) and created else "1970-01-01T00:00:00Z"
+
+
 def image_config(base: Mapping, diff_ids: Sequence[str], history_comment: str) -> dict:
     """An OCI image config: runtime config and platform from `base`, rootfs = the new layers."""
     config = {k: v for k, v in (base.get("config") or {}).items() if v not in (None, [], {})}
+    created = created_time(base)
     return {
+        "created": created,
         "architecture": base.get("architecture", "amd64"),
         "os": base.get("os", "linux"),
         "config": config,
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
-        "history": [{"created_by": history_comment, "comment": "faktory"} for _ in diff_ids],
+        "history": [{"created": created, "created_by": history_comment, "comment": "faktory"} for _ in diff_ids],
     }
 
 

@@ -89,8 +89,16 @@ class RumprunEmitter:
             "config": config_hvt,
             "contents": {ISO: listing(rootfs)},
             "skipped": full.skipped,
-            "readme": f"On solo5-spt (seccomp, no KVM):\n\n```sh\n{spt}\n```",
+            "readme": f"{PYTHON_HVT_ORIGIN}\n\nOn solo5-spt (seccomp, no KVM):\n\n```sh\n{spt}\n```",
         })
+
+
+PYTHON_HVT_ORIGIN = (
+    "`python.hvt` (and `python.spt`) is not in this directory and faktory does not build it: it is rumprun's "
+    "Python 3.5 unikernel, built from the `python3` package of rumprun-packages and baked for solo5 "
+    "(`rumprun-bake solo5_hvt python.hvt python`, `solo5_spt` for python.spt). Run the command where it lies, "
+    "or replace `python.hvt` by its path; `solo5-hvt` comes with solo5."
+)
 
 
 def _without_elf(rootfs: Rootfs) -> Rootfs:

@@ -7,3 +7,13 @@ Three stages, each behind one call (see docs/architecture.md):
 """
 
 __version__ = "0.1.0"
+
+
+def installed_version() -> str:
+    """The installed distribution's version (what `faktory --version` and SBOM tool entries say)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("faktory-unikernel")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return __version__

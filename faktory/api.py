@@ -11,14 +11,15 @@ if TYPE_CHECKING:
     from faktory.image import Image, Platform
 
 
-def load_image(ref: str, platform: "Platform | str | None" = None) -> "Image":
+def load_image(ref: str, platform: "Platform | str | None" = None, pull: str | None = None) -> "Image":
     """Inspect: any reference (daemon, registry, docker-archive:, oci:) -> Image.
 
     platform: `os/arch[/variant]` (a malformed one is a ReferenceError_), picked from an image index.
+    pull: always | missing | never for engine names (default $FAKTORY_PULL, else missing).
     """
     from faktory.sources import open_image
 
-    return open_image(ref, platform=platform)
+    return open_image(ref, platform=platform, pull=pull)
 
 
 def analyze(image: "Image") -> "Closure":

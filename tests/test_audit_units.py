@@ -332,8 +332,43 @@ def test_sbom_is_valid_cyclonedx_with_purls(tmp_path):
     assert doc["metadata"]["component"]["type"] == "container"
     purls = {c.get("purl") for c in doc["components"]}
     assert "pkg:pypi/numpy@2.1.0" in purls
-    assert any(c["name"] == "cpython" and c["version"] == "3.12.7" for c in doc["components"])
+    # the interpreter as syft names it, with the CPE scanners match on
+    assert any(c["name"] == "python" and c["version"] == "3.12.7" and c["purl"] == "pkg:generic/python@3.12.7"
+               and c["cpe"].startswith("cpe:2.3:a:python_software_foundation:python:3.12.7") for c in doc["components"])
+    assert doc["metadata"]["tools"]["components"][0]["name"] == "faktory"
     assert build_bom(sample_rows()[0]).metadata.component.version == "sha256:" + "a" * 64
+    assert written[0].stat().st_mode & 0o777 == 0o644  # for a scanner or a web server to read
+
+
+def test_sbom_deb_purls_carry_arch_and_distro_and_the_os_is_a_component(tmp_path):
+    from faktory.audit.model import OsRelease
+
+    numpy, _ = sample_rows()
+    bookworm = OsRelease(id="debian", version_id="12", pretty_name="Debian GNU/Linux 12 (bookworm)")
+    row = replace(numpy, os=bookworm, system_packages=(Package("libc6", "2.36-9+deb12u4", "deb", "/var/lib/dpkg/status",
+                                                               arch="amd64"),))
+    for fmt in ("cyclonedx-json", "spdx-json"):
+        [path] = write_sboms(AuditReport((row,), ("oci",), "now", True, 1, "0"), tmp_path / fmt, fmt)
+        text = path.read_text()
+        assert "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12" in text, fmt
+    cdx = json.loads((tmp_path / "cyclonedx-json" / path.name.replace(".spdx.json", ".cdx.json")).read_text())
+    assert [c["name"] for c in cdx["components"] if c["type"] == "operating-system"] == ["debian"]
+
+
+def test_spdx_output_validates_with_spdx_tools(tmp_path):
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    written = write_sboms(sample_report(), tmp_path, "spdx-json")
+    assert [p.name.endswith(".spdx.json") for p in written] == [True]
+    document = parse_file(str(written[0]))  # spdx-tools reads back what it wrote
+    assert validate_full_spdx_document(document) == []
+    assert document.creation_info.spdx_version == "SPDX-2.3"
+    names = {p.name for p in document.packages}
+    assert {"numpy", "python"} <= names
+    root = [r.related_spdx_element_id for r in document.relationships if r.relationship_type.name == "DESCRIBES"]
+    assert len(root) == 1
+    assert written[0].stat().st_mode & 0o777 == 0o644
 
 
 # ------------------------------------------------------------------------------------ inputs, runner

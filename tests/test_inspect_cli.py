@@ -50,11 +50,22 @@ def archive(tmp_path) -> Path:
 def test_summary_names_what_a_docker_user_expects(sandbox, archive):
     proc = sandbox("inspect", f"docker-archive:{archive}")
     assert proc.returncode == 0, proc.stderr
-    out = " ".join(proc.stdout.split())  # rich wraps to the terminal width
+    out = " ".join(proc.stdout.split())
     for expected in ("Digest", "sha256:", "linux/amd64", "8080/tcp", "PATH=/usr/bin", "History", "layer 0",
                      "layer 1", "Layers", "Total"):
         assert expected in out, expected
-    assert "2 layers" in out and "100B hidden by later layers" in out
+    assert "2 layers" in out and "100 B hidden by later layers" in out  # the units faktory.units writes
+
+
+def test_piped_summary_keeps_each_value_on_one_line(sandbox, archive):
+    """`faktory inspect … | grep Digest`: stdout is a pipe here, so nothing wraps or is cut short."""
+    doc = json.loads(sandbox("inspect", "--json", f"docker-archive:{archive}").stdout)
+    proc = sandbox("inspect", f"docker-archive:{archive}", COLUMNS="40")
+    lines = proc.stdout.splitlines()
+    assert [line.split() for line in lines if line.startswith("Digest")] == [["Digest", doc["digest"]]]
+    assert [line.split() for line in lines if line.startswith("Env")] == [["Env", "PATH=/usr/bin"]]
+    for layer in doc["layers"]:  # the full diff_id, not the terminal's 19 characters
+        assert any(layer["diff_id"] in line for line in lines), layer["diff_id"]
 
 
 def test_json_document_is_stable_and_complete(sandbox, archive):

@@ -36,3 +36,13 @@ def test_verify_blocked_target_is_a_user_error(fixture_images):
     proc = _verify(fixture_images["whiteout"].tag, "--to", "rumprun")
     assert proc.returncode == 2
     assert proc.stderr.startswith("faktory: error: cannot convert to rumprun") and "python-version" in proc.stderr
+
+
+def test_verify_json_is_a_document_with_the_verdict(fixture_images):
+    import json
+
+    proc = _verify(fixture_images["whiteout"].tag, "--to", "nanos", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "faktory.verify/v1" and doc["target"] == "nanos" and doc["passed"] is True
+    assert doc["checks"] and all(set(c) == {"name", "original", "converted", "passed", "detail"} for c in doc["checks"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
-from faktory.audit.catalogers import catalog_deb_packages, catalog_distributions, catalog_extensions, deb_owner
+from faktory.audit.catalogers import (catalog_deb_packages, catalog_distributions, catalog_extensions, catalog_os,
+                                      deb_owner)
 from faktory.audit.model import ERROR, OK, PARTIAL, EntrypointInfo, ImageAudit, InterpreterInfo
 from faktory.audit.verdicts import image_findings, target_verdict
 
@@ -78,6 +79,7 @@ def _image_facts(image) -> dict:
         "wasted_bytes": wasted_bytes(image.fs),
         "distributions": catalog_distributions(image.fs),
         "system_packages": catalog_deb_packages(image.fs),
+        "os": catalog_os(image.fs),
         "entrypoint": EntrypointInfo(argv=tuple(image.config.argv), workdir=image.config.working_dir or "/"),
     }
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from faktory.audit.model import ERROR, SCHEMA_VERSION, ImageAudit
 
 # Bump when the analysis changes what a row would contain for the same image.
-ANALYSIS_REVISION = "1"
+ANALYSIS_REVISION = "2"  # rows carry the image's os-release and dpkg architectures
 
 
 def default_cache_dir() -> Path:

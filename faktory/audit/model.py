@@ -30,12 +30,25 @@ class Package:
     license: str = ""
     summary: str = ""
     files: tuple[str, ...] = ()  # image paths the package owns (RECORD, dpkg .list), when known
+    arch: str = ""  # dpkg's Architecture (amd64, all)
 
     @property
     def purl(self) -> str:
+        return self.package_url().to_string()
+
+    def package_url(self, os: "OsRelease | None" = None):
+        """syft's purls: pkg:pypi/NAME@V, pkg:deb/debian/NAME@V?arch=A&distro=debian-12 (scanners match on it)."""
+        from packageurl import PackageURL
+
         if self.ecosystem == "python":
-            return f"pkg:pypi/{normalise_name(self.name)}@{self.version}"
-        return f"pkg:{self.ecosystem}/{self.name}@{self.version}"
+            return PackageURL(type="pypi", name=normalise_name(self.name), version=self.version)
+        qualifiers = {}
+        if self.arch:
+            qualifiers["arch"] = self.arch
+        if os is not None and os.distro:
+            qualifiers["distro"] = os.distro
+        return PackageURL(type=self.ecosystem, namespace=(os.id if os and os.id else "debian"), name=self.name,
+                          version=self.version, qualifiers=qualifiers or None)
 
     def to_dict(self, with_files: bool = False) -> dict:
         out = {
@@ -48,6 +61,8 @@ class Package:
             "purl": self.purl,
             "file_count": len(self.files),
         }
+        if self.arch:
+            out["arch"] = self.arch
         if with_files:
             out["files"] = list(self.files)
         return out
@@ -62,7 +77,32 @@ class Package:
             license=d.get("license", ""),
             summary=d.get("summary", ""),
             files=_tuple(d.get("files")),
+            arch=d.get("arch", ""),
         )
+
+
+@dataclass(frozen=True)
+class OsRelease:
+    """The image's /etc/os-release, as SBOM scanners key vulnerability data on it."""
+
+    id: str = ""  # "debian"
+    version_id: str = ""  # "12"
+    pretty_name: str = ""  # "Debian GNU/Linux 12 (bookworm)"
+    version_codename: str = ""
+
+    @property
+    def distro(self) -> str:
+        """purl's distro qualifier, as syft writes it: `debian-12`."""
+        return f"{self.id}-{self.version_id}" if self.id and self.version_id else self.id
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> "OsRelease | None":
+        if not d:
+            return None
+        return cls(**{f.name: d.get(f.name, "") for f in fields(cls)})
 
 
 def normalise_name(name: str) -> str:
@@ -197,6 +237,7 @@ class ImageAudit:
     entrypoint: EntrypointInfo | None = None
     distributions: tuple[Package, ...] = ()
     system_packages: tuple[Package, ...] = ()
+    os: OsRelease | None = None
     c_extensions: tuple[CExtension, ...] = ()
     closure_files: int = 0
     closure_size: int = 0
@@ -234,6 +275,7 @@ class ImageAudit:
             "entrypoint": self.entrypoint.to_dict() if self.entrypoint else None,
             "distributions": [p.to_dict() for p in self.distributions],
             "system_packages": [p.to_dict() for p in self.system_packages],
+            "os": self.os.to_dict() if self.os else None,
             "c_extensions": [e.to_dict() for e in self.c_extensions],
             "native_libraries": list(self.native_libraries),
             "closure": {"files": self.closure_files, "size": self.closure_size},
@@ -259,6 +301,7 @@ class ImageAudit:
             entrypoint=EntrypointInfo.from_dict(d.get("entrypoint")),
             distributions=tuple(Package.from_dict(p) for p in d.get("distributions", ())),
             system_packages=tuple(Package.from_dict(p) for p in d.get("system_packages", ())),
+            os=OsRelease.from_dict(d.get("os")),
             c_extensions=tuple(CExtension.from_dict(e) for e in d.get("c_extensions", ())),
             closure_files=closure.get("files", 0),
             closure_size=closure.get("size", 0),

@@ -29,6 +29,7 @@ def write_outputs(
     csv_out: str | None = None,
     html_out: str | Path | None = None,
     sbom_dir: str | Path | None = None,
+    sbom_format: str = "cyclonedx-json",
 ) -> None:
     if json_out:
         from faktory.audit.writers.json_report import write_json
@@ -45,4 +46,4 @@ def write_outputs(
     if sbom_dir:
         from faktory.audit.writers.sbom import write_sboms
 
-        write_sboms(report, sbom_dir)
+        write_sboms(report, sbom_dir, sbom_format)

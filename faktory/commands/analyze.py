@@ -21,13 +21,15 @@ class GraphOutputError(FaktoryError):
 def command(
     ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:TAG])."),
     as_json: bool = typer.Option(False, "--json", help="Print the closure as JSON (schema faktory.analyze/v1)."),
-    why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH."),
+    why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH (any alias "
+                                                         "of it) or MODULE."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Write the dependency graph (.dot or .graphml)."),
     sizes: bool = typer.Option(False, "--sizes", help="Attribute the closure's bytes to distributions."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
 ) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from faktory.commands.common import console as make_console
 
     from faktory.analyzers import report
     from faktory.api import analyze, load_image
@@ -36,10 +38,13 @@ def command(
         raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
     image = load_image(ref, platform)
     closure = analyze(image)
-    console = Console()
+    console = make_console()
     if graph:
         directory = os.path.dirname(os.path.abspath(graph))
+        from faktory.audit.writers import public_mode
+
         fd, tmp = tempfile.mkstemp(dir=directory, suffix=os.path.splitext(graph)[1])
+        os.fchmod(fd, public_mode())
         os.close(fd)
         try:
             report.write_graph(closure, tmp)
@@ -52,11 +57,11 @@ def command(
         sys.stdout.write("\n")
         return
     if why:
-        steps = report.why(closure, why)
-        if steps is None:
-            console.print(f"{why} is not in the closure")
+        answer = report.explain(closure, why, image.fs)
+        if answer.node is None:
+            print(f"faktory: {answer.message}", file=sys.stderr)
             raise typer.Exit(1)
-        for depth, (node, reason, detail) in enumerate(steps):
+        for depth, (node, reason, detail) in enumerate(answer.steps):
             suffix = f"  [dim]({detail})[/dim]" if detail else ""
             label = f"[cyan]{reason}[/cyan] → " if reason else ""
             console.print(f"{'  ' * depth}{label}{node}{suffix}", highlight=False)

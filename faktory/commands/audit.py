@@ -7,25 +7,26 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from faktory.analyzers.model import ALL_TARGETS
 from faktory.audit.cache import DigestCache
 from faktory.audit.inputs import dedupe, refs_from_daemon, refs_from_file
-from faktory.audit.model import ERROR
+from faktory.audit.model import ERROR, PARTIAL
 from faktory.audit.registry import refs_from_registry
 from faktory.audit.report import build_report, write_outputs
 from faktory.audit.runner import run_audit
+from faktory.commands.common import console as pipe_safe_console
 from faktory.errors import FaktoryError
 
 
 def _targets(text: str) -> tuple[str, ...]:
-    chosen = tuple(t.strip() for t in text.split(",") if t.strip())
-    unknown = [t for t in chosen if t not in ALL_TARGETS]
-    if unknown or not chosen:
-        raise FaktoryError(f"unknown target(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALL_TARGETS)}")
+    from faktory.commands.common import target_name
+
+    chosen = tuple(target_name(t) for t in text.split(",") if t.strip())
+    if not chosen:
+        raise FaktoryError(f"no target given; choose from {', '.join(ALL_TARGETS)}")
     return chosen
 
 
@@ -41,12 +42,22 @@ def command(
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report to FILE ('-' for stdout)."),
     csv_out: Optional[str] = typer.Option(None, "--csv", help="Write one CSV row per image to FILE ('-' for stdout)."),
     html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with charts."),
-    sbom_dir: Optional[Path] = typer.Option(None, "--sbom", help="Write a CycloneDX JSON SBOM per image into DIR."),
+    sbom_dir: Optional[Path] = typer.Option(None, "--sbom", help="Write an SBOM per image into DIR."),
+    sbom_format: str = typer.Option("cyclonedx-json", "--sbom-format", help="cyclonedx-json (CycloneDX 1.6) or "
+                                                                          "spdx-json (SPDX 2.3), as syft names them."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Analyse every image again, ignore cached rows."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: user cache dir)."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when an image is `blocked` for a target "
+                                                                  "(or could not be read); `unverified` also when "
+                                                                  "a verdict is unknown or the analysis failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
 ) -> None:
     chosen = _targets(targets)
+    from faktory.audit.writers.sbom import format_for
+
+    sbom_format = format_for("", sbom_format)
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise FaktoryError(f"--fail-on {fail_on!r}: choose from {', '.join(FAIL_ON)}")
     if json_out == "-" and csv_out == "-":
         raise FaktoryError("only one of --json and --csv can go to stdout ('-')")
     if jobs < 1:
@@ -64,10 +75,8 @@ def command(
 
     # When a report goes to stdout, everything for humans goes to stderr.
     to_stdout = "-" in (json_out, csv_out)
-    console = Console(stderr=to_stdout)
-    if not console.is_terminal:
-        console = Console(stderr=to_stdout, width=160)  # piped: a 14-column table needs more than 80
-    err_console = Console(stderr=True)
+    console = pipe_safe_console(stderr=to_stdout)  # piped: one image, one line, nothing cut
+    err_console = pipe_safe_console(stderr=True)
     cache = None if no_cache else DigestCache(cache_dir, chosen)
 
     progress = Progress(
@@ -83,7 +92,8 @@ def command(
         outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row)
 
     report = build_report(outcome, chosen, requested=len(wanted))
-    write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir)
+    write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir,
+                  sbom_format=sbom_format)
     if not quiet:
         from faktory.audit.writers.table import render_table
 
@@ -93,3 +103,25 @@ def command(
         raise typer.Exit(130)
     if report.images and all(r.status == ERROR for r in report.images):
         raise typer.Exit(1)
+    failing = gate(report, fail_on) if fail_on else []
+    if failing:
+        err_console.print(f"faktory: --fail-on {fail_on}: {len(failing)} image(s) fail: {', '.join(failing)}",
+                          highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+FAIL_ON = ("blocked", "unverified")
+
+
+def gate(report, fail_on: str) -> list[str]:
+    """The refs that fail the CI gate: blocked (or unreadable) for a chosen target; `unverified` adds the
+    images a verdict could not be reached for."""
+    failing = []
+    for row in report.images:
+        verdicts = list(row.targets.values())
+        bad = row.status == ERROR or any(v.convertible is False for v in verdicts)
+        if fail_on == "unverified":
+            bad = bad or row.status == PARTIAL or any(v.convertible is None for v in verdicts) or not verdicts
+        if bad:
+            failing.append(row.ref)
+    return failing

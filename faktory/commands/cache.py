@@ -13,7 +13,8 @@ from faktory.units import human_bytes
 
 def command(
     prune: bool = typer.Option(False, "--prune", help="Remove layers not used for --until (least recently used first)."),
-    until: str = typer.Option("24h", "--until", help="With --prune: keep what was used this recently (30m, 24h, 7d)."),
+    until: Optional[str] = typer.Option(None, "--until", help="With --prune: keep what was used this recently "
+                                                              "(30m, 24h, 7d; default 24h)."),
     keep_storage: Optional[str] = typer.Option(None, "--keep-storage", help="With --prune: stop once the cache is "
                                                                             "no bigger than this (10GB, 512MiB)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON document instead of text."),
@@ -22,10 +23,11 @@ def command(
     from faktory.cache_prune import BadCacheOption, parse_duration, parse_size, usage
     from faktory.cache_prune import prune as prune_cache
 
-    until_s = parse_duration(until)
+    for name, value in (("--until", until), ("--keep-storage", keep_storage)):
+        if value is not None and not prune:
+            raise BadCacheOption(f"{name} goes with --prune")
+    until_s = parse_duration(until or "24h")
     keep = parse_size(keep_storage) if keep_storage is not None else None
-    if keep is not None and not prune:
-        raise BadCacheOption("--keep-storage goes with --prune")
     cache = LayerCache()
     result = prune_cache(cache, until=until_s, keep_bytes=keep) if prune else None
     now = usage(cache)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from faktory.emitters.base import EmitOptions
 from faktory.errors import FaktoryError
+from faktory.units import human_bytes
 
 
 class PushFailed(FaktoryError):
@@ -74,12 +75,22 @@ def command(
     kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm: Linux kernel; unikraft: kernel for the kraftkit package."),
     base: Optional[str] = typer.Option(None, "--base", help="km: the runenv-python base image."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the output image/package."),
+    tag: Optional[str] = typer.Option(None, "--tag", "-t", help="NAME[:TAG] of the output image (oci, km); default "
+                                                               "faktory/NAME:TARGET[-compact]-SOURCEDIGEST."),
+    sbom: Optional[Path] = typer.Option(None, "--sbom", help="Write an SBOM of the output (only what it kept) to "
+                                                             "FILE: CycloneDX, or SPDX for *.spdx.json."),
+    sbom_format: Optional[str] = typer.Option(None, "--sbom-format", help="cyclonedx-json or spdx-json."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, check, describe, emitter_for
 
+    from faktory.audit.writers.sbom import format_for
+    from faktory.commands.common import artifact_size, check_tag, quiet
+
     emitter_for(to)  # unknown target: fail before any work
+    tag = check_tag(tag)
+    sbom_fmt = format_for(sbom, sbom_format) if sbom else None
     if push_ref and not (to in ("oci", "km") or (to == "unikraft" and kernel)):
         raise PushFailed(f"--push needs an image: --to oci, --to km, or --to unikraft --kernel FILE (not {to})")
     console = Console(stderr=True)
@@ -102,15 +113,31 @@ def command(
             console.print(table)
             progress.start()
         progress.update(step, description=f"writing {to} output to {output}")
-        options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name)
+        options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
+                              tag=tag)
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
             push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_creds)
-    console.print(f"[green]wrote[/] {artifact.outdir} ({to}, closure {closure.size / 1e6:.1f} MB, source {image.size / 1e6:.1f} MB)")
+    if sbom:
+        _write_output_sbom(image, closure, artifact, sbom, sbom_fmt)
+    what, size = artifact_size(artifact)
+    if not quiet():
+        console.print(f"[green]wrote[/] {artifact.outdir} ({to}{', compact' if compact else ''}: {what} "
+                      f"{human_bytes(size)}, from a {human_bytes(image.size)} source)", highlight=False)
     for f in findings:
         if f not in blocking:
             console.print(f"  {f.severity}: {describe(f)}")
     if push_ref:
         console.print(f"[green]pushed[/] {push_ref}")
     print(artifact.run_command)
+
+
+def _write_output_sbom(image, closure, artifact, path: Path, fmt: str) -> None:
+    from faktory.audit.sbom_subject import kept_subject
+    from faktory.audit.writers.sbom import write_sbom
+
+    info = dict(artifact.extra).get("image") or {}
+    subject = kept_subject(image, closure, info.get("tag") or f"{artifact.outdir.name} ({artifact.target})",
+                           info.get("manifest_digest"))
+    write_sbom(subject, path, fmt)

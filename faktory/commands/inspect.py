@@ -27,6 +27,7 @@ from typing import Optional
 import typer
 
 from faktory.errors import ReferenceError_
+from faktory.units import human_bytes
 
 SCHEMA = "faktory.inspect/v1"
 _TYPE_BITS = {"file": stat.S_IFREG, "dir": stat.S_IFDIR, "symlink": stat.S_IFLNK, "char": stat.S_IFCHR,
@@ -94,23 +95,29 @@ def _entry_doc(e) -> dict:
             "mtime": e.mtime, "link": e.linkname or None, "layer": e.layer}
 
 
-def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1000
-    return f"{n}B"
+class _PlainGrid:
+    """The key/value head for a pipe: one `Key  value` per line, a multi-line value repeats its key."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def add_column(self, **_):
+        pass
+
+    def add_row(self, key: str, value: str) -> None:
+        for line in value.split("\n"):
+            self.console.print(f"{key:<13} {line}")
 
 
 def _print_summary(doc: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
-    head = Table.grid(padding=(0, 2))
+    from faktory.commands.common import console as make_console
+    from faktory.commands.common import stdout_is_terminal
+
+    console = make_console(highlight=False)
+    piped = not stdout_is_terminal()
+    head = _PlainGrid(console) if piped else Table.grid(padding=(0, 2))
     head.add_column(style="bold", no_wrap=True)
     head.add_column(overflow="fold")
     head.add_row("Reference", f"{doc['ref']}  [dim]({doc['source']})[/dim]")
@@ -128,7 +135,8 @@ def _print_summary(doc: dict) -> None:
     head.add_row("Env", "\n".join(cfg["env"]) or "-")
     if cfg["labels"]:
         head.add_row("Labels", "\n".join(f"{k}={v}" for k, v in sorted(cfg["labels"].items())))
-    console.print(head)
+    if not piped:
+        console.print(head)
 
     history = Table(title="History", title_justify="left", show_edge=False, pad_edge=False)
     history.add_column("LAYER", justify="right")
@@ -138,19 +146,19 @@ def _print_summary(doc: dict) -> None:
     for h in doc["history"]:
         history.add_row("" if h["layer_index"] is None else str(h["layer_index"]), (h["created"] or "")[:19],
                         (h["created_by"] or h["comment"] or "").replace("\t", " "),
-                        "0B" if h["empty_layer"] else _human(h["size"]))
+                        "0 B" if h["empty_layer"] else human_bytes(h["size"]))
     console.print(history)
 
     layers = Table(title="Layers", title_justify="left", show_edge=False, pad_edge=False)
     for col in ("#", "DIFF ID", "MEDIA TYPE", "BLOB", "SIZE", "ENTRIES"):
         layers.add_column(col, justify="right" if col in ("#", "BLOB", "SIZE", "ENTRIES") else "left")
     for layer in doc["layers"]:
-        layers.add_row(str(layer["index"]), layer["diff_id"][:19], layer["media_type"].rsplit("/", 1)[-1],
-                       _human(layer["size"]), _human(layer["uncompressed_size"]), str(layer["entries"] or ""))
+        layers.add_row(str(layer["index"]), layer["diff_id"] if piped else layer["diff_id"][:19], layer["media_type"].rsplit("/", 1)[-1],
+                       human_bytes(layer["size"]), human_bytes(layer["uncompressed_size"]), str(layer["entries"] or ""))
     console.print(layers)
-    console.print(f"[bold]Total[/bold] {_human(doc['size'])} uncompressed, {_human(doc['compressed_size'])} as stored, "
+    console.print(f"[bold]Total[/bold] {human_bytes(doc['size'])} uncompressed, {human_bytes(doc['compressed_size'])} as stored, "
                   f"{len(doc['layers'])} layers, {doc['files']} files"
-                  + (f", {_human(doc['shadowed_bytes'])} hidden by later layers" if doc["shadowed_bytes"] else ""))
+                  + (f", {human_bytes(doc['shadowed_bytes'])} hidden by later layers" if doc["shadowed_bytes"] else ""))
 
 
 def _print_ls(entries: list[dict]) -> None:

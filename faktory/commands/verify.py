@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import sys
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -11,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from faktory.commands.common import console as pipe_safe_console
 from faktory.emitters.base import EmitOptions
 from faktory.emitters.launch import exposed_ports
 from faktory.emitters.vminit import cache_dir
@@ -30,6 +33,7 @@ def command(
     compact: bool = typer.Option(False, "--compact", help="Verify the --compact output."),
     keep_debug: bool = typer.Option(False, "--keep-debug", help="Verify an output that keeps ELF debug sections."),
     timeout: float = typer.Option(180, "--timeout", help="Seconds allowed per run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON (schema faktory.verify/v1)."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
     from faktory.runner.verify import Probe, verify_output
@@ -56,11 +60,21 @@ def command(
             convert(image, closure, to, outdir, options)
         with console.status("running the original and the converted output"):
             checks = verify_output(ref, outdir, chosen, timeout=timeout)
+    passed = all(c.passed for c in checks)
+    if as_json:
+        doc = {"schema": "faktory.verify/v1", "ref": ref, "target": to, "passed": passed,
+               "checks": [{"name": c.name, "original": c.original, "converted": c.converted, "passed": c.passed,
+                           "detail": c.detail} for c in checks]}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        if not passed:
+            raise typer.Exit(1)
+        return
     table = Table(title=f"faktory verify {ref} --to {to}")
     for col in ("check", "original", "converted", "result", "detail"):
         table.add_column(col)
     for c in checks:
         table.add_row(c.name, c.original, c.converted, "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.detail)
-    Console().print(table)
-    if not all(c.passed for c in checks):
+    pipe_safe_console().print(table)
+    if not passed:
         raise typer.Exit(1)

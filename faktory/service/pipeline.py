@@ -62,6 +62,7 @@ def _emit_options(job: Job):
         # verify loads the output into the engine under a tag made from the name: make it this job's own,
         # so two workers (or two conversions of one repository) never run each other's image.
         options["name"] = _job_name(job)
+        options.setdefault("tag", f"faktory/{_job_name(job)}:{job.target}")  # removed again after the run
     if options.get("kernel"):
         options["kernel"] = Path(str(options["kernel"]))
     return EmitOptions(**options)
@@ -141,7 +142,8 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
             return Outcome(f"{dest}@{digest}", published=True, reused=previous)
 
     phase("pull")
-    image = api.load_image(source_ref_for_inspector(job))
+    # The pushed image, from the registry that announced it: never an engine name (no pull to guess at).
+    image = api.load_image("docker://" + source_ref_for_inspector(job), pull="never")
     if SOURCE_DIGEST in ((image.manifest or {}).get("annotations") or {}):
         raise SkipJob("the source is itself a faktory output")
     phase("analyze")

@@ -7,6 +7,7 @@ shared layer cache (faktory.cache) and returns an immutable LoadedImage.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,9 +15,34 @@ if TYPE_CHECKING:
     from faktory.image import Platform
     from faktory.sources.loaded import LoadedImage
 
+_log = logging.getLogger("faktory.sources")
 
-def open_image(ref: str, platform: "Platform | str | None" = None, cache: "LayerCache | None" = None) -> "LoadedImage":
-    """Any image reference -> one digest-verified Image with a merged filesystem."""
+PULL_POLICIES = ("always", "missing", "never")
+
+
+def check_pull_policy(policy: str) -> str:
+    from faktory.errors import ReferenceError_
+
+    chosen = policy.strip().lower()
+    if chosen not in PULL_POLICIES:
+        raise ReferenceError_(f"--pull {policy!r}: choose from {', '.join(PULL_POLICIES)}")
+    return chosen
+
+
+def pull_policy(policy: str | None = None) -> str:
+    """The explicit policy, else $FAKTORY_PULL (the CLI's --pull), else `missing` as `docker run` has it."""
+    import os
+
+    return check_pull_policy(policy or os.environ.get("FAKTORY_PULL") or "missing")
+
+
+def open_image(ref: str, platform: "Platform | str | None" = None, cache: "LayerCache | None" = None,
+               pull: str | None = None) -> "LoadedImage":
+    """Any image reference -> one digest-verified Image with a merged filesystem.
+
+    pull applies to engine names (`NAME[:TAG]`): `missing` reads the engine, then the registry the name
+    names; `always` reads the registry; `never` reads the engine only. Explicit transports ignore it.
+    """
     from faktory.cache import LayerCache
     from faktory.errors import ReferenceError_
     from faktory.image import Platform
@@ -27,7 +53,11 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
             platform = Platform.parse(platform)
         except ValueError as exc:
             raise ReferenceError_(str(exc)) from None
-    image = _open(refs.parse(ref), platform, cache or LayerCache())
+    policy = pull_policy(pull)
+    parsed = refs.parse(ref)
+    _log.debug("%s: %s reference, pull policy %s", ref, type(parsed).__name__.removesuffix("Ref").lower(), policy)
+    image = _open(parsed, platform, cache or LayerCache(), policy)
+    _log.debug("%s: %s image %s, %d layers", ref, image.source, image.digest, len(image.layers))
     if platform is not None:  # an engine or archive holds one platform per name: it must be the one asked for
         from faktory.errors import ImageNotFound
         from faktory.sources.manifest import platform_matches
@@ -37,7 +67,7 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
     return image
 
 
-def _open(parsed, platform, cache) -> "LoadedImage":
+def _open(parsed, platform, cache, policy: str = "missing") -> "LoadedImage":
     from faktory.sources import reference as refs
 
     if isinstance(parsed, refs.ArchiveRef):
@@ -52,17 +82,27 @@ def _open(parsed, platform, cache) -> "LoadedImage":
     if isinstance(parsed, refs.RegistryRef):
         from faktory.sources.registry import load_registry
 
+        _log.info("pulling %s from the registry", parsed)
         return load_registry(parsed, cache, platform)
     from faktory.errors import FaktoryError
-    from faktory.sources.daemon import DaemonUnreachable, NotInDaemon, load_daemon
+    from faktory.sources.daemon import DaemonUnreachable, NotInDaemon, engine_address, load_daemon
 
+    if policy == "always" and parsed.registry is not None:
+        from faktory.sources.registry import load_registry
+
+        _log.info("pulling %s (--pull always)", parsed.registry)
+        return load_registry(parsed.registry, cache, platform)
     try:
         return load_daemon(parsed.name, parsed.name, cache, platform)
     except (NotInDaemon, DaemonUnreachable) as daemon_exc:
         if parsed.registry is None:
             raise
+        if policy == "never":
+            raise type(daemon_exc)(f"{daemon_exc} (--pull never: not reading {parsed.registry}; "
+                                   f"engine {engine_address()})") from None
         from faktory.sources.registry import load_registry
 
+        _log.info("%s is not in the Docker engine: pulling from %s", parsed.name, parsed.registry)
         try:
             return load_registry(parsed.registry, cache, platform)
         except FaktoryError as exc:

@@ -18,7 +18,7 @@ from faktory.sources.loaded import LoadedImage, assemble
 from faktory.sources.manifest import platform_matches
 
 
-def _engine_address() -> str:
+def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
@@ -29,7 +29,7 @@ def client():
     try:
         return docker.from_env(timeout=300)
     except DockerException as exc:
-        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {engine_address()}: {_short(exc)}") from None
 
 
 def _short(exc: Exception) -> str:
@@ -54,7 +54,7 @@ def _inspect(name: str) -> dict:
         if exc.status == 404:
             raise NotInDaemon(f"image {name!r} not found in the Docker engine") from None
         if exc.status is None:
-            raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {exc}") from None
+            raise DaemonUnreachable(f"cannot reach the Docker engine at {engine_address()}: {exc}") from None
         raise SourceUnavailable(f"Docker engine: {exc}") from None
     if attrs is not None:
         return attrs
@@ -65,9 +65,9 @@ def _inspect(name: str) -> dict:
     except NotFound:
         raise NotInDaemon(f"image {name!r} not found in the Docker engine") from None
     except (APIError, DockerException) as exc:
-        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {engine_address()}: {_short(exc)}") from None
     except Exception as exc:  # requests' ConnectionError and friends
-        raise DaemonUnreachable(f"cannot reach the Docker engine at {_engine_address()}: {_short(exc)}") from None
+        raise DaemonUnreachable(f"cannot reach the Docker engine at {engine_address()}: {_short(exc)}") from None
 
 
 def load_daemon(name: str, ref: str, cache: LayerCache, platform: Platform | None = None) -> LoadedImage:

@@ -1,7 +1,7 @@
 """Parse image references into the source that serves them.
 
     docker-archive:PATH[:NAME:TAG|:@N]    a `docker save` tarball
-    oci:DIR[:TAG]                         an OCI image layout directory
+    oci:DIR[:REF]                         an OCI image layout directory (REF: a ref.name, `faktory/app:oci`)
     oci-archive:PATH[:TAG]                the same, packed in a tar
     docker-daemon:NAME[:TAG]              the local engine only
     docker://HOST[:PORT]/REPO[:TAG|@sha256:…]   a registry
@@ -132,9 +132,8 @@ def parse(text: str) -> Reference:
         return LayoutRef(path=path, tag=tag, archive=True)
     if text.startswith("oci:"):
         rest = text[len("oci:"):]
+        # As skopeo reads it: DIR, then the ref name, which may hold '/' and ':' (`faktory/flask:oci`).
         path, tag = _split_existing(rest, os.path.isdir)
-        if tag is not None and "/" in tag:  # the ':' belonged to the path after all
-            path, tag = rest, None
         if not path:
             raise ReferenceError_(f"oci reference without a directory: {text!r}")
         return LayoutRef(path=path, tag=tag)

@@ -36,6 +36,7 @@ def catalog_deb_packages(fs: FileSystem) -> tuple[Package, ...]:
                     ecosystem="deb",
                     location=location,
                     summary=fields.get("description", "").splitlines()[0] if fields.get("description") else "",
+                    arch=fields.get("architecture", ""),
                 )
             )
     return tuple(sorted(found, key=lambda p: p.name))
@@ -43,11 +44,7 @@ def catalog_deb_packages(fs: FileSystem) -> tuple[Package, ...]:
 
 def deb_owner(fs: FileSystem, path: str, packages: tuple[Package, ...]) -> Package | None:
     """The installed package whose file list names `path` (or the same file through usrmerge symlinks)."""
-    wanted = {path, fs.resolve(path)}
-    for alias in list(wanted):  # bookworm's /bin -> /usr/bin: a .list may name either spelling
-        for short, long in (("/bin/", "/usr/bin/"), ("/lib/", "/usr/lib/"), ("/sbin/", "/usr/sbin/")):
-            if alias.startswith(long):
-                wanted.add(short + alias[len(long):])
+    wanted = usrmerge_aliases(path) | usrmerge_aliases(fs.resolve(path))
     by_name = {p.name: p for p in packages}
     info = fs.stat(INFO)
     if info is None or not info.is_dir:
@@ -63,6 +60,29 @@ def deb_owner(fs: FileSystem, path: str, packages: tuple[Package, ...]) -> Packa
             pkg_name = posixpath.splitext(name)[0].split(":")[0]
             return by_name.get(pkg_name)
     return None
+
+
+_MERGED = (("/bin/", "/usr/bin/"), ("/lib/", "/usr/lib/"), ("/sbin/", "/usr/sbin/"), ("/lib64/", "/usr/lib64/"))
+
+
+def usrmerge_aliases(path: str) -> set[str]:
+    """bookworm's /bin -> /usr/bin: a .list may name either spelling of a file."""
+    out = {path}
+    for short, long in _MERGED:
+        if path.startswith(long):
+            out.add(short + path[len(long):])
+        elif path.startswith(short):
+            out.add(long + path[len(short):])
+    return out
+
+
+def package_files(fs: FileSystem, pkg: Package) -> set[str]:
+    """The paths dpkg's `.list` for `pkg` names (`NAME.list`, or `NAME:ARCH.list` for multi-arch packages)."""
+    for name in (f"{pkg.name}.list", f"{pkg.name}:{pkg.arch}.list"):
+        path = posixpath.join(INFO, name)
+        if _is_small_file(fs, path):
+            return set(fs.read_bytes(path).decode("utf-8", "replace").splitlines())
+    return set()
 
 
 def _is_small_file(fs: FileSystem, path: str) -> bool:

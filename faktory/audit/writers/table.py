@@ -20,7 +20,8 @@ def _verdict_cell(verdict) -> Text:
 
 def render_table(report: AuditReport, console: Console) -> None:
     table = Table(title=f"faktory audit: {len(report.images)} image(s)", show_lines=False, header_style="bold")
-    table.add_column("image", overflow="fold", max_width=48)
+    # A terminal folds long refs at 48 columns; a pipe or file keeps every ref whole on its row.
+    table.add_column("image", overflow="fold", max_width=48 if console.is_terminal else None)
     for name in ("python", "libc", "dists", "C ext"):
         table.add_column(name, justify="right" if name in ("dists", "C ext") else "left")
     for name in ("size", "closure", "wasted"):
@@ -29,7 +30,7 @@ def render_table(report: AuditReport, console: Console) -> None:
         table.add_column(target, justify="center")
     for row in report.images:
         if row.status == ERROR:
-            cells = [Text(row.error or "error", style="red")] + [""] * (6 + len(report.targets))
+            cells = [Text("error", style="red")] + [""] * (6 + len(report.targets))  # the reason is below
             table.add_row(Text(row.ref), *cells)
             continue
         interp = row.interpreter
@@ -54,6 +55,8 @@ def _print_blockers(report: AuditReport, console: Console) -> None:
     """Under the table, why each ✗: one line per target and blocker kind (count, first example)."""
     for row in report.images:
         lines = []
+        if row.status == ERROR:
+            lines.append(f"  [red]error[/]: {_esc(row.error or '')}")
         if row.status == PARTIAL:
             lines.append(f"  [yellow]analysis failed[/]: {_esc(row.error or '')}")
         for target, verdict in row.targets.items():
