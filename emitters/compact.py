@@ -151,6 +151,9 @@ def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], wo
             report.kept_source += 1
             continue
         rootfs.remove(entry.path)
+        directory, name = posixpath.split(entry.path)
+        for suffix in ("", ".opt-1", ".opt-2"):  # the closure's own cache of it: the sourceless file replaces it
+            rootfs.remove(posixpath.join(directory, "__pycache__", f"{name[:-3]}.{tag}{suffix}.pyc"))
         rootfs.add(pyc)
         report.compiled += 1
 
