@@ -819,6 +819,8 @@ def filter_predicate(source: str) -> Callable[[str], bool]:
             return any(ev(v, name) for v in node.values)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             return not ev(node.operand, name)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+            return -node.operand.value
         if isinstance(node, ast.Compare):
             left = ev(node.left, name)
             for op, comp in zip(node.ops, node.comparators):
