@@ -4,14 +4,14 @@ hookread.py, translated once per module and process.
 
 Precedence, as PyInstaller's own: a hook the image's package ships (`<pkg>/_pyinstaller/hook-X.py`) over the
 contrib's, over PyInstaller's built-in ones; faktory's YAML hooks replace, per key, what any of them says
-(hooks.overridden). All of the hook files parse in ~0.2 s, so there is no cache on disk: a run reads only the
-hook files of the modules it keeps.
+(hooks.overridden). All 1050 hook files parse in ~0.09 s of CPU, so there is no cache on disk: a run reads
+only the hook files of the modules it keeps.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as metadata
-import posixpath
+import os
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,17 +39,19 @@ class HookFile:
 
 
 def _files_of(dist_name: str, folder: str) -> list[HookFile]:
+    """The distribution's hook files, by listing its folder (reading RECORD costs ~10x more)."""
     try:
         dist = metadata.distribution(dist_name)
     except metadata.PackageNotFoundError:
         return []
-    found = []
-    for entry in dist.files or ():
-        rel = str(entry)
-        directory, name = posixpath.split(rel)
-        if directory == folder and name.startswith("hook-") and name.endswith(".py"):
-            found.append(HookFile(name[5:-3], dist.metadata["Name"], dist.version, rel, str(dist.locate_file(entry))))
-    return sorted(found, key=lambda f: f.relpath)
+    root = Path(str(dist.locate_file(folder)))
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    label, version = dist.metadata["Name"], dist.version  # each access parses METADATA again
+    return [HookFile(name[5:-3], label, version, f"{folder}/{name}", str(root / name))
+            for name in names if name.startswith("hook-") and name.endswith(".py")]
 
 
 @lru_cache(maxsize=1)
