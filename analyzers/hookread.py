@@ -15,15 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 OUTPUTS = ("hiddenimports", "datas", "binaries", "excludedimports")
-# Module-level names that say how PyInstaller packages a module; nothing for a closure to keep.
-IGNORED_OUTPUTS = {"module_collection_mode", "warn_on_missing_hiddenimports"}
 VERSION_TESTS = {"is_module_satisfies", "check_requirement", "can_import_module", "is_module_or_submodule_version"}
 LINUX = {"is_linux": True, "is_unix": True, "is_win": False, "is_darwin": False, "is_cygwin": False,
          "is_aix": False, "is_freebsd": False, "is_openbsd": False, "is_solar": False, "is_hpux": False,
          "is_bsd": False, "is_macos_app_bundle": False, "is_win_10": False, "is_win_11": False, "is_win_wine": False,
          "is_msys2": False, "is_musl": False, "is_ms_app_store": False, "is_64bits": True}
-COLLECTORS = {"collect_submodules", "collect_data_files", "collect_dynamic_libs", "copy_metadata", "collect_all",
-              "collect_entry_point", "get_module_file_attribute", "get_package_paths"}
 PURE_STR_METHODS = {"startswith", "endswith", "split", "rsplit", "replace", "strip", "lower", "upper", "format",
                     "join", "partition", "rpartition", "count"}
 
@@ -145,12 +141,8 @@ class _Logger:
 LOGGER = _Logger()
 
 
-def _known_module(name: str):
-    if name in ("PyInstaller.utils.hooks", "PyInstaller.compat") or name.startswith("PyInstaller.utils.hooks."):
-        return Mod(name)
-    if name in ("PyInstaller.log", "logging"):
-        return Mod("logging")
-    return Mod(name)
+def _known_module(name: str) -> Mod:
+    return Mod("logging" if name in ("PyInstaller.log", "logging") else name)
 
 
 def _attr_of_module(mod: Mod, attr: str):
@@ -168,9 +160,7 @@ def _attr_of_module(mod: Mod, attr: str):
             return Mod("importlib.metadata")
         if attr in ("compat", "hooks", "utils", "isolated", "log", "depend"):
             return Mod(full)
-        if attr in COLLECTORS or attr in VERSION_TESTS or attr in ("logger",):
-            return Helper(attr)
-        return Helper(attr)  # an unknown helper: calling it gives an Unknown naming it
+        return Helper(attr)  # calling one faktory does not know gives an Unknown naming it
     if mod.name in ("os", "os.path", "pathlib", "sys", "importlib.metadata", "importlib_metadata", "packaging.version",
                     "glob", "ctypes.util", "ctypes", "platform", "sysconfig"):
         if mod.name == "sys" and attr == "platform":
