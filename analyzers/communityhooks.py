@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from faktory.analyzers.hookread import (DataFiles, DynamicLibs, EntryPoints, Metadata, MypycModules, Reading,
-                                        Submodules, SystemPath, read_hook)
+from faktory.analyzers.hookread import Reading, read_hook
+from faktory.analyzers.hookrules import DataFiles, DynamicLibs, EntryPoints, Metadata, MypycModules, Submodules, SystemPath
 from faktory.analyzers.hooks import Hook
 
 # (distribution, folder of its hook-<module>.py files), lowest precedence first

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from faktory.analyzers.dists import canonical
-from faktory.analyzers.hookread import DataFiles, Metadata, Submodules, filter_predicate
+from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules, filter_predicate
 from faktory.analyzers.hooks import Hook
 
 TREE_LIMIT = 3000  # modules one filtered collection may add

@@ -8,7 +8,7 @@ from importlib import resources
 
 import yaml
 
-from faktory.analyzers.hookread import DataFiles, Metadata, Submodules
+from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules
 
 KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args",
         "string_imports", "entry_points"}

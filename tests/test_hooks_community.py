@@ -12,8 +12,9 @@ import pytest
 
 from faktory.analyzers import report
 from faktory.analyzers.communityhooks import all_hook_files, community_hook, coverage, translate
-from faktory.analyzers.hookread import (DataFiles, DynamicLibs, EntryPoints, Metadata, MypycModules, Submodules,
-                                        SystemPath, filter_predicate, read_hook)
+from faktory.analyzers.hookread import read_hook
+from faktory.analyzers.hookrules import (DataFiles, DynamicLibs, EntryPoints, Metadata, MypycModules, Submodules,
+                                         SystemPath, filter_predicate)
 from faktory.analyzers.hooks import overridden, parse_hooks
 from tests.test_analyzers_units import STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
 
