@@ -18,7 +18,10 @@ from faktory.analyzers.dists import build_index
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
-from faktory.analyzers.hooks import Hook, hook_table
+from faktory.analyzers.communityhooks import community_hook, translate
+from faktory.analyzers.hookapply import ImageKeeper, apply_rules
+from faktory.analyzers.hookread import read_hook
+from faktory.analyzers.hooks import Hook, hook_table, overridden
 from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
@@ -56,26 +59,6 @@ def parse_entry_points(text: str) -> list[tuple[str, str]]:
         if module and all(part.isidentifier() for part in module.split(".")):
             pairs.append((group, module))
     return pairs
-
-
-def _literal_hiddenimports(source: bytes) -> list[str]:
-    """`hiddenimports = [...]` of a PyInstaller hook file, when it is a literal list of strings."""
-    import ast
-
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "hiddenimports"
-                                                for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-                return list(value)
-    return []
 
 
 def marshal_names(data: bytes) -> set[str]:
@@ -124,6 +107,9 @@ class Analysis:
         self.all_dist_info = False
         self.app_from_args = False
         self.hooks = hook_table()
+        self._shipped: dict[str, Hook] = {}  # module -> the hook its own package ships (`_pyinstaller/hook-X.py`)
+        self._hooks_of: dict[str, tuple[Hook, ...]] = {}
+        self._keeper: ImageKeeper | None = None
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._trees: set[str] = set()  # packages kept whole (named by a string)
@@ -241,10 +227,10 @@ class Analysis:
             name = self.queue.popleft()
             record = self.modules[name]
             if record.scan is None:
-                for hook in self.hooks.get(name, ()):
-                    self.apply_hook(hook, mnode(name), record.depth)
                 if record.spec.is_package and "." not in name:
-                    self._apply_shipped_pyinstaller_hooks(name, record)
+                    self._read_shipped_hooks(name, record)
+                for hook in self.hooks_for(name):
+                    self.apply_hook(hook, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.app:
                     self._scan_extension_strings(name, record.spec.origin)
                 if record.spec.kind == "bytecode":
@@ -254,24 +240,32 @@ class Analysis:
                     continue
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
 
-    def _apply_shipped_pyinstaller_hooks(self, name: str, record: ModuleRecord) -> None:
-        """Libraries that declare their own hidden imports for PyInstaller (`<pkg>/_pyinstaller/hook-X.py`
-        with a literal `hiddenimports = [...]`) tell us the same thing: those are kept when X is."""
+    def hooks_for(self, name: str) -> tuple[Hook, ...]:
+        """faktory's own hooks for the module, then the PyInstaller hook: the one the package ships for its own
+        version as it is, else the community's without the keys faktory's own ones set."""
+        found = self._hooks_of.get(name)
+        if found is None:
+            own = self.hooks.get(name, ())
+            shipped = self._shipped.get(name)
+            other = shipped or (overridden(community_hook(name), own) if community_hook(name) else None)
+            found = own + ((other,) if other else ())
+            self._hooks_of[name] = found
+        return found
+
+    def _read_shipped_hooks(self, name: str, record: ModuleRecord) -> None:
+        """Libraries that ship hooks for PyInstaller (`<pkg>/_pyinstaller/hook-X.py`) say what X needs, for
+        the version in the image: read like the community's, they take the community's place for X."""
         for location in record.spec.search:
             for sub in ("_pyinstaller", "__pyinstaller"):
                 hook_dir = posixpath.join(location, sub)
                 for entry in sorted(self.gb.listdir(hook_dir)):
-                    if not (entry.startswith("hook-") and entry.endswith(".py")):
-                        continue
                     target = entry[5:-3]
-                    hidden = _literal_hiddenimports(self.gb.fs.read_bytes(posixpath.join(hook_dir, entry)))
-                    if not hidden:
+                    if not (entry.startswith("hook-") and entry.endswith(".py")) or \
+                            not (target == name or target.startswith(name + ".")) or target in self._shipped:
                         continue
-                    node = f"hook:{target}@{name}"  # not the hook-table node: its own reason shows in --why
-                    self.gb.edge(mnode(name), node, "shipped-hook", posixpath.join(hook_dir, entry))
-                    for hidden_name in hidden:
-                        if target == name or target.startswith(name + "."):
-                            self.keep_module(hidden_name, node, f"hook:{target}", optional=True, depth=record.depth)
+                    path = posixpath.join(hook_dir, entry)
+                    self._shipped[target] = translate(read_hook(self.gb.fs.read_bytes(path), target), path, "shipped")
+                    self._hooks_of.pop(target, None)
 
     def _scan_extension_strings(self, name: str, origin: str) -> None:
         """Cython modules keep the names they import as plain strings: stdlib modules and modules of the
@@ -332,7 +326,7 @@ class Analysis:
         is_package = bool(spec and spec.is_package)
         library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
         stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
-        excluded = {x for hook in self.hooks.get(name, ()) for x in hook.excludedimports}
+        excluded = {x for hook in self.hooks_for(name) for x in hook.excludedimports}
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = self._absolute(name, is_package, ref.module, ref.level)
@@ -459,17 +453,19 @@ class Analysis:
     # --- hooks ---------------------------------------------------------------------------------------
     def apply_hook(self, hook: Hook, node: str, depth: int = 0) -> None:
         reason = f"hook:{hook.module}"
-        hook_node = f"hook:{hook.module}"
-        self.gb.edge(node, hook_node, "hook")
+        shipped = hook.kind == "shipped"
+        hook_node = f"hook:{hook.module}@image" if shipped else f"hook:{hook.module}"
+        self.gb.edge(node, hook_node, "shipped-hook" if shipped else "hook", hook.source)
         for name in hook.hiddenimports:
+            where = hook.where(name)
             if name.endswith(".**"):
-                self._keep_package_tree(name[:-3], hook_node, reason, hook.module, depth)
+                self._keep_package_tree(name[:-3], hook_node, reason, where, depth)
             elif name.endswith(".*"):
                 self._keep_submodules(name[:-2], hook_node, reason, depth)
             elif "*" in name:
                 self._keep_matching_modules(name, hook_node, reason, depth)
             else:
-                self.keep_module(name, hook_node, reason, optional=True, depth=depth)
+                self.keep_module(name, hook_node, reason, where, optional=True, depth=depth)
         record = self.modules.get(hook.module)
         if hook.datas and record and record.spec.is_package and record.spec.search:
             for pattern in hook.datas:
@@ -481,6 +477,12 @@ class Analysis:
                 self.native.keep_elf(found, hook_node, reason, soname)
         for pattern in hook.sysfiles:
             sysfiles.keep_glob(self.gb, pattern, hook_node, reason)
+            if self.gb.is_dir(pattern):  # a directory a PyInstaller hook names in its datas
+                self.gb.keep_tree(pattern, hook_node, reason)
+        if self._keeper is None:
+            self._keeper = ImageKeeper(self.gb, self.finder, self.dists, self.sys.site_dirs, self.keep_module,
+                                       self.native.keep_elf, self._submodules)
+        apply_rules(hook, self._keeper, hook_node, reason, depth)
         if hook.all_dist_info and not self.all_dist_info:
             self.all_dist_info = True
             for dist, meta in sorted(self.dists.meta_dir.items()):

@@ -31,6 +31,7 @@ VERBS = {
     "serve": "Run the registry webhook service: convert on push, push the result back.",
     "cache": "Show what the layer cache holds; --prune removes layers not used lately.",
     "completion": "Print the bash, zsh or fish completion script.",
+    "hooks": "Show the PyInstaller hooks faktory reads as data: --stats for coverage, MODULE for one hook.",
 }
 
 
