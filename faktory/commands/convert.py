@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from faktory.commands.analysis_options import analysis_options
 from faktory.emitters.base import EmitOptions
 from faktory.errors import FaktoryError
 
@@ -62,6 +63,7 @@ def _put_index(ref: str, index: dict, insecure: bool, creds: str | None) -> None
         raise PushFailed(f"push of the package index to {ref} failed: HTTP {resp.status_code}")
 
 
+@analysis_options
 def command(
     ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:TAG]."),
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
@@ -75,6 +77,7 @@ def command(
     base: Optional[str] = typer.Option(None, "--base", help="km: the runenv-python base image."),
     name: Optional[str] = typer.Option(None, "--name", help="Name of the output image/package."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
+    analysis=None,
 ) -> None:
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, check, describe, emitter_for
@@ -88,7 +91,7 @@ def command(
         step = progress.add_task(f"reading {ref}")
         image = load_image(ref, platform)
         progress.update(step, description=f"analyzing {image.ref}")
-        closure = analyze(image)
+        closure = analyze(image, analysis)
         findings = check(closure, to)
         blocking = blockers(findings)
         if blocking:
