@@ -134,6 +134,7 @@ def _collect(item: Hint, keeper: HintKeeper) -> None:
     a distribution name without such a package keeps the distribution's files."""
     name = item.value
     if name.replace("-", "_").isidentifier() and keeper.keep_package(name, item.reason, name):
+        keeper.keep_module(f"{name}.__main__", item.reason, name)  # `python -m PKG`; not a submodule for the tree
         return
     files = keeper.dist_files(name)
     if files is None:
