@@ -52,15 +52,16 @@ class AnalyzeOptions:
 def hint(kind: str, value: str, reason: str) -> Hint:
     """A checked hint; a malformed one raises OptionError naming the option."""
     value = value.strip()
+    option = reason.removeprefix("hint:")
     if kind in ("include", "exclude"):
         if not value.startswith("/") or "\0" in value:
-            raise OptionError(f"{reason.removeprefix('hint:')}: wants an absolute path or glob inside the image, got {value!r}")
+            raise OptionError(f"{option}: wants an absolute path or glob inside the image, got {value!r}")
     elif kind == "hidden-import":
         if not MODULE_HINT.match(value):
-            raise OptionError(f"{reason.removeprefix('hint:')}: wants a dotted module name (MOD, MOD.* or MOD.**), got {value!r}")
+            raise OptionError(f"{option}: wants a dotted module name (MOD, MOD.* or MOD.**), got {value!r}")
     elif kind == "collect":
         if not PACKAGE_HINT.match(value):
-            raise OptionError(f"{reason.removeprefix('hint:')}: wants a package or distribution name, got {value!r}")
+            raise OptionError(f"{option}: wants a package or distribution name, got {value!r}")
     else:
         raise OptionError(f"unknown hint kind {kind!r} (known: {', '.join(HINT_KINDS)})")
     return Hint(kind, value, reason)

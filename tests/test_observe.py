@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from faktory import api
 from faktory.analyzers.options import AnalyzeOptions, ObserveSettings
 from faktory.observe import observe
 from tests import hidden_image
-from tests.support.ci import unavailable
+from tests.support.ci import TRACE_TOOLS, require_tools
 
 TAG = "faktory-test/observe-hidden:latest"
 PLUGIN_FILES = (f"{hidden_image.PLUGIN}/__init__.py", f"{hidden_image.PLUGIN}/message.txt",
@@ -30,9 +29,7 @@ def faktory(*args: str, env: dict | None = None, cwd: Path | None = None) -> sub
 
 @pytest.fixture(scope="module", autouse=True)
 def tools():
-    for tool in ("strace", "bwrap", "nsenter", "docker"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} is needed to observe")
+    require_tools(*TRACE_TOOLS, purpose="to observe")
 
 
 @pytest.fixture(scope="module")

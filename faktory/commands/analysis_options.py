@@ -15,7 +15,8 @@ import typer
 from faktory.analyzers.options import AnalyzeOptions, OptionError, hint, load_hook_dir, observe_settings
 
 HINTS = {  # parameter -> (hint kind, option, help)
-    "include": ("include", "--include", "Keep this image path or glob (`/etc/app/*.yaml`, `/opt/data/**`). Repeatable."),
+    "include": ("include", "--include",
+                "Keep this image path or glob (`/etc/app/*.yaml`, `/opt/data/**`). Repeatable."),
     "hidden_import": ("hidden-import", "--hidden-import",
                       "Keep this module (MOD.* its submodules, MOD.** its whole tree). Repeatable."),
     "collect": ("collect", "--collect", "Keep this package whole: modules, data files, metadata. Repeatable."),
