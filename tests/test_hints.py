@@ -158,6 +158,7 @@ def test_the_labelled_app_runs_converted_without_any_option(labelled, tmp_path):
 
 
 RULES = """
+registries: ["127.0.0.1:*", "r"]
 rules:
   - repository: "apps/*"
     targets: [oci]
@@ -173,7 +174,7 @@ def test_rules_take_observe_and_hints():
     assert [(h.kind, h.value, h.reason) for h in options.hints] == [
         ("include", "/etc/app/*.yaml", "rule:include"), ("hidden-import", "plugins.**", "rule:hidden-import"),
         ("collect", "pkg", "rule:collect"), ("exclude", "/usr/share/doc/**", "rule:exclude")]
-    plain, = parse_rules("rules: [{repository: x}]").plans("r", "x", "1")
+    plain, = parse_rules("registries: [r]\nrules: [{repository: x}]").plans("r", "x", "1")
     assert analyze_options(plain.analysis).observe is None and not plain.analysis
 
 
