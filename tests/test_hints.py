@@ -174,6 +174,10 @@ def test_rules_take_observe_and_hints():
     assert [(h.kind, h.value, h.reason) for h in options.hints] == [
         ("include", "/etc/app/*.yaml", "rule:include"), ("hidden-import", "plugins.**", "rule:hidden-import"),
         ("collect", "pkg", "rule:collect"), ("exclude", "/usr/share/doc/**", "rule:exclude")]
+    from faktory.service.jobs import Job
+
+    job = Job("id", "queued", "r", "apps/web", "v1", "sha256:" + "0" * 64, "oci", "d", analysis=dict(plan.analysis))
+    assert analyze_options(Job.from_json(job.to_json()).analysis) == options  # what a worker gets back
     plain, = parse_rules("registries: [r]\nrules: [{repository: x}]").plans("r", "x", "1")
     assert analyze_options(plain.analysis).observe is None and not plain.analysis
 

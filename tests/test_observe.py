@@ -99,6 +99,15 @@ def test_probe_replaces_cmd_and_a_server_without_http_is_stopped_at_the_timeout(
     assert "observe-stopped" in {f.kind for f in served.findings}
 
 
+def test_a_failing_run_is_a_finding(hidden):
+    image = api.load_image(hidden)
+    probe = ("python", "-c", "import sys; print('bye', file=sys.stderr); sys.exit(3)")
+    closure = api.analyze(image, AnalyzeOptions(observe=ObserveSettings(probe=probe)))
+    found = [f for f in closure.findings if f.kind == "observe-incomplete"]
+    assert closure.observation["returncode"] == 3
+    assert len(found) == 1 and "exited 3: bye" in found[0].message
+
+
 def test_the_sandbox_is_read_only_offline_and_leaves_nothing(hidden, tmp_path):
     script = ("import os, socket\n"
               "try:\n    open('/app/written', 'w'); print('wrote')\nexcept OSError as e: print('write', e.errno)\n"

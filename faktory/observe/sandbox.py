@@ -60,8 +60,8 @@ def run_traced(root: Path, argv: list[str], env: dict[str, str], workdir: str, l
     """One-shot: run argv until it exits (or `timeout`), under strace when `log` is given."""
     inner = bwrap_argv(root, argv, env, workdir)
     cmd = [*strace_argv(str(log)), *inner] if log else inner
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", start_new_session=True)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -134,8 +134,8 @@ def serve_and_get(root: Path, argv: list[str], env: dict[str, str], workdir: str
     namespace, GET one URL there, stop it."""
     inner = bwrap_argv(root, argv, env, workdir)
     cmd = [*strace_argv(str(log)), *inner] if log else inner
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace", start_new_session=True)
     body = None
     deadline = time.monotonic() + timeout
     try:
