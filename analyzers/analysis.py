@@ -13,7 +13,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, findings as findings_mod, startup, syspath, sysfiles
+from faktory.analyzers import classify, findings as findings_mod, hints, observed, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -25,6 +25,7 @@ from faktory.analyzers.hooks import Hook, hook_table, overridden
 from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.model import Closure, Launch
+from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.native import NativeResolver
 from faktory.analyzers.scancache import content_key, default_scan_cache
 from faktory.image import DIR, Image
@@ -95,6 +96,7 @@ class ModuleRecord:
 @dataclass
 class Analysis:
     image: Image
+    options: AnalyzeOptions = field(default_factory=AnalyzeOptions)
     gb: GraphBuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -604,6 +606,8 @@ class Analysis:
     def run(self) -> Closure:
         image, gb = self.image, self.gb
         cfg = image.config
+        hinted, self.extra_findings = hints.all_hints(self.options, cfg.labels)
+        self.hooks = hints.with_user_hooks(self.hooks, self.options.hooks)
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
         self.shell_skipped = ep.skipped
@@ -658,16 +662,23 @@ class Analysis:
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()
+        hints.apply(hinted, hints.keeper_for(self))
+        self.drain()
         for path in sorted(self.finder.probed):
             gb.keep_path(path, ENTRY, "finder-probe")
         self._classify_until_stable()
+        observation, found = observed.contribute(gb, image, self.options.observe)  # None unless asked
+        if observation is not None:
+            self.extra_findings += found
+            self._classify_until_stable()
+        self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = self._launch(ep, cmd, script, sp)
         closure = Closure(
             image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
-            sys_path=tuple(sp.entries),
+            sys_path=tuple(sp.entries), observation=observation,
         )
-        closure.findings = findings_mod.collect(self, closure, image)
+        closure.findings = findings_mod.collect(self, closure, image) + self.extra_findings
         self.cache.flush()
         return closure
 
@@ -827,5 +838,5 @@ class Analysis:
                       module=cmd.module, flags=tuple(cmd.flags))
 
 
-def analyze(image: Image) -> Closure:
-    return Analysis(image).run()
+def analyze(image: Image, options: AnalyzeOptions | None = None) -> Closure:
+    return Analysis(image, options or AnalyzeOptions()).run()

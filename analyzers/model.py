@@ -75,6 +75,11 @@ class Closure:
     graph: nx.DiGraph
     findings: list[Finding] = field(default_factory=list)
     sys_path: tuple[str, ...] = ()
+    observation: Mapping | None = None  # --observe: the run (argv, exit, seconds) and the files static analysis missed
+
+    @property
+    def observed_missed(self) -> tuple[str, ...]:
+        return tuple(self.observation["missed"]) if self.observation else ()
 
     def paths(self) -> list[str]:
         """Every image path to materialise (files, symlinks and the dirs on the way), sorted parents-first."""

@@ -151,6 +151,8 @@ def to_dict(closure: Closure, image_size: int | None = None) -> dict:
         "size": closure.size,
         "sizes": [{"owner": who, "bytes": size, "files": n} for who, size, n in sizes(closure)],
         "findings": [f.to_dict() for f in closure.findings],
+        **({"observation": {k: v for k, v in closure.observation.items() if k != "missed"},
+            "observed_missed": list(closure.observed_missed)} if closure.observation else {}),
     }
 
 

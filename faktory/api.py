@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from faktory.analyzers.model import Closure
+    from faktory.analyzers.options import AnalyzeOptions
     from faktory.emitters.base import Artifact, EmitOptions
     from faktory.image import Image, Platform
 
@@ -22,11 +23,15 @@ def load_image(ref: str, platform: "Platform | str | None" = None, pull: str | N
     return open_image(ref, platform=platform, pull=pull)
 
 
-def analyze(image: "Image") -> "Closure":
-    """Analyze: Image -> Closure (dependency graph with reasons, findings)."""
+def analyze(image: "Image", options: "AnalyzeOptions | None" = None) -> "Closure":
+    """Analyze: Image -> Closure (dependency graph with reasons, findings).
+
+    options: user hints and opt-in observation (faktory.analyzers.options.AnalyzeOptions); None is the
+    default static analysis, which never executes anything from the image.
+    """
     from faktory.analyzers.analysis import analyze as run
 
-    return run(image)
+    return run(image, options)
 
 
 def convert(image: "Image", closure: "Closure", target: str, outdir: Path, options: "EmitOptions | None" = None) -> "Artifact":

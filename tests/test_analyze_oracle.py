@@ -9,13 +9,12 @@ same probe with the same output.
 
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
 from faktory.analyzers.analysis import analyze
 from faktory.sources import open_image
-from tests.conftest import unavailable
+from tests.support.ci import TRACE_TOOLS, require_tools
 from tests.oracle import check, rootfs, trace
 
 ONESHOT_APPS = ("flask", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
@@ -25,9 +24,7 @@ SIZE_FACTOR = 1.5
 
 @pytest.fixture(scope="module", autouse=True)
 def tools():
-    for tool in ("strace", "bwrap", "nsenter", "docker"):
-        if shutil.which(tool) is None:
-            unavailable(f"{tool} is needed by the oracle")
+    require_tools(*TRACE_TOOLS, purpose="by the oracle")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,9 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def audit_image(ref: str, targets: Sequence[str], image=None) -> ImageAudit:
-    """`image` may be given when the caller already loaded it (to learn its digest)."""
+def audit_image(ref: str, targets: Sequence[str], image=None, options=None) -> ImageAudit:
+    """`image` may be given when the caller already loaded it (to learn its digest); `options`: the
+    AnalyzeOptions (`--observe`) every image is analysed with."""
     from faktory import api
 
     started = time.perf_counter()
@@ -29,7 +30,7 @@ def audit_image(ref: str, targets: Sequence[str], image=None) -> ImageAudit:
         return ImageAudit(ref=ref, status=ERROR, error=describe_error(exc), seconds=time.perf_counter() - started)
 
     try:
-        return _analysed_row(ref, image, api.analyze(image), targets, facts, started)
+        return _analysed_row(ref, image, api.analyze(image, options), targets, facts, started)
     except Exception as exc:  # loaded but not analysable: what the image itself says is still worth a row
         extensions = catalog_extensions(image.fs, facts["distributions"])
         return ImageAudit(

@@ -37,7 +37,7 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str | None) -> dict:
+def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str | None, options=None) -> dict:
     """Worker entry point (module level, picklable). Returns a row as a dict."""
     cache = DigestCache(Path(cache_root), tuple(targets)) if cache_root else None
     image = None
@@ -52,7 +52,7 @@ def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str
         hit = cache.get(key, ref)
         if hit is not None:
             return hit.to_dict()
-    row = audit_image(ref, targets, image=image)
+    row = audit_image(ref, targets, image=image, options=options)
     if cache is not None and key:
         cache.put(row, key)
     return row.to_dict()
@@ -64,7 +64,12 @@ def run_audit(
     jobs: int = 1,
     cache: DigestCache | None = None,
     on_row: Progress | None = None,
+    options=None,
 ) -> AuditOutcome:
+    """`options`: AnalyzeOptions for every image (an observed row is not cached: it is not a function of the
+    digest alone)."""
+    if options is not None and options.observe is not None:
+        cache = None
     started = time.perf_counter()
     done: dict[int, ImageAudit] = {}
 
@@ -86,9 +91,9 @@ def run_audit(
         cache_root = str(cache.root) if cache is not None else None
         if jobs <= 1 or len(todo) <= 1:
             for index in todo:
-                finish(index, ImageAudit.from_dict(audit_one(refs[index], targets, cache_root, keys[index])))
+                finish(index, ImageAudit.from_dict(audit_one(refs[index], targets, cache_root, keys[index], options)))
         else:
-            _run_pool(refs, keys, todo, targets, jobs, cache_root, finish)
+            _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, options)
     except KeyboardInterrupt:
         complete = False
     rows = tuple(done[i] for i in sorted(done))
@@ -112,7 +117,7 @@ def _new_pool(jobs: int) -> ProcessPoolExecutor:
     )
 
 
-def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish) -> None:
+def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish, options=None) -> None:
     """A worker that dies (OOM, crash) breaks the whole pool: its in-flight images get one more try in a new one."""
     attempts = dict.fromkeys(todo, 0)
     queue = list(todo)
@@ -122,7 +127,7 @@ def _run_pool(refs, keys, todo, targets, jobs, cache_root, finish) -> None:
         try:
             for index in queue:
                 attempts[index] += 1
-                pending[pool.submit(audit_one, refs[index], list(targets), cache_root, keys[index])] = index
+                pending[pool.submit(audit_one, refs[index], list(targets), cache_root, keys[index], options)] = index
             queue = []
             while pending:
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)

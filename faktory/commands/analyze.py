@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from faktory.commands.analysis_options import analysis_options
 from faktory.errors import FaktoryError
 from faktory.units import human_bytes
 
@@ -18,6 +19,7 @@ class GraphOutputError(FaktoryError):
     pass
 
 
+@analysis_options
 def command(
     ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:TAG])."),
     as_json: bool = typer.Option(False, "--json", help="Print the closure as JSON (schema faktory.analyze/v1)."),
@@ -26,6 +28,7 @@ def command(
     graph: Optional[str] = typer.Option(None, "--graph", help="Write the dependency graph (.dot or .graphml)."),
     sizes: bool = typer.Option(False, "--sizes", help="Attribute the closure's bytes to distributions."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
+    analysis=None,
 ) -> None:
     from rich.table import Table
 
@@ -37,7 +40,7 @@ def command(
     if graph and not graph.endswith((".dot", ".gv", ".graphml")):
         raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
     image = load_image(ref, platform)
-    closure = analyze(image)
+    closure = analyze(image, analysis)
     console = make_console()
     if graph:
         directory = os.path.dirname(os.path.abspath(graph))
@@ -91,6 +94,28 @@ def command(
         for kind, severity, message, where in _summarised(closure):
             findings.add_row(kind, severity, message, where)
         console.print(findings)
+    if closure.observation is not None:
+        _print_observed(console, closure)
+
+
+def _print_observed(console, closure) -> None:
+    """What the observed run touched that the static analysis had not kept (kept now, reason `observed`)."""
+    from rich.table import Table
+
+    run = closure.observation
+    how = "no answer" if run["answered"] is False else ("stopped at the timeout" if run["timed_out"]
+                                                         else f"exit {run['returncode']}")
+    console.print(f"observed     `{' '.join(run['argv'])}` ({how}, {run['seconds']:.1f} s): "
+                  f"{len(closure.observed_missed)} file(s) missed by the static analysis", highlight=False)
+    if not closure.observed_missed:
+        return
+    table = Table(title="observed, missed by the static analysis (kept now)")
+    table.add_column("path")
+    table.add_column("bytes", justify="right")
+    for path in closure.observed_missed:
+        node = closure.graph.nodes.get(f"file:{path}", {})
+        table.add_row(path, human_bytes(node.get("size", 0)))
+    console.print(table)
 
 
 def _summarised(closure) -> list[tuple[str, str, str, str]]:

@@ -18,6 +18,7 @@ from faktory.audit.registry import refs_from_registry
 from faktory.audit.report import build_report, write_outputs
 from faktory.audit.runner import run_audit
 from faktory.commands.common import console as pipe_safe_console
+from faktory.commands.analysis_options import observe_options
 from faktory.errors import FaktoryError
 
 
@@ -30,6 +31,7 @@ def _targets(text: str) -> tuple[str, ...]:
     return chosen
 
 
+@observe_options
 def command(
     refs: Optional[List[str]] = typer.Argument(None, help="Image references (daemon, registry, docker-archive:, oci:)."),
     file: Optional[Path] = typer.Option(None, "--file", "-f", help="File with one image reference per line."),
@@ -51,6 +53,7 @@ def command(
                                                                   "(or could not be read); `unverified` also when "
                                                                   "a verdict is unknown or the analysis failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
+    analysis=None,
 ) -> None:
     chosen = _targets(targets)
     from faktory.audit.writers.sbom import format_for
@@ -89,7 +92,7 @@ def command(
         def on_row(row) -> None:
             progress.update(task, advance=1, description=escape(row.ref))
 
-        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row)
+        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row, options=analysis)
 
     report = build_report(outcome, chosen, requested=len(wanted))
     write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir,

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from faktory.commands.analysis_options import analysis_options
 from faktory.emitters.base import EmitOptions
 from faktory.errors import FaktoryError
 from faktory.units import human_bytes
@@ -63,6 +64,7 @@ def _put_index(ref: str, index: dict, insecure: bool, creds: str | None) -> None
         raise PushFailed(f"push of the package index to {ref} failed: HTTP {resp.status_code}")
 
 
+@analysis_options
 def command(
     ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:TAG]."),
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
@@ -81,6 +83,7 @@ def command(
                                                              "FILE: CycloneDX, or SPDX for *.spdx.json."),
     sbom_format: Optional[str] = typer.Option(None, "--sbom-format", help="cyclonedx-json or spdx-json."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
+    analysis=None,
 ) -> None:
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, check, describe, emitter_for
@@ -99,7 +102,7 @@ def command(
         step = progress.add_task(f"reading {ref}")
         image = load_image(ref, platform)
         progress.update(step, description=f"analyzing {image.ref}")
-        closure = analyze(image)
+        closure = analyze(image, analysis)
         findings = check(closure, to)
         blocking = blockers(findings)
         if blocking:

@@ -40,6 +40,7 @@ class Job:
     destination: str
     verify: dict | None = None  # probe settings when the rule asks for verify
     options: dict = dataclasses.field(default_factory=dict)
+    analysis: dict = dataclasses.field(default_factory=dict)  # the rule's observe/hints (rules.analyze_options)
     event_source: str = ""
     attempts: int = 0
     worker: str | None = None  # "host:pid" of the worker holding the lease

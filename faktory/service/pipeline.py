@@ -1,7 +1,8 @@
 """One conversion: pull (inspector), analyze, convert, optional verify, publish. No state handling here.
 
 Image contents are untrusted: every step reads the image as data; nothing from it is executed, except in
-`verify`, which runs the original and the converted image the way `faktory verify` does, in containers.
+`verify`, which runs the original and the converted image the way `faktory verify` does, in containers, and
+in a rule's `observe:`, which runs the original sandboxed (faktory.observe, docs/observe.md).
 """
 
 from __future__ import annotations
@@ -147,7 +148,9 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
     if SOURCE_DIGEST in ((image.manifest or {}).get("annotations") or {}):
         raise SkipJob("the source is itself a faktory output")
     phase("analyze")
-    closure = api.analyze(image)
+    from faktory.service.rules import analyze_options
+
+    closure = api.analyze(image, analyze_options(job.analysis))
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="faktory-job-", dir=workdir) as tmp:

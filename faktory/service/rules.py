@@ -12,6 +12,10 @@
         verify: {probe: "python app.py --once", expect: "ok"}   # or {http: "8080/health"}; true = default Cmd
         destination: "{registry}/{repository}:{tag}-{target}"   # the default
         options: {compact: true}          # EmitOptions fields (kernel: a path on the workers)
+        observe: {http: "8080/health"}    # run the original sandboxed under strace (true: its own Cmd); see
+                                          # docs/observe.md: this executes the image's code on the workers
+        hints: {include: ["/etc/app/*.yaml"], hidden-import: [plugins.**], collect: [pkg], exclude: [...],
+                hooks: [/etc/faktory/hooks]}   # as the CLI's --include … --hooks (hooks: dirs on the workers)
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Rule:
     verify: Mapping[str, object] | None = None  # None: no verify; else probe/http/expect/timeout
     destination: str = DEFAULT_DESTINATION
     options: Mapping[str, object] = field(default_factory=dict)
+    analysis: Mapping[str, object] = field(default_factory=dict)  # {"observe": {...}, "hints": {...}}, checked
 
     def matches(self, repository: str, tag: str | None) -> bool:
         if not fnmatch.fnmatchcase(repository, self.repository):
@@ -67,6 +72,7 @@ class Plan:
     destination: str
     verify: Mapping[str, object] | None
     options: Mapping[str, object]
+    analysis: Mapping[str, object] = field(default_factory=dict)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -105,7 +111,7 @@ class Rules:
                 if target not in out:
                     dest = rule.destination_for(registry, repository, tag or "", target)
                     verify = dict(rule.verify) if rule.verify is not None else None
-                    out[target] = Plan(target, dest, verify, dict(rule.options))
+                    out[target] = Plan(target, dest, verify, dict(rule.options), dict(rule.analysis))
         return list(out.values())
 
     def is_insecure(self, registry: str) -> bool:
@@ -128,7 +134,8 @@ def _globs(value: object, key: str, default: tuple[str, ...]) -> tuple[str, ...]
 def _rule(raw: object, index: int) -> Rule:
     if not isinstance(raw, dict):
         raise RulesError(f"rules[{index}] is not a mapping")
-    unknown = set(raw) - {"repository", "tags", "exclude_tags", "targets", "verify", "destination", "options"}
+    unknown = set(raw) - {"repository", "tags", "exclude_tags", "targets", "verify", "destination", "options",
+                          "observe", "hints"}
     if unknown:
         raise RulesError(f"rules[{index}]: unknown keys {sorted(unknown)}")
     targets = _globs(raw.get("targets"), "targets", ("oci",))
@@ -156,6 +163,54 @@ def _rule(raw: object, index: int) -> Rule:
         verify=_verify(raw.get("verify"), index),
         destination=destination,
         options=options,
+        analysis=_analysis(raw, index),
+    )
+
+
+HINT_KEYS = ("include", "hidden-import", "collect", "exclude")
+
+
+def _analysis(raw: dict, index: int) -> dict:
+    """A rule's `observe:` and `hints:`, checked now (a bad rules file fails at start, not in a job)."""
+    out: dict = {}
+    observe = raw.get("observe")
+    if observe not in (None, False):
+        if observe is not True and not isinstance(observe, dict):
+            raise RulesError(f"rules[{index}]: observe must be true/false or a mapping of probe/http/timeout")
+        observe = {} if observe is True else dict(observe)
+        unknown = set(observe) - {"probe", "http", "timeout"}
+        if unknown:
+            raise RulesError(f"rules[{index}]: observe: unknown keys {sorted(unknown)} (known: probe, http, timeout)")
+        out["observe"] = observe
+    hints = raw.get("hints")
+    if hints is not None:
+        if not isinstance(hints, dict) or set(hints) - {*HINT_KEYS, "hooks"}:
+            raise RulesError(f"rules[{index}]: hints may only hold {', '.join(HINT_KEYS)}, hooks")
+        for key, value in hints.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RulesError(f"rules[{index}]: hints.{key} must be a list of strings")
+        out["hints"] = {k: list(v) for k, v in hints.items()}
+    try:
+        analyze_options(out)
+    except FaktoryError as exc:
+        raise RulesError(f"rules[{index}]: {exc}") from None
+    return out
+
+
+def analyze_options(analysis: Mapping[str, object]):
+    """A plan's (or job's) analysis settings as the AnalyzeOptions `api.analyze` takes."""
+    from faktory.analyzers.options import AnalyzeOptions, hint, load_hook_dir, observe_settings
+
+    hints = dict(analysis.get("hints") or {})
+    observe = analysis.get("observe")
+    timeout = observe.get("timeout") if isinstance(observe, dict) else None
+    if timeout is not None and not isinstance(timeout, (int, float)):
+        raise RulesError("observe.timeout must be a number of seconds")
+    return AnalyzeOptions(
+        hints=tuple(hint(kind, value, f"rule:{kind}") for kind in HINT_KEYS for value in hints.get(kind, ())),
+        hooks=tuple(h for d in hints.get("hooks", ()) for h in load_hook_dir(d, "rule hints.hooks")),
+        observe=None if observe is None else observe_settings(
+            observe.get("probe"), observe.get("http"), timeout, where="rule observe"),
     )
 
 

@@ -115,7 +115,7 @@ class Service:
                 id=job_id_for(repository, digest, plan.target, plan.destination),
                 state=QUEUED, registry=registry, repository=repository, tag=tag, digest=digest,
                 target=plan.target, destination=plan.destination, verify=plan.verify,
-                options=dict(plan.options), event_source=source,
+                options=dict(plan.options), analysis=dict(plan.analysis), event_source=source,
                 enqueued_at=now, created_at=now, updated_at=now,
             )
             if self.store.create(job) or self._requeue_failed(job.id, now):

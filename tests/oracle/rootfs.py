@@ -1,12 +1,14 @@
-"""Image roots on the host: a container's filesystem via `docker export`, and a closure written out from image.fs."""
+"""Image roots on the host: a container's filesystem via `docker export` (the engine's view, independent of
+faktory's merged filesystem), and a closure written out from image.fs (the product's writer)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from faktory.image import DIR, FILE, SYMLINK
+from faktory.observe.rootfs import materialise
+
+__all__ = ["export_image", "materialise"]
 
 
 def export_image(tag: str, dest: Path) -> Path:
@@ -20,27 +22,3 @@ def export_image(tag: str, dest: Path) -> Path:
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
     return dest
-
-
-def materialise(fs, paths: list[str], dest: Path) -> int:
-    """Write `paths` (parents first) from the image filesystem into dest; returns bytes of regular files."""
-    total = 0
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        entry = fs.entry(path)
-        if entry is None:
-            continue
-        host = dest / path.lstrip("/")
-        host.parent.mkdir(parents=True, exist_ok=True)
-        if entry.kind == DIR:
-            host.mkdir(exist_ok=True)
-            os.chmod(host, entry.mode or 0o755)
-        elif entry.kind == SYMLINK:
-            if not host.is_symlink():
-                os.symlink(entry.linkname, host)
-        elif entry.kind == FILE:
-            data = fs.read_bytes(path)
-            host.write_bytes(data)
-            os.chmod(host, entry.mode or 0o644)
-            total += len(data)
-    return total

@@ -11,3 +11,14 @@ def unavailable(reason: str):
     if IN_CI:
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)  # outside CI only: CI=true turns every missing tool into a failure
+
+
+def require_tools(*tools: str, purpose: str) -> None:
+    import shutil
+
+    for tool in tools:
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is needed {purpose}")
+
+
+TRACE_TOOLS = ("strace", "bwrap", "nsenter", "docker")  # the oracle and --observe
