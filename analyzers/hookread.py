@@ -18,6 +18,9 @@ from faktory.analyzers.hookrules import (COMPARE, BadFilter, DataFiles, DynamicL
                                          MypycModules, Rule, Submodules, SystemPath, filter_predicate)
 
 OUTPUTS = ("hiddenimports", "datas", "binaries", "excludedimports")
+# helpers whose one argument names a package or distribution: helper -> (rule, keyword of that argument)
+ONE_NAME_RULES = {"collect_dynamic_libs": (DynamicLibs, "package"),
+                  "find_mypyc_module_for_dist": (MypycModules, "dist_name")}
 VERSION_TESTS = {"is_module_satisfies", "check_requirement", "can_import_module", "is_module_or_submodule_version"}
 LINUX = {"is_linux": True, "is_unix": True, "is_win": False, "is_darwin": False, "is_cygwin": False,
          "is_aix": False, "is_freebsd": False, "is_openbsd": False, "is_solar": False, "is_hpux": False,
@@ -580,11 +583,12 @@ class Reader:
                     or not isinstance(include_py, (bool, type(None))) or not isinstance(subdir, (str, type(None))):
                 return self.unknown_list("collect_data_files() with arguments not known", line)
             return SymList([Item(DataFiles(package, subdir or "", includes, excludes, bool(include_py)), line)])
-        if name == "collect_dynamic_libs":
-            package = arg(0, "package")
-            if not isinstance(package, str):
-                return self.unknown_list("collect_dynamic_libs() of a name not known", line)
-            return SymList([Item(DynamicLibs(package), line)])
+        if name in ONE_NAME_RULES:
+            rule, key = ONE_NAME_RULES[name]
+            value = arg(0, key)
+            if not isinstance(value, str):
+                return self.unknown_list(f"{name}() of a name not known", line)
+            return SymList([Item(rule(value), line)])
         if name == "copy_metadata":
             dist, recursive = arg(0, "package_name"), arg(1, "recursive", False)
             if not isinstance(dist, str) or not isinstance(recursive, bool):
@@ -607,11 +611,6 @@ class Reader:
                 bad = self.unknown_list("collect_entry_point() of a group not known", line)
                 return bad, bad
             return SymList([Item(EntryPoints(group), line)]), SymList([Item(EntryPoints(group), line)])
-        if name == "find_mypyc_module_for_dist":
-            dist = arg(0, "dist_name")
-            if not isinstance(dist, str):
-                return self.unknown_list("find_mypyc_module_for_dist() of a name not known", line)
-            return SymList([Item(MypycModules(dist), line)])
         if name == "get_module_file_attribute":
             package = arg(0, "package")
             return PkgPath(package, "__file__") if isinstance(package, str) else Unknown("module file of a name not known")
