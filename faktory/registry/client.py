@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 from urllib.parse import urljoin
 
-from faktory.digests import is_digest, parse_digest
+from faktory.digests import is_digest, require
 from faktory.errors import DigestMismatch, FaktoryError, ImageNotFound, InvalidImage, SourceUnavailable
 from faktory.registry.auth import Keychain
 from faktory.registry.transport import BlobStream, Limits, Response, Transport
@@ -104,7 +104,7 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------------------------
     def open_blob(self, repo: str, digest: str) -> BlobStream:
         """The blob's bytes as stored (compressed layers stay compressed)."""
-        parse_digest(digest, f"{self.host}/{repo}: blob")
+        require(digest, f"{self.host}/{repo}: blob")
         what = f"blob {digest}"
         resp = self.transport.request("GET", f"/v2/{repo}/blobs/{digest}", scope=_pull(repo), what=what, stream=True)
         if isinstance(resp, BlobStream):
@@ -131,7 +131,7 @@ class RegistryClient:
 
     def push_blob(self, repo: str, path: Path, digest: str, size: int) -> None:
         """Upload unless present (idempotent by digest): one PUT, or PATCH chunks for a big blob."""
-        parse_digest(digest, f"pushing {path}")
+        require(digest, f"pushing {path}")
         if self.blob_exists(repo, digest):
             return
         what = f"upload of {digest} to {repo}"
@@ -240,7 +240,7 @@ class _Layout:
             raise InvalidImage(f"OCI layout {root}: index.json is not an object")
 
     def blob(self, digest: str) -> Path:
-        algo, _, hexpart = parse_digest(digest, f"OCI layout {self.root}").partition(":")
+        algo, _, hexpart = require(digest, f"OCI layout {self.root}").partition(":")
         path = self.root / "blobs" / algo / hexpart
         if not path.is_file():
             raise InvalidImage(f"OCI layout {self.root}: blob {digest} is missing")

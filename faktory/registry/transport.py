@@ -241,8 +241,8 @@ class Transport:
                     raise SourceUnavailable(self._stalled(deadline)) from None
             except (OSError, http.client.HTTPException) as exc:
                 if last:
-                    raise SourceUnavailable(f"cannot reach registry {self.api_host} ({type(exc).__name__}) "
-                                            f"for {deadline.what}") from None
+                    raise SourceUnavailable(f"cannot reach registry {self.api_host} for {deadline.what} "
+                                            f"({type(exc).__name__}): unreachable after {RETRIES} attempts") from None
             else:
                 if resp.status < 500:
                     return self._finish(resp, conn, method, cap, stream, deadline)

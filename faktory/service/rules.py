@@ -108,12 +108,6 @@ class Rules:
                     out[target] = Plan(target, dest, verify, dict(rule.options))
         return list(out.values())
 
-    def is_insecure(self, registry: str) -> bool:
-        host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry
-        if host in ("127.0.0.1", "localhost", "[::1]"):
-            return True
-        return any(fnmatch.fnmatchcase(registry, pat) for pat in self.insecure_registries)
-
 
 def _globs(value: object, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
     if value is None:
