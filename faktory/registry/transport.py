@@ -234,6 +234,8 @@ class Transport:
             last = attempt == RETRIES - 1
             try:
                 resp, conn = self._follow(method, url, headers, body, deadline)
+                if resp.status < 500:  # the body is part of the attempt: a stall in it is retried too
+                    return self._finish(resp, conn, method, cap, stream, deadline)
             except ssl.SSLError as exc:
                 raise SourceUnavailable(f"registry {self.host}: TLS error: {exc.reason or exc}") from None
             except socket.timeout:
@@ -244,8 +246,6 @@ class Transport:
                     raise SourceUnavailable(f"cannot reach registry {self.api_host} for {deadline.what} "
                                             f"({type(exc).__name__}): unreachable after {RETRIES} attempts") from None
             else:
-                if resp.status < 500:
-                    return self._finish(resp, conn, method, cap, stream, deadline)
                 _drop(resp, conn)
                 if last:
                     raise SourceUnavailable(f"registry {self.api_host} answered {resp.status} to {deadline.what} "
@@ -255,7 +255,7 @@ class Transport:
         raise AssertionError("unreachable")
 
     def _stalled(self, deadline: _Deadline) -> str:
-        return (f"registry {self.host} stopped answering {deadline.what}: nothing for {deadline.timeout():g} s "
+        return (f"registry {self.host} stopped answering {deadline.what}: nothing for {self.limits.read:g} s "
                 f"(${_ENV['read'][0]}; connect: ${_ENV['connect'][0]}) after {RETRIES} attempts")
 
     def _follow(self, method, url, headers, body, deadline):
@@ -341,6 +341,13 @@ class Transport:
         conn.close()
 
     def _finish(self, resp, conn, method, cap, stream, deadline):
+        try:
+            return self._take(resp, conn, method, cap, stream, deadline)
+        except BaseException:
+            _drop(resp, conn)
+            raise
+
+    def _take(self, resp, conn, method, cap, stream, deadline):
         if stream and resp.status == 200 and method != "HEAD":
             return BlobStream(self, resp, conn, deadline)
         limit = cap if resp.status < 300 else _ERROR_BODY
@@ -397,7 +404,7 @@ def _read_capped(resp, conn, limit: int, deadline: _Deadline) -> bytes:
     chunks, size = [], 0
     while size <= limit:
         _set_timeout(conn, deadline.timeout())
-        chunk = resp.read(min(1 << 16, limit + 1 - size))
+        chunk = resp.read1(min(1 << 16, limit + 1 - size))  # one recv at a time: the deadline is checked between
         if not chunk:
             break
         chunks.append(chunk)
