@@ -11,8 +11,8 @@ What every request gets, written once:
      read from;
   4. `Bearer realm=…,service=…`: a token for the request's scope (`repository:REPO:pull`, `…:pull,push`,
      `registry:catalog:*`) from the realm, with the login as Basic auth if there is one; kept per scope;
-  5. a 401 after that: a Bearer challenge naming another scope gets one more token; anything else means the
-     registry refused the login (or wants one).
+  5. a 401 after that: one fresh token (for the scope the new challenge names, else the request's: tokens
+     expire); a second 401, or any 401 under Basic, means the registry refused the login (or wants one).
 - **Retries**: connection errors, stalls and 5xx answers, `RETRIES` attempts with backoff from `BACKOFF`
   (doubling); 4xx answers are final.
 - **Timeouts** (`Limits`): connect, read (the longest silence allowed) and total (one request's whole
@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import http.client
+import json
 import os
 import re
 import socket
@@ -184,8 +185,6 @@ class Transport:
                             f"{self.credentials_hint()} (HTTP {resp.status})")
         if resp.status != 200:
             raise AuthError(f"registry {self.host}: the token service answered HTTP {resp.status}")
-        import json
-
         try:
             doc = json.loads(resp.body)
             token = doc.get("token") or doc.get("access_token")
@@ -204,12 +203,14 @@ class Transport:
         deadline = _Deadline(self.limits, what, self.host)
         resp = self._exchange(method, url, headers, body, cap or self.limits.manifest, stream, deadline)
         if resp.status == 401 and own and self._challenge is not None and self._challenge[0] == "bearer":
-            again = _parse_challenge(resp.header("WWW-Authenticate") or "")  # step 5
-            wanted = (again or ("", {}))[1].get("scope")
-            if wanted and wanted != scope:
-                _close(resp)
-                headers["Authorization"] = self._authorization(wanted) or ""
-                resp = self._exchange(method, url, headers, body, cap or self.limits.manifest, stream, deadline)
+            # step 5: one fresh token, for the scope the challenge names (else ours: the old one may have expired)
+            again = _parse_challenge(resp.header("WWW-Authenticate") or "")
+            wanted = (again or ("", {}))[1].get("scope") or scope
+            _close(resp)
+            with self._lock:
+                self._tokens.pop(wanted, None)
+            headers["Authorization"] = self._authorization(wanted) or ""
+            resp = self._exchange(method, url, headers, body, cap or self.limits.manifest, stream, deadline)
         return resp
 
     def _wants_login(self, scheme: str) -> str:
