@@ -311,8 +311,14 @@ def test_caps_from_the_environment_apply_to_real_manifests_and_configs(tmp_path,
     with pytest.raises(InvalidImage, match=r"config blob .* over the 50 byte cap \(\$FAKTORY_MAX_CONFIG_SIZE\)"):
         open_image(ref, cache=LayerCache(tmp_path / "c2"))
     monkeypatch.setenv("FAKTORY_MAX_CONFIG_SIZE", "lots")
-    with pytest.raises(FaktoryError, match=r"\$FAKTORY_MAX_CONFIG_SIZE must be a positive number of bytes"):
+    with pytest.raises(FaktoryError, match=r"FAKTORY_MAX_CONFIG_SIZE='lots' is not a size"):
         open_image(ref, cache=LayerCache(tmp_path / "c3"))
+    monkeypatch.setenv("FAKTORY_MAX_CONFIG_SIZE", "0")
+    with pytest.raises(FaktoryError, match=r"FAKTORY_MAX_CONFIG_SIZE='0' must be more than 0"):
+        open_image(ref, cache=LayerCache(tmp_path / "c4"))
+    monkeypatch.setenv("FAKTORY_MAX_CONFIG_SIZE", "0.1KiB")  # units as for the other limits: 102 bytes
+    with pytest.raises(InvalidImage, match=r"over the 102 byte cap"):
+        open_image(ref, cache=LayerCache(tmp_path / "c5"))
 
 
 def test_plain_http_rule_is_one_rule(monkeypatch):

@@ -1,5 +1,7 @@
 """How long and how much: the timeouts and size caps of registry traffic, from the environment.
 
+Sizes take units as faktory.limits reads them (`4MiB`, `500KB`, `1048576`); neither kind can be turned off.
+
 | variable | default | what |
 |---|---|---|
 | `FAKTORY_REGISTRY_CONNECT_TIMEOUT` | 10 s | TCP (and TLS) connect |
@@ -14,16 +16,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from faktory.errors import FaktoryError
+from faktory.limits import LimitError, parse_size
 
 _MIB = 1 << 20
 
+
+def _seconds(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise LimitError(f"{what}={text!r} is not a number of seconds") from None
+
+
 ENV = {  # Limits field -> (environment variable, parser)
-    "connect": ("FAKTORY_REGISTRY_CONNECT_TIMEOUT", float),
-    "read": ("FAKTORY_REGISTRY_READ_TIMEOUT", float),
-    "total": ("FAKTORY_REGISTRY_TIMEOUT", float),
-    "manifest": ("FAKTORY_MAX_MANIFEST_SIZE", int),
-    "config": ("FAKTORY_MAX_CONFIG_SIZE", int),
+    "connect": ("FAKTORY_REGISTRY_CONNECT_TIMEOUT", _seconds),
+    "read": ("FAKTORY_REGISTRY_READ_TIMEOUT", _seconds),
+    "total": ("FAKTORY_REGISTRY_TIMEOUT", _seconds),
+    "manifest": ("FAKTORY_MAX_MANIFEST_SIZE", parse_size),
+    "config": ("FAKTORY_MAX_CONFIG_SIZE", parse_size),
 }
 
 
@@ -44,12 +54,8 @@ class Limits:
             text = os.environ.get(var)
             if text is None or not text.strip():
                 continue
-            try:
-                value = parse(text)
-            except ValueError:
-                value = 0
-            if not value > 0:
-                unit = "number of seconds" if parse is float else "number of bytes"
-                raise FaktoryError(f"${var} must be a positive {unit}, got {text!r}")
+            value = parse(text, var)
+            if not value > 0:  # a registry limit cannot be switched off: 0 would mean wait or read forever
+                raise LimitError(f"{var}={text!r} must be more than 0")
             values[name] = value
         return cls(**values)

@@ -54,11 +54,21 @@ API_HOSTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1
 _ERROR_BODY = 64 << 10  # what is read of a refusal's body before the connection is dropped
 _MIB = 1 << 20
 
+def is_loopback(host: str | None) -> bool:
+    """127.x, localhost and ::1, with or without a port."""
+    if not host:
+        return False
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host
+    if name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    return name in ("localhost", "::1") or name.startswith("127.")
+
+
 def plain_http(host: str, insecure: Iterable[str] = ()) -> bool:
     """Loopback, `$FAKTORY_INSECURE_REGISTRIES` and the caller's globs are spoken to over HTTP, as the engine does."""
-    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
-    if name in ("localhost", "[::1]", "::1") or name.startswith("127."):
+    if is_loopback(host):
         return True
+    name = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
     listed = [h.strip() for h in os.environ.get("FAKTORY_INSECURE_REGISTRIES", "").split(",") if h.strip()]
     return any(fnmatch.fnmatchcase(host, pat) or fnmatch.fnmatchcase(name, pat) for pat in (*listed, *insecure))
 
@@ -460,4 +470,4 @@ def _proxy_for(scheme: str, netloc: str) -> str | None:
     return urlsplit(proxy if "://" in proxy else f"http://{proxy}").netloc or None
 
 
-__all__ = ["BlobStream", "Limits", "Response", "Transport", "plain_http"]
+__all__ = ["BlobStream", "Limits", "Response", "Transport", "is_loopback", "plain_http"]

@@ -24,6 +24,7 @@ from typing import Mapping
 import yaml
 
 from faktory.errors import FaktoryError
+from faktory.registry.transport import is_loopback  # one rule for "this machine", as for plain HTTP
 
 KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
 DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
@@ -67,16 +68,6 @@ class Plan:
     destination: str
     verify: Mapping[str, object] | None
     options: Mapping[str, object]
-
-
-def is_loopback(host: str | None) -> bool:
-    """127.x, localhost and ::1, with or without a port."""
-    if not host:
-        return False
-    name = host[1:].split("]", 1)[0] if host.startswith("[") else host
-    if name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    return name in ("localhost", "::1") or name.startswith("127.")
 
 
 @dataclass(frozen=True)
