@@ -39,7 +39,7 @@ def command(
 
     if graph and not graph.endswith((".dot", ".gv", ".graphml")):
         raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
-    image = load_image(ref, platform, keychain_for(creds, authfile))
+    image = load_image(ref, platform, keychain=keychain_for(creds, authfile))
     closure = analyze(image)
     console = make_console()
     if graph:
