@@ -6,17 +6,11 @@ top-level names are the fallback.
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
-import re
 from dataclasses import dataclass, field
 
 from faktory.analyzers.graphbuild import GraphBuilder
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+from faktory.distinfo import canonical_name, record_paths
 
 
 @dataclass
@@ -44,7 +38,7 @@ def build_index(gb: GraphBuilder, site_dirs: list[str]) -> DistIndex:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
             meta = posixpath.join(site, name)
-            dist = canonical(name.rsplit(".", 1)[0].split("-")[0])
+            dist = canonical_name(name.rsplit(".", 1)[0].split("-")[0])
             if not gb.is_dir(meta):
                 index.meta_dir.setdefault(dist, meta)  # egg-info as a single PKG-INFO file
                 continue
@@ -52,10 +46,8 @@ def build_index(gb: GraphBuilder, site_dirs: list[str]) -> DistIndex:
             inner = gb.listdir(meta)
             if "RECORD" in inner:
                 text = gb.fs.read_bytes(posixpath.join(meta, "RECORD")).decode("utf-8", "replace")
-                for row in csv.reader(io.StringIO(text)):
-                    if row and row[0]:
-                        path = posixpath.normpath(posixpath.join(site, row[0]))
-                        index.by_file.setdefault(path, dist)
+                for path in record_paths(text, site):
+                    index.by_file.setdefault(path, dist)
             if "top_level.txt" in inner:
                 text = gb.fs.read_bytes(posixpath.join(meta, "top_level.txt")).decode("utf-8", "replace")
                 for top in text.split():

@@ -10,17 +10,20 @@ if TYPE_CHECKING:
     from faktory.analyzers.options import AnalyzeOptions
     from faktory.emitters.base import Artifact, EmitOptions
     from faktory.image import Image, Platform
+    from faktory.registry.auth import Keychain
 
 
-def load_image(ref: str, platform: "Platform | str | None" = None, pull: str | None = None) -> "Image":
+def load_image(ref: str, platform: "Platform | str | None" = None, pull: str | None = None,
+               keychain: "Keychain | None" = None) -> "Image":
     """Inspect: any reference (daemon, registry, docker-archive:, oci:) -> Image.
 
     platform: `os/arch[/variant]` (a malformed one is a ReferenceError_), picked from an image index.
     pull: always | missing | never for engine names (default $FAKTORY_PULL, else missing).
+    keychain: registry logins (faktory.registry.auth.keychain for --creds/--authfile); None: the default order.
     """
     from faktory.sources import open_image
 
-    return open_image(ref, platform=platform, pull=pull)
+    return open_image(ref, platform=platform, pull=pull, keychain=keychain)
 
 
 def analyze(image: "Image", options: "AnalyzeOptions | None" = None) -> "Closure":

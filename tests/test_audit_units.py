@@ -22,7 +22,9 @@ from faktory.audit.model import (
     ERROR, OK, SCHEMA_VERSION, AuditReport, CExtension, EntrypointInfo, ImageAudit, InterpreterInfo, Issue, Package,
     TargetVerdict,
 )
-from faktory.audit.registry import RegistrySpec, _next_link
+from faktory.audit.registry import RegistrySpec
+from faktory.registry.client import _next_link
+from faktory.registry.transport import plain_http
 from faktory.audit.runner import run_audit
 from faktory.audit.writers.csv_report import columns, write_csv
 from faktory.audit.writers.html_report import render_html
@@ -376,8 +378,8 @@ def test_spdx_output_validates_with_spdx_tools(tmp_path):
 
 def test_registry_spec_and_pagination_links():
     assert RegistrySpec.parse("127.0.0.1:5000/fixtures/flask") == RegistrySpec("127.0.0.1:5000", "fixtures/flask")
-    assert RegistrySpec.parse("localhost:5000").base_url == "http://localhost:5000"
-    assert RegistrySpec.parse("registry.example").base_url == "https://registry.example"
+    assert plain_http(RegistrySpec.parse("localhost:5000").host)
+    assert not plain_http(RegistrySpec.parse("registry.example").host)
     assert _next_link('</v2/_catalog?last=b&n=2>; rel="next"') == "/v2/_catalog?last=b&n=2"
     assert _next_link(None) is None
 

@@ -16,7 +16,7 @@ import oras.provider
 import pytest
 
 from faktory.errors import AuthError
-from faktory.service import credentials
+from faktory.registry import auth
 from faktory.service.config import ServiceConfig
 from faktory.service.publish import (
     Destination,
@@ -25,7 +25,8 @@ from faktory.service.publish import (
     publish,
     result_annotations,
 )
-from faktory.service.registry import RegistryClient
+from faktory.registry.auth import Anonymous
+from faktory.registry.client import RegistryClient
 from faktory.service.rules import parse_rules
 from faktory.service.service import Service
 from tests.support.services import start_registry
@@ -73,7 +74,7 @@ def registry(tmp_path_factory):
 def test_layout_is_pushed_as_image_with_source_annotations_and_repush_is_harmless(tmp_path, registry):
     outdir = tmp_path / "out"
     write_layout(outdir / "image")
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-oci")
     extra = {"image": {"layout": "image"}}
     digest = publish(client, outdir, dest, "oci", ANNOTATIONS, extra)
@@ -90,7 +91,7 @@ def test_layout_that_escapes_outdir_is_not_trusted(tmp_path, registry):
     (outdir / "kernel").parent.mkdir(parents=True)
     (outdir / "kernel").write_bytes(b"k")
     write_layout(tmp_path / "elsewhere")
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-escape")
     publish(client, outdir, dest, "microvm", ANNOTATIONS, {"image": {"layout": "../elsewhere"}})
     assert skopeo_inspect_raw(str(dest))["artifactType"] == artifact_type("microvm")
@@ -102,7 +103,7 @@ def test_non_image_output_is_an_oras_artifact(tmp_path, registry):
     (outdir / "boot" / "vmlinuz").write_bytes(b"\x7fELF kernel bytes")
     (outdir / "initrd.cpio").write_bytes(b"070701" + b"0" * 100)
     (outdir / "faktory.json").write_text("{}")
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-microvm")
     annotations = result_annotations("127.0.0.1:1/src:v1", "127.0.0.1:1/src@" + SOURCE, SOURCE, "microvm")
     digest = publish(client, outdir, dest, "microvm", annotations)
@@ -127,7 +128,7 @@ def test_credentials_come_from_docker_config(tmp_path, monkeypatch):
     try:
         dest = Destination.parse(f"{handle.addr}/apps/web:v1-oci")
         write_layout(tmp_path / "layout")
-        anonymous = RegistryClient(handle.addr, insecure=True, credentials=None)
+        anonymous = RegistryClient(handle.addr, Anonymous())
         with pytest.raises(AuthError):
             publish(anonymous, tmp_path / "layout", dest, "oci", ANNOTATIONS)
         config_dir = tmp_path / "docker-config"
@@ -136,13 +137,13 @@ def test_credentials_come_from_docker_config(tmp_path, monkeypatch):
         (config_dir / "config.json").write_text(json.dumps({"auths": {handle.addr: {"auth": wrong}}}))
         monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
         with pytest.raises(AuthError):
-            publish(RegistryClient(handle.addr, True, credentials.lookup(handle.addr)), tmp_path / "layout", dest,
+            publish(RegistryClient(handle.addr), tmp_path / "layout", dest,
                     "oci", ANNOTATIONS)
         right = base64.b64encode(b"pusher:s3cret-pw").decode()
         (config_dir / "config.json").write_text(json.dumps({"auths": {f"http://{handle.addr}": {"auth": right}}}))
-        found = credentials.lookup(handle.addr)
-        assert found == credentials.Credentials("pusher", "s3cret-pw")
-        digest = publish(RegistryClient(handle.addr, True, found), tmp_path / "layout", dest, "oci", ANNOTATIONS)
+        found = auth.DefaultKeychain().resolve(handle.addr)
+        assert found == auth.Credentials("pusher", "s3cret-pw")
+        digest = publish(RegistryClient(handle.addr, auth.DefaultKeychain(found)), tmp_path / "layout", dest, "oci", ANNOTATIONS)
         assert digest.startswith("sha256:")
     finally:
         handle.stop()
@@ -150,7 +151,7 @@ def test_credentials_come_from_docker_config(tmp_path, monkeypatch):
 
 def test_untrusted_trigger_resolves_the_tag_itself(tmp_path, registry):
     write_layout(tmp_path / "layout")
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     pushed = publish(client, tmp_path / "layout", Destination.parse(f"{registry.addr}/hub/web:latest"), "oci", {})
     service = Service(ServiceConfig(state_dir=tmp_path / "state"),
                       rules=parse_rules('rules: [{repository: "hub/*", targets: [oci, microvm]}]'))
@@ -165,7 +166,7 @@ def test_an_older_push_does_not_overwrite_a_newer_one(tmp_path, registry):
     from faktory.service.jobs import QUEUED, Job
     from faktory.service.pipeline import SkipJob, _still_current
 
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/moving:v1")
     old = publish(client, write_layout(tmp_path / "old", b"print(1)\n"), dest, "oci", {})
     job = Job(id="j", state=QUEUED, registry=registry.addr, repository="apps/moving", tag="v1", digest=old,
@@ -184,7 +185,7 @@ def test_kraftkit_package_goes_out_as_an_index_keeping_its_annotations(tmp_path,
     outdir = tmp_path / "out"
     package = write_package(outdir / PACKAGE_DIR, tmp_path / "kernel", tmp_path / "rootfs.cpio", "web",
                             ["/usr/bin/python3", "app.py"], {"PORT": "8080"})
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-unikraft")
     annotations = result_annotations("127.0.0.1:1/src:v1", "127.0.0.1:1/src@" + SOURCE, SOURCE, "unikraft")
     publish(client, outdir, dest, "unikraft", annotations, {"package": package})
@@ -202,7 +203,7 @@ def test_same_digest_under_another_tag_is_retagged_not_converted(tmp_path, regis
     from faktory.service.jobs import QUEUED, Job
     from faktory.service.pipeline import convert_and_publish
 
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     source = publish(client, write_layout(tmp_path / "src", b"print(3)\n"), 
                      Destination.parse(f"{registry.addr}/apps/twin:latest"), "oci", {})
     annotations = result_annotations(f"{registry.addr}/apps/twin:v1", "x", source, "oci")
@@ -222,7 +223,7 @@ def test_a_faktory_result_is_never_converted_again(tmp_path, registry):
     from faktory.service.jobs import QUEUED, Job
     from faktory.service.pipeline import SkipJob, convert_and_publish
 
-    client = RegistryClient(registry.addr, insecure=True)
+    client = RegistryClient(registry.addr)
     result = publish(client, write_layout(tmp_path / "out", b"print(5)\n"),
                      Destination.parse(f"{registry.addr}/apps/loop:v1-oci"), "oci", ANNOTATIONS)
     job = Job(id="j", state=QUEUED, registry=registry.addr, repository="apps/loop", tag="v1-oci", digest=result,
@@ -234,14 +235,13 @@ def test_a_faktory_result_is_never_converted_again(tmp_path, registry):
 
 
 def test_large_blob_goes_up_in_chunks(tmp_path, registry):
-    from faktory.service.registry import CHUNKED_ABOVE
+    from faktory.registry.client import CHUNKED_ABOVE
 
     big = tmp_path / "big"
     with open(big, "wb") as f:
         for i in range(CHUNKED_ABOVE // (1 << 20) + 3):
             f.write(bytes([i % 251]) * (1 << 20))
     digest = "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
-    client = RegistryClient(registry.addr, insecure=True)
-    client.push_blob("apps/big", big, digest, big.stat().st_size, "application/octet-stream")
-    head = client._request("HEAD", f"apps/big/blobs/{digest}")
-    assert head.status_code == 200 and int(head.headers["Content-Length"]) == big.stat().st_size
+    client = RegistryClient(registry.addr)
+    client.push_blob("apps/big", big, digest, big.stat().st_size)
+    assert client.blob_size("apps/big", digest) == big.stat().st_size

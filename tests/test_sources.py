@@ -24,7 +24,7 @@ from faktory.errors import (
 )
 from faktory.image import Platform
 from faktory.sources import open_image, reference
-from faktory.sources import registry as registry_mod
+from faktory.registry import transport as transport_mod
 from tests.imagefab import (
     LayerTar, compress, config_for, manifest_for, push_image, push_manifest, sha, write_blob,
     write_docker_archive, write_oci_layout,
@@ -266,8 +266,8 @@ import json, sys
 from faktory.cache import LayerCache
 from faktory.sources import open_image
 image = open_image(sys.argv[1], cache=LayerCache(sys.argv[2]))
-print(json.dumps({"digest": image.digest, "full_path": "oras" in sys.modules or "requests" in sys.modules,
-                  "files": image.fs.listdir("/app")}))
+heavy = sorted(m for m in ("oras", "requests", "httpx", "urllib3") if m in sys.modules)
+print(json.dumps({"digest": image.digest, "heavy": heavy, "files": image.fs.listdir("/app")}))
 """
 
 
@@ -277,23 +277,32 @@ def _load_in_child(ref: str, cache: LayerCache) -> dict:
     return json.loads(out)
 
 
-def test_registry_warm_load_is_one_head_and_follows_a_moved_tag(tmp_path, cache, services):
+def test_registry_warm_load_is_one_head_and_follows_a_moved_tag(tmp_path, cache, services, flaky):
+    server, front = flaky  # in front of the real registry, recording every request
     repo = _unique_repo()
     base = f"http://{services.registry}"
     session = requests.Session()
     first, _ = push_image(session, base, repo, layers(), tag="v1")
-    ref = f"docker://{services.registry}/{repo}:v1"
-    cold = _load_in_child(ref, cache)
-    warm = _load_in_child(ref, cache)
-    assert cold["full_path"] and not warm["full_path"]
-    assert cold == dict(warm, full_path=True) and warm["digest"] == first
-    by_digest = _load_in_child(f"docker://{services.registry}/{repo}@{first}", cache)
-    assert by_digest == warm
-    # The tag moves: the HEAD names a digest the cache has never seen, and the full path loads it.
+    ref = f"docker://127.0.0.1:{server.server_address[1]}/{repo}:v1"
+
+    def load(ref: str) -> tuple[dict, list]:
+        front.seen = []
+        doc = _load_in_child(ref, cache)
+        assert doc.pop("heavy") == []  # standard library HTTP only, cold or warm
+        return doc, [(method, path.split("?")[0]) for method, path in front.seen]
+
+    cold, cold_requests = load(ref)
+    warm, warm_requests = load(ref)
+    head = [("GET", "/v2/"), ("HEAD", f"/v2/{repo}/manifests/v1")]
+    assert cold == warm and warm["digest"] == first
+    assert warm_requests == head and any("/blobs/" in path for _, path in cold_requests)
+    by_digest, by_digest_requests = load(f"docker://127.0.0.1:{server.server_address[1]}/{repo}@{first}")
+    assert by_digest == warm and by_digest_requests == []
+    # The tag moves: the HEAD names a digest the cache has never seen, and the missing parts are fetched.
     moved, _ = push_image(session, base, repo, [LayerTar().dir("app").file("app/new.py", b"new").bytes()], tag="v1")
-    after = _load_in_child(ref, cache)
-    assert after["digest"] == moved != first and after["files"] == ["new.py"] and after["full_path"]
-    assert _load_in_child(ref, cache) == dict(after, full_path=False)
+    after, after_requests = load(ref)
+    assert after["digest"] == moved != first and after["files"] == ["new.py"] and len(after_requests) > 2
+    assert load(ref) == (after, head)
 
 
 def test_registry_multi_platform_index(tmp_path, cache, services):
@@ -358,24 +367,31 @@ class _FlakyRegistry(http.server.BaseHTTPRequestHandler):
     failures_left = 0
     upstream = ""
     hits = 0
+    seen: list = []
 
-    def do_GET(self):  # noqa: N802
+    def do_HEAD(self):  # noqa: N802
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False):  # noqa: N802
         cls = type(self)
         cls.hits += 1
+        cls.seen.append((self.command, self.path))
         if cls.failures_left > 0:
             cls.failures_left -= 1
             self.send_response(503)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        resp = requests.get(cls.upstream + self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+        resp = requests.request(self.command, cls.upstream + self.path,
+                                headers={"Accept": self.headers.get("Accept", "*/*")})
         self.send_response(resp.status_code)
         for key in ("Content-Type", "Docker-Content-Digest"):
             if key in resp.headers:
                 self.send_header(key, resp.headers[key])
-        self.send_header("Content-Length", str(len(resp.content)))
+        self.send_header("Content-Length", resp.headers.get("Content-Length", "0") if head else str(len(resp.content)))
         self.end_headers()
-        self.wfile.write(resp.content)
+        if not head:
+            self.wfile.write(resp.content)
 
     def log_message(self, *args):
         pass
@@ -383,7 +399,7 @@ class _FlakyRegistry(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky(services, monkeypatch):
-    monkeypatch.setattr(registry_mod, "BACKOFF", 0.01)
+    monkeypatch.setattr(transport_mod, "BACKOFF", 0.01)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FlakyRegistry)
     _FlakyRegistry.upstream = f"http://{services.registry}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -403,11 +419,11 @@ def test_registry_5xx_is_retried_then_reported(tmp_path, cache, services, flaky)
     handler.failures_left, handler.hits = 100, 0
     with pytest.raises(SourceUnavailable, match="answered 503 .* after 4 attempts"):
         open_image(f"docker://{host}/{repo}:v1", cache=LayerCache(tmp_path / "c5"))
-    assert handler.hits == registry_mod.RETRIES
+    assert handler.hits == transport_mod.RETRIES
 
 
 def test_unreachable_registry(cache, monkeypatch):
-    monkeypatch.setattr(registry_mod, "BACKOFF", 0.01)
+    monkeypatch.setattr(transport_mod, "BACKOFF", 0.01)
     with pytest.raises(SourceUnavailable, match="cannot reach registry"):
         open_image("docker://127.0.0.1:9/nothing/here:1", cache=cache)
 

@@ -35,10 +35,9 @@ def cheap_key(ref: str) -> str | None:
 def _registry_key(ref) -> str | None:
     if ref.digest:
         return f"registry-{ref.digest}"
-    from faktory.sources.registry import RegistryStore
+    from faktory.registry.client import RegistryClient
 
-    data, _ = RegistryStore(ref).fetch_manifest(ref.reference)
-    return "registry-sha256:" + hashlib.sha256(data).hexdigest()
+    return "registry-" + RegistryClient(ref.host).get_manifest(ref.repository, ref.reference).digest
 
 
 def _shared_engine():

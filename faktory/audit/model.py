@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
+from faktory.distinfo import canonical_name
+
 SCHEMA_VERSION = "1.0"
 
 OK, ERROR, PARTIAL = "ok", "error", "partial"  # PARTIAL: the image loaded but analysis failed
@@ -41,7 +43,7 @@ class Package:
         from packageurl import PackageURL
 
         if self.ecosystem == "python":
-            return PackageURL(type="pypi", name=normalise_name(self.name), version=self.version)
+            return PackageURL(type="pypi", name=canonical_name(self.name), version=self.version)
         qualifiers = {}
         if self.arch:
             qualifiers["arch"] = self.arch
@@ -103,13 +105,6 @@ class OsRelease:
         if not d:
             return None
         return cls(**{f.name: d.get(f.name, "") for f in fields(cls)})
-
-
-def normalise_name(name: str) -> str:
-    """PEP 503 normalised distribution name: `Jinja2` -> `jinja2`, `typing_extensions` -> `typing-extensions`."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from faktory.commands.analysis_options import analysis_options
+from faktory.commands.registry_flags import authfile_option, creds_option, keychain_for
 from faktory.errors import FaktoryError
 from faktory.units import human_bytes
 
@@ -29,6 +30,8 @@ def command(
     sizes: bool = typer.Option(False, "--sizes", help="Attribute the closure's bytes to distributions."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
     analysis=None,
+    creds: Optional[str] = creds_option(),
+    authfile: Optional[str] = authfile_option(),
 ) -> None:
     from rich.table import Table
 
@@ -39,7 +42,7 @@ def command(
 
     if graph and not graph.endswith((".dot", ".gv", ".graphml")):
         raise GraphOutputError(f"--graph wants a .dot or .graphml file name, got {graph!r}")
-    image = load_image(ref, platform)
+    image = load_image(ref, platform, keychain=keychain_for(creds, authfile))
     closure = analyze(image, analysis)
     console = make_console()
     if graph:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Optional
 
@@ -13,55 +11,29 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from faktory.commands.analysis_options import analysis_options
+from faktory.commands.registry_flags import authfile_option, creds_option, keychain_for
 from faktory.emitters.base import EmitOptions
-from faktory.errors import FaktoryError
+from faktory.registry.auth import Keychain
+from faktory.registry.client import PushFailed, RegistryClient
+from faktory.sources.reference import parse_docker_ref
 from faktory.units import human_bytes
 
 
-class PushFailed(FaktoryError):
-    pass
+def push(outdir: Path, extra: dict, dest: str, keychain: Keychain | None = None) -> str:
+    """Push the output's OCI layout (oci, km, or unikraft's kraftkit package) to dest; returns its digest.
 
-
-def push(outdir: Path, extra: dict, dest: str, creds: str | None = None) -> None:
-    """skopeo copy of the output's OCI layout (oci, km, or unikraft's kraftkit package) to a registry.
-
-    skopeo pushes the platform manifest with digests and annotations preserved; an index that carries
-    annotations of its own (kraftkit's `sh.kraftkit.version`) is then put under the same tag.
+    Blobs first, manifest last (faktory.registry.client); a plain image goes out byte for byte, a kraftkit
+    package as the image index that carries its annotations.
     """
     info = extra.get("image") or extra.get("package")
     if not info:
         raise PushFailed("this target has no image to push (oci, km and unikraft --kernel have one)")
-    layout = outdir / info["layout"]
-    dest_ref = dest if dest.startswith("docker://") else f"docker://{dest}"
-    host = dest_ref[len("docker://"):].split("/", 1)[0]
-    insecure = host.startswith(("127.", "localhost"))
-    cmd = ["skopeo", "copy", "--quiet", "--preserve-digests", f"--dest-tls-verify={str(not insecure).lower()}"]
-    if creds:
-        cmd.append(f"--dest-creds={creds}")
-    proc = subprocess.run([*cmd, f"oci:{layout}", dest_ref], capture_output=True, text=True)
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["skopeo failed"]
-        raise PushFailed(f"push to {dest} failed: {lines[-1]}")
-    index = json.loads((layout / "index.json").read_text())
-    if index.get("annotations"):
-        _put_index(dest_ref[len("docker://"):], index, insecure, creds)
-
-
-def _put_index(ref: str, index: dict, insecure: bool, creds: str | None) -> None:
-    import httpx
-
-    host, _, rest = ref.partition("/")
-    repo, _, tag = rest.rpartition(":") if ":" in rest.rsplit("/", 1)[-1] else (rest, "", "latest")
-    auth = tuple(creds.split(":", 1)) if creds else None
-    url = f"{'http' if insecure else 'https'}://{host}/v2/{repo}/manifests/{tag}"
-    body = json.dumps(index).encode()
-    try:
-        resp = httpx.put(url, content=body, auth=auth, timeout=60,
-                         headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})
-    except httpx.HTTPError as exc:
-        raise PushFailed(f"push of the package index to {ref} failed: {exc}") from None
-    if resp.status_code not in (200, 201):
-        raise PushFailed(f"push of the package index to {ref} failed: HTTP {resp.status_code}")
+    text = dest[len("docker://"):] if dest.startswith("docker://") else dest
+    ref = parse_docker_ref(text)
+    if ref.digest:
+        raise PushFailed(f"--push {dest}: push to a tag, not a digest")
+    client = RegistryClient(ref.host, keychain)
+    return client.push_layout(outdir / info["layout"], ref.repository, ref.tag or "latest")
 
 
 @analysis_options
@@ -70,7 +42,9 @@ def command(
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (replaced atomically)."),
     push_ref: Optional[str] = typer.Option(None, "--push", help="Push the resulting image to this registry ref."),
-    dest_creds: Optional[str] = typer.Option(None, "--dest-creds", help="USER:PASSWORD for --push."),
+    src_creds: Optional[str] = creds_option("src-"),
+    dest_creds: Optional[str] = creds_option("dest-"),
+    authfile: Optional[str] = authfile_option(),
     compact: bool = typer.Option(False, "--compact", help="Ship sourceless bytecode (and a gzip'd initrd for microvm)."),
     keep_debug: bool = typer.Option(False, "--keep-debug", help="Keep ELF debug sections (stripped by default)."),
     force: bool = typer.Option(False, "--force", help="Emit despite blockers (recorded in faktory.json)."),
@@ -92,6 +66,7 @@ def command(
     from faktory.commands.common import artifact_size, check_tag, quiet
 
     emitter_for(to)  # unknown target: fail before any work
+    source_keys, dest_keys = keychain_for(src_creds, authfile, "src-"), keychain_for(dest_creds, authfile, "dest-")
     tag = check_tag(tag)
     sbom_fmt = format_for(sbom, sbom_format) if sbom else None
     if push_ref and not (to in ("oci", "km") or (to == "unikraft" and kernel)):
@@ -100,7 +75,7 @@ def command(
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")
-        image = load_image(ref, platform)
+        image = load_image(ref, platform, keychain=source_keys)
         progress.update(step, description=f"analyzing {image.ref}")
         closure = analyze(image, analysis)
         findings = check(closure, to)
@@ -121,7 +96,7 @@ def command(
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
-            push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_creds)
+            push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_keys)
     if sbom:
         _write_output_sbom(image, closure, artifact, sbom, sbom_fmt)
     what, size = artifact_size(artifact)

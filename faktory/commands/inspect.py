@@ -26,6 +26,7 @@ from typing import Optional
 
 import typer
 
+from faktory.commands.registry_flags import authfile_option, creds_option, keychain_for
 from faktory.errors import ReferenceError_
 from faktory.units import human_bytes
 
@@ -178,10 +179,12 @@ def command(
                                                                    "image (default linux/amd64)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stable JSON document (schema faktory.inspect/v1)."),
     ls: Optional[str] = typer.Option(None, "--ls", help="List the merged filesystem under PATH."),
+    creds: Optional[str] = creds_option(),
+    authfile: Optional[str] = authfile_option(),
 ) -> None:
     from faktory.sources import open_image
 
-    image = open_image(ref, platform=platform)
+    image = open_image(ref, platform=platform, keychain=keychain_for(creds, authfile))
     doc = describe(image, ls)
     try:
         if as_json:

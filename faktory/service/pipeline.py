@@ -28,7 +28,7 @@ from faktory.service.publish import (
     result_annotations,
     retag,
 )
-from faktory.service.registry import RegistryClient
+from faktory.registry.client import RegistryClient
 
 
 class SkipJob(Exception):

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Mapping
 
 from faktory.errors import FaktoryError, InvalidImage
-from faktory.service.registry import Manifest, RegistryClient, sha256_digest
+from faktory.registry.client import RegistryClient, sha256_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-INDEX_TYPES = (OCI_INDEX, "application/vnd.docker.distribution.manifest.list.v2+json")
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_CONFIG = b"{}"
 FILE_MEDIA_TYPE = "application/vnd.faktory.file.v1"
@@ -109,75 +107,9 @@ def _serialize(doc: Mapping) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-class _Layout:
-    def __init__(self, root: Path):
-        self.root = root
-
-    def blob(self, digest: str) -> Path:
-        algo, _, hexpart = digest.partition(":")
-        if algo != "sha256" or not re.fullmatch(r"[0-9a-f]{64}", hexpart):
-            raise InvalidImage(f"OCI layout {self.root}: bad digest {digest!r}")
-        path = self.root / "blobs" / algo / hexpart
-        if not path.is_file():
-            raise InvalidImage(f"OCI layout {self.root}: blob {digest} is missing")
-        return path
-
-    def read(self, descriptor: Mapping) -> bytes:
-        data = self.blob(descriptor["digest"]).read_bytes()
-        if sha256_digest(data) != descriptor["digest"]:
-            raise InvalidImage(f"OCI layout {self.root}: blob {descriptor['digest']} fails its digest")
-        return data
-
-
-def _push_tree(client: RegistryClient, layout: _Layout, repository: str, descriptor: Mapping) -> None:
-    """Push everything a manifest/index descriptor references, then the manifest itself by digest."""
-    media_type = descriptor["mediaType"]
-    data = layout.read(descriptor)
-    doc = json.loads(data)
-    if media_type in INDEX_TYPES:
-        for child in doc.get("manifests", []):
-            _push_tree(client, layout, repository, child)
-    else:
-        for blob in [doc["config"], *doc.get("layers", [])]:
-            client.push_blob(repository, layout.blob(blob["digest"]), blob["digest"], blob["size"], blob["mediaType"])
-    client.put_manifest(repository, descriptor["digest"], data, media_type)
-
-
-def _push_children_then_root(
-    client: RegistryClient, layout: _Layout, dest: Destination, root_type: str, root: dict
-) -> str:
-    if root_type in INDEX_TYPES:
-        for child in root.get("manifests", []):
-            _push_tree(client, layout, dest.repository, child)
-    else:
-        for blob in [root["config"], *root.get("layers", [])]:
-            client.push_blob(
-                dest.repository, layout.blob(blob["digest"]), blob["digest"], blob["size"], blob["mediaType"]
-            )
-    return client.put_manifest(dest.repository, dest.tag, _serialize(root), root_type)
-
-
 def push_layout(client: RegistryClient, outdir: Path, dest: Destination, annotations: Mapping[str, str]) -> str:
     """Push the image an OCI layout holds (one manifest or index; several become an index) under dest."""
-    layout = _Layout(outdir)
-    index = json.loads((outdir / "index.json").read_text())
-    descriptors = index.get("manifests") or []
-    if not descriptors:
-        raise InvalidImage(f"OCI layout {outdir} holds no manifest")
-    is_package = bool(index.get("annotations")) or any("platform" in d for d in descriptors)
-    if len(descriptors) == 1 and not is_package:
-        root_type = descriptors[0].get("mediaType", OCI_MANIFEST)
-        root = json.loads(layout.read(descriptors[0]))
-    else:
-        # Several images, or a package whose index itself carries meaning (kraftkit wants its annotations
-        # and the platform descriptors on the index): the layout's index goes out as an image index.
-        root_type = OCI_INDEX
-        root = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [dict(d) for d in descriptors]}
-        if index.get("annotations"):
-            root["annotations"] = dict(index["annotations"])
-    root.setdefault("mediaType", root_type)
-    root["annotations"] = {**(root.get("annotations") or {}), **annotations}
-    return _push_children_then_root(client, layout, dest, root_type, root)
+    return client.push_layout(outdir, dest.repository, dest.tag, annotations)
 
 
 def push_artifact(
@@ -190,14 +122,14 @@ def push_artifact(
     layers = []
     for path in files:
         digest, size = _file_digest(path)
-        client.push_blob(dest.repository, path, digest, size, FILE_MEDIA_TYPE)
+        client.push_blob(dest.repository, path, digest, size)
         layers.append({"mediaType": FILE_MEDIA_TYPE, "digest": digest, "size": size,
                        "annotations": {TITLE: path.relative_to(outdir).as_posix()}})
     with tempfile.TemporaryDirectory(prefix="faktory-empty-") as tmp:
         empty = Path(tmp) / "config"
         empty.write_bytes(EMPTY_CONFIG)
         config_digest = sha256_digest(EMPTY_CONFIG)
-        client.push_blob(dest.repository, empty, config_digest, len(EMPTY_CONFIG), EMPTY_CONFIG_TYPE)
+        client.push_blob(dest.repository, empty, config_digest, len(EMPTY_CONFIG))
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -250,4 +182,4 @@ def publish(
     return push_artifact(client, outdir, dest, target, annotations)
 
 
-__all__ = ["Destination", "Manifest", "already_published", "publish", "push_artifact", "push_layout"]
+__all__ = ["Destination", "already_published", "publish", "push_artifact", "push_layout"]

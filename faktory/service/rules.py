@@ -28,6 +28,7 @@ from typing import Mapping
 import yaml
 
 from faktory.errors import FaktoryError
+from faktory.registry.transport import is_loopback  # one rule for "this machine", as for plain HTTP
 
 KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
 DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
@@ -75,16 +76,6 @@ class Plan:
     analysis: Mapping[str, object] = field(default_factory=dict)
 
 
-def is_loopback(host: str | None) -> bool:
-    """127.x, localhost and ::1, with or without a port."""
-    if not host:
-        return False
-    name = host[1:].split("]", 1)[0] if host.startswith("[") else host
-    if name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    return name in ("localhost", "::1") or name.startswith("127.")
-
-
 @dataclass(frozen=True)
 class Rules:
     rules: tuple[Rule, ...] = (Rule(),)
@@ -113,12 +104,6 @@ class Rules:
                     verify = dict(rule.verify) if rule.verify is not None else None
                     out[target] = Plan(target, dest, verify, dict(rule.options), dict(rule.analysis))
         return list(out.values())
-
-    def is_insecure(self, registry: str) -> bool:
-        host = registry.rsplit(":", 1)[0] if not registry.startswith("[") else registry
-        if host in ("127.0.0.1", "localhost", "[::1]"):
-            return True
-        return any(fnmatch.fnmatchcase(registry, pat) for pat in self.insecure_registries)
 
 
 def _globs(value: object, key: str, default: tuple[str, ...]) -> tuple[str, ...]:

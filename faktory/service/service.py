@@ -16,12 +16,11 @@ from huey import RedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
 from faktory.errors import FaktoryError, SourceUnavailable, AuthError
-from faktory.service import credentials
 from faktory.service.config import ServiceConfig
 from faktory.service.events import PushEvent
 from faktory.service.jobs import DONE, FAILED, QUEUED, RETRYING, RUNNING, SKIPPED, Job, job_id_for
 from faktory.service.pipeline import SkipJob, convert_and_publish, own_workdir
-from faktory.service.registry import RegistryClient
+from faktory.registry.client import RegistryClient
 from faktory.service.rules import Rules, is_loopback, load_rules
 from faktory.service.store import JobStore, RedisStore, SqliteStore
 
@@ -140,14 +139,12 @@ class Service:
     # -- worker side --------------------------------------------------------------------------------
     def client(self, registry: str) -> RegistryClient:
         if registry not in self._clients:
-            self._clients[registry] = RegistryClient(
-                registry, insecure=self.rules.is_insecure(registry), credentials=credentials.lookup(registry)
-            )
+            self._clients[registry] = RegistryClient(registry, insecure=self.rules.insecure_registries)
         return self._clients[registry]
 
     def resolve_and_accept(self, registry: str, repository: str, tag: str, source: str) -> Accepted:
         """Untrusted trigger: ask the registry itself what the tag points at."""
-        digest = self.client(registry).resolve(repository, tag)
+        digest = self.client(registry).get_manifest(repository, tag).digest
         return self._plan(registry, repository, tag, digest, source)
 
     def worker_name(self) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from faktory.cache import LayerCache
     from faktory.image import Platform
+    from faktory.registry.auth import Keychain
     from faktory.sources.loaded import LoadedImage
 
 _log = logging.getLogger("faktory.sources")
@@ -37,11 +38,12 @@ def pull_policy(policy: str | None = None) -> str:
 
 
 def open_image(ref: str, platform: "Platform | str | None" = None, cache: "LayerCache | None" = None,
-               pull: str | None = None) -> "LoadedImage":
+               pull: str | None = None, keychain: "Keychain | None" = None) -> "LoadedImage":
     """Any image reference -> one digest-verified Image with a merged filesystem.
 
     pull applies to engine names (`NAME[:TAG]`): `missing` reads the engine, then the registry the name
     names; `always` reads the registry; `never` reads the engine only. Explicit transports ignore it.
+    keychain: registry logins (faktory.registry.auth); None is the default order (environment, docker config).
     """
     from faktory.cache import LayerCache
     from faktory.errors import ReferenceError_
@@ -56,7 +58,7 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
     policy = pull_policy(pull)
     parsed = refs.parse(ref)
     _log.debug("%s: %s reference, pull policy %s", ref, type(parsed).__name__.removesuffix("Ref").lower(), policy)
-    image = _open(parsed, platform, cache or LayerCache(), policy)
+    image = _open(parsed, platform, cache or LayerCache(), policy, keychain)
     _log.debug("%s: %s image %s, %d layers", ref, image.source, image.digest, len(image.layers))
     if platform is not None:  # an engine or archive holds one platform per name: it must be the one asked for
         from faktory.errors import ImageNotFound
@@ -67,7 +69,7 @@ def open_image(ref: str, platform: "Platform | str | None" = None, cache: "Layer
     return image
 
 
-def _open(parsed, platform, cache, policy: str = "missing") -> "LoadedImage":
+def _open(parsed, platform, cache, policy: str = "missing", keychain: "Keychain | None" = None) -> "LoadedImage":
     from faktory.sources import reference as refs
 
     if isinstance(parsed, refs.ArchiveRef):
@@ -83,7 +85,7 @@ def _open(parsed, platform, cache, policy: str = "missing") -> "LoadedImage":
         from faktory.sources.registry import load_registry
 
         _log.info("pulling %s from the registry", parsed)
-        return load_registry(parsed, cache, platform)
+        return load_registry(parsed, cache, platform, keychain)
     from faktory.errors import FaktoryError
     from faktory.sources.daemon import DaemonUnreachable, NotInDaemon, engine_address, load_daemon
 
@@ -91,7 +93,7 @@ def _open(parsed, platform, cache, policy: str = "missing") -> "LoadedImage":
         from faktory.sources.registry import load_registry
 
         _log.info("pulling %s (--pull always)", parsed.registry)
-        return load_registry(parsed.registry, cache, platform)
+        return load_registry(parsed.registry, cache, platform, keychain)
     try:
         return load_daemon(parsed.name, parsed.name, cache, platform)
     except (NotInDaemon, DaemonUnreachable) as daemon_exc:
@@ -99,11 +101,11 @@ def _open(parsed, platform, cache, policy: str = "missing") -> "LoadedImage":
             raise
         if policy == "never":
             raise type(daemon_exc)(f"{daemon_exc} (--pull never: not reading {parsed.registry}; "
-                                   f"engine {engine_address()})") from None
+                                   f"engine {engine_address()})") from daemon_exc
         from faktory.sources.registry import load_registry
 
         _log.info("%s is not in the Docker engine: pulling from %s", parsed.name, parsed.registry)
         try:
-            return load_registry(parsed.registry, cache, platform)
+            return load_registry(parsed.registry, cache, platform, keychain)
         except FaktoryError as exc:
-            raise type(exc)(f"{daemon_exc}; and from the registry: {exc}") from None
+            raise type(exc)(f"{daemon_exc}; and from the registry: {exc}") from exc

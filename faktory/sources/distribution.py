@@ -9,11 +9,11 @@ from faktory.cache import LayerCache
 from faktory.digests import require
 from faktory.errors import DigestMismatch, ImageNotFound, InvalidImage
 from faktory.image import Layer, Platform
+from faktory.registry.limits import ENV, Limits
 from faktory.sources import manifest as mf
 from faktory.sources.loaded import LoadedImage, assemble
 
 MAX_INDEX_DEPTH = 4
-MAX_JSON_BLOB = 16 << 20  # a manifest or config bigger than this is not one
 
 
 class BlobStore(Protocol):
@@ -45,10 +45,11 @@ def verify_blob(store: BlobStore, digest: str, label: str) -> None:
 
 
 def read_json_blob(store: BlobStore, digest: str, what: str) -> bytes:
+    cap = Limits.from_env().config
     with store.open_blob(digest) as fh:
-        data = fh.read(MAX_JSON_BLOB + 1)
-    if len(data) > MAX_JSON_BLOB:
-        raise InvalidImage(f"{what} {digest} is too large to be JSON metadata")
+        data = fh.read(cap + 1)
+    if len(data) > cap:
+        raise InvalidImage(f"{what} {digest} is over the {cap} byte cap (${ENV['config'][0]})")
     check_digest(data, digest, what)
     return data
 

@@ -6,12 +6,11 @@ files each distribution owns, which lets the extension cataloger attribute a `.s
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 from email.parser import HeaderParser
 
 from faktory.audit.model import Package
+from faktory.distinfo import record_paths
 from faktory.image import FileSystem
 
 MAX_METADATA_BYTES = 1 << 20  # image content is untrusted: never read an unbounded blob into memory
@@ -73,11 +72,7 @@ def _dist_info(fs: FileSystem, path: str) -> Package | None:
     meta = _read_text(fs, f"{path}/METADATA")
     if meta is None:
         return None
-    base = posixpath.dirname(path)  # RECORD paths are relative to the directory holding the .dist-info
-    record = _read_text(fs, f"{path}/RECORD") or ""
-    files = tuple(
-        posixpath.normpath(posixpath.join(base, row[0])) for row in csv.reader(io.StringIO(record)) if row and row[0]
-    )
+    files = record_paths(_read_text(fs, f"{path}/RECORD") or "", posixpath.dirname(path))
     return _package(meta, path, files)
 
 
