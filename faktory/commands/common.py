@@ -173,9 +173,8 @@ def artifact_size(artifact) -> tuple[str, int]:
     output's files; never the closure before --compact stripped it."""
     from faktory.emitters.convert import MANIFEST, README, load_manifest
 
-    info = artifact.extra.get("image") if isinstance(artifact.extra, dict) else None
-    if info and info.get("compressed_size"):
-        return "image", int(info["compressed_size"])
+    if artifact.image is not None and artifact.image.compressed_size:
+        return "image", artifact.image.compressed_size
     files = load_manifest(artifact.outdir).get("files") or {}
     return "files", sum(size for name, size in files.items() if name not in (MANIFEST, README))
 

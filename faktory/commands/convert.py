@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from faktory.emitters.base import EmitOptions
+from faktory.emitters.base import EmitOptions, ImageOut
 from faktory.errors import FaktoryError
 from faktory.units import human_bytes
 
@@ -21,16 +22,15 @@ class PushFailed(FaktoryError):
     pass
 
 
-def push(outdir: Path, extra: dict, dest: str, creds: str | None = None) -> None:
+def push(outdir: Path, image: ImageOut | None, dest: str, creds: str | None = None) -> None:
     """skopeo copy of the output's OCI layout (oci, km, or unikraft's kraftkit package) to a registry.
 
     skopeo pushes the platform manifest with digests and annotations preserved; an index that carries
     annotations of its own (kraftkit's `sh.kraftkit.version`) is then put under the same tag.
     """
-    info = extra.get("image") or extra.get("package")
-    if not info:
-        raise PushFailed("this target has no image to push (oci, km and unikraft --kernel have one)")
-    layout = outdir / info["layout"]
+    if image is None:
+        raise PushFailed("this output has no image to push")
+    layout = outdir / image.layout
     dest_ref = dest if dest.startswith("docker://") else f"docker://{dest}"
     host = dest_ref[len("docker://"):].split("/", 1)[0]
     insecure = host.startswith(("127.", "localhost"))
@@ -83,24 +83,30 @@ def command(
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
-    from faktory.emitters.convert import blockers, check, describe, emitter_for
+    from faktory.emitters.convert import blockers, capabilities, check, describe, pushable_targets, validate
 
     from faktory.audit.writers.sbom import format_for
     from faktory.commands.common import artifact_size, check_tag, quiet
 
-    emitter_for(to)  # unknown target: fail before any work
     tag = check_tag(tag)
     sbom_fmt = format_for(sbom, sbom_format) if sbom else None
-    if push_ref and not (to in ("oci", "km") or (to == "unikraft" and kernel)):
-        raise PushFailed(f"--push needs an image: --to oci, --to km, or --to unikraft --kernel FILE (not {to})")
+    options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
+                          tag=tag)
+    declared = capabilities(to)  # an unknown target fails before any work
+    if push_ref and not declared.pushable(options):
+        raise PushFailed(f"--push needs an image: {pushable_targets()} (not {to})")
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")
         image = load_image(ref, platform)
+        if base:
+            progress.update(step, description=f"reading the base {base}")
+            options = replace(options, base=load_image(base))
+        validate(image, to, options)  # before the analysis: a base or kernel that cannot work is said at once
         progress.update(step, description=f"analyzing {image.ref}")
         closure = analyze(image)
-        findings = check(closure, to)
+        findings = check(closure, to, options)
         blocking = blockers(findings)
         if blocking:
             table = Table(title=f"{len(blocking)} blocker(s) for {to}" + (" (--force: emitting anyway)" if force else ""))
@@ -113,12 +119,10 @@ def command(
             console.print(table)
             progress.start()
         progress.update(step, description=f"writing {to} output to {output}")
-        options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
-                              tag=tag)
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
-            push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_creds)
+            push(Path(artifact.outdir), artifact.image, push_ref, dest_creds)
     if sbom:
         _write_output_sbom(image, closure, artifact, sbom, sbom_fmt)
     what, size = artifact_size(artifact)
@@ -137,7 +141,7 @@ def _write_output_sbom(image, closure, artifact, path: Path, fmt: str) -> None:
     from faktory.audit.sbom_subject import kept_subject
     from faktory.audit.writers.sbom import write_sbom
 
-    info = dict(artifact.extra).get("image") or {}
-    subject = kept_subject(image, closure, info.get("tag") or f"{artifact.outdir.name} ({artifact.target})",
-                           info.get("manifest_digest"))
+    info = artifact.image
+    subject = kept_subject(image, closure, info.tag if info else f"{artifact.outdir.name} ({artifact.target})",
+                           info.digest if info else None)
     write_sbom(subject, path, fmt)
