@@ -235,3 +235,60 @@ def test_km_and_rumprun_take_an_extension_fallback_fact_as_a_warning(handmade):
         assert found["_speedups.cpython-312-x86_64-linux-gnu.so"].severity == "warning"
         assert "markupsafe._native" in found["_speedups.cpython-312-x86_64-linux-gnu.so"].message
         assert found["_other.cpython-312-x86_64-linux-gnu.so"].severity == "blocker"
+
+
+def test_run_with_an_elf_loader_kernel_boots_as_kraft_run_does(handmade, tmp_path):
+    """`faktory run OUTDIR --kernel FILE`: a kernel that is no Linux bzImage is taken as the ELF loader; the
+    QEMU line carries the Kraftfile's env (PWD included) in env.vars, `--`, the real argv, a virtio NIC, and the
+    run ends on the awaited text (the loader never powers off)."""
+    from faktory.runner.outputs import bootable
+    from faktory.runner.qemu import EXIT_INIT, EXIT_NONE
+
+    image, closure = handmade
+    out = tmp_path / "u"
+    convert(image, closure, "unikraft", out)
+    loader = tmp_path / "elfloader.qemu"
+    loader.write_bytes(b"\x7fELF" + bytes(60))
+    with bootable(out, kernel=loader, ports=[(18080, 8080)], until="hello from") as spec:
+        argv = spec.argv()
+        assert spec.exit == EXIT_NONE and spec.until == "hello from" and spec.initrd == out / "rootfs.cpio"
+        append = argv[argv.index("-append") + 1]
+        assert '"PWD=/app"' in append and append.endswith(" -- /usr/local/bin/python3.12 main.py world")
+        assert " netdev.ip=10.0.2.15/24:10.0.2.2 -- " in append
+        assert "virtio-net-pci,netdev=n0" in argv and argv[argv.index("-kernel") + 1] == str(loader)
+    with bootable(out, kernel=loader, args=["python3", "-c", "print(1)"]) as spec:
+        append = spec.argv()[spec.argv().index("-append") + 1]
+        assert append.endswith(" -- /usr/local/bin/python3.12 -c print(1)")  # an override runs the real file too
+    with bootable(out) as spec:  # no --kernel: the initrd under Linux with faktory's init
+        assert spec.exit == EXIT_INIT and "rdinit=/.faktory/init" in spec.append and spec.kernel_log is not None
+
+
+def test_nanos_manifest_tuple_leaves_out_what_nanos_provides(handmade, tmp_path, monkeypatch):
+    from faktory.emitters.manifest import read_manifest
+    from faktory.runner.nanos import NanosUnavailable, find_nanos, manifest_tuple
+    from faktory.runner.outputs import launch_of
+
+    image, closure = handmade
+    out = tmp_path / "n"
+    convert(image, closure, "nanos", out)
+    manifest = read_manifest(out)
+    sysroot = out / next(k for k in manifest.contents if k.endswith("sysroot"))
+    (sysroot / "proc").mkdir()  # as if an image carried /proc: Nanos refuses an image with files there
+    text = manifest_tuple(sysroot, launch_of(manifest, ()), ("/proc", "/dev/null"))
+    # Nanos follows symlink chains: the image's own name for the interpreter stays
+    assert 'program:"/usr/local/bin/python3"' in text and 'cwd:"/app"' in text and "debug_exit:t" in text
+    assert 'arguments:["/usr/local/bin/python3" "main.py" "world"]' in text
+    assert '"LANG":"C.UTF-8"' in text and '"proc":' not in text
+    assert f'contents:(host:"{(sysroot / "app/main.py").resolve()}")' in text
+    assert '"lib64":(linktarget:"usr/lib64")' in text
+    release = tmp_path / "ops" / "0.1.55"
+    release.mkdir(parents=True)
+    monkeypatch.setenv("OPS_HOME", str(tmp_path / "ops"))
+    with pytest.raises(NanosUnavailable, match="install OPS"):
+        find_nanos(None)
+    with pytest.raises(NanosUnavailable, match="no kernel.img, boot.img and mkfs"):
+        find_nanos(tmp_path / "none")
+    for name in ("kernel.img", "boot.img", "mkfs"):
+        (release / name).write_bytes(b"x")
+    assert find_nanos(release) == (release / "kernel.img", release / "boot.img", release / "mkfs")
+    assert find_nanos(None) == find_nanos(release)  # the newest OPS release in $OPS_HOME
