@@ -201,9 +201,9 @@ def test_compact_takes_the_images_own_bytecode_and_is_never_larger(tmp_path):
     assert doc["compact"]["kept_source"] >= 1 and "app/tiny.py" in doc["contents"]["layer"]
     assert "usr/local/lib/python3.12/encodings/utf_8.pyc" in doc["contents"]["layer"]
     assert "usr/local/lib/python3.12/encodings/__pycache__/utf_8.cpython-312.pyc" not in doc["contents"]["layer"]
-    assert small.extra["image"]["uncompressed_layer_size"] < plain.extra["image"]["uncompressed_layer_size"]
+    assert small.details["uncompressed_layer_size"] < plain.details["uncompressed_layer_size"]
     subprocess.run(["docker", "load", "-i", str(tmp_path / "small/image.tar")], check=True, capture_output=True)
-    run = subprocess.run(["docker", "run", "--rm", "--network=none", small.extra["image"]["tag"], "python3", "-c",
+    run = subprocess.run(["docker", "run", "--rm", "--network=none", small.image.tag, "python3", "-c",
                           "import encodings.utf_8 as m; print(m.__file__, type(m.__loader__).__name__)"],
                          capture_output=True, text=True)
     assert run.stdout.strip() == "/usr/local/lib/python3.12/encodings/utf_8.pyc SourcelessFileLoader", run.stderr
