@@ -151,7 +151,7 @@ def console(stderr: bool = False, **kwargs):
 
 def target_name(text: str) -> str:
     """`--to OCI` is `--to oci`; a near miss is named (`micro-vm` -> microvm)."""
-    from faktory.analyzers.model import ALL_TARGETS
+    from faktory.emitters.convert import ALL_TARGETS
     from faktory.errors import FaktoryError
 
     name = text.strip().lower()
