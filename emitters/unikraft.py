@@ -63,12 +63,18 @@ def unikraft_argv(closure: Closure, rootfs: Rootfs) -> list[str]:
     return argv
 
 
-def program_names(closure: Closure, rootfs: Rootfs) -> dict[str, str]:
-    """Names the image starts its interpreter by -> the real file, for `run -- ARGS` overrides."""
-    real = real_program(rootfs, closure.interpreter.path)
-    names = {closure.interpreter.path: real, posixpath.basename(closure.interpreter.path): real}
-    if closure.launch.argv:
-        names[closure.launch.argv[0]] = real_program(rootfs, closure.launch.argv[0])
+def program_names(closure: Closure, rootfs: Rootfs) -> dict[str, list[str]]:
+    """Names an overriding command may start with -> the argv prefix that runs it: the loader cannot search
+    PATH for a script or run a shebang, so `invctl` becomes [python3.X, /usr/local/bin/invctl]."""
+    real = real_program(rootfs, closure.launch.argv[0] if closure.launch.argv else closure.interpreter.path)
+    names: dict[str, list[str]] = {}
+    for name in (closure.interpreter.path, closure.interpreter.real_path, *closure.launch.argv[:1]):
+        names[name] = names[posixpath.basename(name)] = [real]
+    for name in ("python", "python3"):
+        names.setdefault(name, [real])
+    script = closure.launch.script
+    if script:
+        names[script] = names[posixpath.basename(script)] = [real, script]
     return names
 
 
@@ -76,9 +82,9 @@ def real_program_names(manifest, argv: list[str]) -> list[str]:
     """An overriding argv (entrypoint + ARGS) launched the way the emitter launches its own."""
     names = manifest.raw.get("programs") or {}
     loader = manifest.raw.get("loader")
-    if not argv or (loader and argv[0] == loader):
+    if not argv or (loader and argv[0] == loader) or argv[0] in (manifest.launch.argv[:1] if manifest.launch else ()):
         return argv
-    argv = [names.get(argv[0], argv[0]), *argv[1:]]
+    argv = [*names.get(argv[0], [argv[0]]), *argv[1:]]
     return [loader, *argv] if loader else argv
 
 

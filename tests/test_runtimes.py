@@ -259,6 +259,8 @@ def test_run_with_an_elf_loader_kernel_boots_as_kraft_run_does(handmade, tmp_pat
     with bootable(out, kernel=loader, args=["python3", "-c", "print(1)"]) as spec:
         append = spec.argv()[spec.argv().index("-append") + 1]
         assert append.endswith(" -- /usr/local/bin/python3.12 -c print(1)")  # an override runs the real file too
+    with bootable(out, kernel=loader, args=["/app/main.py", "x"]) as spec:  # a script: through its interpreter
+        assert spec.append.endswith(" -- /usr/local/bin/python3.12 /app/main.py x")
     with bootable(out) as spec:  # no --kernel: the initrd under Linux with faktory's init
         assert spec.exit == EXIT_INIT and "rdinit=/.faktory/init" in spec.append and spec.kernel_log is not None
 

@@ -26,6 +26,9 @@ from faktory.runner import nanos
 from faktory.runner.qemu import EXIT_DEBUG_PORT, EXIT_NONE, BootSpec
 
 
+UNIKRAFT_BANNER = "Powered by Unikraft"  # CONFIG_LIBUKBOOT_BANNER_MINIMAL: the last line before main()
+
+
 class NotBootable(FaktoryError):
     pass
 
@@ -114,7 +117,7 @@ def elfloader_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, ke
     if ports:
         cmdline = cmdline.replace(" -- ", " netdev.ip=10.0.2.15/24:10.0.2.2 -- ", 1)
     return BootSpec(kernel, outdir / manifest.boot.initrd, cmdline, memory, ports, nic_model="virtio-net-pci",
-                    exit=EXIT_NONE, until=until)
+                    exit=EXIT_NONE, until=until, banner=UNIKRAFT_BANNER)
 
 
 def default_ports(outdir: Path) -> list[tuple[int, int]]:

@@ -192,6 +192,7 @@ class BootSpec:
     exit: str = EXIT_INIT  # how the app's exit status is known: EXIT_INIT | EXIT_DEBUG_PORT | EXIT_NONE
     until: str | None = None  # EXIT_NONE: stop once this text is on the console
     kernel_log: Path | None = None  # a second serial port for the kernel's log (Linux: console=ttyS1)
+    banner: str | None = None  # the unikernel's own boot lines end with this one; the app's output follows
 
     @property
     def accelerator(self) -> str:
@@ -230,11 +231,16 @@ class BootResult:
     qemu_returncode: int | None = None
     kernel_log: str = ""
     seen: bool = False  # EXIT_NONE: the awaited text appeared
+    banner: str | None = None
 
     @property
     def app_output(self) -> str:
-        """Console text without the init's own lines and kernel noise."""
-        lines = [l for l in self.output.splitlines() if not l.startswith("faktory-init:") and not _KMSG.match(l)]
+        """Console text without the init's own lines, kernel noise and the unikernel's boot lines."""
+        lines = self.output.splitlines()
+        if self.banner:
+            at = next((i for i, l in enumerate(lines) if l.startswith(self.banner)), None)
+            lines = lines[at + 1:] if at is not None else lines
+        lines = [l for l in lines if not l.startswith("faktory-init:") and not _KMSG.match(l)]
         return "\n".join(lines).strip("\n")
 
     def post_mortem(self, lines: int = 12) -> tuple[list[str], str]:
@@ -364,7 +370,7 @@ class VM:
                 log = self.spec.kernel_log.read_text(errors="replace")
             except OSError:
                 pass
-        return BootResult(self.output, code, timed_out, rc, log, seen)
+        return BootResult(self.output, code, timed_out, rc, log, seen, self.spec.banner)
 
     def __enter__(self) -> "VM":
         return self.start() if self._proc is None else self

@@ -49,7 +49,8 @@ def compare_once(name: str, original: RunResult, converted: RunResult, expect: s
     # exit None: a runtime that cannot report it (the ELF loader never powers off): the output decides
     same_exit = converted.exit_code is None or original.exit_code == converted.exit_code
     ok = a == b and same_exit and (not expect or expect in b)
-    detail = "same output and exit code" if ok else _diff(a, b, original.exit_code, converted.exit_code, expect)
+    same = "same output and exit code" if converted.exit_code is not None else "same output (no exit code from this runtime)"
+    detail = same if ok else _diff(a, b, original.exit_code, converted.exit_code, expect)
     return Check(name, ok, detail, f"exit {original.exit_code}: {_short(a)}", f"exit {converted.exit_code}: {_short(b)}")
 
 
