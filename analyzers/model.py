@@ -15,7 +15,6 @@ from typing import Mapping
 import networkx as nx
 
 BLOCKER, WARNING, INFO = "blocker", "warning", "info"
-ALL_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def audit(refs: list[str], jobs: int, cache_dir: Path, out: Path, extra: tuple[s
 def warm_at_scale(refs: list[str], jobs: int, cache_dir: Path, count: int = 1000) -> float:
     """The warm path for `count` refs (these images repeated), in-process: key lookups + cache reads."""
     os.environ["FAKTORY_AUDIT_CODE_REVISION"] = f"bench-{os.getpid()}"
-    from faktory.analyzers.model import ALL_TARGETS
+    from faktory.emitters.convert import ALL_TARGETS
     from faktory.audit.cache import DigestCache
     from faktory.audit.runner import run_audit
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import errno
 import importlib
-import json
 import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions, Emitter
+from faktory.emitters.base import Artifact, Capabilities, EmitOptions, Emitter
+from faktory.emitters.manifest import MANIFEST, README, describe, load_manifest, read_manifest, write_manifest, write_readme
+from faktory.emitters.rules import unrunnable
 from faktory.errors import ConversionBlocked, FaktoryError
 from faktory.image import Image
 
@@ -30,8 +32,9 @@ REGISTRY = {
     "microvm": "faktory.emitters.microvm",
     "oci": "faktory.emitters.oci",
 }
-MANIFEST = "faktory.json"
-README = "README.md"
+ALL_TARGETS = tuple(REGISTRY)
+__all__ = ["ALL_TARGETS", "MANIFEST", "README", "REGISTRY", "convert", "check", "describe", "load_manifest",
+           "read_manifest", "capabilities", "pushable_targets"]
 
 
 class UnknownTarget(FaktoryError):
@@ -56,20 +59,29 @@ def emitter_for(target: str) -> Emitter:
     return importlib.import_module(REGISTRY[target]).EMITTER
 
 
-def check(closure: Closure, target: str) -> list[Finding]:
-    """The target's own check, plus what blocks every target (an entrypoint whose code is missing)."""
-    from faktory.emitters.rules import unrunnable
+def capabilities(target: str) -> Capabilities:
+    return emitter_for(target).capabilities
 
-    return unrunnable(closure, target) + list(emitter_for(target).check(closure))
+
+def pushable_targets() -> str:
+    """How the CLI says which targets --push takes, from the emitters' own declarations."""
+    always = [t for t in REGISTRY if capabilities(t).push == "image"]
+    kernel = [f"{t} --kernel FILE" for t in REGISTRY if capabilities(t).push == "with-kernel"]
+    return ", ".join(f"--to {t}" for t in always + kernel)
+
+
+def validate(image: Image, target: str, options: EmitOptions) -> None:
+    """Options the target cannot work with are refused before the analysis (km without a usable --base)."""
+    emitter_for(target).validate(image, options)
+
+
+def check(closure: Closure, target: str, options: EmitOptions | None = None) -> list[Finding]:
+    """The target's own check, plus what blocks every target (an entrypoint whose code is missing)."""
+    return unrunnable(closure, target) + list(emitter_for(target).check(closure, options or EmitOptions()))
 
 
 def blockers(findings) -> list[Finding]:
     return [f for f in findings if f.severity == BLOCKER]
-
-
-def describe(finding: Finding) -> str:
-    where = f" ({finding.location})" if finding.location else ""
-    return f"{finding.kind}: {finding.message}{where}"
 
 
 def convert(image: Image, closure: Closure, target: str, outdir: Path, options: EmitOptions | None = None) -> Artifact:
@@ -77,7 +89,8 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     emitter = emitter_for(target)
     outdir = Path(outdir).absolute()
     _check_outdir(outdir)
-    findings = check(closure, target)
+    emitter.validate(image, options)
+    findings = check(closure, target, options)
     blocking = blockers(findings)
     if blocking and not options.force:
         reasons = "; ".join(describe(f) for f in blocking)
@@ -90,11 +103,13 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     started = time.monotonic()
     try:
         artifact = emitter.emit(image, closure, staging, options)
-        artifact = Artifact(artifact.target, outdir, artifact.files, artifact.run_command.replace(str(staging), str(outdir)),
-                            tuple(findings), artifact.extra)
-        _write_manifest(staging, outdir, image, artifact, blocking if options.force else [], options,
-                        time.monotonic() - started)
-        _write_readme(staging, outdir, image, artifact)
+        artifact = replace(artifact, outdir=outdir, findings=tuple(findings),
+                           run_command=artifact.run_command.replace(str(staging), str(outdir)))
+        files = _files(staging)
+        write_manifest(staging, outdir, image, artifact, files, blocking if options.force else [], options,
+                       time.monotonic() - started)
+        write_readme(staging, outdir, image, artifact)
+        artifact = replace(artifact, files=files)
         _swap_into_place(staging, outdir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -129,56 +144,3 @@ def _files(staging: Path) -> dict[str, int]:
         if path.is_file() and not path.is_symlink():
             out[str(path.relative_to(staging))] = path.stat().st_size
     return out
-
-
-def _write_manifest(staging: Path, outdir: Path, image: Image, artifact: Artifact, forced: list[Finding],
-                    options: EmitOptions, seconds: float) -> None:
-    files = _files(staging)
-    doc = {
-        "faktory": 1,
-        "source": {"ref": image.ref, "digest": image.digest, "size": image.size},
-        "target": artifact.target,
-        "files": files,
-        "size": sum(files.values()),
-        "run": artifact.run_command,
-        "findings": [f.to_dict() for f in artifact.findings],
-        "forced_blockers": [f.to_dict() for f in forced],
-        "options": {"compact": options.compact, "force": options.force,
-                    "kernel": str(options.kernel) if options.kernel else None, "base": options.base_ref},
-        "seconds": round(seconds, 3),
-    }
-    doc.update({k: v for k, v in artifact.extra.items()})
-    text = json.dumps(doc, indent=2) + "\n"
-    (staging / MANIFEST).write_text(text.replace(str(staging), str(outdir)))
-
-
-def _write_readme(staging: Path, outdir: Path, image: Image, artifact: Artifact) -> None:
-    notes = artifact.extra.get("readme", "")
-    lines = [
-        f"# {artifact.target} image of {image.ref}",
-        "",
-        f"Source digest: `{image.digest}`",
-        "",
-        "Run it:",
-        "",
-        "```sh",
-        artifact.run_command,
-        "```",
-        "",
-    ]
-    if notes:
-        lines += [str(notes), ""]
-    if artifact.findings:
-        lines += ["Findings:", ""] + [f"- {f.severity}: {describe(f)}" for f in artifact.findings] + [""]
-    lines += ["`faktory.json` lists every file of this directory with its size, and the findings."]
-    (staging / README).write_text(("\n".join(lines) + "\n").replace(str(staging), str(outdir)))
-
-
-def load_manifest(outdir: Path) -> dict:
-    path = Path(outdir) / MANIFEST
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FaktoryError(f"{outdir} is not a faktory output (no {MANIFEST})") from None
-    except json.JSONDecodeError as exc:
-        raise FaktoryError(f"{path}: not valid JSON ({exc})") from None

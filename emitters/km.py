@@ -7,10 +7,12 @@ Env = base Env + source Env; Entrypoint, Cmd and WorkingDir come from the source
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from faktory.analyzers.model import BLOCKER, Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.analyzers.elf import parse_elf
+from faktory.analyzers.model import Closure, Finding
+from faktory.emitters.base import PUSH_IMAGE, RUN_DOCKER, Artifact, Capabilities, EmitOptions, ImageOut
 from faktory.emitters.oci import out_tag, publish_flags
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
@@ -22,31 +24,72 @@ from faktory.image import BLOCK, CHAR, DIR, FILE, SYMLINK, Image
 LAYOUT_DIR = "image"
 ARCHIVE = "image.tar"
 STDLIB_RE = re.compile(r"^(/usr/local/lib|/usr/lib|/opt/[^/]+/lib)/python(3\.\d+)/os\.py$")
+KM_BIN_DIRS = ("/usr/local/bin", "/opt/kontain/bin", "/usr/bin")
+# A base that stands in for a Kontain runenv declares its interpreter (the fixtures' runenv-python-3.12 does).
+KM_PYTHON_LABEL = "org.faktory.km-base.python"
 
 
 class BaseImageNeeded(FaktoryError):
     pass
 
 
-def base_python(base: Image) -> tuple[str, str] | None:
-    """(version "3.12", stdlib dir) of the runenv base, from its stdlib landmark."""
+@dataclass(frozen=True)
+class KmBase:
+    """What km needs from a runenv base: python.km (static, no loader) of X.Y and its stdlib."""
+
+    version: str  # "3.12"
+    stdlib: str  # "/usr/local/lib/python3.12"
+    interpreter: str  # "/usr/local/bin/python3.12"
+
+
+def stdlib_versions(image: Image) -> dict[str, str]:
+    """X.Y -> stdlib dir, from the landmark (lib/python3.X/os.py), newest first."""
+    out: dict[str, str] = {}
     for root in ("/usr/local/lib", "/usr/lib"):
         try:
-            names = base.fs.listdir(root)
+            names = image.fs.listdir(root)
         except Exception:
             continue
         for name in sorted(names, reverse=True):
-            if re.fullmatch(r"python3\.\d+", name) and base.fs.stat(f"{root}/{name}/os.py") is not None:
-                return name[len("python"):], f"{root}/{name}"
+            if re.fullmatch(r"python3\.\d+", name) and image.fs.stat(f"{root}/{name}/os.py") is not None:
+                out.setdefault(name[len("python"):], f"{root}/{name}")
+    return out
+
+
+def _static_elf(image: Image, path: str) -> bool:
+    entry = image.fs.stat(path)
+    if entry is None or entry.kind != FILE:
+        return False
+    with image.fs.open(path) as fh:
+        info = parse_elf(path, fh)
+    return info is not None and info.interp is None
+
+
+def km_interpreter(base: Image, version: str) -> str | None:
+    """The base's python.km-style interpreter of X.Y: a static executable (python.km needs no loader), or the
+    one a stand-in base declares with the org.faktory.km-base.python label."""
+    declared = base.config.labels.get(KM_PYTHON_LABEL)
+    if declared and declared.rsplit("/", 1)[-1] == f"python{version}" and base.fs.stat(declared) is not None:
+        return declared
+    for d in KM_BIN_DIRS:
+        for name in (f"python{version}", "python.km", "python3"):
+            path = f"{d}/{name}"
+            try:
+                real = base.fs.resolve(path) if base.fs.entry(path) is not None else None
+            except Exception:
+                real = None
+            if real and _static_elf(base, real):
+                return path
     return None
 
 
-def base_interpreter(base: Image, version: str) -> str | None:
-    for d in ("/usr/local/bin", "/usr/bin", "/opt/kontain/bin"):
-        for name in (f"python{version}", "python3", "python"):
-            if base.fs.stat(f"{d}/{name}") is not None:
-                return f"{d}/{name}"
-    return None
+def km_bases(base: Image) -> dict[str, KmBase]:
+    found = {}
+    for version, stdlib in stdlib_versions(base).items():
+        exe = km_interpreter(base, version)
+        if exe:
+            found[version] = KmBase(version, stdlib, exe)
+    return found
 
 
 def flatten(image: Image) -> Rootfs:
@@ -61,37 +104,49 @@ def flatten(image: Image) -> Rootfs:
 
 class KmEmitter:
     name = "km"
+    capabilities = Capabilities(push=PUSH_IMAGE, run=(RUN_DOCKER,), options=("base",))
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        """Before the analysis: a base is given, it has a python.km-style interpreter, and (as far as the image's
+        stdlib says) of the app's X.Y. The closure-based check repeats the version test precisely."""
+        if options.base is None:
+            raise BaseImageNeeded("--to km needs --base REF: a runenv-python image whose Python matches the app's")
+        ref = options.base_ref or options.base.ref
+        bases = km_bases(options.base)
+        if not bases:
+            raise BaseImageNeeded(f"{ref}: no python.km-style interpreter (a static python3.X with its "
+                                  "lib/python3.X) in the base: not a km runenv image")
+        wanted = stdlib_versions(image)
+        if wanted and not set(wanted) & set(bases) and not options.force:
+            raise ConversionBlocked(f"cannot convert to km: the app runs Python {', '.join(wanted)}, the base {ref} "
+                                    f"has Python {', '.join(bases)} (--force emits anyway)")
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         out = extension_findings(closure, self.name, "is built against glibc; km's static musl python.km loads "
                                  "only prelinked extensions")
         out += judge(closure, ("ctypes", "dlopen-null"), self.name, "km's static python.km cannot dlopen")
         if "-E" in interpreter_flags(closure):
             out.append(blocker("python-flags", "the entrypoint runs python -E, which ignores the PYTHONPATH/"
                                "PYTHONHOME the km base relies on", self.name, closure.launch.script))
+        if options.base is not None:
+            version = "%d.%d" % tuple(closure.interpreter.version[:2])
+            bases = km_bases(options.base)
+            if version not in bases:
+                out.append(blocker("python-version", f"the app runs Python {version}, the base "
+                                   f"{options.base_ref or options.base.ref} has Python {', '.join(bases) or 'none'}",
+                                   self.name, closure.interpreter.real_path))
         return out
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
-        if not options.base_ref:
-            raise BaseImageNeeded("--to km needs --base REF: a runenv-python image whose Python matches the app's")
-        from faktory.api import load_image
-
-        base = load_image(options.base_ref)
-        found = base_python(base)
-        if found is None:
-            raise BaseImageNeeded(f"{options.base_ref}: no Python stdlib (lib/python3.X/os.py) found in the base")
-        base_version, base_stdlib = found
+        self.validate(image, options)
+        base = options.base
+        assert base is not None
+        base_ref = options.base_ref or base.ref
+        bases = km_bases(base)
         version = "%d.%d" % tuple(closure.interpreter.version[:2])
-        forced = []
-        if base_version != version:
-            problem = blocker("python-version", f"the app runs Python {version}, the base {options.base_ref} has "
-                              f"Python {base_version}", self.name, closure.interpreter.real_path)
-            if not options.force:
-                raise ConversionBlocked(f"cannot convert to km: {problem.message} (--force emits anyway)")
-            forced.append(problem.to_dict())
-        base_python_exe = base_interpreter(base, base_version)
+        chosen = bases.get(version) or next(iter(bases.values()))  # --force past a version blocker
         full, report = prepare_rootfs(image, closure, Layout(dirs=()), options, outdir)
-        app = self._app_layer(image, closure, full, base, base_stdlib, base_python_exe)
+        app = self._app_layer(image, closure, full, base, chosen.stdlib, chosen.interpreter)
         env = dict(base.config.env_map)
         env.update(image.config.env_map)
         raw = {"architecture": base.raw_config.get("architecture", "amd64"), "os": "linux", "config": {
@@ -100,23 +155,22 @@ class KmEmitter:
             "Cmd": list(image.config.cmd) if image.config.cmd else None,
             "WorkingDir": image.config.working_dir or None,
             "ExposedPorts": {p: {} for p in image.config.exposed_ports} or None,
-            "Labels": {"org.faktory.base": options.base_ref, "org.faktory.source": image.ref},
+            "Labels": {"org.faktory.base": base_ref, "org.faktory.source": image.ref},
         }}
         tag = out_tag(image, options, "km")
         manifest, layers = write_oci_image(outdir / LAYOUT_DIR, [flatten(base).write_tar, app.write_tar], raw, tag,
-                                           f"faktory convert --to km --base {options.base_ref} {image.ref}")
+                                           f"faktory convert --to km --base {base_ref} {image.ref}")
         cleanup(outdir)
         write_docker_archive(outdir / LAYOUT_DIR, outdir / ARCHIVE, tag)
         run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm --runtime=krun{publish_flags(image)} {tag}"
-        return Artifact(self.name, outdir, {}, run, extra={
-            "base": {"ref": options.base_ref, "digest": base.digest, "python": base_version},
-            "image": {"tag": tag, "manifest_digest": manifest.digest, "layout": LAYOUT_DIR, "archive": ARCHIVE,
-                      "compressed_size": manifest.size + sum(l.size for l in layers)},
-            "refs": {"oci": f"oci:{outdir}/{LAYOUT_DIR}:{tag}", "docker-archive": f"docker-archive:{outdir}/{ARCHIVE}"},
-            "contents": {"app-layer": listing(app)},
-            "forced_base_blockers": forced,
-            **compact_extra(report),
-        })
+        size = manifest.size + sum(l.size for l in layers)
+        return Artifact(self.name, outdir, {}, run, image=ImageOut(LAYOUT_DIR, tag, manifest.digest, ARCHIVE, size),
+                        contents={"app-layer": tuple(listing(app))},
+                        details={"base": {"ref": base_ref, "digest": base.digest, "python": chosen.version,
+                                          "interpreter": chosen.interpreter},
+                                 "refs": {"oci": f"oci:{outdir}/{LAYOUT_DIR}:{tag}",
+                                          "docker-archive": f"docker-archive:{outdir}/{ARCHIVE}"},
+                                 **compact_extra(report)})
 
     def _app_layer(self, image: Image, closure: Closure, full: Rootfs, base: Image, base_stdlib: str,
                    base_exe: str | None) -> Rootfs:

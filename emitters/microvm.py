@@ -7,25 +7,30 @@ import shutil
 from pathlib import Path
 
 from faktory.analyzers.model import Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.base import RUN_LINUX, Artifact, Boot, Capabilities, EmitOptions, LaunchOut
 from faktory.emitters.launch import exposed_ports, launch_spec
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout
-from faktory.emitters.vminit import INIT_PATH, default_kernel, write_overlay
+from faktory.emitters.sizing import memory_mb
+from faktory.emitters.vminit import LINUX_CMDLINE, default_kernel, write_overlay
 from faktory.errors import FaktoryError
 from faktory.image import Image
 
 KERNEL = "vmlinuz"
 INITRD = "initrd.cpio"
-CMDLINE = "console=ttyS0 quiet loglevel=1 panic=-1 random.trust_cpu=on rdinit=" + INIT_PATH
+CMDLINE = LINUX_CMDLINE
 LAYOUT = Layout(dirs=(("/tmp", 0o1777), ("/dev", 0o755), ("/proc", 0o555), ("/sys", 0o555)))
-MEMORY_MB = 512
 
 
 class MicrovmEmitter:
     name = "microvm"
+    capabilities = Capabilities(run=(RUN_LINUX,), options=("kernel",))
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        if options.kernel is not None and not Path(options.kernel).is_file():
+            raise FaktoryError(f"kernel {options.kernel} not found")
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         return []
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
@@ -49,25 +54,22 @@ class MicrovmEmitter:
         ports = exposed_ports(image)
         forwards = " ".join(f"-p {p}:{p}" for p in ports)
         run = f"faktory run {outdir}" + (f" {forwards}" if forwards else "")
-        files = {p.name: p.stat().st_size for p in outdir.iterdir() if p.is_file()}
-        return Artifact(self.name, outdir, files, run, extra={
-            "kernel": {"source": str(kernel), "cmdline": CMDLINE},
-            "launch": {"argv": list(launch.argv), "env": dict(launch.env), "workdir": launch.workdir,
-                       "entrypoint": list(image.config.entrypoint or [])},
-            "ports": ports,
-            "memory_mb": MEMORY_MB,
-            "contents": {INITRD: listing(rootfs)},
-            "overlay": overlay,
-            "skipped": rootfs.skipped,
-            "qemu": qemu_command(outdir, ports),
-            **compact_extra(report),
-        })
+        # RAM holds the initrd as loaded and the tree unpacked from it (gzip'd or not) until the app starts
+        memory = memory_mb((outdir / INITRD).stat().st_size + rootfs.payload_size, copies=1)
+        return Artifact(self.name, outdir, {}, run,
+                        boot=Boot(INITRD, CMDLINE, memory, kernel=KERNEL),
+                        launch=LaunchOut(tuple(launch.argv), dict(launch.env), launch.workdir,
+                                         tuple(image.config.entrypoint or ())),
+                        contents={INITRD: tuple(listing(rootfs))}, ports=tuple(ports),
+                        details={"kernel": {"source": str(kernel), "cmdline": CMDLINE}, "memory_mb": memory,
+                                 "overlay": overlay, "skipped": rootfs.skipped,
+                                 "qemu": qemu_command(outdir, ports, memory), **compact_extra(report)})
 
 
-def qemu_command(outdir: Path, ports: list[int]) -> str:
+def qemu_command(outdir: Path, ports: list[int], memory: int) -> str:
     fwd = "".join(f",hostfwd=tcp:127.0.0.1:{p}-:{p}" for p in ports)
-    return (f"qemu-system-x86_64 -accel tcg -cpu max -m {MEMORY_MB}M -nodefaults -display none -no-reboot "
-            f"-serial stdio -nic user,model=e1000{fwd} -kernel {outdir}/{KERNEL} -initrd {outdir}/{INITRD} "
+    return (f"qemu-system-x86_64 -accel tcg -cpu max -m {memory}M -nodefaults -display none -no-reboot "
+            f"-serial stdio -serial file:kernel.log -nic user,model=e1000{fwd} -kernel {outdir}/{KERNEL} -initrd {outdir}/{INITRD} "
             f"-append '{CMDLINE}'")
 
 

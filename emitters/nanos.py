@@ -12,15 +12,15 @@ import re
 from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.base import RUN_NANOS, Artifact, Capabilities, EmitOptions, LaunchOut
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout
 from faktory.emitters.rules import judge
+from faktory.emitters.sizing import memory_mb
 from faktory.image import Image
 
 PROVIDED_BY_NANOS = ("/dev/null", "/dev/urandom", "/sys/devices/system/cpu/online")
-MEMORY = "512m"
 
 
 def provided_by_nanos(path: str) -> bool:
@@ -39,8 +39,12 @@ def package_version(image: Image) -> str:
 
 class NanosEmitter:
     name = "nanos"
+    capabilities = Capabilities(run=(RUN_NANOS,), provided_paths=(*PROVIDED_BY_NANOS, "/proc"))
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        pass
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         return judge(closure, ("fork", "subprocess", "multiprocessing"), self.name,
                      "Nanos runs a single process: no fork/exec")
 
@@ -58,6 +62,8 @@ class NanosEmitter:
                     "Env": env, "Description": f"faktory conversion of {image.ref}"}
         (outdir / pkgdir / "package.manifest").write_text(json.dumps(manifest, indent=2) + "\n")
         ports = exposed_ports(image)
+        workdir = closure.launch.workdir or image.config.working_dir or "/"
+        memory = memory_mb(rootfs.payload_size, copies=1)
         config = {
             "Program": program,
             "Args": argv[1:],
@@ -65,19 +71,24 @@ class NanosEmitter:
             "Dirs": [],
             "Files": [],
             "MapDirs": {f"{pkgdir}/sysroot/*": "/"},
-            "CurrentWorkingDirectory": closure.launch.workdir or image.config.working_dir or "/",
-            "RunConfig": {"Memory": MEMORY, "Ports": [str(p) for p in ports]},
+            "CurrentWorkingDirectory": workdir,
+            # the disk holds the files: RAM holds the page cache of what the app reads, and the app
+            "RunConfig": {"Memory": f"{memory}m", "Ports": [str(p) for p in ports]},
         }
         (outdir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        run = f"cd {outdir} && ops pkg load --local {pkgdir} -c config.json"
-        return Artifact(self.name, outdir, {}, run, extra={
-            "package": {"dir": pkgdir, "version": version, "program": program},
-            "launch": {"argv": argv, "env": env},
-            "ports": ports,
-            "contents": {f"{pkgdir}/sysroot": listing(rootfs)},
-            "skipped": rootfs.skipped,
-            **compact_extra(report),
-        })
+        # `ops pkg load --local NAME` reads $OPS_HOME/local_packages/NAME (not the current directory)
+        local = "${OPS_HOME:-$HOME/.ops}/local_packages"
+        run = (f"mkdir -p {local} && rm -rf {local}/{pkgdir} && cp -a {outdir}/{pkgdir} {local}/ && "
+               f"cd {outdir} && ops pkg load --local {pkgdir} -c config.json")
+        notes = ("OPS takes a local package from `$OPS_HOME/local_packages/NAME` (`~/.ops/local_packages`), so the "
+                 "command copies it there first. Check it without OPS' run: `faktory run " + str(outdir) +
+                 "` builds the disk with Nanos' own mkfs from an OPS installation (`~/.ops/<version>/`) or "
+                 "`--nanos DIR` and boots it.")
+        return Artifact(self.name, outdir, {}, run,
+                        launch=LaunchOut(tuple(argv), env, workdir, tuple(image.config.entrypoint or ())),
+                        contents={f"{pkgdir}/sysroot": tuple(listing(rootfs))}, ports=tuple(ports), notes=notes,
+                        details={"package": {"dir": pkgdir, "version": version, "program": program},
+                                 "memory_mb": memory, "skipped": rootfs.skipped, **compact_extra(report)})
 
 
 EMITTER = NanosEmitter()

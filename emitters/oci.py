@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faktory.analyzers.model import Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.base import PUSH_IMAGE, RUN_DOCKER, Artifact, Capabilities, EmitOptions, ImageOut
 from faktory.emitters.launch import exposed_ports, safe_name
 from faktory.emitters.oci_layout import write_docker_archive, write_oci_image
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
@@ -35,8 +35,12 @@ def out_tag(image: Image, options: EmitOptions, target: str = "oci") -> str:
 
 class OciEmitter:
     name = "oci"
+    capabilities = Capabilities(push=PUSH_IMAGE, run=(RUN_DOCKER,))
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        pass
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         return []
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
@@ -48,14 +52,13 @@ class OciEmitter:
         write_docker_archive(outdir / LAYOUT_DIR, outdir / ARCHIVE, tag)
         image_size = manifest.size + sum(l.size for l in layers)
         run = f"docker load -i {outdir}/{ARCHIVE} && docker run --rm{publish_flags(image)} {tag}"
-        return Artifact(self.name, outdir, {}, run, extra={
-            "image": {"tag": tag, "manifest_digest": manifest.digest, "layout": LAYOUT_DIR, "archive": ARCHIVE,
-                      "compressed_size": image_size, "uncompressed_layer_size": rootfs.payload_size},
-            "refs": {"oci": f"oci:{outdir}/{LAYOUT_DIR}:{tag}", "docker-archive": f"docker-archive:{outdir}/{ARCHIVE}"},
-            "contents": {"layer": listing(rootfs)},
-            "skipped": rootfs.skipped,
-            **compact_extra(report),
-        })
+        return Artifact(self.name, outdir, {}, run,
+                        image=ImageOut(LAYOUT_DIR, tag, manifest.digest, ARCHIVE, image_size),
+                        contents={"layer": tuple(listing(rootfs))},
+                        details={"uncompressed_layer_size": rootfs.payload_size,
+                                 "refs": {"oci": f"oci:{outdir}/{LAYOUT_DIR}:{tag}",
+                                          "docker-archive": f"docker-archive:{outdir}/{ARCHIVE}"},
+                                 "skipped": rootfs.skipped, **compact_extra(report)})
 
 
 EMITTER = OciEmitter()

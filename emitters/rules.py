@@ -78,9 +78,32 @@ def c_extensions(closure: Closure, *, include_stdlib: bool = False) -> list[str]
     return sorted(out)
 
 
+# An analyzer fact: this extension is imported under `try/except ImportError` with a pure-Python fallback
+# (markupsafe's _speedups -> _native). Its location is the extension's path; its message names the fallback.
+FALLBACK_KIND = "extension-fallback"
+
+
+def fallbacks(closure: Closure) -> dict[str, Finding]:
+    out = {}
+    for f in facts(closure, FALLBACK_KIND):
+        if f.location:
+            path = f.location.rsplit(":", 1)[0] if f.location.rsplit(":", 1)[-1].isdigit() else f.location
+            out[path] = f
+    return out
+
+
 def extension_findings(closure: Closure, target: str, why: str, severity: str = BLOCKER) -> list[Finding]:
-    return [Finding("c-extension", f"C extension {p.rsplit('/', 1)[-1]} {why}", severity, location=p, target=target)
-            for p in c_extensions(closure)]
+    """One finding per C extension; one the app can do without (a fallback fact) is a warning naming it."""
+    spare = fallbacks(closure)
+    out = []
+    for p in c_extensions(closure):
+        name = p.rsplit("/", 1)[-1]
+        if p in spare:
+            out.append(Finding("c-extension", f"C extension {name} {why}: the pure-Python fallback runs instead "
+                               f"({spare[p].message})", WARNING, location=p, target=target))
+        else:
+            out.append(Finding("c-extension", f"C extension {name} {why}", severity, location=p, target=target))
+    return out
 
 
 def interpreter_flags(closure: Closure) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from faktory.analyzers.model import BLOCKER, WARNING, Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.emitters.base import Artifact, Capabilities, EmitOptions
 from faktory.emitters.iso import write_iso
 from faktory.emitters.launch import launch_env
 from faktory.emitters.prepare import WORK, cleanup, listing, prepare_rootfs
@@ -56,8 +56,12 @@ def rumprun_config(cmdline: str, env: dict[str, str]) -> str:
 
 class RumprunEmitter:
     name = "rumprun"
+    capabilities = Capabilities()
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        pass
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         out: list[Finding] = []
         version = tuple(closure.interpreter.version[:2])
         if version != RUMP_VERSION:
@@ -84,13 +88,9 @@ class RumprunEmitter:
         (outdir / CONFIG).write_text(config_hvt + "\n")
         hvt = f"solo5-hvt --mem={MEMORY_MB} --block:rootfs={outdir}/{ISO} python.hvt '{config_hvt}'"
         spt = f"solo5-spt --mem={MEMORY_MB} --block:rootfs={outdir}/{ISO} python.spt '{config_spt}'"
-        return Artifact(self.name, outdir, {}, hvt, extra={
-            "solo5": {"hvt": hvt, "spt": spt},
-            "config": config_hvt,
-            "contents": {ISO: listing(rootfs)},
-            "skipped": full.skipped,
-            "readme": f"{PYTHON_HVT_ORIGIN}\n\nOn solo5-spt (seccomp, no KVM):\n\n```sh\n{spt}\n```",
-        })
+        return Artifact(self.name, outdir, {}, hvt, contents={ISO: tuple(listing(rootfs))},
+                        notes=f"{PYTHON_HVT_ORIGIN}\n\nOn solo5-spt (seccomp, no KVM):\n\n```sh\n{spt}\n```",
+                        details={"solo5": {"hvt": hvt, "spt": spt}, "config": config_hvt, "skipped": full.skipped})
 
 
 PYTHON_HVT_ORIGIN = (

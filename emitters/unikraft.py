@@ -4,19 +4,22 @@ command line, and with --kernel the kraftkit OCI package (index → manifest →
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import io
 import tarfile
 from pathlib import Path
 
 import yaml
 
-from faktory.analyzers.model import BLOCKER, Closure, Finding
-from faktory.emitters.base import Artifact, EmitOptions
+from faktory.analyzers.model import Closure, Finding
+from faktory.emitters.base import RUN_ELFLOADER, RUN_LINUX, PUSH_WITH_KERNEL, Artifact, Boot, Capabilities, \
+    EmitOptions, ImageOut, LaunchOut
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.oci_layout import OCI_CONFIG, Layout as OciLayout
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
-from faktory.emitters.rootfs import Layout, RootEntry
-from faktory.emitters.rules import judge, warning
+from faktory.emitters.rootfs import Layout, RootEntry, Rootfs
+from faktory.emitters.rules import blocker, judge
+from faktory.emitters.sizing import memory_mb
 from faktory.errors import FaktoryError
 from faktory.image import FILE, Image
 
@@ -30,90 +33,171 @@ FSTAB = 'vfs.fstab=[ "initrd0:/:extract::ramfs=1:" ]'
 PAD_PATH = "/.faktory-pad"
 PAD_SIZE = 12 << 20
 KRAFTKIT_VERSION = "0.11.6"  # the package format version written (kraftkit refuses packages without one)
-MEMORY_MB = 512
 LAYOUT = Layout(dirs=(("/tmp", 0o1777),))
+NON_PIE_KERNELS = ("only an app-elfloader built without assertions (CONFIG_LIBUKDEBUG_ENABLE_ASSERT off) takes "
+                   "it; the base runtime's kernel (assertions on) stops at once in libukvmem")
 
 
 def needs_loader(closure: Closure) -> bool:
     return not closure.interpreter.pie and bool(closure.interpreter.pt_interp)
 
 
-def unikraft_argv(closure: Closure) -> list[str]:
-    argv = list(closure.launch.argv)
+def in_venv(rootfs: Rootfs, path: str) -> bool:
+    """A venv's bin/python: CPython finds pyvenv.cfg next to the name it was started by, so the name stays."""
+    return posixpath.join(posixpath.dirname(posixpath.dirname(path)), "pyvenv.cfg") in rootfs.entries
+
+
+def real_program(rootfs: Rootfs, path: str) -> str:
+    if not path.startswith("/") or in_venv(rootfs, path):
+        return path
+    real = rootfs.resolve(path)
+    entry = rootfs.entries.get(real) if real else None
+    return real if entry is not None and entry.kind == FILE else path
+
+
+def unikraft_argv(closure: Closure, rootfs: Rootfs) -> list[str]:
+    """argv[0] and every program path in argv is the real file (one vfs lookup, no symlink hop)."""
+    argv = [real_program(rootfs, a) for a in closure.launch.argv]
     if needs_loader(closure):
-        argv = [closure.interpreter.pt_interp, *argv]
+        argv = [real_program(rootfs, closure.interpreter.pt_interp), *argv]
     return argv
+
+
+def program_names(closure: Closure, rootfs: Rootfs) -> dict[str, list[str]]:
+    """Names an overriding command may start with -> the argv prefix that runs it: the loader cannot search
+    PATH for a script or run a shebang, so `invctl` becomes [python3.X, /usr/local/bin/invctl]."""
+    real = real_program(rootfs, closure.launch.argv[0] if closure.launch.argv else closure.interpreter.path)
+    names: dict[str, list[str]] = {}
+    for name in (closure.interpreter.path, closure.interpreter.real_path, *closure.launch.argv[:1]):
+        names[name] = names[posixpath.basename(name)] = [real]
+    for name in ("python", "python3"):
+        names.setdefault(name, [real])
+    script = closure.launch.script
+    if script:
+        names[script] = names[posixpath.basename(script)] = [real, script]
+    return names
+
+
+def real_program_names(manifest, argv: list[str]) -> list[str]:
+    """An overriding argv (entrypoint + ARGS) launched the way the emitter launches its own."""
+    names = manifest.raw.get("programs") or {}
+    loader = manifest.raw.get("loader")
+    if not argv or (loader and argv[0] == loader) or argv[0] in (manifest.launch.argv[:1] if manifest.launch else ()):
+        return argv
+    argv = [*names.get(argv[0], [argv[0]]), *argv[1:]]
+    return [loader, *argv] if loader else argv
+
+
+def absolute_scripts(argv: list[str], workdir: str, rootfs: Rootfs) -> list[str]:
+    """For a kernel that takes no env (so no PWD and no chdir): relative files in argv made absolute."""
+    out: list[str] = []
+    for arg in argv:
+        joined = posixpath.join(workdir, arg)
+        named = out and out[-1] in ("-m", "-c")  # a module name or code, not a file
+        out.append(joined if not named and not arg.startswith(("/", "-")) and joined in rootfs.entries else arg)
+    return out
 
 
 def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def kernel_cmdline(env: dict[str, str], argv: list[str]) -> str:
-    envs = " ".join(quote(f"{k}={v}") for k, v in env.items())
+def kernel_cmdline(env: dict[str, str], argv: list[str], *, fstab: bool = True) -> str:
+    """`[vfs.fstab=[…]] [env.vars=[ "K=V" … ]] -- argv…`; with no parameters, plain argv (a `--` with nothing
+    before it would make itself the program name)."""
+    params = [FSTAB] if fstab else []
+    if env:
+        params.append("env.vars=[ " + " ".join(quote(f"{k}={v}") for k, v in env.items()) + " ]")
     args = " ".join(quote(a) if (" " in a or '"' in a or not a) else a for a in argv)
-    return f"{FSTAB} env.vars=[ {envs} ] -- {args}"
+    return f"{' '.join(params)} -- {args}" if params else args
 
 
 class UnikraftEmitter:
     name = "unikraft"
+    capabilities = Capabilities(push=PUSH_WITH_KERNEL, run=(RUN_ELFLOADER, RUN_LINUX), options=("kernel",))
 
-    def check(self, closure: Closure) -> list[Finding]:
+    def validate(self, image: Image, options: EmitOptions) -> None:
+        if options.kernel is not None and not Path(options.kernel).is_file():
+            raise FaktoryError(f"--kernel {options.kernel}: no such file")
+
+    def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         out = judge(closure, ("fork", "subprocess", "multiprocessing"), self.name, "app-elfloader has no fork/exec")
         interp = closure.interpreter
         if needs_loader(closure):
-            out.append(warning("non-pie", f"{interp.real_path} is not position-independent: launched through "
-                               f"{interp.pt_interp} with a {PAD_SIZE >> 20} MiB zero-filled first initrd entry",
+            out.append(blocker("non-pie", f"{interp.real_path} is not position-independent (ET_EXEC): the base "
+                               "runtime's app-elfloader loads only PIE programs and stops at once on it; --force "
+                               f"launches it through {interp.pt_interp} with a {PAD_SIZE >> 20} MiB zero-filled "
+                               "first initrd entry, which only an elfloader built without assertions takes",
                                self.name, interp.real_path))
         elif not interp.pie:
-            out.append(Finding("non-pie", f"{interp.real_path} is a static non-PIE executable: app-elfloader "
-                               "cannot load it", BLOCKER, interp.real_path, self.name))
+            out.append(blocker("non-pie", f"{interp.real_path} is a static non-PIE executable: app-elfloader "
+                               "cannot load it", self.name, interp.real_path))
         return out
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
         rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)
+        rootfs.flatten_symlinks()
         prelude = [RootEntry(PAD_PATH, FILE, 0o644, PAD_SIZE, data=bytes(PAD_SIZE))] if needs_loader(closure) else []
         with open(outdir / ROOTFS, "wb") as out:
             rootfs.write_cpio(out, prelude=prelude)
         cleanup(outdir)
-        env = launch_env(image, closure)
-        argv = unikraft_argv(closure)
         workdir = closure.launch.workdir or image.config.working_dir or "/"
+        env = launch_env(image, closure)
+        env["PWD"] = workdir  # the base runtime chdirs to $PWD (APPELFLOADER_VFSEXEC_ENVPWD), else starts in /
+        argv = unikraft_argv(closure, rootfs)
         name = options.name or safe_name(image.ref)
         kraftfile = {"spec": "v0.6", "name": name, "runtime": RUNTIME, "rootfs": f"./{ROOTFS}", "cmd": argv,
                      "env": env}
         (outdir / KRAFTFILE).write_text(yaml.safe_dump(kraftfile, sort_keys=False, width=1 << 16))
         ports = exposed_ports(image)
         cmdline = kernel_cmdline(env, argv)
-        extra = {
+        plain = kernel_cmdline({}, absolute_scripts(argv, workdir, rootfs), fstab=False)
+        memory = memory_mb((outdir / ROOTFS).stat().st_size)
+        qemu = qemu_command(outdir, ports, cmdline, memory)
+        details = {
             "kraftfile": kraftfile,
             "cmdline": cmdline,
-            "qemu": qemu_command(outdir, ports, cmdline),
-            "launch": {"argv": list(closure.launch.argv), "env": env, "workdir": workdir,
-                       "entrypoint": list(image.config.entrypoint or [])},
-            "ports": ports,
-            "memory_mb": MEMORY_MB,
-            "contents": {ROOTFS: [p.path.lstrip("/") for p in prelude] + listing(rootfs)},
+            "cmdline_without_env": plain,
+            "qemu": qemu,
+            "memory_mb": memory,
+            "programs": program_names(closure, rootfs),
+            "loader": argv[0] if needs_loader(closure) else None,
             "skipped": rootfs.skipped,
             **compact_extra(report),
         }
+        image_out = None
         if options.kernel:
-            extra["package"] = write_package(outdir / PACKAGE_DIR, Path(options.kernel), outdir / ROOTFS, name,
-                                             argv, env)
+            package = write_package(outdir / PACKAGE_DIR, Path(options.kernel), outdir / ROOTFS, name, argv, env)
+            details["package"] = package
+            image_out = ImageOut(PACKAGE_DIR, package["ref"], package["manifest_digest"])
         forwards = " ".join(f"-p {p}:{p}" for p in ports)
-        run = f"cd {outdir} && kraft run -M {MEMORY_MB}M {forwards} .".replace("  ", " ")
-        readme = ("Without kraft: boot a Unikraft app-elfloader kernel with\n\n```sh\n" + extra["qemu"] + "\n```\n\n"
-                  "Check it under Linux: `faktory run " + str(outdir) + "`")
-        extra["readme"] = readme
-        return Artifact(self.name, outdir, {}, run, extra=extra)
+        run = f"cd {outdir} && kraft run -M {memory}M {forwards} .".replace("  ", " ")
+        notes = ("Without kraft: boot a Unikraft app-elfloader kernel (the `base` runtime's, or one built with its "
+                 "options) with\n\n```sh\n" + qemu + "\n```\n\n"
+                 "The environment (with `PWD`, the image's WorkingDir, which the base runtime changes to) goes in "
+                 "`env.vars`, which needs a kernel with `LIBPOSIX_ENVIRON_LIBPARAM` (the base runtime has it). "
+                 "A kernel without it takes plain argv only; the script paths are then absolute, so the app still "
+                 "starts (it runs in `/`, so its own relative file opens need `env.vars`):\n\n```\n" + plain +
+                 "\n```\n\n"
+                 f"Check it: `faktory run {outdir} --kernel ELFLOADER_KERNEL` (or without `--kernel`: the initrd "
+                 "under Linux).")
+        if needs_loader(closure):
+            notes += (f"\n\nThe interpreter is not position-independent: it is launched through its loader "
+                      f"({argv[0]}) with a {PAD_SIZE >> 20} MiB zero-filled first initrd entry; "
+                      + NON_PIE_KERNELS + ".")
+        launch = LaunchOut(tuple(argv), env, workdir, tuple(image.config.entrypoint or ()))
+        return Artifact(self.name, outdir, {}, run, image=image_out,
+                        boot=Boot(ROOTFS, cmdline, memory), launch=launch,
+                        contents={ROOTFS: tuple([p.path.lstrip("/") for p in prelude] + listing(rootfs))},
+                        ports=tuple(ports), notes=notes, details=details)
 
 
-def qemu_command(outdir: Path, ports: list[int], cmdline: str) -> str:
+def qemu_command(outdir: Path, ports: list[int], cmdline: str, memory: int) -> str:
     fwd = "".join(f",hostfwd=tcp::{p}-:{p}" for p in ports)
     net = (f" -netdev user,id=n0{fwd} -device virtio-net-pci,netdev=n0" if ports else "")
     netcfg = " netdev.ip=10.0.2.15/24:10.0.2.2" if ports else ""
     append = cmdline.replace(" -- ", netcfg + " -- ", 1).replace("'", "'\\''")
-    return (f"qemu-system-x86_64 -accel tcg -cpu max -m {MEMORY_MB}M -nographic -no-reboot{net} "
+    return (f"qemu-system-x86_64 -accel tcg -cpu max -m {memory}M -nographic -no-reboot{net} "
             f"-kernel ELFLOADER_KERNEL -initrd {outdir}/{ROOTFS} -append '{append}'")
 
 

@@ -25,6 +25,9 @@ from faktory.emitters.cpio import NewcWriter
 from faktory.errors import FaktoryError
 
 INIT_PATH = "/.faktory/init"
+# The kernel logs errors (OOM, panics) on ttyS1, which the runner keeps for its post-mortem; the init gives the
+# app ttyS0, so the app's output stays clean.
+LINUX_CMDLINE = "console=ttyS1 loglevel=4 panic=-1 random.trust_cpu=on rdinit=" + INIT_PATH
 LAUNCH_PATH = "/.faktory/launch"
 SEED_PATH = "/.faktory/seed"
 MODULE_DIR = "/.faktory/modules"

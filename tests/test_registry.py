@@ -22,6 +22,7 @@ import requests
 
 from faktory.cache import LayerCache
 from faktory.commands.convert import push
+from faktory.emitters.base import ImageOut
 from faktory.errors import AuthError, FaktoryError, InvalidImage, SourceUnavailable
 from faktory.registry import auth, transport
 from faktory.registry.auth import Credentials, DefaultKeychain
@@ -159,9 +160,9 @@ def test_push_of_a_layout_with_dest_login_blobs_first(tmp_path, services):
     write_layout(out / "image")
     dest = f"{services.auth_registry}/{_repo()}:pushed"
     with pytest.raises(AuthError, match="wants credentials"):
-        push(out, {"image": {"layout": "image"}}, dest, auth.Anonymous())
+        push(out, ImageOut(layout="image", tag="", digest=""), dest, auth.Anonymous())
     login = auth.keychain(f"{services.registry_user}:{services.registry_password}")
-    digest = push(out, {"image": {"layout": "image"}}, dest, login)
+    digest = push(out, ImageOut(layout="image", tag="", digest=""), dest, login)
     manifest_file = json.loads((out / "image" / "index.json").read_text())["manifests"][0]["digest"]
     assert digest == manifest_file  # a plain image goes out byte for byte
     host, _, rest = dest.partition("/")

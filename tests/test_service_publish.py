@@ -15,6 +15,7 @@ import tarfile
 import oras.provider
 import pytest
 
+from faktory.emitters.base import ImageOut
 from faktory.errors import AuthError
 from faktory.registry import auth
 from faktory.service.config import ServiceConfig
@@ -76,14 +77,14 @@ def test_layout_is_pushed_as_image_with_source_annotations_and_repush_is_harmles
     write_layout(outdir / "image")
     client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-oci")
-    extra = {"image": {"layout": "image"}}
-    digest = publish(client, outdir, dest, "oci", ANNOTATIONS, extra)
+    described = ImageOut("image", "web:v1", "")
+    digest = publish(client, outdir, dest, "oci", ANNOTATIONS, described)
     manifest = skopeo_inspect_raw(str(dest))
     assert manifest["annotations"]["org.opencontainers.image.base.digest"] == SOURCE
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert already_published(client, dest, SOURCE, "oci") == digest
     assert already_published(client, dest, SOURCE, "microvm") is None
-    assert publish(client, outdir, dest, "oci", ANNOTATIONS, extra) == digest  # same bytes, same digest
+    assert publish(client, outdir, dest, "oci", ANNOTATIONS, described) == digest  # same bytes, same digest
 
 
 def test_layout_that_escapes_outdir_is_not_trusted(tmp_path, registry):
@@ -93,7 +94,7 @@ def test_layout_that_escapes_outdir_is_not_trusted(tmp_path, registry):
     write_layout(tmp_path / "elsewhere")
     client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-escape")
-    publish(client, outdir, dest, "microvm", ANNOTATIONS, {"image": {"layout": "../elsewhere"}})
+    publish(client, outdir, dest, "microvm", ANNOTATIONS, ImageOut("../elsewhere", "x:y", ""))
     assert skopeo_inspect_raw(str(dest))["artifactType"] == artifact_type("microvm")
 
 
@@ -188,7 +189,7 @@ def test_kraftkit_package_goes_out_as_an_index_keeping_its_annotations(tmp_path,
     client = RegistryClient(registry.addr)
     dest = Destination.parse(f"{registry.addr}/apps/web:v1-unikraft")
     annotations = result_annotations("127.0.0.1:1/src:v1", "127.0.0.1:1/src@" + SOURCE, SOURCE, "unikraft")
-    publish(client, outdir, dest, "unikraft", annotations, {"package": package})
+    publish(client, outdir, dest, "unikraft", annotations, ImageOut(package["layout"], package["ref"], package["manifest_digest"]))
     index = skopeo_inspect_raw(str(dest))
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert "sh.kraftkit.version" in index["annotations"]

@@ -14,13 +14,14 @@ import pytest
 
 from faktory.api import analyze, convert, load_image
 from faktory.emitters.base import EmitOptions
-from faktory.emitters.convert import MANIFEST, blockers, check
+from faktory.emitters.convert import MANIFEST, blockers, check, read_manifest
 from faktory.errors import ConversionBlocked
 from faktory.runner.structure import structural_checks
 from faktory.runner.verify import Probe, run_original, verify_output
 
 APPS = ("flask", "fastapi", "django", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
 STRUCTURAL = ("unikraft", "nanos", "rumprun")
+FAKTORY = str(Path(__file__).resolve().parents[1] / ".venv/bin/faktory")
 TIMEOUT = 300
 
 
@@ -44,6 +45,8 @@ class Workspace:
         if key not in self.outputs:
             image, closure = self.closure(app)
             out = self.root / f"{app}-{target}-{len(self.outputs)}"
+            if options.get("base_ref"):  # km rebases onto an Image the caller loads
+                options = {**options, "base": load_image(options["base_ref"])}
             convert(image, closure, target, out, EmitOptions(**options))
             self.outputs[key] = out
         return self.outputs[key]
@@ -114,10 +117,11 @@ def test_structure_matches_manifest(ws, app, target):
         kraftfile = (out / "Kraftfile").read_text()
         assert "spec: v0.6" in kraftfile and "runtime: base:latest" in kraftfile
         _, closure = ws.closure(app)
-        if not closure.interpreter.pie:  # Debian's python3: through the loader, padded first entry
+        if not closure.interpreter.pie:  # Debian's python3: a blocker; --force goes through the loader, padded
             assert manifest["contents"]["rootfs.cpio"][0] == ".faktory-pad"
-            assert manifest["kraftfile"]["cmd"][:2] == [closure.interpreter.pt_interp, closure.launch.argv[0]]
-            assert any(f["kind"] == "non-pie" and f["severity"] == "warning" for f in manifest["findings"])
+            assert manifest["kraftfile"]["cmd"][1] == closure.interpreter.real_path
+            assert any(f["kind"] == "non-pie" and closure.interpreter.real_path in f["message"]
+                       for f in manifest["forced_blockers"])
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -140,7 +144,7 @@ def test_km_blocks_glibc_c_extensions_and_passes_pure_python(ws, app):
 
 
 def test_kraftkit_package_with_kernel(ws, tmp_path):
-    out = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")))
+    out = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")), force=True)
     index = json.loads((out / "package/index.json").read_text())
     assert index["annotations"]["sh.kraftkit.version"]
     desc = index["manifests"][0]
@@ -156,9 +160,8 @@ def test_kraftkit_package_with_kernel(ws, tmp_path):
 
 
 @pytest.mark.slow
-def test_pkg_app_on_a_matching_base_becomes_a_km_image(ws, fixture_images):
-    base = fixture_images["py3.8-slim"].tag  # python:3.8-slim layout: /usr/local/bin/python3.8 + stdlib
-    out = ws.output("pkg-app", "km", base_ref=base)
+def test_pkg_app_on_a_matching_base_becomes_a_km_image(ws, km_base_38):
+    out = ws.output("pkg-app", "km", base_ref=km_base_38)
     manifest = json.loads((out / MANIFEST).read_text())
     assert manifest["base"]["python"] == "3.8"
     app_layer = manifest["contents"]["app-layer"]
@@ -168,10 +171,42 @@ def test_pkg_app_on_a_matching_base_becomes_a_km_image(ws, fixture_images):
     _assert_passed(checks)
 
 
+@pytest.fixture(scope="session")
+def km_base_38(fixture_images):
+    """A km runenv stand-in for 3.8, as the runenv-python-3.12 fixture is one for 3.12: python:3.8-slim's layout
+    (/usr/local/bin/python3.8 + stdlib) with the label that declares its interpreter."""
+    tag = "faktory-test/runenv-python-3.8:latest"
+    dockerfile = (f"FROM {fixture_images['py3.8-slim'].tag}\n"
+                  "LABEL org.faktory.km-base.python=/usr/local/bin/python3.8\n")
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=dockerfile, text=True, check=True,
+                   capture_output=True, timeout=300)
+    return tag
+
+
+def test_km_base_without_python_km_is_refused_before_the_analysis(fixture_images, tmp_path):
+    """An ordinary python:slim image is no km runenv: one line, exit 2, nothing written, and no analysis (the
+    answer comes from validate, which never sees a closure)."""
+    from faktory.emitters.convert import validate
+    from faktory.emitters.km import BaseImageNeeded
+
+    image = load_image(fixture_images["pkg-app"].tag)
+    base = load_image(fixture_images["py3.8-slim"].tag)
+    with pytest.raises(BaseImageNeeded, match="no python.km-style interpreter"):
+        validate(image, "km", EmitOptions(base_ref=base.ref, base=base))
+    with pytest.raises(BaseImageNeeded, match="needs --base"):
+        validate(image, "km", EmitOptions())
+    proc = subprocess.run([FAKTORY, "convert", fixture_images["pkg-app"].tag, "--to", "km", "--base",
+                           fixture_images["py3.8-slim"].tag, "-o", str(tmp_path / "km")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "python.km" in proc.stderr and not (tmp_path / "km").exists()
+
+
 def test_km_refuses_a_base_with_another_python(ws, fixture_images, tmp_path):
     image, closure = ws.closure("pkg-app")
+    base = load_image(fixture_images["runenv-python-3.12"].tag)
     with pytest.raises(ConversionBlocked, match="Python 3.8.*Python 3.12"):
-        convert(image, closure, "km", tmp_path / "km", EmitOptions(base_ref=fixture_images["runenv-python-3.12"].tag))
+        convert(image, closure, "km", tmp_path / "km", EmitOptions(base_ref=base.ref, base=base))
     assert not (tmp_path / "km").exists()
 
 
@@ -194,15 +229,15 @@ def test_push_oci_image_and_kraftkit_package_to_the_registry(ws, services):
     out = ws.output("whiteout", "oci")
     doc = json.loads((out / MANIFEST).read_text())
     dest = f"{services.registry}/faktory-test/whiteout:oci"
-    push(out, doc, dest)
+    push(out, read_manifest(out).image, dest)
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(raw)["layers"][0]["digest"] == json.loads(
         (out / "image/blobs/sha256" / doc["image"]["manifest_digest"].split(":")[1]).read_text())["layers"][0]["digest"]
 
-    package = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")))
+    package = ws.output("whiteout", "unikraft", kernel=next(Path("/boot").glob("vmlinuz-*")), force=True)
     dest = f"{services.registry}/faktory-test/whiteout:unikraft"
-    push(package, json.loads((package / MANIFEST).read_text()), dest)
+    push(package, read_manifest(package).image, dest)
     index = json.loads(subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{dest}"],
                                       capture_output=True, text=True, check=True).stdout)
     assert index["annotations"]["sh.kraftkit.version"]

@@ -71,8 +71,10 @@ static void mount_basics(void) {
     mkdir("/run", 0755);
 }
 
+/* The app talks on ttyS0; the kernel's console (its log, kept for a post-mortem) is ttyS1. */
 static void console_stdio(void) {
-    int fd = open("/dev/console", O_RDWR | O_NOCTTY);
+    int fd = open("/dev/ttyS0", O_RDWR | O_NOCTTY);
+    if (fd < 0) fd = open("/dev/console", O_RDWR | O_NOCTTY);
     if (fd < 0) return;
     dup2(fd, 0);
     dup2(fd, 1);

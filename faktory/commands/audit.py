@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from faktory.analyzers.model import ALL_TARGETS
+from faktory.emitters.convert import ALL_TARGETS
 from faktory.audit.cache import DigestCache
 from faktory.audit.inputs import dedupe, refs_from_daemon, refs_from_file
 from faktory.audit.model import ERROR, PARTIAL

@@ -151,7 +151,7 @@ def console(stderr: bool = False, **kwargs):
 
 def target_name(text: str) -> str:
     """`--to OCI` is `--to oci`; a near miss is named (`micro-vm` -> microvm)."""
-    from faktory.analyzers.model import ALL_TARGETS
+    from faktory.emitters.convert import ALL_TARGETS
     from faktory.errors import FaktoryError
 
     name = text.strip().lower()
@@ -173,9 +173,8 @@ def artifact_size(artifact) -> tuple[str, int]:
     output's files; never the closure before --compact stripped it."""
     from faktory.emitters.convert import MANIFEST, README, load_manifest
 
-    info = artifact.extra.get("image") if isinstance(artifact.extra, dict) else None
-    if info and info.get("compressed_size"):
-        return "image", int(info["compressed_size"])
+    if artifact.image is not None and artifact.image.compressed_size:
+        return "image", artifact.image.compressed_size
     files = load_manifest(artifact.outdir).get("files") or {}
     return "files", sum(size for name, size in files.items() if name not in (MANIFEST, README))
 

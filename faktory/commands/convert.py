@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -12,28 +13,27 @@ from rich.table import Table
 
 from faktory.commands.analysis_options import analysis_options
 from faktory.commands.registry_flags import authfile_option, creds_option, keychain_for
-from faktory.emitters.base import EmitOptions
+from faktory.emitters.base import EmitOptions, ImageOut
 from faktory.registry.auth import Keychain
 from faktory.registry.client import PushFailed, RegistryClient
 from faktory.sources.reference import parse_docker_ref
 from faktory.units import human_bytes
 
 
-def push(outdir: Path, extra: dict, dest: str, keychain: Keychain | None = None) -> str:
+def push(outdir: Path, image: ImageOut | None, dest: str, keychain: Keychain | None = None) -> str:
     """Push the output's OCI layout (oci, km, or unikraft's kraftkit package) to dest; returns its digest.
 
     Blobs first, manifest last (faktory.registry.client); a plain image goes out byte for byte, a kraftkit
     package as the image index that carries its annotations.
     """
-    info = extra.get("image") or extra.get("package")
-    if not info:
-        raise PushFailed("this target has no image to push (oci, km and unikraft --kernel have one)")
+    if image is None:
+        raise PushFailed("this output has no image to push")
     text = dest[len("docker://"):] if dest.startswith("docker://") else dest
     ref = parse_docker_ref(text)
     if ref.digest:
         raise PushFailed(f"--push {dest}: push to a tag, not a digest")
     client = RegistryClient(ref.host, keychain)
-    return client.push_layout(outdir / info["layout"], ref.repository, ref.tag or "latest")
+    return client.push_layout(outdir / image.layout, ref.repository, ref.tag or "latest")
 
 
 @analysis_options
@@ -60,25 +60,31 @@ def command(
     analysis=None,
 ) -> None:
     from faktory.api import analyze, convert, load_image
-    from faktory.emitters.convert import blockers, check, describe, emitter_for
+    from faktory.emitters.convert import blockers, capabilities, check, describe, pushable_targets, validate
 
     from faktory.audit.writers.sbom import format_for
     from faktory.commands.common import artifact_size, check_tag, quiet
 
-    emitter_for(to)  # unknown target: fail before any work
     source_keys, dest_keys = keychain_for(src_creds, authfile, "src-"), keychain_for(dest_creds, authfile, "dest-")
     tag = check_tag(tag)
     sbom_fmt = format_for(sbom, sbom_format) if sbom else None
-    if push_ref and not (to in ("oci", "km") or (to == "unikraft" and kernel)):
-        raise PushFailed(f"--push needs an image: --to oci, --to km, or --to unikraft --kernel FILE (not {to})")
+    options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
+                          tag=tag)
+    declared = capabilities(to)  # an unknown target fails before any work
+    if push_ref and not declared.pushable(options):
+        raise PushFailed(f"--push needs an image: {pushable_targets()} (not {to})")
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")
         image = load_image(ref, platform, keychain=source_keys)
+        if base:
+            progress.update(step, description=f"reading the base {base}")
+            options = replace(options, base=load_image(base, keychain=source_keys))
+        validate(image, to, options)  # before the analysis: a base or kernel that cannot work is said at once
         progress.update(step, description=f"analyzing {image.ref}")
         closure = analyze(image, analysis)
-        findings = check(closure, to)
+        findings = check(closure, to, options)
         blocking = blockers(findings)
         if blocking:
             table = Table(title=f"{len(blocking)} blocker(s) for {to}" + (" (--force: emitting anyway)" if force else ""))
@@ -91,12 +97,10 @@ def command(
             console.print(table)
             progress.start()
         progress.update(step, description=f"writing {to} output to {output}")
-        options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
-                              tag=tag)
         artifact = convert(image, closure, to, output, options)
         if push_ref:
             progress.update(step, description=f"pushing to {push_ref}")
-            push(Path(artifact.outdir), dict(artifact.extra), push_ref, dest_keys)
+            push(Path(artifact.outdir), artifact.image, push_ref, dest_keys)
     if sbom:
         _write_output_sbom(image, closure, artifact, sbom, sbom_fmt)
     what, size = artifact_size(artifact)
@@ -115,7 +119,7 @@ def _write_output_sbom(image, closure, artifact, path: Path, fmt: str) -> None:
     from faktory.audit.sbom_subject import kept_subject
     from faktory.audit.writers.sbom import write_sbom
 
-    info = dict(artifact.extra).get("image") or {}
-    subject = kept_subject(image, closure, info.get("tag") or f"{artifact.outdir.name} ({artifact.target})",
-                           info.get("manifest_digest"))
+    info = artifact.image
+    subject = kept_subject(image, closure, info.tag if info else f"{artifact.outdir.name} ({artifact.target})",
+                           info.digest if info else None)
     write_sbom(subject, path, fmt)

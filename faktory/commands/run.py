@@ -11,6 +11,7 @@ import typer
 
 from faktory.runner.outputs import bootable, default_ports, parse_port
 from faktory.runner.qemu import VM
+from faktory.runner.signals import unwind_on_signals
 
 
 def _free_defaults(ports: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -28,25 +29,35 @@ def _free_defaults(ports: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def command(
-    outdir: Path = typer.Argument(..., help="A directory written by `faktory convert --to microvm|unikraft`."),
+    outdir: Path = typer.Argument(..., help="A directory written by `faktory convert --to microvm|unikraft|nanos`."),
     args: Optional[List[str]] = typer.Argument(None, help="Replace the image's Cmd (after `--`)."),
     publish: List[str] = typer.Option([], "--publish", "-p", help="Forward HOST:GUEST tcp port (default: EXPOSEd ports)."),
     timeout: float = typer.Option(0, "--timeout", help="Stop the VM after S seconds (0: run until it powers off)."),
-    kernel: Optional[Path] = typer.Option(None, "--kernel", help="Linux kernel to boot (default: the output's, or /boot's newest)."),
-    memory: Optional[int] = typer.Option(None, "--memory", "-m", help="Guest memory in MiB."),
+    kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm/unikraft: a Linux kernel to boot the initrd "
+                                          "under (default: the output's, or /boot's newest); unikraft: an ELF-loader "
+                                          "kernel boots it as Unikraft does."),
+    memory: Optional[int] = typer.Option(None, "--memory", "-m", help="Guest memory in MiB (default: faktory.json's)."),
+    nanos_dir: Optional[Path] = typer.Option(None, "--nanos", help="nanos: an OPS release dir (kernel.img, boot.img, "
+                                             "mkfs) or a Nanos build tree (default: the newest in ~/.ops)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Stop once this text is on the console (a runtime "
+                                        "that never powers off, such as the ELF loader)."),
 ) -> None:
+    unwind_on_signals()
     ports = [parse_port(p) for p in publish] if publish else _free_defaults(default_ports(outdir))
-    with bootable(outdir, args=args or (), ports=ports, kernel=kernel, memory_mb=memory) as spec:
+    with bootable(outdir, args=args or (), ports=ports, kernel=kernel, memory_mb=memory, nanos_dir=nanos_dir,
+                  until=until) as spec:
+        print(f"faktory: booting with {spec.accelerator}, {spec.memory_mb} MiB", file=sys.stderr)
         vm = VM(spec, echo=True).start()
-        try:
-            result = vm.wait(timeout if timeout > 0 else None)  # type: ignore[arg-type]
-        except KeyboardInterrupt:
-            vm.stop()
-            raise
-    if result.timed_out:
+        result = vm.wait(timeout if timeout > 0 else None)  # stops QEMU on any exception (signals included)
+    if result.seen:
+        raise typer.Exit(0)
+    if result.timed_out and result.exit_code is None:
         print(f"faktory: stopped the VM after {timeout:g}s", file=sys.stderr)
         raise typer.Exit(124)
     if result.exit_code is None:
-        print("faktory: the VM stopped without reporting the app's exit status", file=sys.stderr)
+        tail, why = result.post_mortem()
+        for line in tail:
+            print(f"  | {line}", file=sys.stderr)
+        print(f"faktory: the VM stopped without reporting the app's exit status: {why}", file=sys.stderr)
         raise typer.Exit(1)
     raise typer.Exit(result.exit_code)

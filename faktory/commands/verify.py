@@ -28,7 +28,9 @@ def command(
     expect: Optional[str] = typer.Option(None, "--expect", help="Text the converted output must contain."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Keep the converted output here."),
     base: Optional[str] = typer.Option(None, "--base", help="km: runenv-python base image."),
-    kernel: Optional[Path] = typer.Option(None, "--kernel", help="Kernel for microvm outputs."),
+    kernel: Optional[Path] = typer.Option(None, "--kernel", help="microvm: Linux kernel; unikraft: an ELF-loader "
+                                          "kernel to boot the output in (else its initrd boots under Linux)."),
+    nanos_dir: Optional[Path] = typer.Option(None, "--nanos", help="nanos: OPS release dir or Nanos build tree."),
     force: bool = typer.Option(False, "--force", help="Convert despite blockers."),
     compact: bool = typer.Option(False, "--compact", help="Verify the --compact output."),
     keep_debug: bool = typer.Option(False, "--keep-debug", help="Verify an output that keeps ELF debug sections."),
@@ -40,8 +42,15 @@ def command(
 
     if probe and http:
         raise FaktoryError("give --probe or --http, not both")
+    from faktory.emitters.convert import validate
+    from faktory.runner.signals import unwind_on_signals
+
+    unwind_on_signals()
     console = Console(stderr=True)
     image = load_image(ref)
+    options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base,
+                          base=load_image(base) if base else None)
+    validate(image, to, options)  # before the analysis
     closure = analyze(image)
     if http:
         try:
@@ -53,13 +62,12 @@ def command(
     else:
         chosen = Probe(cmd=tuple(shlex.split(probe)) if probe else None)
     chosen = Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)
-    options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base)
     with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
         outdir = output or Path(tmp) / "out"
         with console.status(f"converting {ref} to {to}"):
             convert(image, closure, to, outdir, options)
         with console.status("running the original and the converted output"):
-            checks = verify_output(ref, outdir, chosen, timeout=timeout)
+            checks = verify_output(ref, outdir, chosen, timeout=timeout, kernel=kernel, nanos_dir=nanos_dir)
     passed = all(c.passed for c in checks)
     if as_json:
         doc = {"schema": "faktory.verify/v1", "ref": ref, "target": to, "passed": passed,

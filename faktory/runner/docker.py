@@ -29,7 +29,7 @@ class DockerFailed(FaktoryError):
 @dataclass(frozen=True)
 class RunResult:
     output: str
-    exit_code: int
+    exit_code: int | None  # None: the runtime cannot report it
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ import subprocess
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+
+from faktory.emitters.manifest import OutputManifest
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,13 @@ def skopeo_layers(ref: str) -> list[str]:
     return [l["digest"] for l in json.loads(proc.stdout).get("layers", [])]
 
 
-def structural_checks(outdir: Path, manifest: dict) -> list[Check]:
+def structural_checks(outdir: Path, manifest: OutputManifest | Mapping) -> list[Check]:
     """Every listed archive compared with what cpio / xorriso / the filesystem show; images read by skopeo."""
+    if not isinstance(manifest, OutputManifest):
+        manifest = OutputManifest.from_dict(manifest)
     checks = []
-    for member, names in (manifest.get("contents") or {}).items():  # archives and trees in OUTDIR
+    contents = {k: list(v) for k, v in manifest.contents.items()}
+    for member, names in contents.items():  # archives and trees in OUTDIR
         path = outdir / member
         if member.endswith(".cpio"):
             checks.append(_compare(f"cpio -t {member}", names, cpio_members(path)))
@@ -103,22 +109,18 @@ def structural_checks(outdir: Path, manifest: dict) -> list[Check]:
             checks.append(_compare(f"xorriso -find {member}", names, iso_members(path)))
         elif path.is_dir():
             checks.append(_compare(f"tree {member}", names, tree_members(path)))
-    contents = manifest.get("contents") or {}
-    image = manifest.get("image")
+    image = manifest.image
     layer_key = next((k for k in ("layer", "app-layer") if k in contents), None)
-    if isinstance(image, dict) and layer_key:
-        blob = last_layer_blob(outdir / image["layout"])
+    if image is not None and layer_key:
+        blob = last_layer_blob(outdir / image.layout)
         checks.append(_compare(f"tar -t {layer_key}", contents[layer_key], tar_members(blob)))
-    for key in ("image", "package"):
-        info = manifest.get(key)
-        if isinstance(info, dict) and info.get("layout"):
-            ref = f"oci:{outdir / info['layout']}"
-            try:
-                layers = skopeo_layers(ref)
-                checks.append(Check(f"skopeo inspect {info['layout']}", bool(layers), f"{len(layers)} layers"))
-            except RuntimeError as exc:
-                checks.append(Check(f"skopeo inspect {info['layout']}", False, str(exc)))
-    listed = manifest.get("files") or {}
+    if image is not None:
+        try:
+            layers = skopeo_layers(f"oci:{outdir / image.layout}")
+            checks.append(Check(f"skopeo inspect {image.layout}", bool(layers), f"{len(layers)} layers"))
+        except RuntimeError as exc:
+            checks.append(Check(f"skopeo inspect {image.layout}", False, str(exc)))
+    listed = manifest.files
     bad = [f for f, size in listed.items() if not (outdir / f).is_file() or (outdir / f).stat().st_size != size]
     checks.append(Check("files and sizes in faktory.json", not bad, f"{len(listed)} files" + (f", differ: {bad[:3]}" if bad else "")))
     return checks

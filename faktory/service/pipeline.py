@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from faktory import api
+from faktory.emitters.base import Artifact, EmitOptions
 from faktory.errors import FaktoryError
 from faktory.service.jobs import Job
 from faktory.service.publish import (
@@ -55,9 +56,7 @@ def _job_name(job: Job) -> str:
     return f"{job.repository.rsplit('/', 1)[-1]}-{job.id[:12]}"
 
 
-def _emit_options(job: Job):
-    from faktory.emitters.base import EmitOptions
-
+def _emit_options(job: Job) -> EmitOptions:
     options = dict(job.options)
     if job.verify is not None and not options.get("name"):
         # verify loads the output into the engine under a tag made from the name: make it this job's own,
@@ -66,6 +65,8 @@ def _emit_options(job: Job):
         options.setdefault("tag", f"faktory/{_job_name(job)}:{job.target}")  # removed again after the run
     if options.get("kernel"):
         options["kernel"] = Path(str(options["kernel"]))
+    if options.get("base_ref"):  # km rebases onto an Image: loaded here, like the source
+        options["base"] = api.load_image(str(options["base_ref"]))
     return EmitOptions(**options)
 
 
@@ -73,7 +74,7 @@ class VerifyFailed(FaktoryError):
     """The converted output does not behave like the original: retrying will not change that."""
 
 
-def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
+def _verify(job: Job, artifact: "Artifact") -> tuple[str, ...]:
     """Run the original and the converted output with the rule's probe, like `faktory verify`."""
 
     from faktory.runner.verify import Probe, verify_output
@@ -87,10 +88,10 @@ def _verify(job: Job, outdir: Path) -> tuple[str, ...]:
 
     ref, timeout = source_ref_for_inspector(job), float(settings.get("timeout", 180))
     try:
-        checks = verify_output(ref, outdir, probe, timeout=timeout)
-    finally:  # the oci/km emitters' tag, loaded to run the output
-        subprocess.run(["docker", "rmi", "--no-prune", f"faktory/{_job_name(job)}:{job.target}"],
-                       capture_output=True, timeout=60)
+        checks = verify_output(ref, Path(artifact.outdir), probe, timeout=timeout)
+    finally:  # the image the emitter wrote (tagged with this job's name), loaded to run the output
+        if artifact.image is not None:
+            subprocess.run(["docker", "rmi", "--no-prune", artifact.image.tag], capture_output=True, timeout=60)
     failed = [c for c in checks if not c.passed]
     if failed:
         raise VerifyFailed("verify failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
@@ -160,9 +161,9 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
         verified = None
         if job.verify is not None:
             phase("verify")
-            verified = _verify(job, Path(artifact.outdir))
+            verified = _verify(job, artifact)
         phase("publish")
         _still_current(job, clients)
         annotations = result_annotations(job.source_name, job.source_ref, job.digest, job.target)
-        digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations, artifact.extra)
+        digest = publish(dest_client, Path(artifact.outdir), dest, job.target, annotations, artifact.image)
     return Outcome(f"{dest}@{digest}", published=True, verified=verified)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from faktory.emitters.base import ImageOut
 from faktory.errors import FaktoryError, InvalidImage
 from faktory.registry.client import RegistryClient, sha256_digest
 
@@ -152,18 +153,16 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return "sha256:" + h.hexdigest(), size
 
 
-def image_layout(outdir: Path, extra: Mapping | None = None) -> Path | None:
+def image_layout(outdir: Path, image: ImageOut | None = None) -> Path | None:
     """Where a conversion result keeps its OCI image layout, if it is an image at all.
 
-    Emitters that produce images say so in Artifact.extra["image"|"package"]["layout"] (a dir relative to
-    outdir); an outdir that is itself a layout counts too.
+    Emitters that produce images say so in Artifact.image (oci/km images, the unikraft kraftkit package), a
+    layout dir relative to outdir; an outdir that is itself a layout counts too.
     """
-    for key in ("image", "package"):  # oci/km images; the unikraft kraftkit package
-        described = (extra or {}).get(key)
-        if isinstance(described, Mapping) and isinstance(described.get("layout"), str):
-            candidate = (outdir / described["layout"]).resolve()
-            if candidate.is_relative_to(outdir.resolve()) and is_oci_layout(candidate):
-                return candidate
+    if image is not None:
+        candidate = (outdir / image.layout).resolve()
+        if candidate.is_relative_to(outdir.resolve()) and is_oci_layout(candidate):
+            return candidate
     return outdir if is_oci_layout(outdir) else None
 
 
@@ -173,10 +172,10 @@ def publish(
     dest: Destination,
     target: str,
     annotations: Mapping[str, str],
-    extra: Mapping | None = None,
+    image: ImageOut | None = None,
 ) -> str:
     """Images go out as images, everything else as an OCI artifact of type application/vnd.faktory.<target>.v1."""
-    layout = image_layout(outdir, extra)
+    layout = image_layout(outdir, image)
     if layout is not None:
         return push_layout(client, layout, dest, annotations)
     return push_artifact(client, outdir, dest, target, annotations)

@@ -28,9 +28,10 @@ from typing import Mapping
 import yaml
 
 from faktory.errors import FaktoryError
+from faktory.emitters.convert import ALL_TARGETS
 from faktory.registry.transport import is_loopback  # one rule for "this machine", as for plain HTTP
 
-KNOWN_TARGETS = ("unikraft", "km", "rumprun", "nanos", "microvm", "oci")
+KNOWN_TARGETS = ALL_TARGETS
 DEFAULT_DESTINATION = "{registry}/{repository}:{tag}-{target}"
 # Results pushed back into the same registry fire events too: never convert our own outputs.
 DEFAULT_EXCLUDES = tuple(f"*-{t}" for t in KNOWN_TARGETS)
