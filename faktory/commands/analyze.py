@@ -72,7 +72,8 @@ def command(
     interp = closure.interpreter
     modules = sum(1 for n in closure.graph if n.startswith("module:"))
     files = sum(1 for _, d in closure.file_nodes() if d.get("kind") == "file")
-    console.print(f"[bold]{closure.image_ref}[/bold]  {closure.image_digest[:19]}")
+    digest = closure.image_digest if not console.is_terminal else closure.image_digest[:19]  # a pipe: never cut
+    console.print(f"[bold]{closure.image_ref}[/bold]  {digest}")
     console.print(f"interpreter  {interp.real_path}  CPython {interp.version_str}  {interp.abi_tag}  libc {interp.libc}"
                   f"  {'PIE' if interp.pie else 'non-PIE'}  libpython {'shared' if interp.libpython else 'static'}")
     console.print(f"launch       {' '.join(closure.launch.argv)}  (cwd {closure.launch.workdir})", highlight=False)
