@@ -21,7 +21,7 @@ class GraphOutputError(FaktoryError):
 
 @analysis_options
 def command(
-    ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:TAG])."),
+    ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:REF])."),
     as_json: bool = typer.Option(False, "--json", help="Print the closure as JSON (schema faktory.analyze/v1)."),
     why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH (any alias "
                                                          "of it) or MODULE."),

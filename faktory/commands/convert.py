@@ -66,7 +66,7 @@ def _put_index(ref: str, index: dict, insecure: bool, creds: str | None) -> None
 
 @analysis_options
 def command(
-    ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:TAG]."),
+    ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:REF]."),
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (replaced atomically)."),
     push_ref: Optional[str] = typer.Option(None, "--push", help="Push the resulting image to this registry ref."),
