@@ -38,6 +38,13 @@ def test_why_accepts_aliases_and_module_names_and_keeps_each_step_on_a_line(flas
         assert line.startswith("  " * depth) and not line.startswith("  " * depth + " "), lines
 
 
+def test_piped_analyze_summary_keeps_the_whole_digest(flask):
+    result = faktory("analyze", flask)
+    assert result.returncode == 0, result.stderr
+    digest = json.loads(faktory("inspect", "--json", flask).stdout)["digest"]
+    assert result.stdout.splitlines()[0].split() == [flask, digest]
+
+
 @pytest.mark.parametrize("query, says", [
     ("/usr/bin/perl", "/usr/bin/perl is in the image but not kept"),
     ("pip", "pip is in the image but not kept"),

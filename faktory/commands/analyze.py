@@ -22,7 +22,7 @@ class GraphOutputError(FaktoryError):
 
 @analysis_options
 def command(
-    ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:TAG])."),
+    ref: str = typer.Argument(..., help="Image reference (daemon name, registry ref, docker-archive:PATH, oci:DIR[:REF])."),
     as_json: bool = typer.Option(False, "--json", help="Print the closure as JSON (schema faktory.analyze/v1)."),
     why: Optional[str] = typer.Option(None, "--why", help="Show the chain of reasons that keeps PATH (any alias "
                                                          "of it) or MODULE."),
@@ -75,7 +75,8 @@ def command(
     interp = closure.interpreter
     modules = sum(1 for n in closure.graph if n.startswith("module:"))
     files = sum(1 for _, d in closure.file_nodes() if d.get("kind") == "file")
-    console.print(f"[bold]{closure.image_ref}[/bold]  {closure.image_digest[:19]}")
+    digest = closure.image_digest if not console.is_terminal else closure.image_digest[:19]  # a pipe: never cut
+    console.print(f"[bold]{closure.image_ref}[/bold]  {digest}")
     console.print(f"interpreter  {interp.real_path}  CPython {interp.version_str}  {interp.abi_tag}  libc {interp.libc}"
                   f"  {'PIE' if interp.pie else 'non-PIE'}  libpython {'shared' if interp.libpython else 'static'}")
     console.print(f"launch       {' '.join(closure.launch.argv)}  (cwd {closure.launch.workdir})", highlight=False)

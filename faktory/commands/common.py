@@ -116,11 +116,19 @@ def with_common_options(func, verb: str):
                   for name in ("verbose", "quiet", "log_level", "pull")}
         if shared["verbose"] or shared["quiet"] or shared["log_level"]:
             configure(resolve_level(shared["verbose"] or 0, bool(shared["quiet"]), shared["log_level"]))
-        if verb in PULL_DEFAULTS:
-            set_pull(shared["pull"] or os.environ.get("FAKTORY_PULL") or PULL_DEFAULTS[verb])
         if isinstance(kwargs.get("to"), str):
             kwargs["to"] = target_name(kwargs["to"])
-        return func(**kwargs)
+        if verb not in PULL_DEFAULTS:
+            return func(**kwargs)
+        before = os.environ.get("FAKTORY_PULL")
+        set_pull(shared["pull"] or before or PULL_DEFAULTS[verb])
+        try:
+            return func(**kwargs)
+        finally:  # a verb run in-process (tests, an embedding program) leaves the policy as it found it
+            if before is None:
+                os.environ.pop("FAKTORY_PULL", None)
+            else:
+                os.environ["FAKTORY_PULL"] = before
 
     wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), *extra])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**{p.name: p.annotation for p in sig.parameters.values()},

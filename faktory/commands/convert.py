@@ -38,7 +38,7 @@ def push(outdir: Path, image: ImageOut | None, dest: str, keychain: Keychain | N
 
 @analysis_options
 def command(
-    ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:TAG]."),
+    ref: str = typer.Argument(..., help="Source image: NAME[:TAG], HOST/REPO:TAG, docker-archive:PATH, oci:DIR[:REF]."),
     to: str = typer.Option(..., "--to", help="unikraft, km, rumprun, nanos, microvm or oci."),
     output: Path = typer.Option(..., "--output", "-o", help="Output directory (replaced atomically)."),
     push_ref: Optional[str] = typer.Option(None, "--push", help="Push the resulting image to this registry ref."),

@@ -174,7 +174,7 @@ def _print_ls(entries: list[dict]) -> None:
 
 def command(
     ref: str = typer.Argument(..., help="NAME[:TAG], docker://HOST/REPO[:TAG|@DIGEST], docker-daemon:…, "
-                                        "docker-archive:PATH, oci:DIR[:TAG], oci-archive:PATH[:TAG]."),
+                                        "docker-archive:PATH, oci:DIR[:REF], oci-archive:PATH[:REF]."),
     platform: Optional[str] = typer.Option(None, "--platform", help="os/arch\\[/variant] to pick from a multi-platform "
                                                                    "image (default linux/amd64)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stable JSON document (schema faktory.inspect/v1)."),
