@@ -64,9 +64,9 @@ def keeper_for(analysis) -> HintKeeper:
         return gb.keep_path(p, ENTRY, reason, detail) is not None
 
     def dist_files(name):
-        from faktory.analyzers.dists import canonical
+        from faktory.distinfo import canonical_name
 
-        dist = canonical(name)
+        dist = canonical_name(name)
         meta = analysis.dists.meta_dir.get(dist)
         if meta is None:
             return None

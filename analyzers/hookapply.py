@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from typing import Protocol
 
-from faktory.analyzers.dists import canonical
+from faktory.distinfo import canonical_name
 from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules, filter_predicate
 from faktory.analyzers.hooks import Hook
 
@@ -135,7 +135,7 @@ def keep_data_files(rule: DataFiles, keeper: Keeper, node: str, reason: str, det
 def keep_metadata(rule: Metadata, keeper: Keeper, node: str, reason: str, detail: str,
                   seen: set[str] | None = None) -> None:
     seen = set() if seen is None else seen
-    dist = canonical(rule.dist)
+    dist = canonical_name(rule.dist)
     if dist in seen:
         return
     seen.add(dist)
@@ -196,10 +196,10 @@ class ImageKeeper:
         return self.gb.fs.read_bytes(path).decode("utf-8", "replace")
 
     def dist_meta(self, dist: str) -> str | None:
-        return self.dists.meta_dir.get(canonical(dist))
+        return self.dists.meta_dir.get(canonical_name(dist))
 
     def dist_modules(self, dist: str) -> list[str]:
-        want, names = canonical(dist), []
+        want, names = canonical_name(dist), []
         for path, owner in self.dists.by_file.items():
             if owner != want:
                 continue
