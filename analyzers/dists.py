@@ -61,3 +61,12 @@ def build_index(gb: GraphBuilder, site_dirs: list[str]) -> DistIndex:
                 for top in text.split():
                     index.by_top.setdefault((site, top.split("/")[0]), dist)
     return index
+
+
+REQUIRES = re.compile(r"^Requires-Dist:[ \t]*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
+
+
+def requirements(metadata: str) -> frozenset[str]:
+    """Canonical names a distribution's METADATA requires unconditionally (no `extra == …` marker)."""
+    return frozenset(canonical(m.group(1)) for m in REQUIRES.finditer(metadata)
+                     if not (m.group(3) and "extra" in m.group(3)))
