@@ -13,8 +13,9 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, findings as findings_mod, hints, observed, startup, syspath, sysfiles
-from faktory.analyzers.dists import build_index
+from faktory.analyzers import classify, findings as findings_mod, hints, observed, plugins, startup, strings, syspath, \
+    sysfiles
+from faktory.analyzers.dists import build_index, requirements
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
@@ -24,7 +25,8 @@ from faktory.analyzers.hookread import read_hook
 from faktory.analyzers.hooks import Hook, hook_table, overridden
 from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
-from faktory.analyzers.model import Closure, Launch
+from faktory.analyzers.launch import build_launch
+from faktory.analyzers.model import WARNING, Closure, Finding
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.native import NativeResolver
 from faktory.analyzers.scancache import content_key, default_scan_cache
@@ -35,50 +37,14 @@ APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 MAIN = "__main__"
-# marshal's short ASCII strings (TYPE_SHORT_ASCII[_INTERNED], with or without FLAG_REF): length byte, then text
-MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
-DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-LAUNCHER_GROUPS = {"console_scripts", "gui_scripts"}  # read by installers, not by the running app
-
-
-def parse_entry_points(text: str) -> list[tuple[str, str]]:
-    """(group, module) pairs of an entry_points.txt: `[group]` then `name = module.path[:attr] [extras]`."""
-    pairs, group = [], None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            group = line[1:-1].strip()
-            continue
-        if group is None or "=" not in line:
-            continue
-        value = line.split("=", 1)[1].split("[", 1)[0].strip()
-        module = value.split(":", 1)[0].strip()
-        if module and all(part.isidentifier() for part in module.split(".")):
-            pairs.append((group, module))
-    return pairs
-
-
-def marshal_names(data: bytes) -> set[str]:
-    """Identifier-like short strings of a marshalled code object (a .pyc body)."""
-    names = set()
-    for m in MARSHAL_SHORT.finditer(data):
-        text = data[m.end(): m.end() + m.group(1)[0]]
-        if DOTTED_NAME.fullmatch(text):
-            names.add(text.decode("ascii"))
-    return names
-CSTRING_NAME = re.compile(rb"(?<=\x00)([A-Za-z_][A-Za-z0-9_]{1,40}(?:\.[A-Za-z_][A-Za-z0-9_]{0,40}){0,4})(?=\x00)")
 SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin",
                          "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
                          "/usr/local/lib", "/usr/share"})
 SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
 # A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
 DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
-# A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
-WORD_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
 PACKAGE_TREE_LIMIT = 3000  # modules one named package may add: a guard against a string naming a whole framework
 PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 
@@ -114,15 +80,19 @@ class Analysis:
         self._keeper: ImageKeeper | None = None
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
+        self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
         self._trees: set[str] = set()  # packages kept whole (named by a string)
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
-        self._stdlib_names: frozenset[str] | None = None
+        self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
+        self._library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
         self._scans: dict[str, ModuleScan] = {}
         self.cache = default_scan_cache()
+        self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
+        self.keeper = _Keeper(self)
 
     # --- modules -------------------------------------------------------------------------------------
     def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False,
@@ -233,8 +203,8 @@ class Analysis:
                     self._read_shipped_hooks(name, record)
                 for hook in self.hooks_for(name):
                     self.apply_hook(hook, mnode(name), record.depth)
-                if record.spec.kind == "extension" and record.app:
-                    self._scan_extension_strings(name, record.spec.origin)
+                if record.spec.kind == "extension" and record.spec.origin:
+                    self._mine_extension(name, record.spec, record.depth, record.app)
                 if record.spec.kind == "bytecode":
                     self._scan_bytecode_names(name, record.spec)
                 record.scan = self._scan_of(name, spec=record.spec)
@@ -269,58 +239,35 @@ class Analysis:
                     self._shipped[target] = translate(read_hook(self.gb.fs.read_bytes(path), target), path, "shipped")
                     self._hooks_of.pop(target, None)
 
-    def _scan_extension_strings(self, name: str, origin: str) -> None:
-        """Cython modules keep the names they import as plain strings: stdlib modules and modules of the
-        extension's own package named there are kept (optional), since no source says so."""
-        try:
-            data = self.gb.fs.read_bytes(origin)
-        except OSError:
-            return
-        if b"__pyx_" not in data and b"Cython" not in data:
-            return
-        top = name.split(".")[0]
-        package = name.rpartition(".")[0]
-        stdlib = self._stdlib_top_names()
-        for raw in set(CSTRING_NAME.findall(data)):
-            candidate = raw.decode("ascii")
-            head = candidate.split(".")[0]
-            if candidate in stdlib or (head == top and "." in candidate and self.finder.find(candidate)):
-                self.keep_module(candidate, mnode(name), "extension-string", origin, optional=True)
-            elif package and "." not in candidate and self.finder.find(f"{package}.{candidate}"):
-                self.keep_module(f"{package}.{candidate}", mnode(name), "extension-string", origin, optional=True)
+    def _mine_extension(self, name: str, spec: ModuleSpec, depth: int, app: bool) -> None:
+        """An extension imports through the C API what no source names (mypyc's `<hex>__mypyc` runtime, Cython's
+        and pybind11's imports): the names its string sections hold, cached by content."""
+        origin = spec.origin
+        key = content_key(self.image, origin)
+        key = key and f"elf-strings-{strings.NATIVE_FORMAT}:{key}"
+        names = self.cache.get_names(key) if key else None
+        if names is None:
+            try:
+                names = strings.elf_string_names(self.gb.fs.read_bytes(origin))
+            except OSError:
+                names = None
+            if names is None and not app:
+                return
+            if names is None:
+                self.found.append(Finding("unreadable-extension", f"{name} ({origin}) cannot be read as ELF: what it "
+                                                                  "imports from native code is unknown", WARNING, origin))
+                return
+            if key:
+                self.cache.put_names(key, names)
+        stdlib = None if app else (lambda found: found.kind == "builtin" or not self._is_app(found))
+        strings.keep_native_names(self.keeper, name, origin, names, depth, spec.is_package, stdlib)
 
     def _scan_bytecode_names(self, name: str, spec: ModuleSpec) -> None:
-        """A sourceless module: its code object cannot be unmarshalled across versions, but the names it
-        imports are marshalled short ASCII strings; those that resolve as modules are kept (optional)."""
         try:
             data = self.gb.fs.read_bytes(spec.origin)
         except OSError:
             return
-        node = mnode(name)
-        for candidate in marshal_names(data[16:]):
-            if candidate.split(".")[0] in startup.DEV_ONLY or candidate in ("__main__", name):
-                continue
-            if candidate in self.builtins or self.finder.find(candidate) is not None:
-                self.keep_module(candidate, node, "bytecode-name", spec.origin, optional=True)
-            elif spec.is_package or "." in name:
-                package = name if spec.is_package else name.rpartition(".")[0]
-                if "." not in candidate and self.finder.find(f"{package}.{candidate}") is not None:
-                    self.keep_module(f"{package}.{candidate}", node, "bytecode-name", spec.origin, optional=True)
-
-    def _stdlib_top_names(self) -> frozenset[str]:
-        if self._stdlib_names is None:
-            names = set()
-            for directory in (self.interp.stdlib_dir, self.interp.dynload_dir or ""):
-                for entry in self.gb.listdir(directory):
-                    if entry.endswith(".py"):
-                        names.add(entry[:-3])
-                    elif entry.endswith(".so"):
-                        names.add(entry.split(".")[0])
-                    elif "." not in entry and "__init__.py" in self.gb.listdir(posixpath.join(directory, entry)):
-                        names.add(entry)
-            self._stdlib_names = frozenset(n for n in names if n.isidentifier() and n not in startup.DEV_ONLY
-                                           and n not in ("this", "antigravity", "__phello__"))
-        return self._stdlib_names
+        strings.keep_bytecode_names(self.keeper, name, spec, data, self.builtins)
 
     def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
                      depth: int = 0) -> None:
@@ -335,7 +282,13 @@ class Analysis:
             if not base:
                 continue
             if ref.fallback_for and self._all_resolve(name, is_package, ref.fallback_for):
-                continue  # `except ImportError:` stand-in for imports the image has
+                # `except ImportError:` stand-in for imports the image has; kept when what it stands in for is an
+                # extension, which a target that cannot load extensions replaces by this fallback
+                extensions = self._tried_extensions(name, is_package, ref.fallback_for)
+                if extensions and self.keep_module(base, node, "import-fallback", detail, True, depth):
+                    for origin in extensions:
+                        self.gb.graph.nodes[fnode(origin)].setdefault("fallback", base)
+                continue
             if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
                 continue
             if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
@@ -357,6 +310,14 @@ class Analysis:
         for lib, lineno in scan.libraries:
             self.ctypes_libs.append((node, lib, lineno))
             self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
+        if not stdlib and where.startswith("/"):
+            if library:
+                strings.keep_same_package_strings(self.keeper, name, scan.strings, where, depth,
+                                                  self._related_to(spec.origin))
+                self._library_strings.update(text for text, _ in scan.strings)
+            for text, lineno in scan.computed:
+                self.found.append(Finding("computed-import", f"{text}: the module name is computed at run time",
+                                          WARNING, f"{where}:{lineno}"))
         # a module the scan gave up on is named wherever it is: its imports are unknown
         self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
         if app and not library:
@@ -371,6 +332,35 @@ class Analysis:
                 source = b""
             self._keep_path_literals(node, source, own)
             self._keep_dotted_literals(node, source, own)
+
+    def _related_to(self, origin: str):
+        """Whether a module belongs to a distribution that `origin`'s distribution requires."""
+        requires = self._requirements(self.dists.dist_of(origin, self.sys.site_dirs))
+        if not requires:
+            return None
+
+        def related(spec: ModuleSpec) -> bool:
+            where = spec.origin or (spec.search[0] + "/__init__.py" if spec.search else "")
+            return self.dists.dist_of(where, self.sys.site_dirs) in requires
+        return related
+
+    def _requirements(self, dist: str | None) -> frozenset[str]:
+        if dist not in self._requires:
+            meta = self.dists.meta_dir.get(dist) if dist else None
+            text = meta and (self.keeper.read_text(posixpath.join(meta, "METADATA"))
+                             or self.keeper.read_text(posixpath.join(meta, "PKG-INFO")))
+            self._requires[dist] = requirements(text) if text else frozenset()
+        return self._requires[dist]
+
+    def _tried_extensions(self, name: str, is_package: bool, refs) -> list[str]:
+        """The non-stdlib extension files among the imports a fallback stands in for."""
+        out = []
+        for module, level in refs:
+            spec = self.finder.find(self._absolute(name, is_package, module, level) or "")
+            if spec and spec.kind == "extension" and spec.origin and not self._in_stdlib(spec.origin) \
+                    and fnode(spec.origin) in self.gb.graph:
+                out.append(spec.origin)
+        return out
 
     def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
         for module, level in refs:
@@ -536,21 +526,13 @@ class Analysis:
 
     def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
                               own_words: bool = True) -> None:
-        """Strings naming modules of the image: settings, plugin lists, dictConfig classes, task paths.
-        A bare word counts when it names one of the app's own modules or packages ("polls", "settings");
-        in the stdlib or site-packages a bare word ("json", "email", "test") is too often just a word."""
-        dotted = {m.group(2).decode("ascii") for m in DOTTED_LITERAL.finditer(source)}
-        for text in sorted(dotted):
-            self.keep_named(text, node, "dotted-name", where, depth)
-        if not own_words:
-            return
-        words = {m.group(2).decode("ascii") for m in WORD_LITERAL.finditer(source)}
-        self._own_strings |= dotted | words
-        for word in sorted(words):
-            spec = self.finder.find(word)
-            origin = spec and (spec.origin or (spec.search[0] if spec.search else None))
-            if origin and spec.kind != "builtin" and self._is_own_code(origin):
-                self.keep_named(word, node, "dotted-name", where, depth)
+        """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""
+        def is_own(spec: ModuleSpec) -> bool:
+            origin = spec.origin or (spec.search[0] if spec.search else None)
+            return bool(origin) and spec.kind != "builtin" and self._is_own_code(origin)
+
+        self._own_strings |= strings.keep_app_strings(self.keeper, node, source, where, depth,
+                                                      is_own if own_words else None)
 
     def _keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
         """`_sysconfigdata_*`, `pkg.backend_*`: modules whose last name matches a glob."""
@@ -673,10 +655,10 @@ class Analysis:
             self._classify_until_stable()
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
-        launch = self._launch(ep, cmd, script, sp)
+        launch = build_launch(self.interp.path, ep.env, ep.workdir, cmd, script)
         closure = Closure(
             image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
-            sys_path=tuple(sp.entries), observation=observation,
+            sys_path=tuple(sp.entries), observation=observation, site_dirs=tuple(sp.site_dirs),
         )
         closure.findings = findings_mod.collect(self, closure, image) + self.extra_findings
         self.cache.flush()
@@ -720,7 +702,9 @@ class Analysis:
         """The app's own directory (the script's, else the working dir) is kept whole: templates, config,
         plugins loaded by file name. Not when it is a system dir, the stdlib or a site dir."""
         root = posixpath.dirname(script) if script else workdir
-        if not root or root in SYSTEM_DIRS or root.startswith(SYSTEM_PREFIXES) or not self._is_own_code(root + "/x"):
+        if script and workdir and not self._is_app_dir(root):
+            root = workdir  # a console script in a bin dir: the working dir holds the app's files (docs, config)
+        if not root or not self._is_app_dir(root):
             return
         real = self.gb.keep_path(root, ENTRY, "app-root")
         if real is None:
@@ -737,6 +721,17 @@ class Analysis:
                 self.gb.keep_path(entry.path, fnode(real), "app-root")
                 if entry.path.endswith(".py"):
                     self._keep_sibling_pyc(entry.path)
+                    self._scan_data_code(entry.path)
+
+    def _is_app_dir(self, path: str) -> bool:
+        return path not in SYSTEM_DIRS and not path.startswith(SYSTEM_PREFIXES) and self._is_own_code(path + "/x")
+
+    def _scan_data_code(self, path: str) -> None:
+        """A .py file kept as the app's data, not imported (Sphinx's conf.py, a tool's config script): the tool
+        exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`)."""
+        if path.endswith(".py") and path not in self._literal_scanned and path not in self._data_scanned:
+            self._data_scanned.add(path)
+            self._keep_dotted_literals(fnode(path), self.gb.fs.read_bytes(path), path)
 
     def _keep_sibling_pyc(self, path: str) -> None:
         major, minor, _ = self.interp.version
@@ -746,20 +741,8 @@ class Analysis:
             self.gb.keep_path(cached, fnode(path), "bytecode-cache")
 
     def _keep_entry_point_plugins(self) -> None:
-        """Plugins loaded through entry points (`entry_points(group="myapp.plugins")`): for a group the app's
-        code names, or a hook says its library reads, every module a distribution lists there is kept, with
-        that distribution's metadata (importlib.metadata finds the entry points there)."""
-        wanted = (self._own_strings | self._entry_point_groups) - LAUNCHER_GROUPS
-        if not wanted:
-            return
-        for dist, meta in sorted(self.dists.meta_dir.items()):
-            path = posixpath.join(meta, "entry_points.txt")
-            if not self.gb.is_file(path):
-                continue
-            for group, module in parse_entry_points(self.gb.fs.read_bytes(path).decode("utf-8", "replace")):
-                if group in wanted:
-                    self.gb.keep_tree(meta, ENTRY, "entry-point")
-                    self.keep_module(module, ENTRY, "entry-point", f"{group} in {path}", optional=True)
+        groups = self._own_strings | self._library_strings | self._entry_point_groups
+        plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
 
     def _keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
         """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
@@ -778,14 +761,22 @@ class Analysis:
                         self._keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
 
     def _keep_argument_paths(self, args, workdir: str) -> None:
-        """Files the command line names (`--config /etc/app/config.yaml`, `--rules=rules.yaml`)."""
+        """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules
+        it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name."""
         for arg in args:
             value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
             if not value or value.startswith("-") or "\0" in value:
                 continue
+            if "." in value and all(part.isidentifier() for part in value.split(".")):
+                self.keep_named(value, ENTRY, "argument", arg)
             path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
             if self.gb.is_file(path):
                 self.gb.keep_path(path, ENTRY, "argument", arg)
+            elif self.gb.is_dir(path) and self._is_app_dir(path):
+                self.gb.keep_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
+                for entry in self.gb.fs.walk(self.gb.realpath(path)):
+                    if entry.kind != DIR:
+                        self._scan_data_code(entry.path)
 
     def _keep_env_paths(self, env: dict[str, str]) -> None:
         """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a
@@ -820,22 +811,38 @@ class Analysis:
                 if is_elf:
                     self.native.keep_elf(path, fnode(path), "ELF")
 
-    def _launch(self, ep, cmd: PythonCommand, script: str | None, sp) -> Launch:
-        # The path the image runs it by (a symlink like /usr/bin/python3 is kept): sys.executable and a venv's
-        # pyvenv.cfg lookup stay as in the container.
-        exe = self.interp.path
-        argv = [exe, *cmd.flags]
-        for x in cmd.xoptions:
-            argv += ["-X", x]
-        if cmd.module:
-            argv += ["-m", cmd.module]
-        elif cmd.command is not None:
-            argv += ["-c", cmd.command]
-        elif script:
-            argv.append(script)
-        argv += list(cmd.args)
-        return Launch(argv=tuple(argv), env=dict(ep.env), workdir=ep.workdir or "/", script=script,
-                      module=cmd.module, flags=tuple(cmd.flags))
+
+class _Keeper:
+    """The narrow surface contributors get (keeper.Keeper), over this analysis."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self._a = analysis
+
+    def keep_module(self, name: str, src: str, reason: str, detail: str | None = None, optional: bool = False,
+                    depth: int = 0) -> ModuleRecord | None:
+        return self._a.keep_module(name, src, reason, detail, optional, depth)
+
+    def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None:
+        return self._a.gb.keep_path(path, src, reason, detail)
+
+    def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None):
+        return self._a.native.keep_elf(path, src, reason, detail)
+
+    def keep_tree(self, path: str, src: str, reason: str) -> None:
+        self._a.gb.keep_tree(path, src, reason)
+
+    def read_text(self, path: str) -> str | None:
+        gb = self._a.gb
+        return gb.fs.read_bytes(path).decode("utf-8", "replace") if gb.is_file(path) else None
+
+    def keep_named(self, text: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
+        self._a.keep_named(text, src, reason, detail, depth)
+
+    def find(self, name: str) -> ModuleSpec | None:
+        return self._a.finder.find(name)
+
+    def finding(self, finding: Finding) -> None:
+        self._a.found.append(finding)
 
 
 def analyze(image: Image, options: AnalyzeOptions | None = None) -> Closure:

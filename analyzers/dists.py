@@ -7,6 +7,7 @@ top-level names are the fallback.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 from faktory.analyzers.graphbuild import GraphBuilder
@@ -53,3 +54,12 @@ def build_index(gb: GraphBuilder, site_dirs: list[str]) -> DistIndex:
                 for top in text.split():
                     index.by_top.setdefault((site, top.split("/")[0]), dist)
     return index
+
+
+REQUIRES = re.compile(r"^Requires-Dist:[ \t]*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
+
+
+def requirements(metadata: str) -> frozenset[str]:
+    """Canonical names a distribution's METADATA requires unconditionally (no `extra == …` marker)."""
+    return frozenset(canonical_name(m.group(1)) for m in REQUIRES.finditer(metadata)
+                     if not (m.group(3) and "extra" in m.group(3)))

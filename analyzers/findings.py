@@ -13,11 +13,16 @@ Stable `kind` strings:
                        runs the app alone)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
+  computed-import      WARNING an import call outside the stdlib whose module name is computed at run time and
+                       cannot be determined (`import_module(name)`), location file:line
+  unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
+                       imports is unknown (location: its path)
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
   pth-import           INFO   a .pth file runs an import line at startup
   sourceless-module    INFO   a module shipped as .pyc only (imports guessed from its marshalled names)
   port                 INFO   an EXPOSEd port
-  syntax-error         WARNING app code (the entrypoint's script included) that does not parse, file:line
+  syntax-error         WARNING app or library code (the entrypoint's script included) that does not parse,
+                       file:line; its imports were read line by line
   not-scanned          WARNING any module over the scan's size/time limits or nested too deeply (faktory.limits)
 """
 
@@ -25,6 +30,14 @@ from __future__ import annotations
 
 from faktory.analyzers.model import INFO, WARNING, Closure, Finding
 from faktory.image import Image
+
+# What the analysis could not resolve: a closure with one of these (at WARNING) is convertible but unverified.
+UNRESOLVED_KINDS = ("computed-import", "unreadable-extension", "syntax-error", "not-scanned")
+
+
+def unresolved(findings) -> list[Finding]:
+    return [f for f in findings if f.kind in UNRESOLVED_KINDS and f.severity == WARNING]
+
 
 FACT_MESSAGES = {
     "subprocess": "starts processes ({detail})",
@@ -77,13 +90,14 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
                            f"{where}:{fact.lineno}"))
     for name, (where, optional) in sorted(analysis.missing.items()):
         if not optional and not where.startswith(("module:", "file:", "entrypoint")) and \
-                not where.startswith(interp.stdlib_dir) and "site-packages" not in where and "dist-packages" not in where:
+                closure.owner_of(where.rsplit(":", 1)[0]) == "app":
             out.append(Finding("unresolved-import", f"import {name} is not provided by any sys.path entry", WARNING,
                                where))
     for obj, soname in analysis.native.unresolved:
         out.append(Finding("unresolved-library", f"{soname} (needed by {obj}) is not in the image", WARNING, obj))
     for pth, lineno, line in analysis.sys.pth_imports:
         out.append(Finding("pth-import", f"runs at startup: {line.strip()[:80]}", INFO, f"{pth}:{lineno}"))
+    out.extend(dict.fromkeys(analysis.found))  # computed imports, unreadable extensions
     for port in image.config.exposed_ports:
         out.append(Finding("port", f"exposes {port}", INFO))
     return out

@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 from typing import Protocol
 
+from faktory.analyzers.dists import REQUIRES
 from faktory.distinfo import canonical_name
 from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules, filter_predicate
 from faktory.analyzers.hooks import Hook
@@ -21,7 +22,6 @@ TREE_LIMIT = 3000  # modules one filtered collection may add
 CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".so")
 # ... and faktory leaves out build-time files PyInstaller would copy: stubs, C sources, gettext sources
 BUILD_ONLY = (".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a", ".o", ".po", ".pot")
-REQUIRES = re.compile(r"^Requires-Dist:[ \t]*([A-Za-z0-9][A-Za-z0-9._-]*)([^;\n]*)(;[^\n]*)?$", re.M)
 
 
 class Keeper(Protocol):

@@ -1,10 +1,12 @@
 """What one module's source asks for, read from its AST (never executed).
 
 Collects import statements (top level, in functions, in try/except — marked optional when an ImportError
-handler guards them; `if TYPE_CHECKING:` bodies skipped), constant `importlib.import_module()` /
-`__import__()` calls, constant library names given to ctypes, and calls that are facts for findings
-(subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax) falls back to a
-line scanner for imports.
+handler guards them; `if TYPE_CHECKING:` bodies skipped), names given to the import machinery
+(`import_module`, `__import__`, `find_spec`, `pkgutil.resolve_name`, `importlib.resources`; aliases resolved;
+a name built over a literal loop or table expanded; a name that cannot be determined is recorded as
+`computed`), quoted dotted names with their lines, constant library names given to ctypes, and calls that are
+facts for findings (subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax)
+falls back to a line scanner for imports, and the error is a `syntax-error` fact.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ FORK_CALLS = {"os.fork", "os.forkpty", "pty.fork"}
 CTYPES_LOADERS = {"ctypes.CDLL", "ctypes.PyDLL", "ctypes.cdll.LoadLibrary", "ctypes.pydll.LoadLibrary",
                   "ctypes.CDLL.__init__", "ctypes.util.find_library", "ctypes.LibraryLoader"}
 CTYPES_FIND = {"ctypes.util.find_library"}
-IMPORT_MODULE_CALLS = {"importlib.import_module", "__import__", "importlib.__import__"}
+IMPORT_MODULE_CALLS = {"importlib.import_module", "__import__", "importlib.__import__", "builtins.__import__",
+                       "importlib.util.find_spec", "importlib.machinery.PathFinder.find_spec"}
+RESOLVE_NAME_CALLS = {"pkgutil.resolve_name"}  # "pkg.mod:attr" or "pkg.mod.attr"
 # Calls that name a package whose data files are read: the package is imported and its data kept.
 RESOURCE_CALL_SUFFIXES = (".files", ".read_text", ".read_binary", ".open_text", ".open_binary", ".path",
                           ".contents", ".is_resource", ".get_data", ".resource_filename", ".resource_string",
@@ -61,6 +65,8 @@ class ModuleScan:
     parsed: bool = True
     main_block_imports: bool = False  # an `if __name__ == "__main__":` block was skipped
     programs: list[tuple[str, int]] = field(default_factory=list)  # literal programs given to subprocess/os.system
+    strings: list[tuple[str, int]] = field(default_factory=list)  # quoted dotted names ("pkg.mod", "pkg.mod:attr")
+    computed: list[tuple[str, int]] = field(default_factory=list)  # import calls whose name is not determined
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -76,6 +82,29 @@ def _dotted(node: ast.AST) -> str | None:
 
 def _const_str(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+EXPAND_LIMIT = 64  # values one computed name may take before it counts as unknown
+# A quoted dotted name, or a "module:attribute" reference (entry-point style)
+DOTTED_STRING = re.compile(r"""(["'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(:[A-Za-z_][\w.]*)?\1""", re.ASCII)
+
+
+def _literal_strings(node: ast.AST, allow_single: bool = True) -> tuple[str, ...] | None:
+    """The strings of a literal tuple/list/set of str constants (or of one str constant)."""
+    if allow_single and _const_str(node) is not None:
+        return (_const_str(node),)
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
+        values = tuple(_const_str(e) for e in node.elts)
+        if all(v is not None for v in values):
+            return values
+    return None
+
+
+def _source_of(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)[:60]
+    except Exception:  # a node the unparser does not know
+        return "…"
 
 
 def _constant_prefix(node: ast.AST) -> str | None:
@@ -186,14 +215,15 @@ def _is_type_checking(test: ast.AST) -> bool:
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
 
 
-TRIGGER_WORDS = ("import_module", "__import__", "files", "read_text", "read_binary", "open_text",
+TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "files", "read_text", "read_binary", "open_text",
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open")
 _FROM_INTERESTING = re.compile(
-    r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.resources)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
+    r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
 
-_IMPORT_AS = re.compile(r"import\s+(?:subprocess|os|ctypes|importlib|pkgutil|pkg_resources|pty)\s+as\s+(\w+)")
+_IMPORT_AS = re.compile(r"import\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)"
+                        r"\s+as\s+(\w+)")
 
 
 def _lines_of_words(words, text: str) -> set[int]:
@@ -244,6 +274,8 @@ class _Walker:
         self._interesting = sorted(set(trigger_lines) | set(import_lines)) if import_lines is not None else None
         self._consts: dict[str, bool] = {}  # module-level names bound to platform tests (WIN = ...)
         self._fallback: tuple[tuple[str, int], ...] = ()
+        # Names bound to literal strings: tables (`PLUGINS = ("a", "b")`) and loop variables over them
+        self._values: dict[str, tuple[str, ...]] = {}
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -310,15 +342,91 @@ class _Walker:
                             self._exprs(item.context_expr)
                     elif value is not None:
                         self._exprs(value)
+                bound = self._bind(node.target, node.iter) if kind in (ast.For, ast.AsyncFor) else None
                 self.walk(node.body)
+                if bound:
+                    self._unbind(bound)
                 self.walk(getattr(node, "orelse", []))
             else:
-                if kind is ast.Assign and self._lazy == 0 and len(node.targets) == 1 and \
-                        isinstance(node.targets[0], ast.Name):
-                    truth = static_truth(node.value, self._consts)
-                    if truth is not None:
-                        self._consts[node.targets[0].id] = truth
+                if kind is ast.Assign and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    target = node.targets[0].id
+                    if self._lazy == 0:
+                        truth = static_truth(node.value, self._consts)
+                        if truth is not None:
+                            self._consts[target] = truth
+                    values = _literal_strings(node.value)
+                    if values is not None:
+                        self._values[target] = values
+                    else:
+                        self._values.pop(target, None)
                 self._exprs(node)
+
+    def _bind(self, target: ast.AST, iterable: ast.AST) -> tuple[str, tuple[str, ...] | None] | None:
+        """`for name in ("a", "b")` / `for name in TABLE`: the loop variable takes those values in the body."""
+        if not isinstance(target, ast.Name):
+            return None
+        values = _literal_strings(iterable, allow_single=False)
+        if values is None and isinstance(iterable, ast.Name):
+            values = self._values.get(iterable.id)
+        if values is None:
+            return None
+        previous = self._values.get(target.id)
+        self._values[target.id] = values
+        return target.id, previous
+
+    def _unbind(self, bound: tuple[str, tuple[str, ...] | None]) -> None:
+        name, previous = bound
+        if previous is None:
+            self._values.pop(name, None)
+        else:
+            self._values[name] = previous
+
+    def _expand(self, node: ast.AST) -> list[str] | None:
+        """Every value a string expression can take when it is built from literals and literal-bound names
+        (`"pkg.plugins." + name` in a loop over a literal tuple); None when one part is not known."""
+        text = _const_str(node)
+        if text is not None:
+            return [text]
+        if isinstance(node, ast.Name):
+            values = self._values.get(node.id)
+            return list(values) if values is not None else None
+        parts: list[ast.AST] | None = None
+        if isinstance(node, ast.JoinedStr):
+            parts = []
+            for value in node.values:
+                if isinstance(value, ast.FormattedValue):
+                    if value.format_spec is not None or value.conversion not in (-1, 115):
+                        return None
+                    parts.append(value.value)
+                else:
+                    parts.append(value)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            parts = [node.left, node.right]
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _const_str(node.left) is not None:
+            template = _const_str(node.left)
+            if template.count("%s") != 1 or template.count("%") != 1:
+                return None
+            arg = node.right.elts[0] if isinstance(node.right, ast.Tuple) and len(node.right.elts) == 1 else node.right
+            head, tail = template.split("%s")
+            parts = [ast.Constant(head), arg, ast.Constant(tail)]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+                and _const_str(node.func.value) is not None and len(node.args) == 1 and not node.keywords:
+            template = _const_str(node.func.value)
+            if template.count("{}") != 1 or template.count("{") != 1:
+                return None
+            head, tail = template.split("{}")
+            parts = [ast.Constant(head), node.args[0], ast.Constant(tail)]
+        if parts is None:
+            return None
+        out = [""]
+        for part in parts:
+            values = self._expand(part)
+            if values is None:
+                return None
+            out = [a + b for a in out for b in values]
+            if len(out) > EXPAND_LIMIT:
+                return None
+        return out
 
     def _touches(self, node: ast.AST) -> bool:
         start, end = node.lineno, getattr(node, "end_lineno", None) or node.lineno
@@ -336,9 +444,13 @@ class _Walker:
         if i == len(self._triggers) or self._triggers[i] > end:
             return
         lazy = self._lazy
-        for sub in ast.walk(node):
+        subs = list(ast.walk(node))
+        bound = [b for sub in subs if isinstance(sub, ast.comprehension) for b in [self._bind(sub.target, sub.iter)] if b]
+        for sub in subs:
             if isinstance(sub, ast.Call):
                 self.visit_Call(sub)
+        for b in reversed(bound):
+            self._unbind(b)
         self._lazy = lazy
 
     @staticmethod
@@ -382,14 +494,23 @@ class _Walker:
     def visit_Call(self, node: ast.Call) -> None:
         name = self._qualified(node.func)
         first = _const_str(node.args[0]) if node.args else None
-        if name in IMPORT_MODULE_CALLS and first:
-            package = _const_str(node.args[1]) if len(node.args) > 1 else None
-            if first.startswith(".") and package:
-                level = len(first) - len(first.lstrip("."))
-                self.scan.imports.append(ImportRef(first[level:], level, (), node.lineno, True, self._lazy > 0))
-            elif not first.startswith("."):
-                self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
-        elif name in IMPORT_MODULE_CALLS and node.args:
+        named = self._expand(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS else None
+        if name in RESOLVE_NAME_CALLS and named:
+            for text in named:
+                module, colon, _attr = text.partition(":")
+                parent, _, last = module.rpartition(".")
+                ref = (module, ()) if colon or not parent else (parent, (last,))
+                if all(p.isidentifier() for p in ref[0].split(".")):
+                    self.scan.imports.append(ImportRef(ref[0], 0, ref[1], node.lineno, True, self._lazy > 0))
+        elif name in IMPORT_MODULE_CALLS and named:
+            anchor = node.args[1] if len(node.args) > 1 else node.keywords[0].value if node.keywords else None
+            package = _const_str(anchor) or (isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            for text in named:
+                level = len(text) - len(text.lstrip("."))
+                if not all(p.isidentifier() for p in text[level:].split(".")) or (level and not package):
+                    continue
+                self.scan.imports.append(ImportRef(text[level:], level, (), node.lineno, True, self._lazy > 0))
+        elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
             prefix = _constant_prefix(node.args[0]) or ""
             anchor = node.args[1] if len(node.args) > 1 else None
@@ -399,6 +520,8 @@ class _Walker:
             if (parent or level) and all(p.isidentifier() for p in parent.split(".") if parent) and \
                     (level == 0 or package):
                 self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
+            else:
+                self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno))
         elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
               and all(part.isidentifier() for part in first.split("."))):
             self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
@@ -456,6 +579,19 @@ def _line_scan(text: str) -> ModuleScan:
     return scan
 
 
+def dotted_strings(text: str) -> list[tuple[str, int]]:
+    """Quoted dotted names with the line of their first appearance: "pkg.mod", 'pkg.mod:attr', "pkg:attr"."""
+    found: dict[str, int] = {}
+    line, last = 1, 0
+    for m in DOTTED_STRING.finditer(text):
+        value = m.group(2) + (m.group(3) or "")
+        if ("." in m.group(2) or m.group(3)) and value not in found:
+            line += text.count("\n", last, m.start())
+            last = m.start()
+            found[value] = line
+    return list(found.items())
+
+
 FORK_SCAN_BYTES = 512 << 10  # bigger sources are parsed in a child that a deadline can kill
 
 
@@ -484,14 +620,16 @@ def _unscanned(why: str) -> ModuleScan:
 
 
 def _scan(source: bytes) -> ModuleScan:
+    text = source.decode("utf-8", "replace")
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError) as exc:
-        scan = _line_scan(source.decode("utf-8", "replace"))
+        scan = _line_scan(text)
         lineno = getattr(exc, "lineno", None) or 1
         scan.facts.append(CodeFact("syntax-error", f"{getattr(exc, 'msg', exc)}", lineno))
-        return scan
-    text = source.decode("utf-8", "replace")
-    walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
-    walker.walk(tree.body)
-    return walker.scan
+    else:
+        walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
+        walker.walk(tree.body)
+        scan = walker.scan
+    scan.strings = dotted_strings(text)
+    return scan

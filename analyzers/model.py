@@ -75,10 +75,34 @@ class Closure:
     findings: list[Finding] = field(default_factory=list)
     sys_path: tuple[str, ...] = ()
     observation: Mapping | None = None  # --observe: the run (argv, exit, seconds) and the files static analysis missed
+    site_dirs: tuple[str, ...] = ()  # the installed distributions' dirs (site-packages, dist-packages, a venv's)
 
     @property
     def observed_missed(self) -> tuple[str, ...]:
         return tuple(self.observation["missed"]) if self.observation else ()
+
+    def owner_of(self, path: str) -> str:
+        """Who a file belongs to: its distribution (from the graph's `distribution` edges, else the top-level
+        name under a site dir), "stdlib", or "app" for the app's own code."""
+        owners = self.__dict__.get("_owners")
+        if owners is None:
+            owners = {}
+            for node, data in self.graph.nodes(data=True):
+                if node.startswith("module:") and data.get("path"):
+                    for _, dist in self.graph.out_edges(node):
+                        if dist.startswith("dist:"):
+                            owners[data["path"]] = dist[len("dist:"):]
+            self.__dict__["_owners"] = owners
+        if path in owners:
+            return owners[path]
+        for site in sorted(self.site_dirs, key=len, reverse=True):
+            if path.startswith(site.rstrip("/") + "/"):
+                top = path[len(site.rstrip("/")) + 1:].split("/", 1)[0]
+                return top[:-3] if top.endswith(".py") else top.split(".")[0]
+        stdlib = self.interpreter.stdlib_dir.rstrip("/")
+        if stdlib and path.startswith(stdlib + "/"):
+            return "stdlib"
+        return "app"
 
     def paths(self) -> list[str]:
         """Every image path to materialise (files, symlinks and the dirs on the way), sorted parents-first."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 
-SCAN_FORMAT = 6  # bump when the scanner's output changes
+SCAN_FORMAT = 7  # bump when the scanner's output changes
 
 
 def _encode(scan: ModuleScan) -> str:
@@ -29,6 +29,7 @@ def _encode(scan: ModuleScan) -> str:
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
         "programs": [list(x) for x in scan.programs],
+        "strings": [list(x) for x in scan.strings], "computed": [list(x) for x in scan.computed],
     }, separators=(",", ":"))
 
 
@@ -41,6 +42,7 @@ def _decode(text: str) -> ModuleScan:
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],
         programs=[(a, b) for a, b in doc.get("programs", [])],
+        strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b) for a, b in doc["computed"]],
     )
 
 
@@ -71,6 +73,22 @@ class ScanCache:
     def put(self, key: str, scan: ModuleScan) -> None:
         if self._db is not None:
             self._pending.append((key, _encode(scan)))
+
+    def get_names(self, key: str) -> list[str] | None:
+        """A list of names cached under `key` (an extension's string table names)."""
+        if self._db is None:
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (key,)).fetchone()
+            value = json.loads(row[0]) if row else None
+            return value if isinstance(value, list) else None
+        except (sqlite3.Error, ValueError):
+            return None
+
+    def put_names(self, key: str, names: list[str]) -> None:
+        if self._db is not None:
+            self._pending.append((key, json.dumps(names, separators=(",", ":"))))
 
     def flush(self) -> None:
         if self._db is None or not self._pending:

@@ -19,19 +19,12 @@ DOES = {"subprocess": "starts processes", "fork": "forks", "multiprocessing": "u
 
 
 def library_of(closure: Closure, location: str | None) -> str | None:
-    """The distribution-level package (or "stdlib") a location lies in; None for the app's own code."""
+    """The distribution (or "stdlib") a location lies in; None for the app's own code."""
     if not location:
         return None
     path = location.rsplit(":", 1)[0] if location.rsplit(":", 1)[-1].isdigit() else location
-    sites = [p for p in closure.sys_path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
-    for site in sorted(sites, key=len, reverse=True):
-        if path.startswith(site.rstrip("/") + "/"):
-            top = path[len(site.rstrip("/")) + 1:].split("/", 1)[0]
-            return top[:-3] if top.endswith(".py") else top
-    stdlib = closure.interpreter.stdlib_dir.rstrip("/")
-    if stdlib and path.startswith(stdlib + "/"):
-        return "stdlib"
-    return None
+    owner = closure.owner_of(path)
+    return None if owner == "app" else owner
 
 
 def judge(closure: Closure, kinds: tuple[str, ...], target: str, why: str) -> list[Finding]:
@@ -80,29 +73,18 @@ def c_extensions(closure: Closure, *, include_stdlib: bool = False) -> list[str]
 
 # An analyzer fact: this extension is imported under `try/except ImportError` with a pure-Python fallback
 # (markupsafe's _speedups -> _native). Its location is the extension's path; its message names the fallback.
-FALLBACK_KIND = "extension-fallback"
-
-
-def fallbacks(closure: Closure) -> dict[str, Finding]:
-    out = {}
-    for f in facts(closure, FALLBACK_KIND):
-        if f.location:
-            path = f.location.rsplit(":", 1)[0] if f.location.rsplit(":", 1)[-1].isdigit() else f.location
-            out[path] = f
-    return out
-
-
 def extension_findings(closure: Closure, target: str, why: str, severity: str = BLOCKER) -> list[Finding]:
-    """One finding per C extension; one the app can do without (a fallback fact) is a warning naming it."""
-    spare = fallbacks(closure)
+    """One finding per extension; one imported in `try: … except ImportError:` with a pure-Python fallback kept
+    in the closure (markupsafe's _speedups -> _native) is a warning naming that fallback."""
     out = []
-    for p in c_extensions(closure):
-        name = p.rsplit("/", 1)[-1]
-        if p in spare:
-            out.append(Finding("c-extension", f"C extension {name} {why}: the pure-Python fallback runs instead "
-                               f"({spare[p].message})", WARNING, location=p, target=target))
+    for path in c_extensions(closure):
+        name = path.rsplit("/", 1)[-1]
+        fallback = closure.graph.nodes[f"file:{path}"].get("fallback")
+        if fallback:
+            out.append(Finding("c-extension", f"C extension {name} {why}; the app falls back to {fallback}", WARNING,
+                               location=path, target=target))
         else:
-            out.append(Finding("c-extension", f"C extension {name} {why}", severity, location=p, target=target))
+            out.append(Finding("c-extension", f"C extension {name} {why}", severity, location=path, target=target))
     return out
 
 

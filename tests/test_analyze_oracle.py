@@ -17,7 +17,7 @@ from faktory.sources import open_image
 from tests.support.ci import TRACE_TOOLS, require_tools
 from tests.oracle import check, rootfs, trace
 
-ONESHOT_APPS = ("flask", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
+ONESHOT_APPS = ("flask", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout", "plugin-tables", "mypyc-tool")
 HTTP_APPS = ("flask", "fastapi", "django")
 SIZE_FACTOR = 1.5
 

@@ -425,11 +425,12 @@ def test_modules_named_by_strings_and_env_are_kept(tmp_path, elf_bytes):
     assert not {"plug.backends.slow", "plug.unused", "conf.dev", "django.template.unrelated"} & kept
     assert graph.edges["entrypoint", "module:conf.prod"]["reason"] == "env:SETTINGS_MODULE"
     reasons = {graph.edges[e]["reason"] for e in graph.in_edges("module:plug.handlers")}
-    assert "dotted-name" in reasons
+    assert "named-by-string" in reasons
+    assert any(graph.edges[e].get("detail", "").endswith("main.py:6") for e in graph.in_edges("module:plug.handlers"))
 
 
 def test_entry_point_plugins_of_a_group_the_app_names(tmp_path, elf_bytes):
-    from faktory.analyzers.analysis import parse_entry_points
+    from faktory.analyzers.plugins import parse_entry_points
 
     assert parse_entry_points("[g]\na = m.sub:Cls [extra]\nb=plain\n# c = no\n[h]\nbad = 1x:y\n") == \
         [("g", "m.sub"), ("g", "plain")]
@@ -494,3 +495,148 @@ def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_by
     paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
     assert {"/app/main.py", "/app/.env", "/app/templates/.keep"} <= paths
     assert not {"/app/.git/config", "/app/.gitignore", "/app/.venv/lib/x.py"} & paths
+
+
+# --- names no import statement states ------------------------------------------------------------------
+
+DYNLOAD = Path("/root/.pyenv/versions/3.12.1/lib/python3.12/lib-dynload")
+EXT = ".cpython-312-x86_64-linux-gnu.so"
+
+
+def _extension(*names: str) -> bytes:
+    """A real extension ELF (the host CPython's _json) whose .rodata is made to hold `names` as C strings, as
+    mypyc/Cython/pybind11 modules hold the names they import through the C API."""
+    from elftools.elf.elffile import ELFFile
+    import io
+    import re
+
+    data = bytearray((DYNLOAD / f"_json{EXT}").read_bytes())
+    rodata = ELFFile(io.BytesIO(bytes(data))).get_section_by_name(".rodata")
+    start, end = rodata["sh_offset"], rodata["sh_offset"] + rodata["sh_size"]
+    runs = [m for m in re.finditer(rb"(?<=\x00)[\x20-\x7e]{30,}(?=\x00)", bytes(data[start:end]))]
+    assert len(runs) >= len(names), "the host _json has fewer long strings than the test needs"
+    for run, name in zip(runs, names):
+        text = name.encode() + b"\x00" * (len(run.group()) - len(name))
+        data[start + run.start(): start + run.end()] = text
+    return bytes(data)
+
+
+def test_extension_string_tables_name_modules_imported_from_native_code(tmp_path, elf_bytes):
+    """mypyc's shared runtime (`<hex>__mypyc`, a digit-leading name) and sibling modules are found in the
+    extension's string sections; stray words naming dev-only or test modules are not followed."""
+    from faktory.analyzers.strings import elf_string_names
+
+    site = f"{STDLIB}/site-packages"
+    runtime = "30fcd23745efe32ce681__mypyc"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import fmt\nimport fmt.broken\n",
+        f"{site}/fmt/__init__{EXT}": _extension(runtime, "fmt.nodes", "lines", "unittest", "test.support"),
+        f"{site}/{runtime}{EXT}": _extension("fmt.strings"),
+        f"{site}/fmt/nodes.py": "", f"{site}/fmt/lines.py": "", f"{site}/fmt/strings.py": "",
+        f"{site}/fmt/unused.py": "", f"{site}/fmt/broken{EXT}": b"not an ELF at all",
+        f"{STDLIB}/unittest/__init__.py": "", f"{STDLIB}/test/__init__.py": "", f"{STDLIB}/test/support.py": "",
+    })
+    assert runtime in elf_string_names(files[f"{site}/fmt/__init__{EXT}"])
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    graph = closure.graph
+    kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
+    assert {runtime, "fmt.nodes", "fmt.lines", "fmt.strings"} <= kept
+    assert not {"fmt.unused", "unittest", "test", "test.support"} & kept
+    edge = graph.edges["module:fmt", f"module:{runtime}"]
+    assert edge["reason"] == "named-in-native-code" and edge["detail"].endswith(f"fmt/__init__{EXT}")
+    unreadable = [f for f in closure.findings if f.kind == "unreadable-extension"]
+    assert [f.location for f in unreadable] == [f"{site}/fmt/broken{EXT}"]
+
+
+def test_library_plugin_tables_and_import_calls_outside_the_stdlib(tmp_path, elf_bytes):
+    """Library code: a table of its own modules imported through a helper (named-by-string, file:line), a
+    stdlib module copied through an aliased find_spec, exact names over a literal loop, resolve_name; a name
+    that cannot be determined is a finding with its line."""
+    from faktory.analyzers.findings import unresolved
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import plug\n",
+        f"{site}/plug/__init__.py": (
+            "import importlib\nfrom importlib.util import find_spec as fs\nimport pkgutil\n"
+            "_TABLE = (\n    'plug.formats.csv',\n    'other.unrelated',\n)\n"
+            "def _load(path):\n    return importlib.import_module(path)\n"
+            "LOADED = [_load(p) for p in _TABLE]\n"
+            "spec = fs('textwrap')\n"
+            "for name in ('a', 'b'):\n    importlib.import_module('plug.drivers.' + name)\n"
+            "hook = pkgutil.resolve_name('hooks.mod:attr')\n"),
+        f"{site}/plug/formats/__init__.py": "", f"{site}/plug/formats/csv.py": "", f"{site}/plug/formats/pdf.py": "",
+        f"{site}/plug/drivers/__init__.py": "", f"{site}/plug/drivers/a.py": "", f"{site}/plug/drivers/b.py": "",
+        f"{site}/plug/drivers/c.py": "", f"{site}/other/__init__.py": "", f"{site}/other/unrelated.py": "",
+        f"{site}/hooks/__init__.py": "", f"{site}/hooks/mod.py": "", f"{STDLIB}/textwrap.py": "",
+        f"{STDLIB}/pkgutil.py": "", f"{STDLIB}/importlib/util.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    graph = closure.graph
+    kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
+    assert {"plug.formats.csv", "textwrap", "plug.drivers.a", "plug.drivers.b", "hooks.mod"} <= kept
+    assert not {"plug.formats.pdf", "plug.drivers.c", "other.unrelated"} & kept
+    edge = graph.edges["module:plug", "module:plug.formats.csv"]
+    assert edge["reason"] == "named-by-string" and edge["detail"] == f"{site}/plug/__init__.py:5"
+    computed = [(f.kind, f.location) for f in unresolved(closure.findings)]
+    assert computed == [("computed-import", f"{site}/plug/__init__.py:9")]
+
+
+def test_a_syntax_error_is_a_finding_and_the_imports_are_still_read(tmp_path, elf_bytes):
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import newer\n",
+        f"{site}/newer.py": "import textwrap\n\ndef f(:\n    pass\n", f"{STDLIB}/textwrap.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    assert "module:textwrap" in closure.graph
+    found = [(f.kind, f.severity, f.location) for f in closure.findings if f.kind == "syntax-error"]
+    assert found == [("syntax-error", "warning", f"{site}/newer.py:3")]
+
+
+def test_an_extension_with_a_pure_python_fallback_is_a_km_warning_naming_it(tmp_path, elf_bytes):
+    from faktory.emitters.km import KmEmitter
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import markup\nimport speedy\n",
+        f"{site}/markup/__init__.py": ("try:\n    from ._speedups import escape\nexcept ImportError:\n"
+                                       "    from ._native import escape\n"),
+        f"{site}/markup/_speedups{EXT}": _extension(), f"{site}/markup/_native.py": "",
+        f"{site}/speedy{EXT}": _extension(),  # no fallback: still a blocker
+        f"{site}/pure/__init__.py": "try:\n    from ._fast import x\nexcept ImportError:\n    from ._slow import x\n",
+        f"{site}/pure/_fast.py": "", f"{site}/pure/_slow.py": "",
+    })
+    files["/app/main.py"] += "import pure\n"
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    graph = closure.graph
+    assert graph.edges["module:markup", "module:markup._native"]["reason"] == "import-fallback"
+    assert "module:pure._slow" not in graph  # a pure-Python try needs no stand-in
+    found = {f.location.rsplit("/", 1)[-1]: f for f in KmEmitter().check(closure) if f.kind == "c-extension"}
+    assert found[f"_speedups{EXT}"].severity == "warning"
+    assert "falls back to markup._native" in found[f"_speedups{EXT}"].message
+    assert found[f"speedy{EXT}"].severity == "blocker"
+    assert closure.owner_of(f"{site}/markup/_native.py") == "markup"
+    assert closure.owner_of(f"{STDLIB}/os.py") == "stdlib" and closure.owner_of("/app/main.py") == "app"
+
+
+def test_stdlib_extensions_name_the_stdlib_modules_they_import_and_arguments_name_modules(tmp_path, elf_bytes):
+    """`_datetime` imports `_strptime` from C: a stdlib extension's exact names of stdlib modules are kept (its
+    `socket.socket`-like type names are not cut down to modules); a dotted argument naming a module is kept, and
+    a directory the command line names is kept whole."""
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import _dt\n",
+        f"{STDLIB}/lib-dynload/_dt{EXT}": _extension("_strptime", "textwrap.Wrapper", "fancy"),
+        f"{STDLIB}/_strptime.py": "", f"{STDLIB}/textwrap.py": "", f"{site}/fancy.py": "",
+        f"{site}/tools/__init__.py": "", f"{site}/tools/extra.py": "", f"{site}/tools/other.py": "",
+        "/srv/sample/a/legacy.py": "import pickle\n", "/srv/elsewhere.txt": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py", "-x", "tools.extra", "-r",
+                                                       "/srv/sample"))
+    assert "/srv/sample/a/legacy.py" in closure.paths() and "/srv/elsewhere.txt" not in closure.paths()
+    kept = {n[len("module:"):] for n in closure.graph if n.startswith("module:")}
+    assert {"_strptime", "tools.extra"} <= kept
+    assert not {"textwrap", "fancy", "tools.other"} & kept
+    assert closure.graph.edges["module:_dt", "module:_strptime"]["reason"] == "named-in-native-code"
+    assert closure.graph.edges["entrypoint", "module:tools.extra"]["reason"] == "argument"

@@ -242,8 +242,8 @@ def test_summary_counts_verdicts_and_blockers_by_kind():
     summary = sample_report().summary()
     assert summary["errors"] == 1
     assert summary["saved_bytes"] == 180_000_000 - 60_000_000
-    assert summary["targets"]["rumprun"] == {"convertible": 0, "blocked": 1, "unknown": 0}
-    assert summary["targets"]["km"] == {"convertible": 0, "blocked": 0, "unknown": 1}
+    assert summary["targets"]["rumprun"] == {"convertible": 0, "unverified": 0, "blocked": 1, "unknown": 0}
+    assert summary["targets"]["km"] == {"convertible": 0, "unverified": 0, "blocked": 0, "unknown": 1}
     assert summary["blockers_by_kind"] == {"c-extension": {"rumprun": 1}}
     assert round(sample_rows()[0].efficiency, 3) == round(1 - 12 / 180, 3)
 
@@ -422,3 +422,35 @@ def test_cache_keys_need_no_image_load_and_never_raise():
     assert cheap_key("oci:/nowhere/layout:latest") is None
     assert cheap_key("docker://127.0.0.1:1/nothing/listens:here") is None  # unreachable: no key, no exception
     assert cheap_key("Not A Reference") is None
+
+
+def test_unresolved_imports_make_a_convertible_verdict_unverified_with_the_reasons(tmp_path):
+    from rich.console import Console
+
+    from faktory.analyzers.model import WARNING, Finding
+    from faktory.audit.verdicts import target_verdict
+    from faktory.audit.writers.table import render_table
+    from tests.handmade import python_image
+
+    image, closure = python_image(tmp_path / "root")
+    assert target_verdict("oci", closure).label == "convertible"
+    closure.findings.append(Finding("computed-import", "importlib.import_module(name): the module name is computed",
+                                    WARNING, "/app/main.py:3"))
+    verdict = target_verdict("oci", closure)
+    assert verdict.convertible and verdict.label == "convertible, unverified"
+    assert [(i.kind, i.location) for i in verdict.unverified] == [("computed-import", "/app/main.py:3")]
+    assert TargetVerdict.from_dict("oci", json.loads(json.dumps(verdict.to_dict()))) == verdict
+    assert verdict.to_dict()["verdict"] == "convertible, unverified"
+
+    numpy, _ = sample_rows()
+    row = replace(numpy, targets={"unikraft": verdict})
+    report = AuditReport((row,), ("unikraft",), "now", True, 1, "0")
+    assert report.summary()["targets"]["unikraft"] == {"convertible": 1, "unverified": 1, "blocked": 0, "unknown": 0}
+    out = tmp_path / "audit.csv"
+    write_csv(report, out)
+    assert next(csv.DictReader(out.open()))["unikraft_unverified"] == "1"
+    console = Console(file=io.StringIO(), width=200)
+    render_table(report, console)
+    text = console.file.getvalue()
+    assert "✓? unverified" in text and "unverified computed-import" in text and "/app/main.py:3" in text
+    assert "✓?" in render_html(report)

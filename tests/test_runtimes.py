@@ -217,26 +217,6 @@ def test_a_vm_that_runs_out_of_memory_says_so(handmade, tmp_path):
     assert "  | " in proc.stderr  # the kernel's last lines
 
 
-def test_km_and_rumprun_take_an_extension_fallback_fact_as_a_warning(handmade):
-    """The analyzer's fact (an extension imported under try/except ImportError with a pure-Python fallback)
-    turns the km and rumprun blocker for that extension into a warning that names the fallback."""
-    from faktory.analyzers.model import Finding
-    from faktory.emitters.rules import FALLBACK_KIND
-
-    _, closure = handmade
-    site = "/usr/local/lib/python3.12/site-packages"
-    graph = closure.graph.copy()
-    for name in ("_speedups.cpython-312-x86_64-linux-gnu.so", "_other.cpython-312-x86_64-linux-gnu.so"):
-        graph.add_node(f"file:{site}/markupsafe/{name}", path=f"{site}/markupsafe/{name}", size=1, kind="file")
-    fact = Finding(FALLBACK_KIND, "markupsafe._native", location=f"{site}/markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so")
-    with_fact = replace(closure, graph=graph, findings=[fact], sys_path=(site,))
-    for target in ("km", "rumprun"):
-        found = {f.location.rsplit("/", 1)[-1]: f for f in check(with_fact, target) if f.kind == "c-extension"}
-        assert found["_speedups.cpython-312-x86_64-linux-gnu.so"].severity == "warning"
-        assert "markupsafe._native" in found["_speedups.cpython-312-x86_64-linux-gnu.so"].message
-        assert found["_other.cpython-312-x86_64-linux-gnu.so"].severity == "blocker"
-
-
 def test_run_with_an_elf_loader_kernel_boots_as_kraft_run_does(handmade, tmp_path):
     """`faktory run OUTDIR --kernel FILE`: a kernel that is no Linux bzImage is taken as the ELF loader; the
     QEMU line carries the Kraftfile's env (PWD included) in env.vars, `--`, the real argv, a virtio NIC, and the

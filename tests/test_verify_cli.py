@@ -46,3 +46,13 @@ def test_verify_json_is_a_document_with_the_verdict(fixture_images):
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "faktory.verify/v1" and doc["target"] == "nanos" and doc["passed"] is True
     assert doc["checks"] and all(set(c) == {"name", "original", "converted", "passed", "detail"} for c in doc["checks"])
+
+
+def test_convert_verify_runs_verify_right_after_emitting(fixture_images, tmp_path):
+    fx = fixture_images["whiteout"]
+    env = {"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    proc = subprocess.run([FAKTORY, "convert", fx.tag, "--to", "oci", "-o", str(tmp_path / "o"), "--verify"],
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "faktory verify" in proc.stdout and "pass" in proc.stdout and "FAIL" not in proc.stdout
+    assert (tmp_path / "o" / "faktory.json").is_file()

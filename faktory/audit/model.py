@@ -159,13 +159,25 @@ class TargetVerdict:
     blockers: tuple[Issue, ...] = ()
     warnings: tuple[Issue, ...] = ()
     projected_size: int | None = None  # bytes of the converted output, estimated from the closure
+    # What the analysis could not resolve (computed imports, unreadable extensions): convertible, but unverified
+    unverified: tuple[Issue, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if self.convertible is None:
+            return "not checked"
+        if not self.convertible:
+            return "blocked"
+        return "convertible, unverified" if self.unverified else "convertible"
 
     def to_dict(self) -> dict:
         return {
             "convertible": self.convertible,
+            "verdict": self.label,
             "projected_size": self.projected_size,
             "blockers": [i.to_dict() for i in self.blockers],
             "warnings": [i.to_dict() for i in self.warnings],
+            "unverified": [i.to_dict() for i in self.unverified],
         }
 
     @classmethod
@@ -176,6 +188,7 @@ class TargetVerdict:
             blockers=tuple(Issue.from_dict(i) for i in d.get("blockers", ())),
             warnings=tuple(Issue.from_dict(i) for i in d.get("warnings", ())),
             projected_size=d.get("projected_size"),
+            unverified=tuple(Issue.from_dict(i) for i in d.get("unverified", ())),
         )
 
 
@@ -323,6 +336,7 @@ class AuditReport:
             verdicts = [i.targets[t] for i in ok if t in i.targets]
             per_target[t] = {
                 "convertible": sum(1 for v in verdicts if v.convertible),
+                "unverified": sum(1 for v in verdicts if v.convertible and v.unverified),
                 "blocked": sum(1 for v in verdicts if v.convertible is False),
                 "unknown": len(ok) - sum(1 for v in verdicts if v.convertible is not None),
             }

@@ -1,5 +1,7 @@
 """Per-target verdicts come from the same check `faktory convert` runs (faktory.emitters.convert.check: the emitter's
-own `check(closure)` plus what blocks every target): the audit never re-states target rules.
+own `check(closure)` plus what blocks every target): the audit never re-states target rules. What the analysis
+could not resolve (computed imports, unreadable extensions) makes a convertible verdict "convertible, unverified",
+with those findings as its reasons.
 
 `emitter_for` is the one adapter onto the emitters registry (faktory.emitters.convert.emitter_for). A target whose emitter
 cannot be found gets `convertible=None` ("not checked") rather than a guess.
@@ -7,6 +9,7 @@ cannot be found gets `convertible=None` ("not checked") rather than a guess.
 
 from __future__ import annotations
 
+from faktory.analyzers.findings import unresolved
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.audit.model import Issue, TargetVerdict
 
@@ -47,7 +50,9 @@ def target_verdict(target: str, closure: Closure) -> TargetVerdict:
     blockers = tuple(i for i in unique if i.severity == BLOCKER)
     warnings = tuple(i for i in unique if i.severity != BLOCKER)
     size = _projected_size(emitter, closure)
-    return TargetVerdict(target, convertible=not blockers, blockers=blockers, warnings=warnings, projected_size=size)
+    unverified = tuple(dict.fromkeys(issue(f) for f in unresolved(closure.findings)))
+    return TargetVerdict(target, convertible=not blockers, blockers=blockers, warnings=warnings, projected_size=size,
+                         unverified=unverified)
 
 
 def _projected_size(emitter, closure: Closure) -> int:

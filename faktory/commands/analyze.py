@@ -124,12 +124,14 @@ def _print_observed(console, closure) -> None:
 
 def _summarised(closure) -> list[tuple[str, str, str, str]]:
     """Findings as table rows: facts inside one library are one row with a count (the JSON keeps them all)."""
+    from faktory.analyzers.findings import UNRESOLVED_KINDS
     from faktory.emitters.rules import library_of
 
     rows: list[tuple[str, str, str, str]] = []
     grouped: dict[tuple[str, str, str], list] = {}
     for f in closure.findings:
-        lib = library_of(closure, f.location) if f.location and ":" in f.location else None
+        lib = library_of(closure, f.location) if f.location and (":" in f.location or f.kind in UNRESOLVED_KINDS) \
+            else None
         if lib is None:
             rows.append((f.kind, f.severity, f.message, f.location or ""))
         else:

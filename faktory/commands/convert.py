@@ -1,4 +1,4 @@
-"""`faktory convert REF --to TARGET -o OUTDIR [--push REF] [--compact] [--force] [--kernel FILE] [--base REF]`."""
+"""`faktory convert REF --to TARGET -o OUTDIR [--push REF] [--compact] [--force] [--kernel FILE] [--base REF] [--verify]`."""
 
 from __future__ import annotations
 
@@ -57,8 +57,10 @@ def command(
                                                              "FILE: CycloneDX, or SPDX for *.spdx.json."),
     sbom_format: Optional[str] = typer.Option(None, "--sbom-format", help="cyclonedx-json or spdx-json."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Platform of a multi-platform image: os/arch or os/arch/variant."),
+    verify: bool = typer.Option(False, "--verify", help="Run `faktory verify` on the output right after emitting."),
     analysis=None,
 ) -> None:
+    from faktory.analyzers.findings import unresolved
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, capabilities, check, describe, pushable_targets, validate
 
@@ -110,9 +112,18 @@ def command(
     for f in findings:
         if f not in blocking:
             console.print(f"  {f.severity}: {describe(f)}")
+    unsure = unresolved(closure.findings)
+    if unsure:
+        kinds = ", ".join(sorted({f.kind for f in unsure}))
+        console.print(f"  [yellow]unverified[/]: {len(unsure)} thing(s) the analysis could not resolve ({kinds}); "
+                      "`faktory analyze` lists them")
     if push_ref:
         console.print(f"[green]pushed[/] {push_ref}")
     print(artifact.run_command)
+    if verify:
+        from faktory.commands.verify import check_output, choose_probe
+
+        check_output(ref, to, Path(artifact.outdir), choose_probe(image, None, None, None))
 
 
 def _write_output_sbom(image, closure, artifact, path: Path, fmt: str) -> None:

@@ -38,7 +38,6 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON (schema faktory.verify/v1)."),
 ) -> None:
     from faktory.api import analyze, convert, load_image
-    from faktory.runner.verify import Probe, verify_output
 
     if probe and http:
         raise FaktoryError("give --probe or --http, not both")
@@ -52,6 +51,20 @@ def command(
                           base=load_image(base) if base else None)
     validate(image, to, options)  # before the analysis
     closure = analyze(image)
+    chosen = choose_probe(image, probe, http, expect)
+    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
+        outdir = output or Path(tmp) / "out"
+        with console.status(f"converting {ref} to {to}"):
+            convert(image, closure, to, outdir, options)
+        check_output(ref, to, outdir, chosen, timeout, as_json, kernel=kernel, nanos_dir=nanos_dir)
+
+
+def choose_probe(image, probe: str | None, http: str | None, expect: str | None):
+    """--probe CMD, --http PORT/PATH, else HTTP on the first exposed port of a server, else the image's Cmd."""
+    from faktory.runner.verify import Probe
+
+    if probe and http:
+        raise FaktoryError("give --probe or --http, not both")
     if http:
         try:
             chosen = Probe.parse_http(http)
@@ -61,13 +74,17 @@ def command(
         chosen = Probe(http_port=exposed_ports(image)[0], http_path="/")
     else:
         chosen = Probe(cmd=tuple(shlex.split(probe)) if probe else None)
-    chosen = Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)
-    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
-        outdir = output or Path(tmp) / "out"
-        with console.status(f"converting {ref} to {to}"):
-            convert(image, closure, to, outdir, options)
-        with console.status("running the original and the converted output"):
-            checks = verify_output(ref, outdir, chosen, timeout=timeout, kernel=kernel, nanos_dir=nanos_dir)
+    return Probe(chosen.cmd, chosen.http_port, chosen.http_path, expect)
+
+
+def check_output(ref: str, to: str, outdir: Path, chosen, timeout: float = 180, as_json: bool = False,
+                 kernel: Path | None = None, nanos_dir: Path | None = None) -> None:
+    """Run the original and the converted output with the same probe; a table (or JSON) of checks; exit 1 on a
+    failure."""
+    from faktory.runner.verify import verify_output
+
+    with Console(stderr=True).status("running the original and the converted output"):
+        checks = verify_output(ref, outdir, chosen, timeout=timeout, kernel=kernel, nanos_dir=nanos_dir)
     passed = all(c.passed for c in checks)
     if as_json:
         doc = {"schema": "faktory.verify/v1", "ref": ref, "target": to, "passed": passed,

@@ -14,7 +14,7 @@ BASE_COLUMNS = (
     "entrypoint", "image_size", "closure_size", "closure_files", "wasted_bytes", "efficiency", "layers",
     "distributions", "packages", "c_extensions", "native_libraries", "findings",
 )
-TARGET_COLUMNS = ("convertible", "projected_size", "blockers", "warnings", "blocker_kinds")
+TARGET_COLUMNS = ("convertible", "projected_size", "blockers", "warnings", "blocker_kinds", "unverified")
 
 
 def columns(targets) -> list[str]:
@@ -54,6 +54,7 @@ def row_values(row: ImageAudit, targets) -> dict:
         values[f"{t}_blockers"] = len(verdict.blockers) if verdict else ""
         values[f"{t}_warnings"] = len(verdict.warnings) if verdict else ""
         values[f"{t}_blocker_kinds"] = ";".join(sorted({b.kind for b in verdict.blockers})) if verdict else ""
+        values[f"{t}_unverified"] = len(verdict.unverified) if verdict else ""
     return values
 
 

@@ -13,6 +13,8 @@ from faktory.units import human_bytes
 def _verdict_cell(verdict) -> Text:
     if verdict is None or verdict.convertible is None:
         return Text("?", style="dim")
+    if verdict.convertible and verdict.unverified:
+        return Text("✓? unverified", style="yellow")
     if verdict.convertible:
         return Text("✓" + (f" {len(verdict.warnings)}w" if verdict.warnings else ""), style="green")
     return Text(f"✗ {len(verdict.blockers)}", style="bold red")
@@ -68,6 +70,7 @@ def _print_blockers(report: AuditReport, console: Console) -> None:
                 more = f" [dim](+{len(issues) - 1} more)[/]" if len(issues) > 1 else ""
                 where = f" [dim]({_esc(first.location)})[/]" if first.location else ""
                 lines.append(f"  [red]{target}[/] {kind}: {_esc(first.message)}{where}{more}")
+        lines += _unverified_lines(row)
         if lines:
             console.print(f"[bold]{_esc(row.ref)}[/]")
             for line in lines:
@@ -78,3 +81,17 @@ def _esc(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def _unverified_lines(row) -> list[str]:
+    """Why a ✓? : what the analysis could not resolve, once per image (every target shares it), by kind."""
+    issues = next((v.unverified for v in row.targets.values() if v.convertible and v.unverified), ())
+    by_kind: dict[str, list] = {}
+    for issue in issues:
+        by_kind.setdefault(issue.kind, []).append(issue)
+    lines = []
+    for kind, found in by_kind.items():
+        more = f" [dim](+{len(found) - 1} more)[/]" if len(found) > 1 else ""
+        where = f" [dim]({_esc(found[0].location)})[/]" if found[0].location else ""
+        lines.append(f"  [yellow]unverified[/] {kind}: {_esc(found[0].message)}{where}{more}")
+    return lines

@@ -1,0 +1,165 @@
+"""String mining: names of modules that no import statement states, read from where code keeps them.
+
+- quoted dotted names in a scanned module (`"pkg.backends.fast"`, `"pkg.mod:Class"`), a plugin table a library
+  imports by name: kept when they name a module of the same top-level package (`named-by-string`, file:line);
+- the string sections of an extension module (mypyc, Cython, pybind11, cffi import through the C API):
+  names that resolve on the image's sys.path are kept (`named-in-native-code`);
+- the marshalled short strings of a sourceless `.pyc` (`bytecode-name`);
+- in the app's own code, any quoted dotted name of a module of the image, and a quoted bare name of one of the
+  app's own modules ("polls" in INSTALLED_APPS): a named package is kept whole.
+
+Each miner gets a narrow `Keeper` (keep a module, say a finding, ask the image's finder), never the Analysis.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Callable, Iterable
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from faktory.analyzers import startup
+from faktory.analyzers.finder import ModuleSpec
+from faktory.analyzers.imports import dotted_strings
+from faktory.analyzers.keeper import Keeper
+
+# marshal's short ASCII strings (TYPE_SHORT_ASCII[_INTERNED], with or without FLAG_REF): length byte, then text
+MARSHAL_SHORT = re.compile(rb"[\x5a\xda\x7a\xfa]([\x01-\x50])")
+DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# A whole string of a C string table: bounded by non-printable bytes (NUL, or mypyc's length prefixes), so a word
+# inside a message ("invalid decimal literal") is not a name. The first part may start with a digit: mypyc's
+# shared runtime is `<hex>__mypyc`.
+NATIVE_NAME = re.compile(rb"(?<![\x20-\x7e])([A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-Za-z0-9_]{0,80}){0,6})(?![\x20-\x7e])")
+# A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
+WORD_LITERAL = re.compile(r"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
+NATIVE_SECTIONS = (".rodata", ".data", ".data.rel.ro")
+NATIVE_FORMAT = 2  # part of the cache key: bump when elf_string_names changes
+NEVER_BY_STRING = frozenset({"this", "antigravity", "__main__", "__phello__"}) | startup.DEV_ONLY
+# Looked up by a compiler's runtime only when asked (Cython's `_is_coroutine` check reads asyncio.coroutines once
+# asyncio is in use, i.e. already imported by the app): not a reason to keep a 2 MB package.
+RUNTIME_LOOKUPS = frozenset({"asyncio.coroutines"})
+
+
+def marshal_names(data: bytes) -> set[str]:
+    """Identifier-like short strings of a marshalled code object (a .pyc body)."""
+    names = set()
+    for m in MARSHAL_SHORT.finditer(data):
+        text = data[m.end(): m.end() + m.group(1)[0]]
+        if DOTTED_NAME.fullmatch(text):
+            names.add(text.decode("ascii"))
+    return names
+
+
+def _is_name(text: str) -> bool:
+    head, *rest = text.split(".")
+    return bool(re.search(r"[A-Za-z_]", head)) and all(p.isidentifier() for p in rest)
+
+
+def elf_string_names(data: bytes) -> list[str] | None:
+    """Name-like whole strings of an ELF object's data sections (dotted ones only from .dynstr, where bare
+    words are C symbols: `socket`, `select`). None when `data` is not a readable ELF object."""
+    if data[:4] != b"\x7fELF":
+        return None
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        chunks: list[tuple[bytes, bool]] = []
+        for section in elf.iter_sections():
+            if section["sh_type"] == "SHT_NOBITS":
+                continue
+            if section.name in NATIVE_SECTIONS or section.name.startswith(".rodata."):
+                chunks.append((section.data(), True))
+            elif section.name == ".dynstr":
+                chunks.append((section.data(), False))
+        if not chunks:  # no section headers (stripped hard): the loadable segments
+            chunks = [(seg.data(), True) for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
+    except (ELFError, ValueError, KeyError, AttributeError, IndexError, OSError):
+        return None
+    names: set[str] = set()
+    for chunk, bare in chunks:
+        for m in NATIVE_NAME.finditer(chunk):
+            text = m.group(1).decode("ascii")
+            if ("." in text or (bare and len(text) > 1)) and _is_name(text):
+                names.add(text)
+    return sorted(names)
+
+
+def keep_native_names(keeper: Keeper, module: str, origin: str, names: Iterable[str], depth: int = 0,
+                      is_package: bool = False, stdlib: Callable[[ModuleSpec], bool] | None = None) -> None:
+    """Names an extension's string tables hold that resolve to modules of the image: a dotted name (or the
+    module of `module.attr`), a bare name inside the extension's own package, or a top-level module.
+
+    A stdlib extension (`stdlib` tells stdlib specs) keeps only exact names of stdlib modules, one level lazier:
+    `_datetime` imports `_strptime` when strptime is called; its `socket.socket`-like strings are type names."""
+    src, package = f"module:{module}", module if is_package else module.rpartition(".")[0]
+    for text in names:
+        if text.split(".")[0] in NEVER_BY_STRING or text == module or text in RUNTIME_LOOKUPS or \
+                "__init__" in text.split("."):
+            continue
+        if stdlib is not None:
+            spec = keeper.find(text)
+            if spec is not None and text != package and stdlib(spec):
+                keeper.keep_module(text, src, "named-in-native-code", origin, optional=True, depth=depth + 1)
+            continue
+        candidates = [f"{package}.{text}", text] if package and "." not in text else [text]
+        if "." in text:
+            candidates.append(text.rpartition(".")[0])
+        for candidate in candidates:
+            if candidate not in (module, package) and keeper.find(candidate) is not None:
+                keeper.keep_module(candidate, src, "named-in-native-code", origin, optional=True, depth=depth)
+                break
+
+
+def keep_same_package_strings(keeper: Keeper, module: str, strings: Iterable[tuple[str, int]], where: str,
+                              depth: int = 0, related: Callable[[ModuleSpec], bool] | None = None) -> None:
+    """Quoted dotted names in a library module that name a module of its own top-level package (a plugin
+    table imported by name), or of a distribution `related` says its own requires (Sphinx's built-in
+    `sphinxcontrib.*` extensions): that module is kept, or the module of a `pkg.mod:attr`."""
+    top = module.split(".")[0]
+    src = f"module:{module}"
+    for text, lineno in strings:
+        # Exact names only (and `pkg.mod:attr`): a library's "werkzeug.debug.preserve_context" is an environ
+        # key, and cutting it down to werkzeug.debug would keep a debugger nobody runs.
+        name = text.partition(":")[0]
+        if name == module or "." not in name or (name.split(".")[0] != top and related is None):
+            continue
+        spec = keeper.find(name)
+        if spec is not None and (name.split(".")[0] == top or related(spec)):
+            keeper.keep_module(name, src, "named-by-string", f"{where}:{lineno}", optional=True, depth=depth)
+
+
+def keep_bytecode_names(keeper: Keeper, name: str, spec: ModuleSpec, data: bytes, builtins) -> None:
+    """A sourceless module: its code object cannot be unmarshalled across versions, but the names it imports are
+    marshalled short ASCII strings; those that resolve as modules are kept (optional)."""
+    node = f"module:{name}"
+    for candidate in marshal_names(data[16:]):
+        if candidate.split(".")[0] in startup.DEV_ONLY or candidate in ("__main__", name):
+            continue
+        if candidate in builtins or keeper.find(candidate) is not None:
+            keeper.keep_module(candidate, node, "bytecode-name", spec.origin, optional=True)
+        elif spec.is_package or "." in name:
+            package = name if spec.is_package else name.rpartition(".")[0]
+            if "." not in candidate and keeper.find(f"{package}.{candidate}") is not None:
+                keeper.keep_module(f"{package}.{candidate}", node, "bytecode-name", spec.origin, optional=True)
+
+
+def keep_app_strings(keeper: Keeper, node: str, source: bytes, where: str, depth: int = 0,
+                     own_words: Callable[[ModuleSpec], bool] | None = None) -> set[str]:
+    """Strings naming modules of the image: settings, plugin lists, dictConfig classes, task paths. A bare word
+    counts when `own_words` says it names one of the app's own modules ("polls", "settings"); elsewhere a bare
+    word ("json", "email", "test") is too often just a word. Returns every quoted name seen (entry point groups
+    are among them)."""
+    text = source.decode("utf-8", "replace")
+    dotted = dotted_strings(text)
+    for value, lineno in sorted(dotted):
+        keeper.keep_named(value.partition(":")[0], node, "named-by-string", f"{where}:{lineno}", depth)
+    if own_words is None:
+        return set()
+    words = {m.group(2) for m in WORD_LITERAL.finditer(text)}
+    for word in sorted(words):
+        spec = keeper.find(word)
+        if spec is not None and own_words(spec):
+            lineno = text.count("\n", 0, max(text.find(f'"{word}"'), text.find(f"'{word}'"), 0)) + 1
+            keeper.keep_named(word, node, "named-by-string", f"{where}:{lineno}", depth)
+    return {value for value, _ in dotted} | words
