@@ -23,6 +23,30 @@ def test_every_app_has_a_probe():
         assert app.probe.cmd or app.probe.http_port, f"{name}: neither a one-shot cmd nor an http port"
 
 
+def test_test_keys_match_the_probe():
+    """verify/oracle/known_gaps name only checks the app's probe can run; corpus apps are verified and traced."""
+    for name, app in catalog.apps().items():
+        assert ("oneshot" in app.oracle) <= bool(app.probe.cmd), f"{name}: oracle oneshot without probe.cmd"
+        assert ("http" in app.oracle) <= bool(app.probe.http_port), f"{name}: oracle http without probe.http_port"
+        stray = {check for check, _ in app.known_gaps} - set(app.verify) - set(app.oracle)
+        assert not stray, f"{name}: known_gaps for checks it does not run: {stray}"
+        if app.corpus:
+            assert {"oci", "microvm"} <= set(app.verify) and app.oracle, f"{name}: a corpus app is verified and traced"
+
+
+def test_unknown_test_key_values_are_refused(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "fixture.yaml").write_text("base: py3.12-slim\npython_version: '3.12'\nverify: [oci, vm]\n")
+    with pytest.raises(catalog.CatalogError, match=r"verify: unknown \['vm'\]"):
+        catalog.apps(tmp_path)
+    (tmp_path / "app" / "fixture.yaml").write_text(
+        "base: py3.12-slim\npython_version: '3.12'\noracle: none\nknown_gaps: {nanos: why}\n")
+    with pytest.raises(catalog.CatalogError, match="known_gaps: unknown"):
+        catalog.apps(tmp_path)
+    (tmp_path / "app" / "fixture.yaml").write_text("base: py3.12-slim\npython_version: '3.12'\noracle: http\n")
+    assert catalog.apps(tmp_path)["app"].oracle == ("http",) and catalog.apps(tmp_path)["app"].verify == ()
+
+
 @pytest.mark.parametrize("name", ONE_SHOT)
 def test_one_shot_probe_prints_expected_output(fixture_images, name):
     image = fixture_images[name]
