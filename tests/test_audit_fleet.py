@@ -159,7 +159,11 @@ def test_flask_packages_match_the_pins_and_the_running_container(fleet, fixture_
     ext = [e for e in row["c_extensions"] if e["distribution"] == "MarkupSafe"]
     assert ext and ext[0]["path"].endswith(".so") and "libc.so.6" in ext[0]["needed"]
     assert row["targets"]["rumprun"]["convertible"] is False  # Python 3.12 is not rumprun's 3.5
-    assert {"python-version", "c-extension"} <= {b["kind"] for b in row["targets"]["rumprun"]["blockers"]}
+    rumprun = row["targets"]["rumprun"]
+    assert "python-version" in {b["kind"] for b in rumprun["blockers"]}
+    # markupsafe's _speedups has a pure-Python fallback: a warning that names it, not a blocker
+    speedups = [w for w in rumprun["warnings"] if w["kind"] == "c-extension" and "_speedups" in w["message"]]
+    assert speedups and "markupsafe._native" in speedups[0]["message"], rumprun["warnings"]
     assert row["entrypoint"]["argv"] and row["entrypoint"]["script"]
 
 

@@ -51,7 +51,8 @@ def command(
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: user cache dir)."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when an image is `blocked` for a target "
                                                                   "(or could not be read); `unverified` also when "
-                                                                  "a verdict is unknown or the analysis failed."),
+                                                                  "a verdict is unknown, only 'convertible, "
+                                                                  "unverified', or the analysis failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
     analysis=None,
 ) -> None:
@@ -118,13 +119,15 @@ FAIL_ON = ("blocked", "unverified")
 
 def gate(report, fail_on: str) -> list[str]:
     """The refs that fail the CI gate: blocked (or unreadable) for a chosen target; `unverified` adds the
-    images a verdict could not be reached for."""
+    images a verdict could not be reached for and those only "convertible, unverified" (names the analysis
+    could not resolve)."""
     failing = []
     for row in report.images:
         verdicts = list(row.targets.values())
         bad = row.status == ERROR or any(v.convertible is False for v in verdicts)
         if fail_on == "unverified":
-            bad = bad or row.status == PARTIAL or any(v.convertible is None for v in verdicts) or not verdicts
+            bad = bad or row.status == PARTIAL or not verdicts or any(
+                v.convertible is None or (v.convertible and v.unverified) for v in verdicts)
         if bad:
             failing.append(row.ref)
     return failing
