@@ -18,15 +18,44 @@ BLOCKER, WARNING, INFO = "blocker", "warning", "info"
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where a finding points: an image path and, for code, a 1-based line. Written `path:line` (or `path`)."""
+
+    path: str
+    line: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Location":
+        """`/app/main.py:12` -> (path, 12); a path without a numeric tail is the whole text."""
+        head, sep, tail = text.rpartition(":")
+        return cls(head, int(tail)) if sep and head and tail.isdigit() else cls(text)
+
+    def __str__(self) -> str:
+        return self.path if self.line is None else f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
 class Finding:
     kind: str  # "subprocess", "fork", "ctypes", "threads", "c-extension", "python-version", "writes", "port", ...
     message: str
     severity: str = WARNING  # facts; each target's `check` decides whether a kind blocks it
-    location: str | None = None  # "path/in/image.py:42"
+    location: Location | None = None  # given as a Location or as "path/in/image.py:42" text
     target: str | None = None  # set when a finding concerns one target only
 
+    def __post_init__(self) -> None:
+        if isinstance(self.location, str):  # producers may write "path:line": it is parsed once, here
+            object.__setattr__(self, "location", Location.parse(self.location))
+
+    @property
+    def where(self) -> str:
+        """The location as text ("" when there is none), for tables and messages."""
+        return str(self.location) if self.location else ""
+
     def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        if self.location is not None:
+            out["location"] = str(self.location)
+        return out
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from faktory.analyzers.model import BLOCKER, WARNING, Closure, Finding
+from faktory.analyzers.model import BLOCKER, WARNING, Closure, Finding, Location
 
 EXTENSION_RE = re.compile(r"\.(cpython-[^/]*|abi3)?\.?so$")
 
@@ -18,12 +18,11 @@ DOES = {"subprocess": "starts processes", "fork": "forks", "multiprocessing": "u
         "threads": "starts threads", "ctypes": "loads libraries with ctypes", "dlopen-null": "calls dlopen(NULL)"}
 
 
-def library_of(closure: Closure, location: str | None) -> str | None:
+def library_of(closure: Closure, location: Location | None) -> str | None:
     """The distribution (or "stdlib") a location lies in; None for the app's own code."""
     if not location:
         return None
-    path = location.rsplit(":", 1)[0] if location.rsplit(":", 1)[-1].isdigit() else location
-    owner = closure.owner_of(path)
+    owner = closure.owner_of(location.path)
     return None if owner == "app" else owner
 
 

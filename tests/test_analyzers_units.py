@@ -545,7 +545,7 @@ def test_extension_string_tables_name_modules_imported_from_native_code(tmp_path
     edge = graph.edges["module:fmt", f"module:{runtime}"]
     assert edge["reason"] == "named-in-native-code" and edge["detail"].endswith(f"fmt/__init__{EXT}")
     unreadable = [f for f in closure.findings if f.kind == "unreadable-extension"]
-    assert [f.location for f in unreadable] == [f"{site}/fmt/broken{EXT}"]
+    assert [str(f.location) for f in unreadable] == [f"{site}/fmt/broken{EXT}"]
 
 
 def test_library_plugin_tables_and_import_calls_outside_the_stdlib(tmp_path, elf_bytes):
@@ -578,7 +578,7 @@ def test_library_plugin_tables_and_import_calls_outside_the_stdlib(tmp_path, elf
     assert not {"plug.formats.pdf", "plug.drivers.c", "other.unrelated"} & kept
     edge = graph.edges["module:plug", "module:plug.formats.csv"]
     assert edge["reason"] == "named-by-string" and edge["detail"] == f"{site}/plug/__init__.py:5"
-    computed = [(f.kind, f.location) for f in unresolved(closure.findings)]
+    computed = [(f.kind, str(f.location)) for f in unresolved(closure.findings)]
     assert computed == [("computed-import", f"{site}/plug/__init__.py:9")]
 
 
@@ -590,7 +590,7 @@ def test_a_syntax_error_is_a_finding_and_the_imports_are_still_read(tmp_path, el
     })
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
     assert "module:textwrap" in closure.graph
-    found = [(f.kind, f.severity, f.location) for f in closure.findings if f.kind == "syntax-error"]
+    found = [(f.kind, f.severity, str(f.location)) for f in closure.findings if f.kind == "syntax-error"]
     assert found == [("syntax-error", "warning", f"{site}/newer.py:3")]
 
 
@@ -612,7 +612,7 @@ def test_an_extension_with_a_pure_python_fallback_is_a_km_warning_naming_it(tmp_
     graph = closure.graph
     assert graph.edges["module:markup", "module:markup._native"]["reason"] == "import-fallback"
     assert "module:pure._slow" not in graph  # a pure-Python try needs no stand-in
-    found = {f.location.rsplit("/", 1)[-1]: f for f in KmEmitter().check(closure) if f.kind == "c-extension"}
+    found = {f.location.path.rsplit("/", 1)[-1]: f for f in KmEmitter().check(closure) if f.kind == "c-extension"}
     assert found[f"_speedups{EXT}"].severity == "warning"
     assert "falls back to markup._native" in found[f"_speedups{EXT}"].message
     assert found[f"speedy{EXT}"].severity == "blocker"
@@ -640,3 +640,14 @@ def test_stdlib_extensions_name_the_stdlib_modules_they_import_and_arguments_nam
     assert not {"textwrap", "fancy", "tools.other"} & kept
     assert closure.graph.edges["module:_dt", "module:_strptime"]["reason"] == "named-in-native-code"
     assert closure.graph.edges["entrypoint", "module:tools.extra"]["reason"] == "argument"
+
+
+def test_a_finding_location_is_a_path_and_line_value():
+    from faktory.analyzers.model import Finding, Location
+
+    found = Finding("computed-import", "import_module(name)", location="/app/plugins/__init__.py:12")
+    assert found.location == Location("/app/plugins/__init__.py", 12)
+    assert found.to_dict()["location"] == "/app/plugins/__init__.py:12" and found.where == "/app/plugins/__init__.py:12"
+    assert Finding("c-extension", "x", location="/site/x.so").location == Location("/site/x.so")
+    assert Location.parse("C:12x").line is None and Location.parse(":7") == Location(":7")
+    assert Finding("port", "exposes 8080").where == "" and "location" not in Finding("port", "x").to_dict()

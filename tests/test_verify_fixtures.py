@@ -153,7 +153,7 @@ def test_km_blocks_glibc_c_extensions_and_passes_pure_python(ws, app):
         assert any(f.kind == "c-extension" and f.severity == "warning" and "_speedups" in f.message
                    and "falls back to markupsafe._native" in f.message for f in findings), findings
     else:
-        assert found and all(f.kind == "c-extension" and f.location.endswith(".so") for f in found), found
+        assert found and all(f.kind == "c-extension" and f.location.path.endswith(".so") for f in found), found
 
 
 def test_kraftkit_package_with_kernel(ws, tmp_path):

@@ -27,7 +27,7 @@ def emitter_for(target: str):
 
 
 def issue(finding: Finding) -> Issue:
-    return Issue(kind=finding.kind, message=finding.message, severity=finding.severity, location=finding.location)
+    return Issue(kind=finding.kind, message=finding.message, severity=finding.severity, location=finding.where or None)
 
 
 def target_verdict(target: str, closure: Closure) -> TargetVerdict:

@@ -130,14 +130,14 @@ def _summarised(closure) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
     grouped: dict[tuple[str, str, str], list] = {}
     for f in closure.findings:
-        lib = library_of(closure, f.location) if f.location and (":" in f.location or f.kind in UNRESOLVED_KINDS) \
+        lib = library_of(closure, f.location) if f.location and (f.location.line is not None or f.kind in UNRESOLVED_KINDS) \
             else None
         if lib is None:
-            rows.append((f.kind, f.severity, f.message, f.location or ""))
+            rows.append((f.kind, f.severity, f.message, f.where))
         else:
             grouped.setdefault((f.kind, f.severity, lib), []).append(f)
     for (kind, severity, lib), found in grouped.items():
-        places = f"{len(found)} places" if len(found) > 1 else found[0].location
+        places = f"{len(found)} places" if len(found) > 1 else found[0].where
         rows.append((kind, severity, f"{lib}: {found[0].message}" + (f" (and {len(found) - 1} more)"
                                                                     if len(found) > 1 else ""), places))
     return rows

@@ -94,7 +94,7 @@ def command(
             table.add_column("reason")
             table.add_column("where")
             for f in blocking:
-                table.add_row(f.kind, f.message, f.location or "")
+                table.add_row(f.kind, f.message, f.where)
             progress.stop()
             console.print(table)
             progress.start()
