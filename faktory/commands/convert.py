@@ -123,7 +123,7 @@ def command(
     if verify:
         from faktory.commands.verify import check_output, choose_probe
 
-        check_output(ref, to, Path(artifact.outdir), choose_probe(image, None, None, None))
+        check_output(ref, to, Path(artifact.outdir), choose_probe(image, None, None, None), kernel=kernel)
 
 
 def _write_output_sbom(image, closure, artifact, path: Path, fmt: str) -> None:
