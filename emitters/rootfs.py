@@ -250,7 +250,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         root.add(RootEntry(path, DIR, entry.mode if entry else 0o755))
 
     def add_path(path: str, depth: int) -> None:
-        path = posixpath.normpath("/" + path.lstrip("/"))
+        if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
+            path = posixpath.normpath("/" + path.lstrip("/"))  # else keep the closure's own string, no copy
         if (path in seen) or depth > MAX_LINK_DEPTH:
             return
         seen.add(path)
@@ -291,6 +292,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
                 return
             if entry.kind == FILE:
                 add_real_dir(real)
+                candidate = entry.path if entry.path == candidate else candidate  # the image's string, no copy
                 root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
                 root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))

@@ -69,7 +69,7 @@ def descriptor(doc: Any, what: str) -> dict:
     if annotations is not None and (not isinstance(annotations, dict)
                                     or not all(isinstance(v, str) for v in annotations.values())):
         raise InvalidImage(f"{what}: annotations must be an object of strings")
-    if not isinstance(doc.get("mediaType") or "", str):
+    if not isinstance(doc.get("mediaType"), (str, type(None))):
         raise InvalidImage(f"{what}: mediaType must be a string")
     size = doc.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
@@ -188,7 +188,7 @@ def history(raw: Mapping, layer_count: int) -> tuple[HistoryEntry, ...]:
     for step in raw.get("history") or ():
         if not isinstance(step, dict):
             continue
-        if not all(isinstance(step.get(k) or "", str) for k in ("created", "created_by", "comment")):
+        if not all(isinstance(step.get(k), (str, type(None))) for k in ("created", "created_by", "comment")):
             raise InvalidImage("image config: history fields created, created_by and comment must be strings")
         empty = bool(step.get("empty_layer"))
         index = None
