@@ -23,20 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.handmade import python_tree  # noqa: E402
+from tests.handmade import python_layer  # noqa: E402
 from tests.imagefab import config_for, write_docker_archive  # noqa: E402
 
 FAKTORY = [sys.executable, "-m", "faktory"]
-
-
-def python_layer(tmp: Path) -> bytes:
-    root = tmp / "pyroot"
-    python_tree(root)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for path in sorted(root.rglob("*")):
-            tf.add(path, arcname=str(path.relative_to(root)), recursive=False)
-    return buf.getvalue()
 
 
 def many_files_layer(count: int) -> bytes:
@@ -73,7 +63,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="many-files-") as tmp_name:
         tmp = Path(opts.keep or tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
-        layers = [python_layer(tmp), many_files_layer(opts.files)]
+        layers = [python_layer(tmp / "pyroot"), many_files_layer(opts.files)]
         doc = json.loads(config_for(layers, cmd=("python3", "/app/main.py"),
                                     env=("PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib")))
         ref = f"docker-archive:{write_docker_archive(tmp / 'many.tar', layers, config=json.dumps(doc).encode())}"
