@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.handmade import python_layer
+from tests.handmade import python_layer as build_python_layer
 from tests.imagefab import LayerTar, compress, config_for, manifest_for, sha, write_blob, write_docker_archive, \
     write_oci_layout
 
@@ -29,7 +29,7 @@ PY_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib")
 @pytest.fixture(scope="module")
 def python_layer(tmp_path_factory) -> bytes:
     """A usrmerged root with a real CPython (from the host's pyenv), as one layer tar."""
-    return python_layer(tmp_path_factory.mktemp("pyroot") / "root")
+    return build_python_layer(tmp_path_factory.mktemp("pyroot") / "root")
 
 
 class Sandbox:
