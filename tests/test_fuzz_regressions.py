@@ -27,6 +27,11 @@ def test_index_entry_platform_that_is_not_strings():
                            None, "r")
 
 
+def test_history_that_is_not_a_list():
+    with pytest.raises(InvalidImage, match="history must be a list"):
+        mf.history({"history": True}, 1)
+
+
 @pytest.mark.parametrize("step", [{"created_by": 5}, {"created": ["x"]}, {"comment": {}}])
 def test_history_fields_that_are_not_strings(step):
     with pytest.raises(InvalidImage, match="history"):

@@ -185,7 +185,10 @@ def history(raw: Mapping, layer_count: int) -> tuple[HistoryEntry, ...]:
     """History steps, each non-empty one matched to the layer it made (in order, like `docker history`)."""
     out = []
     next_layer = 0
-    for step in raw.get("history") or ():
+    steps = raw.get("history") or ()
+    if not isinstance(steps, list):
+        raise InvalidImage("image config: history must be a list")
+    for step in steps:
         if not isinstance(step, dict):
             continue
         if not all(isinstance(step.get(k), (str, type(None))) for k in ("created", "created_by", "comment")):
