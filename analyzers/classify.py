@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import magic
@@ -39,4 +40,4 @@ def describe(fs, path: str) -> tuple[str, bool]:
         text = _magic().from_buffer(head)
     except Exception:  # libmagic errors are reported, not fatal
         text = "data"
-    return text, is_elf(head)
+    return sys.intern(text), is_elf(head)  # a few dozen descriptions, one string each, however many files

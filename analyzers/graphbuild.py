@@ -7,6 +7,7 @@ usrmerged image keeps the `/lib64` symlink, the `/usr/lib64` dir and whatever th
 from __future__ import annotations
 
 import posixpath
+import sys
 from typing import Iterable
 
 import networkx as nx
@@ -18,12 +19,14 @@ ENTRY = "entrypoint"
 MAX_LINKS = 40  # like the kernel's MAXSYMLINKS
 
 
+# Node ids are interned: networkx keeps the key object it is handed in every adjacency dict, so on an image
+# with 200,000 files equal-but-distinct ids would cost one string copy per edge end.
 def fnode(path: str) -> str:
-    return f"file:{path}"
+    return sys.intern(f"file:{path}")
 
 
 def mnode(name: str) -> str:
-    return f"module:{name}"
+    return sys.intern(f"module:{name}")
 
 
 class GraphBuilder:
@@ -34,6 +37,7 @@ class GraphBuilder:
         self.graph = nx.DiGraph()
         self.graph.add_node(ENTRY, kind="entrypoint")
         self._listing: dict[str, frozenset[str]] = {}
+        self._reasons: dict[str, dict] = {}  # one shared, never-mutated attr dict per detail-less reason
 
     # --- filesystem helpers (cached: directory listings are asked for again and again by the finder) ---
     def listdir(self, path: str) -> frozenset[str]:
@@ -76,10 +80,14 @@ class GraphBuilder:
             self.graph.add_node(dst)
         if self.graph.has_edge(src, dst):
             return  # first reason wins: the one found first is the shortest story
-        attrs = {"reason": reason}
         if detail:
-            attrs["detail"] = detail
-        self.graph.add_edge(src, dst, **attrs)
+            self.graph.add_edge(src, dst, reason=reason, detail=detail)
+            return
+        # Most edges (parent-dir, a data tree's files) carry only a reason: they share one attr dict, set
+        # where networkx's add_edge would put a fresh one (edge attrs are read, never written, after this).
+        attrs = self._reasons.setdefault(reason, {"reason": reason})
+        self.graph._succ[src][dst] = self.graph._pred[dst][src] = attrs
+        getattr(nx, "_clear_cache", lambda graph: None)(self.graph)  # what add_edge does after adding
 
     def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None:
         """Keep `path` (and every dir/symlink on the way). Returns the real path it ends at, or None if missing."""
@@ -133,6 +141,7 @@ class GraphBuilder:
         node = fnode(path)
         if node in self.graph and "kind" in self.graph.nodes[node]:
             return
+        path = entry.path if entry.path == path else path  # the filesystem's own string, not a copy
         self.graph.add_node(node, path=path, size=entry.size if entry.kind == FILE else 0, kind=entry.kind, magic="")
 
     def keep_tree(self, top: str, src: str, reason: str, skip: Iterable[str] = ()) -> None:

@@ -24,7 +24,7 @@ CHUNK = 1 << 20
 MAX_LINK_DEPTH = 40
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per output path: slots keep 200,000 of them small
 class RootEntry:
     path: str  # absolute path in the output rootfs
     kind: str  # FILE | DIR | SYMLINK | CHAR | BLOCK
@@ -70,8 +70,9 @@ class Rootfs:
         self.entries.pop(path, None)
 
     def sorted(self) -> list[RootEntry]:
-        # Sorting by path components puts every parent before its children.
-        return sorted(self.entries.values(), key=lambda e: e.path.strip("/").split("/") if e.path != "/" else [])
+        # Sorting by path components puts every parent before its children. With NUL (below every character a
+        # name can hold) for "/", plain string order is component order, one key string per entry, not a list.
+        return sorted(self.entries.values(), key=lambda e: e.path.strip("/").replace("/", "\0") if e.path != "/" else "")
 
     @property
     def payload_size(self) -> int:
@@ -181,6 +182,7 @@ class Rootfs:
                     info.type = tarfile.CHRTYPE if entry.kind == CHAR else tarfile.BLKTYPE
                     info.devmajor, info.devminor = entry.rdev
                     tar.addfile(info)
+                tar.members.clear()  # a streamed tar never looks back: do not keep a TarInfo per member
 
     def write_tree(self, root: Path) -> None:
         """Materialise under a host directory (no device nodes; symlinks written verbatim, never followed)."""
@@ -248,7 +250,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         root.add(RootEntry(path, DIR, entry.mode if entry else 0o755))
 
     def add_path(path: str, depth: int) -> None:
-        path = posixpath.normpath("/" + path.lstrip("/"))
+        if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
+            path = posixpath.normpath("/" + path.lstrip("/"))  # else keep the closure's own string, no copy
         if (path in seen) or depth > MAX_LINK_DEPTH:
             return
         seen.add(path)
@@ -289,6 +292,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
                 return
             if entry.kind == FILE:
                 add_real_dir(real)
+                candidate = entry.path if entry.path == candidate else candidate  # the image's string, no copy
                 root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
                 root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import posixpath
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class CacheUnavailable(FaktoryError):
     """The cache directory cannot be created or written ($FAKTORY_CACHE_DIR, disk full, permissions)."""
 CHUNK = 1 << 20
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per tar member: slots halve it on layers with many files
 class Record:
     """One tar member of a layer, its name normalised relative to the image root."""
 
@@ -117,7 +118,9 @@ class LayerCache:
         try:
             if raw.get("format") != INDEX_FORMAT or not tar_path.exists():
                 return None
-            entries = tuple(Record(*r) for r in raw["entries"])
+            rows = raw.pop("entries")
+            rows.reverse()  # popped as they are turned into Records: the JSON rows never all stay beside them
+            entries = tuple(_record(rows.pop()) for _ in range(len(rows)))
             ix = LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # damaged or foreign: ingest the layer again
@@ -300,6 +303,11 @@ class FileLock:
         fd = self._fds.pop()
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _record(row: list) -> Record:
+    row[1] = sys.intern(row[1])  # a handful of kinds, one string each instead of one per member
+    return Record(*row)
 
 
 def _record_row(r: Record) -> list:

@@ -25,7 +25,7 @@ OPAQUE = ".wh..wh..opq"
 HARDLINK = "hardlink"  # kind used only inside layer indexes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Blob:
     """Where an entry's bytes live: a byte range of an uncompressed layer tar."""
 

@@ -67,6 +67,19 @@ def python_tree(root: Path, minor: str = "3.12") -> list[str]:
     return paths
 
 
+def python_layer(root: Path, minor: str = "3.12") -> bytes:
+    """python_tree as one layer tar (symlinks kept as symlinks), for images built as archives or layouts."""
+    import io
+    import tarfile
+
+    python_tree(root, minor)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for path in sorted(root.rglob("*")):
+            tf.add(path, arcname=str(path.relative_to(root)), recursive=False)
+    return buf.getvalue()
+
+
 def python_image(root: Path, minor: str = "3.12", cmd: tuple[str, ...] = ("python3", "/app/main.py", "world")):
     paths = python_tree(root, minor)
     env = ("PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib", "LANG=C.UTF-8")

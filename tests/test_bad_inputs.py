@@ -7,7 +7,6 @@ the analysis can live with (a syntax error, a module too big or too deep to pars
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.handmade import python_tree
+from tests.handmade import python_layer as build_python_layer
 from tests.imagefab import LayerTar, compress, config_for, manifest_for, sha, write_blob, write_docker_archive, \
     write_oci_layout
 
@@ -30,13 +29,7 @@ PY_ENV = ("PATH=/usr/local/bin:/usr/bin:/bin", "LD_LIBRARY_PATH=/usr/local/lib")
 @pytest.fixture(scope="module")
 def python_layer(tmp_path_factory) -> bytes:
     """A usrmerged root with a real CPython (from the host's pyenv), as one layer tar."""
-    root = tmp_path_factory.mktemp("pyroot") / "root"
-    python_tree(root)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for path in sorted(root.rglob("*")):
-            tf.add(path, arcname=str(path.relative_to(root)), recursive=False)
-    return buf.getvalue()
+    return build_python_layer(tmp_path_factory.mktemp("pyroot") / "root")
 
 
 class Sandbox:

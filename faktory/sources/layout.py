@@ -119,6 +119,7 @@ def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: st
     entries = index.get("manifests")
     if not isinstance(entries, list) or not entries:
         raise InvalidImage(f"{ref}: index.json lists no manifests")
+    entries = [mf.descriptor(entry, f"{ref}: index.json entry {n}") for n, entry in enumerate(entries)]
     if tag is not None:
         chosen = [d for d in entries if isinstance(d, dict) and _name_matches(d, tag)]
         if not chosen:
@@ -126,7 +127,7 @@ def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: st
             raise ImageNotFound(f"{ref}: no image tagged {tag!r} in the layout (tags: {', '.join(names)})")
         entries = chosen
     for number, entry in enumerate(entries):
-        kind = mf.descriptor(entry, f"{ref}: index.json entry {number}").get("mediaType")
+        kind = entry.get("mediaType")
         if kind is not None and kind not in mf.ACCEPT:
             raise InvalidImage(f"{ref}: index.json entry {number} has media type {kind!r}, not a manifest or index")
     if len(entries) == 1:

@@ -65,6 +65,15 @@ def descriptor(doc: Any, what: str) -> dict:
     if not isinstance(doc, dict) or not isinstance(doc.get("digest"), str):
         raise InvalidImage(f"{what}: malformed descriptor")
     require(doc["digest"], what)
+    annotations = doc.get("annotations")
+    if annotations is not None and (not isinstance(annotations, dict)
+                                    or not all(isinstance(v, str) for v in annotations.values())):
+        raise InvalidImage(f"{what}: annotations must be an object of strings")
+    if not isinstance(doc.get("mediaType"), (str, type(None))):
+        raise InvalidImage(f"{what}: mediaType must be a string")
+    size = doc.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise InvalidImage(f"{what}: size must be a non-negative integer")
     return doc
 
 
@@ -72,6 +81,9 @@ def platform_of(desc: Mapping) -> Platform | None:
     p = desc.get("platform")
     if not isinstance(p, dict) or not p.get("os") or not p.get("architecture"):
         return None
+    if not all(isinstance(p.get(k), str) for k in ("os", "architecture")) or \
+            not isinstance(p.get("variant") or "", str):
+        raise InvalidImage("index entry: platform fields must be strings")
     return Platform(p["os"], p["architecture"], p.get("variant") or None)
 
 
@@ -153,7 +165,10 @@ def image_config(raw: Mapping) -> ImageConfig:
 
 
 def image_platform(raw: Mapping) -> Platform:
-    return Platform(raw.get("os") or "linux", raw.get("architecture") or "amd64", raw.get("variant") or None)
+    fields = [raw.get(k) or None for k in ("os", "architecture", "variant")]
+    if not all(f is None or isinstance(f, str) for f in fields):
+        raise InvalidImage("image config: os, architecture and variant must be strings")
+    return Platform(fields[0] or "linux", fields[1] or "amd64", fields[2])
 
 
 def diff_ids(raw: Mapping, what: str) -> tuple[str, ...]:
@@ -170,9 +185,14 @@ def history(raw: Mapping, layer_count: int) -> tuple[HistoryEntry, ...]:
     """History steps, each non-empty one matched to the layer it made (in order, like `docker history`)."""
     out = []
     next_layer = 0
-    for step in raw.get("history") or ():
+    steps = raw.get("history") or ()
+    if not isinstance(steps, list):
+        raise InvalidImage("image config: history must be a list")
+    for step in steps:
         if not isinstance(step, dict):
             continue
+        if not all(isinstance(step.get(k), (str, type(None))) for k in ("created", "created_by", "comment")):
+            raise InvalidImage("image config: history fields created, created_by and comment must be strings")
         empty = bool(step.get("empty_layer"))
         index = None
         if not empty and next_layer < layer_count:
