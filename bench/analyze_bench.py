@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,7 +61,7 @@ def main(apps: list[str]) -> None:
         cold = _time_analysis(target, cache=False)
         warm = _time_analysis(target, cache=True)
         closure = analysis.analyze(target)
-        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        with trace.private_dir(prefix="bench-") as tmp:  # the sandbox's uid must reach the root
             root = rootfs.export_image(tag, Path(tmp) / "root")
             cfg = image.config
             if probe.cmd:

@@ -9,6 +9,7 @@ same probe with the same output.
 
 from __future__ import annotations
 
+import contextlib
 
 import pytest
 
@@ -36,15 +37,23 @@ def tools():
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported():
+    """Roots from `docker export`, in dirs the sandbox's uid can reach (pytest's tmp dirs are root's alone)."""
     roots = {}
+    with contextlib.ExitStack() as stack:
+        def get(fixture):
+            if fixture.name not in roots:
+                home = stack.enter_context(trace.private_dir(prefix=f"oracle-root-{fixture.name}-"))
+                roots[fixture.name] = rootfs.export_image(fixture.tag, home / "root")
+            return roots[fixture.name]
 
-    def get(fixture):
-        if fixture.name not in roots:
-            roots[fixture.name] = rootfs.export_image(fixture.tag, tmp_path_factory.mktemp(f"root-{fixture.name}"))
-        return roots[fixture.name]
+        yield get
 
-    return get
+
+@pytest.fixture
+def sandbox_tmp():
+    with trace.private_dir(prefix="oracle-") as path:
+        yield path
 
 
 def _assert_recall_and_size(image, closure, traced, label):
@@ -60,7 +69,7 @@ def _assert_recall_and_size(image, closure, traced, label):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("app", ONESHOT_APPS)
-def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
+def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path, sandbox_tmp):
     fixture = fixture_images[app]
     assert fixture.probe.cmd, f"{app} fixture lost its one-shot probe"
     image = open_image(fixture.tag)
@@ -74,7 +83,7 @@ def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, 
     assert fixture.probe.expect in traced.stdout
     _assert_recall_and_size(image, closure, traced, app)
 
-    alone = tmp_path / "closure"
+    alone = sandbox_tmp / "closure"
     rootfs.materialise(image.fs, closure.paths(), alone)
     ran = trace.run_plain(alone, list(closure.launch.argv), dict(closure.launch.env), closure.launch.workdir)
     assert ran.returncode == 0, f"{app}: the closure alone fails: {ran.stderr[-2000:]}"
@@ -83,7 +92,7 @@ def test_oneshot_probe_is_covered_by_the_closure(app, fixture_images, exported, 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("app", HTTP_APPS)
-def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path):
+def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp_path, sandbox_tmp):
     fixture = fixture_images[app]
     probe = fixture.probe
     assert probe.http_port, f"{app} fixture lost its HTTP probe"
@@ -97,7 +106,7 @@ def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp
     assert probe.expect in traced.stdout, f"{app}: no answer from the original root: {traced.stderr[-2000:]}"
     _assert_recall_and_size(image, closure, traced, f"{app} (http)")
 
-    alone = tmp_path / "closure"
+    alone = sandbox_tmp / "closure"
     rootfs.materialise(image.fs, closure.paths(), alone)
     served = trace.serve_and_get(alone, list(closure.launch.argv), dict(closure.launch.env), closure.launch.workdir,
                                  probe.http_port, probe.http_path, None)

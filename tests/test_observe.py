@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from faktory import api
 from faktory.analyzers.options import AnalyzeOptions, ObserveSettings
 from faktory.observe import observe
+from faktory.observe.sandbox import SandboxUnreachable
 from tests import hidden_image
 from tests.support.ci import TRACE_TOOLS, require_tools
 
@@ -114,18 +117,29 @@ def test_the_sandbox_is_read_only_offline_and_leaves_nothing(hidden, tmp_path):
               "s = socket.socket(); s.settimeout(3)\n"
               "try:\n    s.connect(('1.1.1.1', 80)); print('connected')\nexcept OSError as e: print('net', e.errno)\n"
               "print('tmp', open('/tmp/x', 'w').write('ok'))\n"
-              "print('caps', open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n")
+              "print('caps', open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+              "print('uid', os.getuid(), '->', open('/proc/self/uid_map').read().split()[1])\n"
+              "try:\n    os.close(os.open('/proc/sys/kernel/core_pattern', os.O_WRONLY)); print('sysctl writable')\n"
+              "except OSError as e: print('sysctl', e.errno)\n")
     image = api.load_image(hidden)
-    work = tmp_path / "work"
-    work.mkdir()
-    seen = observe(image, ObserveSettings(probe=("python", "-c", script), timeout=60), work_root=str(work))
+    with pytest.raises(SandboxUnreachable, match="cannot enter .*pytest-of-root"):  # pytest's tmp is root's alone
+        observe(image, ObserveSettings(probe=("python", "-c", script)), work_root=str(tmp_path))
+    work = Path(tempfile.mkdtemp(prefix="observe-test-"))
+    os.chmod(work, 0o711)
+    try:
+        seen = observe(image, ObserveSettings(probe=("python", "-c", script), timeout=60), work_root=str(work))
+        left = list(work.iterdir())
+    finally:
+        shutil.rmtree(work)
     assert seen.returncode == 0, seen.stderr_tail
     lines = seen.output.split("\n")
     assert "write 30" in lines  # EROFS
     assert "net 101" in lines  # ENETUNREACH: loopback only
     assert "tmp 2" in lines
     assert "caps 0000000000000000" in lines
-    assert list(work.iterdir()) == []  # the private root is gone
+    assert "uid 0 -> 65534" in lines  # root of its own user namespace only: nobody on the host
+    assert "sysctl 13" in lines  # EACCES: host files that trust uid 0 are out of reach
+    assert left == []  # the private root is gone
     assert {"/usr/local/bin/python", "/usr/local/lib/python3.12/os.py"} <= seen.paths
 
 
@@ -133,7 +147,7 @@ def test_a_missing_tool_is_one_line(fixture_images, tmp_path):
     result = faktory("analyze", fixture_images["flask"].tag, "--observe", env={"PATH": str(tmp_path)})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "faktory: error: --observe needs strace, bwrap, nsenter on this host (scripts/setup.sh installs them)"]
+        "faktory: error: --observe needs strace, bwrap, nsenter, setpriv on this host (scripts/setup.sh installs them)"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from faktory.errors import FaktoryError
 from faktory.observe.rootfs import materialise_image
-from faktory.observe.sandbox import run_traced, serve_and_get
+from faktory.observe.sandbox import give_to_sandbox, private_dir, run_traced, serve_and_get
 
-TOOLS = ("strace", "bwrap", "nsenter")
+TOOLS = ("strace", "bwrap", "nsenter", "setpriv")
 DOCKER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # what the engine sets when Env has none
 
 
@@ -54,17 +53,15 @@ def observe(image, settings, work_root: str | None = None) -> Observation:
     argv = _argv(config, settings.probe)
     env = {"PATH": DOCKER_PATH, "HOME": "/root", "HOSTNAME": "faktory-observe", **config.env_map}
     workdir = config.working_dir or "/"
-    tmp = Path(tempfile.mkdtemp(prefix="faktory-observe-", dir=work_root))  # 0700, ours alone
-    try:
+    with private_dir(parent=work_root) as tmp:
         root, log = tmp / "root", tmp / "strace.log"
         materialise_image(image.fs, root, workdir=workdir)
+        give_to_sandbox(root)
         root_seconds = time.monotonic() - started
         if settings.http_port:
             trace = serve_and_get(root, list(argv), env, workdir, settings.http_port, settings.http_path, log,
                                   timeout=settings.timeout)
         else:
             trace = run_traced(root, list(argv), env, workdir, log, timeout=settings.timeout)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return Observation(trace.paths, argv, trace.returncode, trace.timed_out, trace.answered, trace.stdout,
                        trace.stderr[-2000:], time.monotonic() - started, root_seconds)

@@ -1,20 +1,27 @@
 """Run a command inside an image root on the host: bubblewrap, read-only, optionally under strace.
 
-The root is bound read-only; /dev, /proc and a tmpfs /tmp are the sandbox's own; every namespace is new
-(the network one holds only loopback); no capabilities are left; the sandbox dies with its parent. cwd and env
-are set by bubblewrap, so nothing from the image runs before the command itself.
+The root is bound read-only; /dev, /proc and a tmpfs /tmp are the sandbox's own; every namespace is new (the
+network one holds only loopback); no capabilities are left; the sandbox dies with its parent. When faktory runs
+as root, bubblewrap itself is started as an unprivileged host uid (SANDBOX_UID): the app is uid 0 of its own
+user namespace only, so host files that trust uid 0 (/proc/sys, …) stay out of its reach. cwd and env are set
+by bubblewrap, so nothing from the image runs before the command itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
+from faktory.errors import FaktoryError
 from faktory.observe.strace import parse_strace, strace_argv
 
 
@@ -28,13 +35,57 @@ class Trace:
     answered: bool | None = None  # served runs: whether the GET got an answer
 
 
+SANDBOX_UID = 65534  # nobody: what bubblewrap runs as on the host when faktory is root
+
+
+class SandboxUnreachable(FaktoryError):
+    pass
+
+
 def bwrap_argv(root: Path, argv: list[str], env: dict[str, str], workdir: str) -> list[str]:
-    cmd = ["bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "--unshare-all", "--new-session", "--die-with-parent", "--cap-drop", "ALL",
+    drop = ["setpriv", f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups", "--inh-caps=-all"] \
+        if os.geteuid() == 0 else []
+    cmd = [*drop, "bwrap", "--ro-bind", str(root), "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "--unshare-all", "--uid", "0", "--gid", "0", "--new-session", "--die-with-parent", "--cap-drop", "ALL",
            "--chdir", workdir or "/", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return cmd + ["--", *argv]
+
+
+@contextlib.contextmanager
+def private_dir(prefix: str = "faktory-observe-", parent: str | None = None) -> Iterator[Path]:
+    """A fresh temp dir that only faktory and, when faktory is root, the sandbox's uid may enter (0710,
+    group SANDBOX_UID): bubblewrap, started as that uid, must reach the root inside it. Removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        if os.geteuid() == 0:
+            os.chown(path, 0, SANDBOX_UID)
+            os.chmod(path, 0o710)
+            closed = [str(p) for p in path.parents if not os.stat(p).st_mode & 0o001]
+            if closed:
+                raise SandboxUnreachable(f"observe: the sandbox's uid {SANDBOX_UID} cannot enter {closed[0]}; set "
+                                         "TMPDIR to a directory others may enter (e.g. /tmp)")
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def give_to_sandbox(root: Path) -> None:
+    """Hand a written root to the sandbox's uid, as a container's root owns its image files (root only)."""
+    if os.geteuid() != 0:
+        return
+    os.lchown(root, SANDBOX_UID, SANDBOX_UID)
+    for top, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(top, name), SANDBOX_UID, SANDBOX_UID)
+
+
+def _start(root: Path, argv: list[str], env: dict[str, str], workdir: str, log: Path | None) -> subprocess.Popen:
+    inner = bwrap_argv(root, argv, env, workdir)
+    cmd = [*strace_argv(str(log)), *inner] if log else inner
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="replace", start_new_session=True)
 
 
 def _paths(log: Path | None, argv: list[str], workdir: str, root: Path) -> frozenset[str]:
@@ -58,10 +109,7 @@ def _stop(proc: subprocess.Popen) -> tuple[str, str]:
 def run_traced(root: Path, argv: list[str], env: dict[str, str], workdir: str, log: Path | None,
                timeout: float = 120) -> Trace:
     """One-shot: run argv until it exits (or `timeout`), under strace when `log` is given."""
-    inner = bwrap_argv(root, argv, env, workdir)
-    cmd = [*strace_argv(str(log)), *inner] if log else inner
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", start_new_session=True)
+    proc = _start(root, argv, env, workdir, log)
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -132,10 +180,7 @@ def serve_and_get(root: Path, argv: list[str], env: dict[str, str], workdir: str
                   log: Path | None, timeout: float = 90) -> Trace:
     """Start a server (under strace when `log` is given), wait until `port` listens inside its network
     namespace, GET one URL there, stop it."""
-    inner = bwrap_argv(root, argv, env, workdir)
-    cmd = [*strace_argv(str(log)), *inner] if log else inner
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", start_new_session=True)
+    proc = _start(root, argv, env, workdir, log)
     body = None
     deadline = time.monotonic() + timeout
     try:

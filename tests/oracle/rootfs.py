@@ -6,9 +6,17 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from faktory.observe.rootfs import materialise
+from faktory.observe.rootfs import materialise as _materialise
+from faktory.observe.sandbox import give_to_sandbox
 
 __all__ = ["export_image", "materialise"]
+
+
+def materialise(fs, paths, dest: Path) -> int:
+    """A closure written out, owned by the sandbox's uid (as a container's root owns its files)."""
+    total = _materialise(fs, paths, dest)
+    give_to_sandbox(dest)
+    return total
 
 
 def export_image(tag: str, dest: Path) -> Path:
@@ -21,4 +29,5 @@ def export_image(tag: str, dest: Path) -> Path:
         exporter.wait()
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    give_to_sandbox(dest)  # the container's root owned these; in the sandbox, its own uid 0 does
     return dest
