@@ -274,3 +274,15 @@ def test_nanos_manifest_tuple_leaves_out_what_nanos_provides(handmade, tmp_path,
         (release / name).write_bytes(b"x")
     assert find_nanos(release) == (release / "kernel.img", release / "boot.img", release / "mkfs")
     assert find_nanos(None) == find_nanos(release)  # the newest OPS release in $OPS_HOME
+
+
+def test_kernel_env_keeps_pwd_within_the_base_runtimes_eight_slots():
+    """The base runtime takes 8 env.vars and drops the rest silently (PWD last would lose the working dir)."""
+    from faktory.emitters.unikraft import kernel_env
+
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+           **{f"V{n}": str(n) for n in range(9)}, "PWD": "/srv/app"}
+    kept, beyond = kernel_env(env)
+    assert list(kept)[:2] == ["PWD", "HOME"] and "PATH" not in kept  # compiled in with the same value
+    assert beyond == ["V6", "V7", "V8"]
+    assert kernel_env({"HOME": "/", "PWD": "/"}) == ({}, [])
