@@ -193,6 +193,7 @@ class UnikraftEmitter:
                  "options) with\n\n```sh\n" + qemu + "\n```\n\n"
                  "The environment (with `PWD`, the image's WorkingDir, which the base runtime changes to) goes in "
                  "`env.vars`, which needs a kernel with `LIBPOSIX_ENVIRON_LIBPARAM` (the base runtime has it). "
+                 "A server's threads need clone (CONFIG_LIBPOSIX_PROCESS_CLONE on 0.16). "
                  "A kernel without it takes plain argv only; the script paths are then absolute, so the app still "
                  "starts (it runs in `/`, so its own relative file opens need `env.vars`):\n\n```\n" + plain +
                  "\n```\n\n"
