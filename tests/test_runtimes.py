@@ -286,3 +286,23 @@ def test_kernel_env_keeps_pwd_within_the_base_runtimes_eight_slots():
     assert list(kept)[:2] == ["PWD", "HOME"] and "PATH" not in kept  # compiled in with the same value
     assert beyond == ["V6", "V7", "V8"]
     assert kernel_env({"HOME": "/", "PWD": "/"}) == ({}, [])
+
+
+def test_nanos_program_is_found_on_path_inside_the_sysroot(handmade, tmp_path):
+    """An overriding `python3 main.py` names no absolute program: Nanos needs one, found on the launch PATH
+    inside the sysroot (symlinks resolved there), and a script runs through its #! interpreter."""
+    from faktory.emitters.base import LaunchOut
+    from faktory.emitters.manifest import read_manifest
+    from faktory.runner.nanos import program_argv
+
+    image, closure = handmade
+    out = tmp_path / "n"
+    convert(image, closure, "nanos", out)
+    manifest = read_manifest(out)
+    sysroot = out / next(k for k in manifest.contents if k.endswith("sysroot"))
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    assert program_argv(sysroot, LaunchOut(("python3", "main.py"), env)) == ("/usr/local/bin/python3", "main.py")
+    script = sysroot / "usr/local/bin/tool"
+    script.write_text("#!/usr/bin/env python3\nprint(1)\n")
+    assert program_argv(sysroot, LaunchOut(("tool", "-v"), env)) == ("/usr/local/bin/python3", "/usr/local/bin/tool", "-v")
+    assert program_argv(sysroot, LaunchOut(("/app/main.py",), env)) == ("/app/main.py",)  # no shebang: as is
