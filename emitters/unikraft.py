@@ -34,6 +34,11 @@ PAD_PATH = "/.faktory-pad"
 PAD_SIZE = 12 << 20
 KRAFTKIT_VERSION = "0.11.6"  # the package format version written (kraftkit refuses packages without one)
 LAYOUT = Layout(dirs=(("/tmp", 0o1777),))
+# The base runtime compiles these in, and takes at most 8 more from `env.vars` (LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT);
+# entries past the 8th are silently dropped (checked on a 0.16.3 base-runtime build).
+BUILTIN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               "LD_LIBRARY_PATH": "/usr/local/lib:/usr/lib:/lib", "HOME": "/", "PWD": "/"}
+ENV_SLOTS = 8
 NON_PIE_KERNELS = ("only an app-elfloader built without assertions (CONFIG_LIBUKDEBUG_ENABLE_ASSERT off) takes "
                    "it; the base runtime's kernel (assertions on) stops at once in libukvmem")
 
@@ -98,6 +103,16 @@ def absolute_scripts(argv: list[str], workdir: str, rootfs: Rootfs) -> list[str]
     return out
 
 
+def kernel_env(env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The env as the base runtime should get it: PWD first (the working dir must never be the one dropped),
+    values it compiles in left out, and what exceeds its 8 command-line slots named."""
+    ordered = {k: env[k] for k in ("PWD",) if k in env}
+    ordered.update((k, v) for k, v in env.items() if k != "PWD")
+    kept = {k: v for k, v in ordered.items() if BUILTIN_ENV.get(k) != v}
+    names = list(kept)
+    return kept, names[ENV_SLOTS:]
+
+
 def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -142,8 +157,9 @@ class UnikraftEmitter:
             rootfs.write_cpio(out, prelude=prelude)
         cleanup(outdir)
         workdir = closure.launch.workdir or image.config.working_dir or "/"
-        env = launch_env(image, closure)
-        env["PWD"] = workdir  # the base runtime chdirs to $PWD (APPELFLOADER_VFSEXEC_ENVPWD), else starts in /
+        full_env = launch_env(image, closure)
+        full_env["PWD"] = workdir  # the base runtime chdirs to $PWD (APPELFLOADER_VFSEXEC_ENVPWD), else starts in /
+        env, beyond = kernel_env(full_env)
         argv = unikraft_argv(closure, rootfs)
         name = options.name or safe_name(image.ref)
         kraftfile = {"spec": "v0.6", "name": name, "runtime": RUNTIME, "rootfs": f"./{ROOTFS}", "cmd": argv,
@@ -160,6 +176,7 @@ class UnikraftEmitter:
             "cmdline_without_env": plain,
             "qemu": qemu,
             "memory_mb": memory,
+            "env_beyond_slots": beyond,
             "programs": program_names(closure, rootfs),
             "loader": argv[0] if needs_loader(closure) else None,
             "skipped": rootfs.skipped,
@@ -176,16 +193,23 @@ class UnikraftEmitter:
                  "options) with\n\n```sh\n" + qemu + "\n```\n\n"
                  "The environment (with `PWD`, the image's WorkingDir, which the base runtime changes to) goes in "
                  "`env.vars`, which needs a kernel with `LIBPOSIX_ENVIRON_LIBPARAM` (the base runtime has it). "
+                 "A server's threads need clone (CONFIG_LIBPOSIX_PROCESS_CLONE on 0.16). "
                  "A kernel without it takes plain argv only; the script paths are then absolute, so the app still "
                  "starts (it runs in `/`, so its own relative file opens need `env.vars`):\n\n```\n" + plain +
                  "\n```\n\n"
                  f"Check it: `faktory run {outdir} --kernel ELFLOADER_KERNEL` (or without `--kernel`: the initrd "
                  "under Linux).")
+        if beyond:
+            notes += (f"\n\nThe base runtime takes {ENV_SLOTS} variables on the command line: "
+                      f"{', '.join(beyond)} would be dropped; build the kernel with a larger "
+                      "CONFIG_LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT.")
         if needs_loader(closure):
             notes += (f"\n\nThe interpreter is not position-independent: it is launched through its loader "
                       f"({argv[0]}) with a {PAD_SIZE >> 20} MiB zero-filled first initrd entry; "
                       + NON_PIE_KERNELS + ".")
-        launch = LaunchOut(tuple(argv), env, workdir, tuple(image.config.entrypoint or ()))
+        # the launch record carries the whole env (under Linux the init sets it all; the ELF loader's cmdline
+        # is rebuilt from it the same way as here)
+        launch = LaunchOut(tuple(argv), full_env, workdir, tuple(image.config.entrypoint or ()))
         return Artifact(self.name, outdir, {}, run, image=image_out,
                         boot=Boot(ROOTFS, cmdline, memory), launch=launch,
                         contents={ROOTFS: tuple([p.path.lstrip("/") for p in prelude] + listing(rootfs))},

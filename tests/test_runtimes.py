@@ -274,3 +274,35 @@ def test_nanos_manifest_tuple_leaves_out_what_nanos_provides(handmade, tmp_path,
         (release / name).write_bytes(b"x")
     assert find_nanos(release) == (release / "kernel.img", release / "boot.img", release / "mkfs")
     assert find_nanos(None) == find_nanos(release)  # the newest OPS release in $OPS_HOME
+
+
+def test_kernel_env_keeps_pwd_within_the_base_runtimes_eight_slots():
+    """The base runtime takes 8 env.vars and drops the rest silently (PWD last would lose the working dir)."""
+    from faktory.emitters.unikraft import kernel_env
+
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
+           **{f"V{n}": str(n) for n in range(9)}, "PWD": "/srv/app"}
+    kept, beyond = kernel_env(env)
+    assert list(kept)[:2] == ["PWD", "HOME"] and "PATH" not in kept  # compiled in with the same value
+    assert beyond == ["V6", "V7", "V8"]
+    assert kernel_env({"HOME": "/", "PWD": "/"}) == ({}, [])
+
+
+def test_nanos_program_is_found_on_path_inside_the_sysroot(handmade, tmp_path):
+    """An overriding `python3 main.py` names no absolute program: Nanos needs one, found on the launch PATH
+    inside the sysroot (symlinks resolved there), and a script runs through its #! interpreter."""
+    from faktory.emitters.base import LaunchOut
+    from faktory.emitters.manifest import read_manifest
+    from faktory.runner.nanos import program_argv
+
+    image, closure = handmade
+    out = tmp_path / "n"
+    convert(image, closure, "nanos", out)
+    manifest = read_manifest(out)
+    sysroot = out / next(k for k in manifest.contents if k.endswith("sysroot"))
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    assert program_argv(sysroot, LaunchOut(("python3", "main.py"), env)) == ("/usr/local/bin/python3", "main.py")
+    script = sysroot / "usr/local/bin/tool"
+    script.write_text("#!/usr/bin/env python3\nprint(1)\n")
+    assert program_argv(sysroot, LaunchOut(("tool", "-v"), env)) == ("/usr/local/bin/python3", "/usr/local/bin/tool", "-v")
+    assert program_argv(sysroot, LaunchOut(("/app/main.py",), env)) == ("/app/main.py",)  # no shebang: as is

@@ -76,6 +76,45 @@ def manifest_tuple(sysroot: Path, launch: LaunchOut, provided: tuple[str, ...]) 
             f" arguments:[{args}]\n environment:({env})\n cwd:{quote(launch.workdir or '/')}\n debug_exit:t\n)\n")
 
 
+def _inside(sysroot: Path, path: str, depth: int = 0) -> Path | None:
+    """The host file a guest path names, its symlinks resolved inside the sysroot (never on the host)."""
+    here = sysroot
+    for name in [p for p in path.split("/") if p not in ("", ".")]:
+        here = sysroot if name == ".." and here == sysroot else (here.parent if name == ".." else here / name)
+        if here.is_symlink():
+            if depth > 40:
+                return None
+            target = os.readlink(here)
+            base = "/" if target.startswith("/") else "/" + str(here.parent.relative_to(sysroot))
+            found = _inside(sysroot, f"{base}/{target}", depth + 1)
+            if found is None:
+                return None
+            here = found
+    return here if here.exists() else None
+
+
+def program_argv(sysroot: Path, launch: LaunchOut) -> tuple[str, ...]:
+    """Nanos execs an absolute path and no shebang: a bare name (an overriding `python3 …` or `invctl …`) is
+    looked up on the launch PATH inside the sysroot, and a script runs through its `#!` interpreter."""
+    argv = list(launch.argv)
+    if argv and not argv[0].startswith("/"):
+        for d in launch.env.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":"):
+            if d.startswith("/") and _inside(sysroot, f"{d}/{argv[0]}") is not None:
+                argv[0] = f"{d.rstrip('/')}/{argv[0]}"
+                break
+    host = _inside(sysroot, argv[0]) if argv else None
+    if host is not None and host.is_file():
+        with open(host, "rb") as fh:
+            head = fh.read(256)
+        if head.startswith(b"#!"):
+            shebang = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+            if shebang and shebang[0].startswith("/"):
+                if shebang[0].endswith("/env") and len(shebang) > 1:  # #!/usr/bin/env python3
+                    return program_argv(sysroot, LaunchOut((shebang[1], *argv), launch.env, launch.workdir))
+                argv = [*shebang, *argv]
+    return tuple(argv)
+
+
 def _size(root: Path) -> int:
     return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -87,6 +126,7 @@ def boot_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, work: P
     if not trees:
         raise NanosUnavailable("faktory.json names no sysroot")
     sysroot = outdir / trees[0]
+    launch = LaunchOut(program_argv(sysroot, launch), launch.env, launch.workdir, launch.entrypoint)
     text = manifest_tuple(sysroot, launch, capabilities(manifest.target).provided_paths)
     (work / "image.manifest").write_text(text)
     disk = work / "image.raw"
