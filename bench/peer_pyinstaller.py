@@ -111,10 +111,11 @@ def entry_point(root: Path, argv: list[str], env: dict[str, str], workdir: str) 
 
 
 def _run_probe(root: Path, argv: list[str], env: dict[str, str], workdir: str, spec) -> tuple[str, int | None]:
+    """(output or HTTP body, exit code; None for a server that did not answer, its stderr as the output)."""
     probe = spec.probe
     if probe.http_port:
         got = trace.serve_and_get(root, argv, env, workdir, probe.http_port, probe.http_path, None)
-        return got.stdout, 0 if got.stdout else None
+        return (got.stdout, 0) if got.stdout else (got.stderr, None)
     ran = trace.run_plain(root, argv, env, workdir, timeout=300)
     return ran.stdout + ran.stderr, ran.returncode
 
