@@ -10,6 +10,7 @@ import networkx as nx
 
 from faktory.analyzers.graphbuild import ENTRY, fnode
 from faktory.analyzers.model import Closure
+from faktory.errors import SymlinkLoop
 from faktory.image import FILE
 
 SCHEMA = "faktory.analyze/v1"
@@ -54,8 +55,6 @@ def explain(closure: Closure, query: str, fs=None) -> WhyAnswer:
     path = posixpath.normpath("/" + query.lstrip("/"))
     candidates = [path]
     if fs is not None:
-        from faktory.errors import SymlinkLoop
-
         try:
             candidates.append(fs.resolve(path))
             candidates.append(posixpath.join(fs.resolve(posixpath.dirname(path)), posixpath.basename(path)))

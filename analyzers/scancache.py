@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
+from faktory.cache import default_cache_dir
 
 SCAN_FORMAT = 7  # bump when the scanner's output changes
 
@@ -104,8 +105,6 @@ class ScanCache:
 def default_scan_cache() -> ScanCache:
     if os.environ.get("FAKTORY_NO_SCAN_CACHE"):
         return ScanCache(None)
-    from faktory.cache import default_cache_dir
-
     return ScanCache(default_cache_dir() / "v1" / f"scans-{SCAN_FORMAT}.sqlite")
 
 

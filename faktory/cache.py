@@ -30,10 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from platformdirs import user_cache_dir
+
 from faktory.digests import hex_of
 from faktory.limits import MiB, LimitExceeded, limits
 from faktory.units import human_bytes
 from faktory.errors import DigestMismatch, FaktoryError, InvalidImage, UnsafePath
+from faktory.sources.blobs import stream_layer
+from faktory.sources.tarindex import members
 
 INDEX_FORMAT = 1
 USE_RESOLUTION_S = 60  # a layer's last-use time is refreshed at most this often
@@ -72,8 +76,6 @@ def default_cache_dir() -> Path:
     env = os.environ.get("FAKTORY_CACHE_DIR")
     if env:
         return Path(env)
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("faktory"))
 
 
@@ -237,8 +239,6 @@ class LayerCache:
             cached = self.get(diff_id)
             if cached is not None:
                 return cached
-        from faktory.sources.blobs import stream_layer
-
         fd, tmp = tempfile.mkstemp(dir=self.base / "tmp", suffix=".tar")
         try:
             try:
@@ -332,8 +332,6 @@ def index_tar(path: str, label: str) -> list[Record]:
 
 def index_members(read_at, label: str) -> list[Record]:
     """One Record per member of a tar read through `read_at(offset, size)`; member data is skipped."""
-    from faktory.sources.tarindex import members
-
     records: list[Record] = []
     for m in members(read_at, label):
         if m.kind == "other":

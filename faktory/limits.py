@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import re
+import select
 import signal
 import threading
+import time
 from dataclasses import dataclass
 
 from faktory.errors import FaktoryError
@@ -92,10 +95,6 @@ def run_bounded(fn, arg, seconds: float):
     """fn(arg) in a forked child that is killed after `seconds`: C code such as the parser cannot be
     interrupted in-process. The result comes back pickled; ScanTimeout when the child is too slow, the child's
     exception re-raised when it fails."""
-    import pickle
-    import select
-    import time
-
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: compute, send, leave without running any cleanup of the parent's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Sequence
 
+from faktory import api
 from faktory.audit.catalogers import (catalog_deb_packages, catalog_distributions, catalog_extensions, catalog_os,
                                       deb_owner)
 from faktory.audit.model import ERROR, OK, PARTIAL, EntrypointInfo, ImageAudit, InterpreterInfo
@@ -19,8 +20,6 @@ def describe_error(exc: BaseException) -> str:
 def audit_image(ref: str, targets: Sequence[str], image=None, options=None) -> ImageAudit:
     """`image` may be given when the caller already loaded it (to learn its digest); `options`: the
     AnalyzeOptions (`--observe`) every image is analysed with."""
-    from faktory import api
-
     started = time.perf_counter()
     try:
         if image is None:

@@ -17,24 +17,18 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import faktory
+import faktory.analyzers
+import faktory.emitters
+from faktory import __version__
 from faktory.audit.model import ERROR, SCHEMA_VERSION, ImageAudit
+from faktory.cache import default_cache_dir
 
 # Bump when the analysis changes what a row would contain for the same image.
 ANALYSIS_REVISION = "2"  # rows carry the image's os-release and dpkg architectures
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get("FAKTORY_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("faktory"))
-
-
 def _revision() -> str:
-    from faktory import __version__
-
     # A pinned revision lets a development tree, whose files change all the time, keep its cache.
     code = os.environ.get("FAKTORY_AUDIT_CODE_REVISION") or code_fingerprint()
     return f"s{SCHEMA_VERSION}-a{ANALYSIS_REVISION}-v{__version__}-{re.sub(r'[^A-Za-z0-9_.-]', '-', code)}"
@@ -43,10 +37,6 @@ def _revision() -> str:
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """Names, sizes and mtimes of the source and data files rows depend on: cheap, and changes with the code."""
-    import faktory
-    import faktory.analyzers
-    import faktory.emitters
-
     digest = hashlib.sha256()
     for package in (faktory, faktory.analyzers, faktory.emitters):
         root = Path(package.__file__).parent

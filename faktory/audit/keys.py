@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import threading
 
+from faktory.registry.client import RegistryClient
+from faktory.sources import reference as refs
+
 _engine_lock = threading.Lock()
 _engine = None
 
 
 def cheap_key(ref: str) -> str | None:
-    from faktory.sources import reference as refs
-
     try:
         parsed = refs.parse(ref)
         if isinstance(parsed, refs.RegistryRef):
@@ -35,8 +36,6 @@ def cheap_key(ref: str) -> str | None:
 def _registry_key(ref) -> str | None:
     if ref.digest:
         return f"registry-{ref.digest}"
-    from faktory.registry.client import RegistryClient
-
     return "registry-" + RegistryClient(ref.host).get_manifest(ref.repository, ref.reference).digest
 
 
@@ -44,7 +43,7 @@ def _shared_engine():
     """One engine client for all lookups (they run on a thread pool): connecting once per ref adds up."""
     global _engine
     with _engine_lock:
-        if _engine is None:
+        if _engine is None:  # the docker SDK is imported only when an engine ref is keyed
             from faktory.sources.daemon import client
 
             _engine = client()

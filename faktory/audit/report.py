@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Sequence
 
 from faktory.audit.model import AuditReport
+from faktory import __version__
 from faktory.audit.runner import AuditOutcome
 
 
 def build_report(outcome: AuditOutcome, targets: Sequence[str], requested: int) -> AuditReport:
-    from faktory import __version__
-
     return AuditReport(
         images=outcome.rows,
         targets=tuple(targets),
@@ -31,6 +30,7 @@ def write_outputs(
     sbom_dir: str | Path | None = None,
     sbom_format: str = "cyclonedx-json",
 ) -> None:
+    # Each writer is imported when its output is asked for: they load jinja2, cyclonedx or spdx-tools.
     if json_out:
         from faktory.audit.writers.json_report import write_json
 

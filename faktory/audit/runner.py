@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from faktory import api
 from faktory.audit.auditor import audit_image, describe_error
 from faktory.audit.cache import DigestCache
 from faktory.audit.keys import cheap_key
@@ -42,8 +43,6 @@ def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str
     cache = DigestCache(Path(cache_root), tuple(targets)) if cache_root else None
     image = None
     if key is None and cache is not None:
-        from faktory import api
-
         try:
             image = api.load_image(ref)
         except Exception as exc:

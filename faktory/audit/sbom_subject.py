@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faktory.audit.catalogers import catalog_deb_packages, catalog_distributions, catalog_os
+from faktory.audit.catalogers.dpkg import package_files, usrmerge_aliases
 from faktory.audit.model import OsRelease, Package
 
 PYTHON_CPE = "cpe:2.3:a:python_software_foundation:python:{v}:*:*:*:*:*:*:*"
@@ -32,9 +34,6 @@ class SbomSubject:
 def kept_subject(image, closure, name: str, digest: str | None) -> SbomSubject:
     """The converted output's SBOM: the packages of the source image with at least one file in the closure
     (usrmerge aliases count: a .list naming /lib/… owns the kept /usr/lib/…)."""
-    from faktory.audit.catalogers import catalog_deb_packages, catalog_distributions, catalog_os
-    from faktory.audit.catalogers.dpkg import package_files, usrmerge_aliases
-
     fs = image.fs
     kept = set()
     for _, data in closure.file_nodes():

@@ -12,12 +12,11 @@ from __future__ import annotations
 from faktory.analyzers.findings import unresolved
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.audit.model import Issue, TargetVerdict
+from faktory.emitters.convert import check, emitter_for as lookup
 
 
 def emitter_for(target: str):
     """The registered emitter for `target`, or None while its module does not exist (yet)."""
-    from faktory.emitters.convert import emitter_for as lookup
-
     try:
         return lookup(target)
     except ModuleNotFoundError as exc:
@@ -41,8 +40,6 @@ def target_verdict(target: str, closure: Closure) -> TargetVerdict:
     if emitter is None:
         return TargetVerdict(target=target, convertible=None, projected_size=closure.size)
     try:
-        from faktory.emitters.convert import check
-
         findings = check(closure, target) + findings
     except Exception as exc:  # a failing check is reported on that target alone, the audit carries on
         findings.append(Finding(kind="check-failed", message=f"{type(exc).__name__}: {exc}", severity=BLOCKER))

@@ -20,7 +20,9 @@ from typing import Callable
 from faktory import api
 from faktory.emitters.base import Artifact, EmitOptions
 from faktory.errors import FaktoryError
+from faktory.runner.verify import Probe, verify_output
 from faktory.service.jobs import Job
+from faktory.service.rules import analyze_options
 from faktory.service.publish import (
     SOURCE_DIGEST,
     Destination,
@@ -76,8 +78,6 @@ class VerifyFailed(FaktoryError):
 
 def _verify(job: Job, artifact: "Artifact") -> tuple[str, ...]:
     """Run the original and the converted output with the rule's probe, like `faktory verify`."""
-
-    from faktory.runner.verify import Probe, verify_output
 
     settings = job.verify or {}
     if "http" in settings:
@@ -149,8 +149,6 @@ def convert_and_publish(job: Job, clients: ClientFactory, phase: PhaseReporter, 
     if SOURCE_DIGEST in ((image.manifest or {}).get("annotations") or {}):
         raise SkipJob("the source is itself a faktory output")
     phase("analyze")
-    from faktory.service.rules import analyze_options
-
     closure = api.analyze(image, analyze_options(job.analysis))
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ digest and target is left alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tempfile
@@ -143,8 +144,6 @@ def push_artifact(
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
-    import hashlib
-
     h, size = hashlib.sha256(), 0
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -7,6 +7,7 @@ engines (`blobs/sha256/…` plus `manifest.json`) are read through `manifest.jso
 from __future__ import annotations
 
 import io
+import json
 import posixpath
 import tarfile
 from pathlib import Path
@@ -43,8 +44,6 @@ def _entry_for(entries: list, selector: str | None, ref: str) -> dict:
 
 def _manifest_entries(data: bytes, ref: str) -> list:
     try:
-        import json
-
         entries = json.loads(data)
     except ValueError as exc:
         raise InvalidImage(f"{ref}: manifest.json is not valid JSON ({exc})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import BinaryIO, Protocol
 
@@ -144,7 +145,5 @@ def load_from_manifest(
 def _with_index(image: LoadedImage, index_digest: str | None) -> LoadedImage:
     if index_digest is None:
         return image
-    import dataclasses
-
     return dataclasses.replace(image, index_digest=index_digest)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -13,7 +14,8 @@ from faktory.digests import hex_of
 from faktory.errors import ImageNotFound, InvalidImage, SourceUnavailable
 from faktory.image import Platform
 from faktory.sources import manifest as mf
-from faktory.sources.distribution import load_from_manifest
+from faktory.sources.archive import open_tar_file
+from faktory.sources.distribution import check_digest, load_from_manifest
 from faktory.sources.loaded import LoadedImage
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -53,8 +55,6 @@ class ArchivedLayoutStore(LayoutStore):
     """An OCI layout packed in a tar (`oci-archive:`, buildx `-o type=oci`): blobs read in place by offset."""
 
     def __init__(self, tar, ref: str):
-        import posixpath
-
         self.tar, self.ref = tar, ref
         self.members = {posixpath.normpath(m.name): m for m in tar.getmembers() if m.isfile()}
 
@@ -74,8 +74,6 @@ class ArchivedLayoutStore(LayoutStore):
 
 
 def load_oci_archive(path: str, tag: str | None, ref: str, cache: LayerCache, platform: Platform | None) -> LoadedImage:
-    from faktory.sources.archive import open_tar_file
-
     with open_tar_file(path, ref, "an OCI archive", "r:*") as tar:
         store = ArchivedLayoutStore(tar, ref)
         index_bytes = store.read_member("index.json")
@@ -133,8 +131,6 @@ def _load_index(store: LayoutStore, index_bytes: bytes, tag: str | None, ref: st
     if len(entries) == 1:
         desc = mf.descriptor(entries[0], f"{ref}: index.json entry")
         data, _ = store.fetch_manifest(desc["digest"])
-        from faktory.sources.distribution import check_digest
-
         check_digest(data, desc["digest"], f"{ref}: manifest")
         return load_from_manifest(store, data, desc.get("mediaType"), ref=ref, source="oci", cache=cache,
                                   platform=platform)

@@ -18,10 +18,11 @@ from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from faktory.audit.model import ERROR, AuditReport, ImageAudit, Package
 from faktory import installed_version
+from faktory.audit.model import ERROR, AuditReport, ImageAudit, Package
 from faktory.audit.sbom_subject import PYTHON_CPE, SbomSubject
 from faktory.audit.writers import atomic_text
+from faktory.errors import FaktoryError
 
 try:
     from cyclonedx.contrib.license.factories import LicenseFactory
@@ -39,8 +40,6 @@ def sbom_filename(row: ImageAudit, fmt: str = "cyclonedx-json") -> str:
 
 def format_for(path: str | Path, given: str | None = None) -> str:
     """--sbom-format, else what the file name says (`.spdx.json`), else CycloneDX."""
-    from faktory.errors import FaktoryError
-
     if given is not None:
         if given not in FORMATS:
             raise FaktoryError(f"--sbom-format {given!r}: choose from {', '.join(FORMATS)}")
