@@ -303,6 +303,8 @@ class Analysis:
                     continue
                 child = depth + 1
             self.keep_module(base, node, "imports", detail, ref.optional, child)
+            if ref.guarded:  # `try: import x except ImportError:`: the edge says the code runs without it
+                self.gb.mark_guarded(node, mnode(base), detail)
             for attr in ref.names:
                 sub = f"{base}.{attr}"
                 if attr != "*" and self.finder.find(sub) is not None:

@@ -48,6 +48,8 @@ class ImportRef:
     # In an ImportError handler: the (module, level) imports of the try body it stands in for. When those
     # all resolve in the image, the fallback never runs.
     fallback_for: tuple[tuple[str, int], ...] = ()
+    # An import statement in `try: … except ImportError:` (not a call naming a module): the code runs without it
+    guarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -479,7 +481,7 @@ class _Walker:
 
     def _add(self, module: str, level: int, names: tuple[str, ...], lineno: int) -> None:
         self.scan.imports.append(ImportRef(module, level, names, lineno, self._optional > 0, self._lazy > 0,
-                                           self._fallback))
+                                           self._fallback, guarded=self._optional > 0))
         top = module.split(".")[0] if level == 0 else ""
         if top in ("threading", "_thread", "concurrent"):
             self.scan.facts.append(CodeFact("threads", module, lineno))

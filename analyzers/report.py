@@ -127,6 +127,57 @@ def sizes(closure: Closure) -> list[tuple[str, int, int]]:
     return [(who, size, count[who]) for who, size in total.most_common()]
 
 
+@dataclass(frozen=True)
+class OptionalImport:
+    """A module the closure keeps only because code imports it in `try: … except ImportError:`, with the bytes
+    that only it brings (its files and whatever nothing else needs below it)."""
+
+    module: str
+    imported_at: str  # file:line of the guarded import
+    bytes: int
+    files: int
+    exclude: str  # a glob for --exclude that drops it
+
+
+def optional_imports(closure: Closure) -> list[OptionalImport]:
+    """Guarded imports of installed packages whose modules nothing else needs, biggest first: what `--exclude`
+    can drop without touching a path that must run (recall first: they are kept, and listed)."""
+    graph = closure.graph
+    guarded = [(u, v) for u, v, d in graph.edges(data=True) if d.get("guarded")]
+    if not guarded:
+        return []
+    wanted = set(guarded)
+
+    def reach(starts, allowed=None) -> set[str]:
+        seen, stack = set(starts), list(starts)
+        while stack:
+            node = stack.pop()
+            for succ in graph.successors(node):
+                if succ in seen or (node, succ) in wanted or (allowed is not None and succ not in allowed):
+                    continue
+                seen.add(succ)
+                stack.append(succ)
+        return seen
+
+    needed = reach([ENTRY])
+    out: dict[str, OptionalImport] = {}
+    for src, dst in guarded:
+        if dst in needed or src not in needed or dst[7:] in out:
+            continue
+        only = reach([dst], allowed=set(graph) - needed)
+        files = [graph.nodes[n] for n in only if n.startswith("file:") and graph.nodes[n].get("kind") == FILE]
+        if not files:
+            continue
+        module = dst[7:]
+        origin = graph.nodes[dst].get("path") or ""
+        if not origin or closure.owner_of(origin) in ("stdlib", "app"):
+            continue  # the stdlib's accelerators (_json, _decimal) and the app's own code are not to drop
+        base = posixpath.dirname(origin) if origin.endswith("/__init__.py") else origin
+        out[module] = OptionalImport(module, graph.edges[src, dst].get("detail", ""), sum(f.get("size", 0) for f in files),
+                                     len(files), f"{base}/**" if origin.endswith("/__init__.py") else base)
+    return sorted(out.values(), key=lambda o: -o.bytes)
+
+
 def to_dict(closure: Closure, image_size: int | None = None) -> dict:
     interp = closure.interpreter
     graph = closure.graph
@@ -150,6 +201,8 @@ def to_dict(closure: Closure, image_size: int | None = None) -> dict:
         "size": closure.size,
         "sizes": [{"owner": who, "bytes": size, "files": n} for who, size, n in sizes(closure)],
         "findings": [f.to_dict() for f in closure.findings],
+        "optional_imports": [{"module": o.module, "imported_at": o.imported_at, "bytes": o.bytes, "files": o.files,
+                              "exclude": o.exclude} for o in optional_imports(closure)],
         **({"observation": {k: v for k, v in closure.observation.items() if k != "missed"},
             "observed_missed": list(closure.observed_missed)} if closure.observation else {}),
     }

@@ -19,13 +19,13 @@ from pathlib import Path
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 from faktory.cache import default_cache_dir
 
-SCAN_FORMAT = 7  # bump when the scanner's output changes
+SCAN_FORMAT = 8  # bump when the scanner's output changes
 
 
 def _encode(scan: ModuleScan) -> str:
     return json.dumps({
         "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
-                     [list(f) for f in r.fallback_for]] for r in scan.imports],
+                     [list(f) for f in r.fallback_for], r.guarded] for r in scan.imports],
         "libraries": [list(x) for x in scan.libraries],
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
@@ -37,8 +37,8 @@ def _encode(scan: ModuleScan) -> str:
 def _decode(text: str) -> ModuleScan:
     doc = json.loads(text)
     return ModuleScan(
-        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b) for a, b in fb))
-                 for m, lv, n, ln, opt, lazy, fb in doc["imports"]],
+        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b) for a, b in fb), bool(g))
+                 for m, lv, n, ln, opt, lazy, fb, g in doc["imports"]],
         libraries=[(a, b) for a, b in doc["libraries"]],
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],

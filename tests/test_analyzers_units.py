@@ -651,3 +651,25 @@ def test_a_finding_location_is_a_path_and_line_value():
     assert Finding("c-extension", "x", location="/site/x.so").location == Location("/site/x.so")
     assert Location.parse("C:12x").line is None and Location.parse(":7") == Location(":7")
     assert Finding("port", "exposes 8080").where == "" and "location" not in Finding("port", "x").to_dict()
+
+
+def test_optional_imports_nothing_else_needs_are_listed_with_their_bytes(tmp_path, elf_bytes):
+    """`try: import big except ImportError:` keeps big (recall first) and lists it with the bytes only it
+    brings; what something unguarded also needs is not counted, and an unguarded import is not listed."""
+    from faktory.analyzers.report import optional_imports
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import small\ntry:\n    import big\nexcept ImportError:\n    big = None\n",
+        f"{site}/big/__init__.py": "import shared\nfrom . import heavy\n",
+        f"{site}/big/heavy.py": "DATA = '" + "x" * 5000 + "'\n",
+        f"{site}/shared.py": "",
+        f"{site}/small.py": "import shared\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    assert "module:big.heavy" in closure.graph  # kept all the same
+    found = {o.module: o for o in optional_imports(closure)}
+    assert set(found) == {"big"}
+    big = found["big"]
+    assert big.imported_at == "/app/main.py:3" and big.exclude == f"{site}/big/**"
+    assert big.files == 2 and big.bytes >= 5000  # big/__init__.py and heavy.py; shared.py small needs too

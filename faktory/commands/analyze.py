@@ -98,6 +98,14 @@ def command(
         for kind, severity, message, where in _summarised(closure):
             findings.add_row(kind, severity, message, where)
         console.print(findings)
+    optional = report.optional_imports(closure)
+    if optional:
+        table = Table(title="optional imports nothing else needs (kept; --exclude GLOB drops one)")
+        for col in ("module", "bytes", "files", "imported at", "--exclude"):
+            table.add_column(col, justify="right" if col in ("bytes", "files") else "left")
+        for o in optional[:12]:
+            table.add_row(o.module, human_bytes(o.bytes), str(o.files), o.imported_at, o.exclude)
+        console.print(table)
     if closure.observation is not None:
         _print_observed(console, closure)
 
