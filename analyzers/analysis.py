@@ -85,6 +85,7 @@ class Analysis:
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
+        self.start_facts: dict[tuple[str, str], str] = {}  # (fact kind, module) -> the hook that says so
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
@@ -484,6 +485,9 @@ class Analysis:
         if hook.app_from_args:
             self.app_from_args = True
         self._entry_point_groups.update(hook.entry_points)
+        if depth == 0:  # imported on the start-up path, not by a function that may never run
+            for kind in hook.start_facts:
+                self.start_facts.setdefault((kind, hook.module), hook.source or reason)
         if hook.string_imports and record and record.spec.origin and record.spec.kind == "source":
             try:
                 self._keep_dotted_literals(hook_node, self.gb.fs.read_bytes(record.spec.origin), record.spec.origin,

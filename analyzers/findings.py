@@ -63,6 +63,9 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     if interp.libpython is None:
         out.append(Finding("static-libpython", "libpython is linked statically into the interpreter", INFO,
                            interp.real_path))
+    for (kind, module), source in sorted(analysis.start_facts.items()):
+        out.append(Finding(kind, FACT_MESSAGES.get(kind, kind).format(detail=f"{module}, as it serves; {source}"),
+                           WARNING))
     for command in analysis.shell_skipped:
         out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: only the "
                                           "app's command is analysed, and a VM target starts the app alone", WARNING))

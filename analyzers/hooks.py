@@ -11,7 +11,7 @@ import yaml
 from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules
 
 KEYS = {"module", "hiddenimports", "excludedimports", "datas", "binaries", "sysfiles", "all_dist_info", "app_from_args",
-        "string_imports", "entry_points"}
+        "string_imports", "entry_points", "start_facts"}
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Hook:
     app_from_args: bool = False
     string_imports: bool = False  # the module's quoted dotted names are imports (settings defaults, loaders)
     entry_points: tuple[str, ...] = ()  # entry point groups the module loads plugins from
+    # What the module always does once it runs as the app's server, whatever the app's code: gunicorn's arbiter
+    # forks its workers. Facts (subprocess, fork, ...) with no file:line, so a target without them is blocked.
+    start_facts: tuple[str, ...] = ()
     # From PyInstaller hook files (hookread.py rules, evaluated against the image's files):
     submodules: tuple[Submodules, ...] = ()  # collect_submodules with a filter (without one it is `pkg.**`)
     package_datas: tuple[DataFiles, ...] = ()  # collect_data_files: files of a package's tree
@@ -86,6 +89,7 @@ def parse_hooks(text: str, source: str = "<hooks>") -> list[Hook]:
             app_from_args=bool(item.get("app_from_args", False)),
             string_imports=bool(item.get("string_imports", False)),
             entry_points=tuple(item.get("entry_points", ())),
+            start_facts=tuple(item.get("start_facts", ())),
             source=source,
             given=tuple(k for k in item if k != "module"),
         ))

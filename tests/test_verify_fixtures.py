@@ -255,3 +255,14 @@ def test_push_oci_image_and_kraftkit_package_to_the_registry(ws, services):
                                       capture_output=True, text=True, check=True).stdout)
     assert index["annotations"]["sh.kraftkit.version"]
     assert index["manifests"][0]["platform"]["os"] == "qemu"
+
+
+@pytest.mark.parametrize("target", ["unikraft", "nanos"])
+def test_a_gunicorn_server_is_refused_by_the_single_process_runtimes(ws, target):
+    """gunicorn's arbiter forks its workers whatever the app does (a hook's start_facts): the fork blocks the
+    targets with no fork, with gunicorn and the hook named, instead of an output that never serves."""
+    _, closure = ws.closure("django")
+    found = [f for f in blockers(check(closure, target)) if f.kind == "fork"]
+    assert found and any("gunicorn, as it serves" in f.message for f in found), check(closure, target)
+    _, flask = ws.closure("flask")  # a server that does not fork is not blocked for it
+    assert not [f for f in blockers(check(flask, target)) if f.kind == "fork"]
