@@ -168,7 +168,7 @@ def test_malformed_observe_options_are_one_line(args, message, tmp_path):
 
 def test_audit_takes_observe(hidden):
     result = faktory("audit", hidden, "--observe", "--targets", "oci", "--json", "-", "--quiet")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr + result.stdout[-3000:]
     row = json.loads(result.stdout)["images"][0]
     kinds = {f["kind"] for f in row["findings"]}
     assert "observed-missed" in kinds, row["findings"]
