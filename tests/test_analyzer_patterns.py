@@ -94,3 +94,18 @@ def test_hashlib_keeps_blake2(tmp_path, elf_bytes):
         f"{STDLIB}/lib-dynload/_blake2.cpython-312-x86_64-linux-gnu.so": elf_bytes,
     })
     assert "_blake2" in _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+
+
+def test_oracle_does_not_demand_programs_only_looked_up():
+    from tests.oracle.check import without_program_lookups
+
+    log = "\n".join([
+        '7 execve("/usr/local/bin/tool", ["tool"], 0x1 /* 3 vars */) = 0',
+        '7 newfstatat(AT_FDCWD</src>, "/usr/local/bin/idle3.12", {st_mode=S_IFREG|0755, ...}, 0) = 0',
+        '7 newfstatat(AT_FDCWD</src>, "/usr/local/bin/helper", {st_mode=S_IFREG|0755, ...}, 0) = 0',
+        '7 openat(AT_FDCWD</src>, "/usr/local/bin/helper", O_RDONLY) = 3</usr/local/bin/helper>',
+        '7 newfstatat(AT_FDCWD</src>, "/etc/tool.conf", {st_mode=S_IFREG|0644, ...}, 0) = 0',
+    ])
+    paths = {"/usr/local/bin/tool", "/usr/local/bin/idle3.12", "/usr/local/bin/helper", "/etc/tool.conf"}
+    kept = without_program_lookups(paths, log, "tool", "/src", "/host/root", {"PATH": "/usr/local/bin:/usr/bin"})
+    assert kept == {"/usr/local/bin/tool", "/usr/local/bin/helper", "/etc/tool.conf"}
