@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, observed, plugins, sourcemine, \
-    envdirs, startup, strings, syspath, sysfiles
+    datanames, envdirs, startup, strings, syspath, sysfiles
 from faktory.analyzers.dists import build_index, requirements
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -176,6 +176,10 @@ class Analysis:
                 if name.endswith(DEV_ONLY_SUFFIXES) or self._is_extension_name(name):
                     continue
                 self.gb.keep_path(path, node, "package-data")
+                entry = self.gb.fs.stat(path)
+                if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
+                    datanames.keep_config_names(self.keeper, node[len("module:"):], path,
+                                                self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
 
     def _is_extension_name(self, name: str) -> bool:
         return name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so") or "." not in name[:-3])

@@ -109,3 +109,17 @@ def test_oracle_does_not_demand_programs_only_looked_up():
     paths = {"/usr/local/bin/tool", "/usr/local/bin/idle3.12", "/usr/local/bin/helper", "/etc/tool.conf"}
     kept = without_program_lookups(paths, log, "tool", "/src", "/host/root", {"PATH": "/usr/local/bin:/usr/bin"})
     assert kept == {"/usr/local/bin/tool", "/usr/local/bin/helper", "/etc/tool.conf"}
+
+
+def test_modules_named_in_a_packages_config_files_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import theme\n",
+        f"{SITE}/theme/__init__.py": "", f"{SITE}/theme/support.py": "", f"{SITE}/theme/unused.py": "",
+        f"{SITE}/theme/theme.conf": "[theme]\npygments_style = theme.support.Style\nother = elsewhere.mod.X\n",
+        f"{SITE}/elsewhere/__init__.py": "", f"{SITE}/elsewhere/mod.py": "",
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    kept = _modules(graph)
+    assert "theme.support" in kept
+    assert not {"theme.unused", "elsewhere.mod"} & kept
+    assert graph.edges["module:theme", "module:theme.support"]["detail"].endswith("theme.conf:2")
