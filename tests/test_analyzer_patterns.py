@@ -123,3 +123,15 @@ def test_modules_named_in_a_packages_config_files_are_kept(tmp_path, elf_bytes):
     assert "theme.support" in kept
     assert not {"theme.unused", "elsewhere.mod"} & kept
     assert graph.edges["module:theme", "module:theme.support"]["detail"].endswith("theme.conf:2")
+
+
+def test_sax_readers_only_with_xml_sax(tmp_path, elf_bytes):
+    xml = {f"{STDLIB}/xml/__init__.py": "", f"{STDLIB}/xml/etree/__init__.py": "",
+           f"{STDLIB}/xml/etree/ElementTree.py": "", f"{STDLIB}/xml/sax/__init__.py": "",
+           f"{STDLIB}/xml/sax/xmlreader.py": "", f"{STDLIB}/xml/sax/expatreader.py": "from xml.sax import xmlreader\n"}
+    etree = _python_files(elf_bytes, **{"/app/main.py": "import xml.etree.ElementTree\n", **xml})
+    kept = _modules(_analyze_root(tmp_path / "etree", etree, ("python3", "/app/main.py")).graph)
+    assert "xml.etree.ElementTree" in kept and not {"xml.sax.xmlreader", "xml.sax.expatreader"} & kept
+    sax = _python_files(elf_bytes, **{"/app/main.py": "import xml.sax\n", **xml})
+    kept = _modules(_analyze_root(tmp_path / "sax", sax, ("python3", "/app/main.py")).graph)
+    assert {"xml.sax.expatreader", "xml.sax.xmlreader"} <= kept
