@@ -135,3 +135,28 @@ def test_sax_readers_only_with_xml_sax(tmp_path, elf_bytes):
     sax = _python_files(elf_bytes, **{"/app/main.py": "import xml.sax\n", **xml})
     kept = _modules(_analyze_root(tmp_path / "sax", sax, ("python3", "/app/main.py")).graph)
     assert {"xml.sax.expatreader", "xml.sax.xmlreader"} <= kept
+
+
+def test_strip_output_with_a_misaligned_load_segment_is_refused(tmp_path, elf_bytes):
+    """compact's strip keeps an ELF as it was when the stripped copy has a PT_LOAD whose offset and address
+    disagree modulo its alignment (ld.so: "ELF load command address/offset not page-aligned")."""
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    from faktory.emitters.compact import _segments_aligned
+
+    good = tmp_path / "good"
+    good.write_bytes(elf_bytes)
+    assert _segments_aligned(str(good))
+    with open(good, "rb") as fh:
+        elf = ELFFile(fh)
+        phoff, phentsize = elf.header["e_phoff"], elf.header["e_phentsize"]
+        index = next(i for i, seg in enumerate(elf.iter_segments())
+                     if seg["p_type"] == "PT_LOAD" and seg["p_align"] > 1 and seg["p_offset"])
+    data = bytearray(elf_bytes)
+    at = phoff + index * phentsize + 8  # Elf64_Phdr.p_offset
+    struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] + 16)
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes(data))
+    assert not _segments_aligned(str(bad))
