@@ -2,7 +2,8 @@
 
 For each fixture app: the image's filesystem comes from `docker export`; the probe runs in that root under
 strace (bubblewrap: own /dev, /proc, /tmp and network namespace); every regular file of the image that a
-successful open/exec/stat/readlink/access named must be in the closure (100 %, no allow-list); the closure
+successful open/exec/stat/readlink/access named must be in the closure (100 %, no allow-list; a file of a PATH
+directory that was only stat'ed, never opened or run, is a program lookup, not a need); the closure
 stays within 1.5x the bytes of that dynamic set; and the closure alone, written out from image.fs, runs the
 same probe with the same output.
 """
