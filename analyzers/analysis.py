@@ -13,8 +13,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, findings as findings_mod, hints, observed, plugins, startup, strings, syspath, \
-    sysfiles
+from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, observed, plugins, sourcemine, \
+    datanames, envdirs, startup, strings, syspath, sysfiles
 from faktory.analyzers.dists import build_index, requirements
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -177,6 +177,10 @@ class Analysis:
                 if name.endswith(DEV_ONLY_SUFFIXES) or self._is_extension_name(name):
                     continue
                 self.gb.keep_path(path, node, "package-data")
+                entry = self.gb.fs.stat(path)
+                if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
+                    datanames.keep_config_names(self.keeper, node[len("module:"):], path,
+                                                self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
 
     def _is_extension_name(self, name: str) -> bool:
         return name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so") or "." not in name[:-3])
@@ -277,6 +281,8 @@ class Analysis:
         library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
         stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
         excluded = {x for hook in self.hooks_for(name) for x in hook.excludedimports}
+        if spec and spec.kind == "source" and spec.origin and not stdlib:
+            self._mine_source(node, spec.origin, depth)
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = self._absolute(name, is_package, ref.module, ref.level)
@@ -335,6 +341,28 @@ class Analysis:
                 source = b""
             self._keep_path_literals(node, source, own)
             self._keep_dotted_literals(node, source, own)
+
+    def _mine_source(self, node: str, origin: str, depth: int) -> None:
+        """Codecs the source names by a literal; directories it puts on sys.path become entries (with the
+        metadata of the distributions vendored there), before its own imports are followed."""
+        key = content_key(self.image, origin)
+        key = key and f"source-facts-{sourcemine.MINE_FORMAT}:{key}"
+        items = self.cache.get_names(key) if key else None
+        if items is None:
+            try:
+                items = sourcemine.encode(self.gb.fs.read_bytes(origin), origin)
+            except OSError:
+                return
+            if key:
+                self.cache.put_names(key, items)
+        facts = sourcemine.decode(items, origin)
+        codecnames.keep_codecs(self.keeper, node, facts.codecs, origin, depth)
+        for directory in facts.sys_path_dirs:
+            if self.finder.add_entry(directory):
+                self.gb.keep_path(directory, node, "sys-path-entry", origin)
+                for entry in sorted(self.gb.listdir(directory)):
+                    if entry.endswith(".dist-info"):
+                        self.gb.keep_tree(posixpath.join(directory, entry), node, "dist-info")
 
     def _related_to(self, origin: str):
         """Whether a module belongs to a distribution that `origin`'s distribution requires."""
@@ -775,6 +803,9 @@ class Analysis:
                 continue
             if "." in value and all(part.isidentifier() for part in value.split(".")):
                 self.keep_named(value, ENTRY, "argument", arg)
+            app = APP_ARG.match(value)
+            if app:  # `shop:init`, `pkg.app:create()`: the module a server or runner imports
+                self.keep_named(app.group(1), ENTRY, "argument", arg)
             path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
             if self.gb.is_file(path):
                 self.gb.keep_path(path, ENTRY, "argument", arg)
@@ -790,6 +821,8 @@ class Analysis:
         for key, value in sorted(env.items()):
             if value.startswith("/") and ":" not in value and self.gb.is_file(value):
                 self.gb.keep_path(value, ENTRY, f"env:{key}")
+            elif value.startswith("/") and ":" not in value and self.gb.is_dir(value):
+                envdirs.keep_small_dir(self.keeper, self.gb.fs, self.gb.realpath(value), ENTRY, f"env:{key}")
             elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
                 self.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
 

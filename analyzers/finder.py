@@ -40,6 +40,15 @@ class Finder:
         # stats them while looking for a package dir, so the interpreter touches them.
         self.probed: set[str] = set()
 
+    def add_entry(self, path: str) -> bool:
+        """A directory appended to sys.path at run time (by a library's import): names not found before may
+        be found now, so the misses are forgotten."""
+        if path in self.entries or not self.gb.is_dir(path):
+            return False
+        self.entries.append(path)
+        self._specs = {name: spec for name, spec in self._specs.items() if spec is not None}
+        return True
+
     def find(self, name: str) -> ModuleSpec | None:
         if name in self._specs:
             return self._specs[name]

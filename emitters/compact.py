@@ -64,6 +64,23 @@ def matching_python(version: tuple[int, ...]) -> str | None:
     return None
 
 
+def _segments_aligned(path: str) -> bool:
+    """Every PT_LOAD has p_offset ≡ p_vaddr (mod p_align), as the loader demands ("ELF load command
+    address/offset not page-aligned"): `strip` can break that on libraries patchelf rewrote (auditwheel's)."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(path, "rb") as fh:
+            for seg in ELFFile(fh).iter_segments():
+                align = seg["p_align"]
+                if seg["p_type"] == "PT_LOAD" and align > 1 and (seg["p_offset"] - seg["p_vaddr"]) % align:
+                    return False
+    except (ELFError, ValueError, OSError):
+        return False
+    return True
+
+
 def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport) -> None:
     strip = shutil.which("strip")
     if strip is None:
@@ -82,6 +99,10 @@ def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport) -> None:
                 fh.write(chunk)
         proc = subprocess.run([strip, "--strip-debug", "-o", str(dest) + ".s", str(dest)], capture_output=True)
         if proc.returncode != 0:
+            dest.unlink()
+            continue
+        if not _segments_aligned(str(dest) + ".s"):  # binutils moved a patchelf'd segment: ld.so would refuse it
+            os.unlink(str(dest) + ".s")
             dest.unlink()
             continue
         os.replace(str(dest) + ".s", dest)

@@ -25,9 +25,10 @@ def _unescape(text: str) -> str:
     return bytes(text, "utf-8").decode("unicode_escape").encode("latin-1").decode("utf-8", "replace")
 
 
-def parse_strace(log: str, program: str, cwd: str, host_root: str | None = None) -> set[str]:
-    """Paths of successful path calls made after the first successful execve of `program` (the sandbox's own
-    set-up before it is not the app). `host_root`: a prefix the kernel may show for fds, stripped."""
+def parse_strace(log: str, program: str, cwd: str, host_root: str | None = None,
+                 calls: frozenset[str] | set[str] = frozenset(PATH_CALLS)) -> set[str]:
+    """Paths of successful path calls (of `calls`) made after the first successful execve of `program` (the
+    sandbox's own set-up before it is not the app). `host_root`: a prefix the kernel may show for fds, stripped."""
     pending: dict[str, str] = {}
     started = False
     paths: set[str] = set()
@@ -45,6 +46,8 @@ def parse_strace(log: str, program: str, cwd: str, host_root: str | None = None)
             continue
         call, args, ret = m.group("call"), m.group("args"), m.group("ret")
         if call not in PATH_CALLS or ret.startswith("-") or ret == "?":
+            continue
+        if call not in calls and started:
             continue
         if call.startswith("execve") and not started:
             first = FIRST_STRING.search(args)

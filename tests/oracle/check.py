@@ -5,9 +5,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import posixpath
+
 from faktory.image import FILE
+from faktory.observe.strace import PATH_CALLS, parse_strace
 
 EXCLUDED_PREFIXES = ("/proc/", "/sys/", "/dev/")
+# Calls that look a path up without using its content
+LOOKUP_CALLS = frozenset({"stat", "lstat", "newfstatat", "fstatat64", "statx", "access", "faccessat", "faccessat2",
+                          "statfs", "getxattr", "lgetxattr", "listxattr", "llistxattr"})
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,13 @@ def dynamic_files(fs, paths) -> dict[str, int]:
 
 def closure_files(closure) -> set[str]:
     return {d["path"] for _, d in closure.file_nodes() if d.get("kind") == FILE}
+
+
+def without_program_lookups(paths, log: str, program: str, cwd: str, host_root: str, env: dict[str, str]) -> set[str]:
+    """The traced paths minus files of the PATH directories that the run only looked up (stat, access) and
+    never opened or executed: a program is needed when it runs; `shutil.which`, or a walk of sys.path[0] when
+    that is a console script's bin dir (entry-point discovery), stats its neighbours. Whether their absence
+    changes anything is what the closure-alone run, with the same output, checks."""
+    used = parse_strace(log, program, cwd, host_root, calls=frozenset(PATH_CALLS) - LOOKUP_CALLS)
+    bins = {posixpath.normpath(d) for d in env.get("PATH", "").split(":") if d.startswith("/")}
+    return {p for p in paths if p in used or posixpath.dirname(p) not in bins}

@@ -1,0 +1,82 @@
+"""Codecs named by a literal (`b.decode("utf-16-be")`, `codecs.lookup("cp1252")`, `open(p, encoding="latin9")`).
+
+The codec registry's search function (encodings/__init__.py) imports `encodings.<name>` for a name it has not
+seen: the name normalised (lower case, punctuation to `_`) and looked up in `encodings/aliases.py`. The same
+mapping, read from the image's own aliases table with `ast` (never run), gives the module to keep.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import lru_cache
+from typing import Iterable
+
+from faktory.analyzers.keeper import Keeper
+
+CODEC_FORMAT = 1  # part of the cache key: bump when codec_names changes
+_NAME = r"""(["'])([A-Za-z][A-Za-z0-9_.\- ]{1,40})\1"""
+CODEC_LITERAL = re.compile(
+    r"""(?:\.(?:en|de)code\(\s*|\bencoding\s*=\s*|"""
+    r"""\bcodecs\.(?:lookup|getencoder|getdecoder|getincrementalencoder|getincrementaldecoder|getreader|"""
+    r"""getwriter|iterencode|iterdecode)\(\s*)""" + _NAME)
+CODEC_SECOND_ARG = re.compile(  # codecs.encode(obj, "rot13"), codecs.open(path, "r", "utf-16")
+    r"""\bcodecs\.(?:encode|decode)\([^(),]+,\s*""" + _NAME)
+
+
+def codec_names(source: bytes) -> list[str]:
+    """Literal codec names in `source`, as written."""
+    text = source.decode("utf-8", "replace")
+    found = {m.group(2) for m in CODEC_LITERAL.finditer(text)}
+    found |= {m.group(2) for m in CODEC_SECOND_ARG.finditer(text)}
+    return sorted(found)
+
+
+def normalize_encoding(name: str) -> str:
+    """encodings.normalize_encoding after the registry's lower-casing: runs of punctuation become one `_`."""
+    chars, punct = [], False
+    for c in name.lower():
+        if c.isalnum() or c == ".":
+            if punct and chars:
+                chars.append("_")
+            chars.append(c)
+            punct = False
+        else:
+            punct = True
+    return "".join(chars)
+
+
+@lru_cache(maxsize=8)
+def parse_aliases(text: str) -> dict[str, str]:
+    """The `aliases = {…}` dict literal of encodings/aliases.py."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "aliases" for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return {}
+            return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+    return {}
+
+
+def codec_module(name: str, aliases: dict[str, str]) -> str:
+    norm = normalize_encoding(name)
+    return aliases.get(norm) or aliases.get(norm.replace(".", "_")) or norm.replace(".", "_")
+
+
+def keep_codecs(keeper: Keeper, node: str, names: Iterable[str], where: str, depth: int = 0) -> None:
+    """Each named codec's `encodings.<module>`, when the image has it (`codec-name`)."""
+    names = list(names)
+    if not names:
+        return
+    spec = keeper.find("encodings.aliases")
+    text = keeper.read_text(spec.origin) if spec is not None and spec.origin else None
+    aliases = parse_aliases(text) if text else {}
+    for name in names:
+        module = f"encodings.{codec_module(name, aliases)}"
+        if keeper.find(module) is not None:
+            keeper.keep_module(module, node, "codec-name", f"{where}: {name!r}", optional=True, depth=depth)

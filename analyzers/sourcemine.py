@@ -1,0 +1,31 @@
+"""What a module's source says beyond its imports, mined once per content and cached: the codecs it names
+by a literal (codecnames.py) and the directories it puts on sys.path (pathext.py)."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from faktory.analyzers import codecnames, pathext
+
+MINE_FORMAT = f"{codecnames.CODEC_FORMAT}.{pathext.PATHEXT_FORMAT}"  # part of the cache key
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    codecs: tuple[str, ...] = ()
+    sys_path_dirs: tuple[str, ...] = ()
+
+
+def encode(source: bytes, origin: str) -> list[str]:
+    """Cacheable form: directories relative to the module's own, since a content key may be shared by copies."""
+    here = posixpath.dirname(origin)
+    return [f"codec:{n}" for n in codecnames.codec_names(source)] + \
+        [f"path:{posixpath.relpath(d, here)}" for d in pathext.added_dirs(source, origin)]
+
+
+def decode(items: list[str], origin: str) -> SourceFacts:
+    here = posixpath.dirname(origin)
+    codecs = tuple(i[6:] for i in items if i.startswith("codec:"))
+    dirs = tuple(posixpath.normpath(posixpath.join(here, i[5:])) for i in items if i.startswith("path:"))
+    return SourceFacts(codecs, dirs)

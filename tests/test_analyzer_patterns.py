@@ -1,0 +1,162 @@
+"""Needs that no import statement states, each on a small hand-made root (real files, real ELF interpreter):
+codecs named by a literal, directories a library puts on sys.path, a `module:attr` argument, a config dir
+named by an Env value, hashlib's `_blake2`. The corpus apps (docs/corpus.md) are the real-world proof."""
+
+from __future__ import annotations
+
+from faktory.analyzers.codecnames import codec_module, codec_names, normalize_encoding, parse_aliases
+from faktory.analyzers.pathext import added_dirs
+from tests.test_analyzers_units import STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
+
+SITE = f"{STDLIB}/site-packages"
+ALIASES = "aliases = {\n    'latin9': 'iso8859_15',\n    'u16be': 'utf_16_be',\n}\n"
+
+
+def _modules(graph) -> set[str]:
+    return {n[len("module:"):] for n in graph if n.startswith("module:")}
+
+
+def test_codec_literals_map_to_their_encodings_modules():
+    src = (b"a = raw.decode('UTF-16-BE')\nb = s.encode(\"latin9\", 'replace')\nc = codecs.lookup('cp1252')\n"
+           b"open(p, encoding='koi8-r')\nd = codecs.encode(x, 'rot13')\ne = s.encode(enc)\n")
+    assert codec_names(src) == ["UTF-16-BE", "cp1252", "koi8-r", "latin9", "rot13"]
+    aliases = parse_aliases(ALIASES)
+    assert normalize_encoding("UTF--16 BE") == "utf_16_be"
+    assert codec_module("Latin9", aliases) == "iso8859_15"
+    assert codec_module("u16be", aliases) == "utf_16_be"
+    assert codec_module("koi8-r", aliases) == "koi8_r"
+
+
+def test_codecs_named_in_library_code_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import fonts\n",
+        f"{SITE}/fonts.py": "def family(raw):\n    return raw.decode('utf-16-be'), raw.decode('latin9')\n",
+        f"{STDLIB}/encodings/aliases.py": ALIASES,
+        f"{STDLIB}/encodings/utf_16_be.py": "", f"{STDLIB}/encodings/iso8859_15.py": "",
+        f"{STDLIB}/encodings/koi8_r.py": "",
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    kept = _modules(graph)
+    assert {"encodings.utf_16_be", "encodings.iso8859_15"} <= kept
+    assert "encodings.koi8_r" not in kept
+    assert graph.edges["module:fonts", "module:encodings.utf_16_be"]["reason"] == "codec-name"
+
+
+def test_sys_path_dirs_added_from_file_are_read_statically():
+    src = (b"import os, sys\n"
+           b"sys.path.extend(((v := os.path.join(os.path.dirname(os.path.dirname(__file__)), 'tool', '_vendor'))"
+           b" not in sys.path) * [v])\n"
+           b"sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'extra'))\n"
+           b"sys.path.append(os.path.join(base, 'unknown'))\n")
+    assert added_dirs(src, "/site/lib/__init__.py") == ["/site/tool/_vendor", "/site/lib/extra"]
+    assert added_dirs(b"import sys\nsys.path.append('/x')\n", "/site/m.py") == []
+
+
+def test_a_library_that_extends_sys_path_finds_its_vendored_modules(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import loader\n",
+        f"{SITE}/loader/__init__.py": (
+            "import os, sys\n"
+            "sys.path.append(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'tool', '_vendor'))\n"
+            "import vendored_dep\nfrom more import things\n"),
+        f"{SITE}/tool/__init__.py": "",
+        f"{SITE}/tool/_vendor/vendored_dep.py": "", f"{SITE}/tool/_vendor/unused_dep.py": "",
+        f"{SITE}/tool/_vendor/more/__init__.py": "", f"{SITE}/tool/_vendor/more/things.py": "",
+        f"{SITE}/tool/_vendor/more-1.0.dist-info/METADATA": "Name: more\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"vendored_dep", "more", "more.things"} <= kept
+    assert "unused_dep" not in kept
+    assert f"{SITE}/tool/_vendor/more-1.0.dist-info/METADATA" in set(closure.paths())
+
+
+def test_module_attr_argument_and_env_config_dir_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        f"{STDLIB}/runpy.py": "",
+        f"{SITE}/server/__init__.py": "", f"{SITE}/server/__main__.py": "import sys\n",
+        "/srv/shop.py": "def init():\n    return 1\n", "/srv/other.py": "",
+        "/etc/tool/config.json": "{}", "/etc/tool/themes/dark.json": "{}",
+        "/opt/big/": "", **{f"/opt/big/f{i}.bin": "x" for i in range(70)},
+    })
+    env = ("PATH=/usr/local/bin:/usr/bin:/bin", "TOOL_CONFIG_DIR=/etc/tool", "CACHE_DIR=/opt/big")
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "-m", "server", "-P", "80", "shop:init"), env,
+                            workdir="/srv")
+    paths = set(closure.paths())
+    assert "/srv/shop.py" in paths
+    assert {"/etc/tool/config.json", "/etc/tool/themes/dark.json"} <= paths
+    assert "/opt/big/f0.bin" not in paths  # too many files to be a config dir
+
+
+def test_hashlib_keeps_blake2(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import hashlib\n", f"{STDLIB}/hashlib.py": "",
+        f"{STDLIB}/lib-dynload/_blake2.cpython-312-x86_64-linux-gnu.so": elf_bytes,
+    })
+    assert "_blake2" in _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+
+
+def test_oracle_does_not_demand_programs_only_looked_up():
+    from tests.oracle.check import without_program_lookups
+
+    log = "\n".join([
+        '7 execve("/usr/local/bin/tool", ["tool"], 0x1 /* 3 vars */) = 0',
+        '7 newfstatat(AT_FDCWD</src>, "/usr/local/bin/idle3.12", {st_mode=S_IFREG|0755, ...}, 0) = 0',
+        '7 newfstatat(AT_FDCWD</src>, "/usr/local/bin/helper", {st_mode=S_IFREG|0755, ...}, 0) = 0',
+        '7 openat(AT_FDCWD</src>, "/usr/local/bin/helper", O_RDONLY) = 3</usr/local/bin/helper>',
+        '7 newfstatat(AT_FDCWD</src>, "/etc/tool.conf", {st_mode=S_IFREG|0644, ...}, 0) = 0',
+    ])
+    paths = {"/usr/local/bin/tool", "/usr/local/bin/idle3.12", "/usr/local/bin/helper", "/etc/tool.conf"}
+    kept = without_program_lookups(paths, log, "tool", "/src", "/host/root", {"PATH": "/usr/local/bin:/usr/bin"})
+    assert kept == {"/usr/local/bin/tool", "/usr/local/bin/helper", "/etc/tool.conf"}
+
+
+def test_modules_named_in_a_packages_config_files_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import theme\n",
+        f"{SITE}/theme/__init__.py": "", f"{SITE}/theme/support.py": "", f"{SITE}/theme/unused.py": "",
+        f"{SITE}/theme/theme.conf": "[theme]\npygments_style = theme.support.Style\nother = elsewhere.mod.X\n",
+        f"{SITE}/elsewhere/__init__.py": "", f"{SITE}/elsewhere/mod.py": "",
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    kept = _modules(graph)
+    assert "theme.support" in kept
+    assert not {"theme.unused", "elsewhere.mod"} & kept
+    assert graph.edges["module:theme", "module:theme.support"]["detail"].endswith("theme.conf:2")
+
+
+def test_sax_readers_only_with_xml_sax(tmp_path, elf_bytes):
+    xml = {f"{STDLIB}/xml/__init__.py": "", f"{STDLIB}/xml/etree/__init__.py": "",
+           f"{STDLIB}/xml/etree/ElementTree.py": "", f"{STDLIB}/xml/sax/__init__.py": "",
+           f"{STDLIB}/xml/sax/xmlreader.py": "", f"{STDLIB}/xml/sax/expatreader.py": "from xml.sax import xmlreader\n"}
+    etree = _python_files(elf_bytes, **{"/app/main.py": "import xml.etree.ElementTree\n", **xml})
+    kept = _modules(_analyze_root(tmp_path / "etree", etree, ("python3", "/app/main.py")).graph)
+    assert "xml.etree.ElementTree" in kept and not {"xml.sax.xmlreader", "xml.sax.expatreader"} & kept
+    sax = _python_files(elf_bytes, **{"/app/main.py": "import xml.sax\n", **xml})
+    kept = _modules(_analyze_root(tmp_path / "sax", sax, ("python3", "/app/main.py")).graph)
+    assert {"xml.sax.expatreader", "xml.sax.xmlreader"} <= kept
+
+
+def test_strip_output_with_a_misaligned_load_segment_is_refused(tmp_path, elf_bytes):
+    """compact's strip keeps an ELF as it was when the stripped copy has a PT_LOAD whose offset and address
+    disagree modulo its alignment (ld.so: "ELF load command address/offset not page-aligned")."""
+    import struct
+
+    from elftools.elf.elffile import ELFFile
+
+    from faktory.emitters.compact import _segments_aligned
+
+    good = tmp_path / "good"
+    good.write_bytes(elf_bytes)
+    assert _segments_aligned(str(good))
+    with open(good, "rb") as fh:
+        elf = ELFFile(fh)
+        phoff, phentsize = elf.header["e_phoff"], elf.header["e_phentsize"]
+        index = next(i for i, seg in enumerate(elf.iter_segments())
+                     if seg["p_type"] == "PT_LOAD" and seg["p_align"] > 1 and seg["p_offset"])
+    data = bytearray(elf_bytes)
+    at = phoff + index * phentsize + 8  # Elf64_Phdr.p_offset
+    struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] + 16)
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes(data))
+    assert not _segments_aligned(str(bad))
