@@ -185,7 +185,7 @@ def history(raw: Mapping, layer_count: int) -> tuple[HistoryEntry, ...]:
     """History steps, each non-empty one matched to the layer it made (in order, like `docker history`)."""
     out = []
     next_layer = 0
-    steps = raw.get("history") or ()
+    steps = raw.get("history") or []  # absent or null: no history (a list, so the type check below holds)
     if not isinstance(steps, list):
         raise InvalidImage("image config: history must be a list")
     for step in steps:
