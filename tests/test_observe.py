@@ -79,6 +79,10 @@ def test_the_static_output_of_the_same_app_does_not_run(hidden, tmp_path):
     assert faktory("convert", hidden, "--to", "oci", "-o", str(out)).returncode == 0
     checks = verify_output(hidden, out, Probe(expect=hidden_image.EXPECT), timeout=300)
     assert not all(c.passed for c in checks)
+    # ... and the static analysis says so: a finding at the computed import, never silence
+    found = json.loads((out / "faktory.json").read_text())["findings"]
+    computed = [f for f in found if f["kind"] == "computed-import"]
+    assert computed and computed[0]["location"].endswith("app.py:4"), found
 
 
 def test_http_observation_of_the_flask_fixture(fixture_images):
