@@ -56,6 +56,8 @@ def test_printed_size_is_each_builds_artifact(builds):
     for d, proc in (("plain", plain), ("compact", compact)):
         size = json.loads((root / d / "faktory.json").read_text())["image"]["compressed_size"]
         assert f"image {human_bytes(size)}" in proc.stderr, proc.stderr
+        # stderr is a pipe here (COLUMNS=40): the summary stays one line
+        assert any(line.startswith("wrote ") and line.endswith(" source)") for line in proc.stderr.splitlines())
         assert " MB" not in proc.stderr  # one unit convention: faktory.units' binary units
         sizes.append(size)
     assert sizes[1] < sizes[0]  # two artifacts (not one closure size printed twice), and --compact is smaller

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from faktory.commands.analysis_options import analysis_options
+from faktory.commands.common import console as pipe_safe_console
 from faktory.commands.registry_flags import authfile_option, creds_option, keychain_for
 from faktory.emitters.base import EmitOptions, ImageOut
 from faktory.registry.auth import Keychain
@@ -75,7 +75,7 @@ def command(
     declared = capabilities(to)  # an unknown target fails before any work
     if push_ref and not declared.pushable(options):
         raise PushFailed(f"--push needs an image: {pushable_targets()} (not {to})")
-    console = Console(stderr=True)
+    console = pipe_safe_console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         step = progress.add_task(f"reading {ref}")

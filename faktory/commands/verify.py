@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from faktory.commands.common import console as pipe_safe_console
@@ -45,7 +44,7 @@ def command(
     from faktory.runner.signals import unwind_on_signals
 
     unwind_on_signals()
-    console = Console(stderr=True)
+    console = pipe_safe_console(stderr=True)
     image = load_image(ref)
     options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base,
                           base=load_image(base) if base else None)
@@ -83,7 +82,7 @@ def check_output(ref: str, to: str, outdir: Path, chosen, timeout: float = 180, 
     failure."""
     from faktory.runner.verify import verify_output
 
-    with Console(stderr=True).status("running the original and the converted output"):
+    with pipe_safe_console(stderr=True).status("running the original and the converted output"):
         checks = verify_output(ref, outdir, chosen, timeout=timeout, kernel=kernel, nanos_dir=nanos_dir)
     passed = all(c.passed for c in checks)
     if as_json:
