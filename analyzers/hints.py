@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from faktory.analyzers.globs import glob_regex
 from faktory.analyzers.graphbuild import ENTRY
 from faktory.analyzers.hooks import Hook
 from faktory.analyzers.model import INFO, WARNING, Finding
@@ -188,36 +189,13 @@ def expand(fs, pattern: str) -> list[str]:
     return [p for p in found if p != "/"]
 
 
-def _matcher(pattern: str) -> re.Pattern:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-            continue
-        ch = pattern[i]
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[" and "]" in pattern[i + 2:]:
-            end = pattern.index("]", i + 2)
-            out.append("[" + pattern[i + 1:end].replace("\\", "\\\\") + "]")
-            i = end + 1
-            continue
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out).rstrip("/") + r"\Z")
-
-
 def exclude(graph, hints: Iterable[Hint]) -> list[Finding]:
     """Remove the kept paths an exclude hint matches, and everything below them; one finding per hint."""
     out = []
     for item in hints:
         if item.kind != "exclude":
             continue
-        match = _matcher(item.value)
+        match = glob_regex(item.value)
         doomed = []
         for node, data in graph.nodes(data=True):
             path = data.get("path") or ""

@@ -8,10 +8,9 @@ distribution the module its RECORD lists.
 from __future__ import annotations
 
 import posixpath
-import re
-from functools import lru_cache
 from typing import Protocol
 
+from faktory.analyzers.globs import glob_regex
 from faktory.analyzers.dists import REQUIRES
 from faktory.distinfo import canonical_name
 from faktory.analyzers.hookrules import DataFiles, Metadata, Submodules, filter_predicate
@@ -72,34 +71,11 @@ def keep_filtered_tree(rule: Submodules, keeper: Keeper, node: str, reason: str,
                     pending.append(sub)
 
 
-@lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern:
-    """A pathlib-style glob (`**` spans directories) as a regex over a relative path."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
 def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
     """rel, or a directory above it, matches one of the patterns (a matched directory takes its contents)."""
     parts = rel.split("/")
     prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-    return any(_glob(p).match(prefix) for p in patterns for prefix in prefixes)
+    return any(glob_regex(p).match(prefix) for p in patterns for prefix in prefixes)
 
 
 def _walk(keeper: Keeper, top: str, rel: str = ""):
