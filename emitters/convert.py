@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from faktory.analyzers.findings import unresolved
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.emitters.base import Artifact, Capabilities, EmitOptions, Emitter
 from faktory.emitters.manifest import MANIFEST, README, describe, load_manifest, read_manifest, write_manifest, write_readme
@@ -103,7 +104,9 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     started = time.monotonic()
     try:
         artifact = emitter.emit(image, closure, staging, options)
-        artifact = replace(artifact, outdir=outdir, findings=tuple(findings),
+        # what the analysis could not resolve goes with the output too: a reader of faktory.json is told
+        unsure = tuple(f for f in unresolved(closure.findings) if f not in findings)
+        artifact = replace(artifact, outdir=outdir, findings=tuple(findings) + unsure,
                            run_command=artifact.run_command.replace(str(staging), str(outdir)))
         files = _files(staging)
         write_manifest(staging, outdir, image, artifact, files, blocking if options.force else [], options,
