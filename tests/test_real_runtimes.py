@@ -20,10 +20,11 @@ import pytest
 from faktory.api import analyze, convert, load_image
 from faktory.emitters.convert import blockers, check
 from faktory.errors import ConversionBlocked
-from faktory.runner.verify import Probe, verify_output
+from faktory.runner.verify import Probe, run_original, verify_output
 from fixtures.catalog import apps
 
-APPS = tuple(name for name, spec in apps().items() if spec.probe.cmd or spec.probe.http_port)
+SPECS = apps()
+APPS = tuple(name for name, spec in SPECS.items() if spec.probe.cmd or spec.probe.http_port)
 _closures: dict[str, tuple] = {}
 
 
@@ -48,7 +49,7 @@ def _analysed(fixture_images, app: str):
     return _closures[app]
 
 
-def _boots_or_is_refused(fixture_images, tmp_path, app: str, target: str, runner: str, **how) -> None:
+def _boots_or_is_refused(request, fixture_images, tmp_path, app: str, target: str, runner: str, **how) -> None:
     fx = fixture_images[app]
     image, closure = _analysed(fixture_images, app)
     blocking = blockers(check(closure, target))
@@ -62,22 +63,26 @@ def _boots_or_is_refused(fixture_images, tmp_path, app: str, target: str, runner
         assert not (tmp_path / target).exists()
         print(f"{app} {target}: refused: {refused.value}")
         return
+    gap = SPECS[app].gap(target) or SPECS[app].gap("oci")
+    if gap:  # the closure misses what the app needs: every output of it fails alike, whatever the runtime
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"analyzer gap: {gap}"))
     convert(image, closure, target, tmp_path / target)
-    start = time.monotonic()
-    checks = verify_output(fx.tag, tmp_path / target, _probe(fx), timeout=900, **how)
+    original = run_original(fx.tag, _probe(fx), fx.tag, timeout=900)  # a daemon tag: run as it is
+    start = time.monotonic()  # the boot table's wall time: the output's run alone (Nanos: with its mkfs)
+    checks = verify_output(fx.tag, tmp_path / target, _probe(fx), timeout=300, original=original, **how)
     failed = [(c.name, c.detail, c.converted) for c in checks if not c.passed]
-    print(f"{app} {target}: {'boots' if not failed else 'fails'} ({time.monotonic() - start:.1f} s with the original)")
+    print(f"{app} {target}: {'boots' if not failed else f'fails {failed}'} ({time.monotonic() - start:.1f} s)")
     assert not failed and any(runner in c.name for c in checks), failed
 
 
 @pytest.mark.runtime_kernel
 @pytest.mark.parametrize("app", APPS)
-def test_unikraft_output_boots_in_the_elf_loader_or_is_refused(fixture_images, tmp_path, app):
-    _boots_or_is_refused(fixture_images, tmp_path, app, "unikraft", "elfloader",
+def test_unikraft_output_boots_in_the_elf_loader_or_is_refused(request, fixture_images, tmp_path, app):
+    _boots_or_is_refused(request, fixture_images, tmp_path, app, "unikraft", "elfloader",
                          kernel=_kernel("FAKTORY_ELFLOADER"))
 
 
 @pytest.mark.runtime_kernel
 @pytest.mark.parametrize("app", APPS)
-def test_nanos_output_boots_in_nanos_or_is_refused(fixture_images, tmp_path, app):
-    _boots_or_is_refused(fixture_images, tmp_path, app, "nanos", "nanos", nanos_dir=_kernel("FAKTORY_NANOS"))
+def test_nanos_output_boots_in_nanos_or_is_refused(request, fixture_images, tmp_path, app):
+    _boots_or_is_refused(request, fixture_images, tmp_path, app, "nanos", "nanos", nanos_dir=_kernel("FAKTORY_NANOS"))
