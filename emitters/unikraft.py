@@ -117,6 +117,26 @@ def quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# uk_argnparse (lib/ukargparse) starts an argument only at a character: `""` gives none, so every later argument
+# would shift into its place (`faker -s "" address` takes `address` as the separator).
+EMPTY_ARG_WHY = "Unikraft's kernel command-line parser makes no argument of an empty string"
+
+
+class EmptyArgument(FaktoryError):
+    pass
+
+
+def empty_arguments(argv) -> list[int]:
+    return [i for i, a in enumerate(argv) if a == ""]
+
+
+def refuse_empty_arguments(argv) -> None:
+    """A run with an empty argument would start the app with its arguments shifted: refuse it, saying why."""
+    empty = empty_arguments(argv)
+    if empty:
+        raise EmptyArgument(f"argument {empty[0]} is empty: {EMPTY_ARG_WHY}, so the arguments after it would shift")
+
+
 def kernel_cmdline(env: dict[str, str], argv: list[str], *, fstab: bool = True) -> str:
     """`[vfs.fstab=[…]] [env.vars=[ "K=V" … ]] -- argv…`; with no parameters, plain argv (a `--` with nothing
     before it would make itself the program name)."""
@@ -147,6 +167,9 @@ class UnikraftEmitter:
         elif not interp.pie:
             out.append(blocker("non-pie", f"{interp.real_path} is a static non-PIE executable: app-elfloader "
                                "cannot load it", self.name, interp.real_path))
+        for i in empty_arguments(closure.launch.argv):
+            out.append(blocker("empty-argument", f"argument {i} of the command is empty: {EMPTY_ARG_WHY}, so the "
+                               "arguments after it would shift", self.name))
         return out
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:

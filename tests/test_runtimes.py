@@ -106,6 +106,30 @@ def test_non_pie_interpreter_blocks_unikraft_and_force_pads(handmade, tmp_path):
     assert "built without assertions" in (out / "README.md").read_text()
 
 
+def test_an_empty_argument_blocks_unikraft_and_is_refused_by_the_elf_loader_run(handmade, tmp_path):
+    """The kernel's argument parser drops `""` (`faker -s "" address` would take `address` as the separator):
+    the check blocks such a command, and a run with one is refused with the reason instead of booting."""
+    from faktory.emitters.unikraft import EmptyArgument
+    from faktory.runner.outputs import bootable
+
+    image, closure = handmade
+    empty = replace(closure, launch=replace(closure.launch, argv=(*closure.launch.argv, "-s", "", "x")))
+    found = [f for f in check(empty, "unikraft") if f.kind == "empty-argument"]
+    assert [f.severity for f in found] == ["blocker"] and "argument 4 of the command is empty" in found[0].message
+    assert not [f for f in check(empty, "nanos") if f.kind == "empty-argument"]  # Nanos takes an argv list
+    with pytest.raises(ConversionBlocked, match="empty-argument"):
+        convert(image, empty, "unikraft", tmp_path / "blocked")
+    out = tmp_path / "u"
+    convert(image, closure, "unikraft", out)
+    loader = tmp_path / "elfloader.qemu"
+    loader.write_bytes(b"\x7fELF" + bytes(60))
+    with pytest.raises(EmptyArgument, match="argument 2 is empty: Unikraft's kernel command-line parser"):
+        with bootable(out, kernel=loader, args=["python3", "-c", ""]):
+            pass
+    with bootable(out, args=["python3", "-c", ""]) as spec:  # under Linux faktory's init passes it as it is
+        assert spec.initrd is not None
+
+
 def test_nanos_run_line_puts_the_package_where_ops_looks(handmade, tmp_path):
     image, closure = handmade
     out = tmp_path / "n"

@@ -109,10 +109,11 @@ def linux_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, kernel
 def elfloader_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, kernel: Path, memory: int,
                    ports: tuple[tuple[int, int], ...], until: str | None) -> BootSpec:
     """`kraft run` on the base runtime: the Kraftfile's env in env.vars, then `--`, then the argv."""
-    from faktory.emitters.unikraft import kernel_cmdline, kernel_env, real_program_names
+    from faktory.emitters.unikraft import kernel_cmdline, kernel_env, real_program_names, refuse_empty_arguments
 
     assert manifest.boot is not None
     argv = real_program_names(manifest, list(launch.argv))
+    refuse_empty_arguments(argv)
     cmdline = kernel_cmdline(kernel_env(dict(launch.env))[0], argv)
     if ports:
         cmdline = cmdline.replace(" -- ", " netdev.ip=10.0.2.15/24:10.0.2.2 -- ", 1)
