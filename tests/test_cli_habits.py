@@ -4,15 +4,14 @@ usage errors, a pull policy. Every test runs the real `faktory` process."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from faktory.cli import VERBS
 from faktory.commands.common import PULL_DEFAULTS
+from tests.support.tcp import Listener as _Listener
 
 FAKTORY = [sys.executable, "-m", "faktory"]
 
@@ -72,35 +71,6 @@ def test_usage_errors_are_one_line_like_application_errors(args):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("faktory: error: "), result.stderr
     assert "╭" not in result.stderr and "Traceback" not in result.stderr
-
-
-class _Listener:
-    """A TCP port standing in for a registry: it only counts who connects."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            conn.close()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
 
 
 @pytest.fixture

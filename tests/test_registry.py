@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,6 +30,7 @@ from faktory.registry.limits import Limits
 from faktory.sources import open_image
 from tests.imagefab import LayerTar, push_image
 from tests.test_service_publish import write_layout
+from tests.support.tcp import Listener as _Server
 
 FAST = Limits(connect=2, read=0.5, total=3)
 
@@ -187,36 +187,6 @@ def test_catalog_and_tags_page_through_link_headers(services):
 
 
 # ---------------------------------------------------------------- stalls, trickles, caps
-
-
-class _Server:
-    """A real TCP server on loopback; `behaviour(conn)` runs for each accepted connection."""
-
-    def __init__(self, behaviour):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.host = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.behaviour = behaviour
-        self.conns: list[socket.socket] = []
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self.behaviour, args=(conn,), daemon=True).start()
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
-        for conn in self.conns:
-            conn.close()
 
 
 def _read_request(conn: socket.socket) -> str:

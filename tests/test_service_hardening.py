@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from tests.test_service_helpers import AUTH, Server, free_port, wait_for
+from tests.support.tcp import Listener
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
@@ -38,31 +38,6 @@ def harbor_push(host: str, n: int) -> dict:
 def post(url: str, body, path: str = "/hooks/distribution", timeout: float = 30) -> httpx.Response:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return httpx.post(f"{url}{path}", content=data, headers=AUTH, timeout=timeout)
-
-
-class Listener(threading.Thread):
-    """A TCP port that counts who connects: the registry a payload names, which must never be contacted."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.start()
-
-    def run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def test_payloads_outside_the_allow_list_are_ignored_and_never_contacted(tmp_path):
