@@ -7,7 +7,6 @@ is reached -> system files -> classification of every kept file (an ELF found la
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from collections import deque
@@ -27,6 +26,7 @@ from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_s
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.launch import build_launch
 from faktory.analyzers.model import WARNING, Closure, Finding
+from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.native import NativeResolver
 from faktory.analyzers.scancache import content_key, default_scan_cache
@@ -45,7 +45,6 @@ SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", 
 SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
 # A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
 DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
-PACKAGE_TREE_LIMIT = 3000  # modules one named package may add: a guard against a string naming a whole framework
 PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 
 
@@ -81,7 +80,6 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
-        self._trees: set[str] = set()  # packages kept whole (named by a string)
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
@@ -300,7 +298,7 @@ class Analysis:
                 continue
             if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
                 if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
-                    self._keep_package_tree(base, node, "dynamic-import", detail, depth)
+                    self.names.keep_package_tree(base, node, "dynamic-import", detail, depth)
                 continue
             child = depth
             if ref.lazy and library:
@@ -482,11 +480,11 @@ class Analysis:
         for name in hook.hiddenimports:
             where = hook.where(name)
             if name.endswith(".**"):
-                self._keep_package_tree(name[:-3], hook_node, reason, where, depth)
+                self.names.keep_package_tree(name[:-3], hook_node, reason, where, depth)
             elif name.endswith(".*"):
-                self._keep_submodules(name[:-2], hook_node, reason, depth)
+                self.names.keep_submodules(name[:-2], hook_node, reason, depth)
             elif "*" in name:
-                self._keep_matching_modules(name, hook_node, reason, depth)
+                self.names.keep_matching_modules(name, hook_node, reason, depth)
             else:
                 self.keep_module(name, hook_node, reason, where, optional=True, depth=depth)
         record = self.modules.get(hook.module)
@@ -504,7 +502,7 @@ class Analysis:
                 self.gb.keep_tree(pattern, hook_node, reason)
         if self._keeper is None:
             self._keeper = ImageKeeper(self.gb, self.finder, self.dists, self.sys.site_dirs, self.keep_module,
-                                       self.native.keep_elf, self._submodules)
+                                       self.native.keep_elf, self.names.submodules)
         apply_rules(hook, self._keeper, hook_node, reason, depth)
         if hook.all_dist_info and not self.all_dist_info:
             self.all_dist_info = True
@@ -523,41 +521,6 @@ class Analysis:
             except OSError:
                 pass
 
-    def keep_named(self, text: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
-        """A dotted name some framework imports by string: the module it names, or the module holding the
-        attribute it names (`pkg.mod.Class`, `pkg.mod.Class.method`). A name that is itself a package keeps
-        the whole package: an app or plugin package gets imported piece by piece (apps, models, tags, …)."""
-        parts = text.split(".")
-        if not parts[0].isidentifier() or self.finder.find(parts[0]) is None:
-            return  # "index.html", "example.com", "v1.api": not importable, not looked at further
-        for cut in range(len(parts), max(len(parts) - 3, 0), -1):
-            name = ".".join(parts[:cut])
-            spec = self.finder.find(name)
-            if spec is None:
-                continue
-            if cut == len(parts) and spec.is_package:
-                self._keep_package_tree(name, src, reason, detail, depth)
-            else:
-                self.keep_module(name, src, reason, detail, optional=True, depth=depth)
-            return
-
-    def _keep_package_tree(self, package: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
-        if package in self._trees:
-            self.keep_module(package, src, reason, detail, optional=True, depth=depth)
-            return
-        self._trees.add(package)
-        pending, kept = [package], 0
-        while pending and kept < PACKAGE_TREE_LIMIT:
-            name = pending.pop()
-            self.keep_module(name, src, reason, detail, optional=True, depth=depth)
-            kept += 1
-            for sub in self._submodules(name):
-                record = self.keep_module(sub, src, reason, detail, optional=True, depth=depth)
-                kept += 1
-                if record is not None and record.spec.is_package and sub not in self._trees:
-                    self._trees.add(sub)
-                    pending.append(sub)
-
     def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
                               own_words: bool = True) -> None:
         """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""
@@ -567,56 +530,6 @@ class Analysis:
 
         self._own_strings |= strings.keep_app_strings(self.keeper, node, source, where, depth,
                                                       is_own if own_words else None)
-
-    def _keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
-        """`_sysconfigdata_*`, `pkg.backend_*`: modules whose last name matches a glob."""
-        parent, _, tail = pattern.rpartition(".")
-        if parent:
-            spec = self.finder.find(parent)
-            locations = spec.search if spec and spec.is_package else ()
-        else:
-            locations = tuple(self.finder.entries)
-        suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
-        for location in locations:
-            for entry in sorted(self.gb.listdir(location)):
-                for suffix in suffixes:
-                    if entry.endswith(suffix):
-                        name = entry[: -len(suffix)]
-                        if fnmatch.fnmatchcase(name, tail) and "." not in name:
-                            self.keep_module(f"{parent}.{name}" if parent else name, src, reason, optional=True,
-                                             depth=depth)
-                        break
-
-    def _keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
-        spec = self.finder.find(package)
-        if spec is None or not spec.is_package:
-            return
-        self.keep_module(package, src, reason, optional=True, depth=depth)
-        for sub in self._submodules(package):
-            self.keep_module(sub, src, reason, optional=True, depth=depth)
-
-    def _submodules(self, package: str) -> list[str]:
-        """The direct submodules of a package the image has (files and subpackages), by dotted name."""
-        spec = self.finder.find(package)
-        if spec is None or not spec.is_package:
-            return []
-        suffixes = tuple(self.finder.ext_suffixes) + (".py", ".pyc")
-        found: list[str] = []
-        for location in spec.search:
-            for entry in sorted(self.gb.listdir(location)):
-                if entry.startswith("__"):
-                    continue
-                sub = None
-                for suffix in suffixes:
-                    if entry.endswith(suffix):
-                        sub = entry[: -len(suffix)]
-                        break
-                if sub is None and self.gb.is_dir(posixpath.join(location, entry)):
-                    sub = entry
-                name = f"{package}.{sub}" if sub else ""
-                if sub and sub.isidentifier() and name not in found and self.finder.find(name) is not None:
-                    found.append(name)
-        return found
 
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
@@ -652,6 +565,7 @@ class Analysis:
         self.finder = Finder(gb, entries, interp.abi_tag, f"cpython-{major}{minor}", optimize)
         self.dists = build_index(gb, sp.site_dirs)
         self.builtins = builtin_modules(gb, interp)
+        self.names = ModuleNames(self.keeper, self.finder)
 
         for name in startup.startup_modules(interp.version, sp.no_site):
             self.keep_module(name, inode, "startup")
@@ -802,10 +716,10 @@ class Analysis:
             if not value or value.startswith("-") or "\0" in value:
                 continue
             if "." in value and all(part.isidentifier() for part in value.split(".")):
-                self.keep_named(value, ENTRY, "argument", arg)
+                self.names.keep_named(value, ENTRY, "argument", arg)
             app = APP_ARG.match(value)
             if app:  # `shop:init`, `pkg.app:create()`: the module a server or runner imports
-                self.keep_named(app.group(1), ENTRY, "argument", arg)
+                self.names.keep_named(app.group(1), ENTRY, "argument", arg)
             path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
             if self.gb.is_file(path):
                 self.gb.keep_path(path, ENTRY, "argument", arg)
@@ -824,7 +738,7 @@ class Analysis:
             elif value.startswith("/") and ":" not in value and self.gb.is_dir(value):
                 envdirs.keep_small_dir(self.keeper, self.gb.fs, self.gb.realpath(value), ENTRY, f"env:{key}")
             elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
-                self.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
+                self.names.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
 
     def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
         """Absolute paths written in the app's own code that name files of the image."""
@@ -875,7 +789,19 @@ class _Keeper:
         return gb.fs.read_bytes(path).decode("utf-8", "replace") if gb.is_file(path) else None
 
     def keep_named(self, text: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
-        self._a.keep_named(text, src, reason, detail, depth)
+        self._a.names.keep_named(text, src, reason, detail, depth)
+
+    def keep_package_tree(self, package: str, src: str, reason: str, detail: str | None, depth: int = 0) -> None:
+        self._a.names.keep_package_tree(package, src, reason, detail, depth)
+
+    def keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
+        self._a.names.keep_submodules(package, src, reason, depth)
+
+    def listdir(self, path: str) -> frozenset[str]:
+        return self._a.gb.listdir(path)
+
+    def is_dir(self, path: str) -> bool:
+        return self._a.gb.is_dir(path)
 
     def find(self, name: str) -> ModuleSpec | None:
         return self._a.finder.find(name)

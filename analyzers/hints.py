@@ -47,14 +47,14 @@ def keeper_for(analysis) -> HintKeeper:
         spec = analysis.finder.find(name)
         if spec is None or not spec.is_package:
             return module(name, reason, detail)
-        analysis._keep_package_tree(name, ENTRY, reason, detail)
+        analysis.keeper.keep_package_tree(name, ENTRY, reason, detail)
         return True
 
     def submodules(name, reason, detail):
         spec = analysis.finder.find(name)
         if spec is None or not spec.is_package:
             return module(name, reason, detail)
-        analysis._keep_submodules(name, ENTRY, reason)
+        analysis.keeper.keep_submodules(name, ENTRY, reason)
         return True
 
     def path(p, reason, detail):

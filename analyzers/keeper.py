@@ -16,6 +16,12 @@ class Keeper(Protocol):
     def keep_named(self, text: str, src: str, reason: str, detail: str, depth: int = 0) -> None:
         """A dotted name a framework imports by string: its module, or the whole package it names."""
 
+    def keep_package_tree(self, package: str, src: str, reason: str, detail: str | None, depth: int = 0) -> None:
+        """The package and every module under it (`pkg.**`)."""
+
+    def keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
+        """The package and its direct submodules (`pkg.*`)."""
+
     def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None: ...
 
     def keep_tree(self, path: str, src: str, reason: str) -> None: ...
@@ -27,3 +33,7 @@ class Keeper(Protocol):
     def find(self, name: str) -> ModuleSpec | None: ...
 
     def read_text(self, path: str) -> str | None: ...
+
+    def listdir(self, path: str) -> frozenset[str]: ...
+
+    def is_dir(self, path: str) -> bool: ...
