@@ -18,16 +18,16 @@ from faktory.analyzers.dists import build_index, requirements
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
-from faktory.analyzers.communityhooks import community_hook, translate
-from faktory.analyzers.hookapply import ImageKeeper, apply_rules
-from faktory.analyzers.hookread import read_hook
-from faktory.analyzers.hooks import Hook, hook_table, overridden
+from faktory.analyzers.communityhooks import HookChoice
+from faktory.analyzers.hookapply import ImageKeeper
+from faktory.analyzers.hooks import hook_table
 from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.launch import build_launch
 from faktory.analyzers.model import WARNING, Closure, Finding
 from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
+from faktory.analyzers.ownhooks import HookEffects, apply_hook
 from faktory.analyzers.native import NativeResolver
 from faktory.analyzers.scancache import content_key, default_scan_cache
 from faktory.image import DIR, Image
@@ -71,21 +71,14 @@ class Analysis:
         self.queue: deque[str] = deque()
         self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
         self.ctypes_libs: list[tuple[str, str, int]] = []
-        self.all_dist_info = False
-        self.app_from_args = False
-        self.hooks = hook_table()
-        self._shipped: dict[str, Hook] = {}  # module -> the hook its own package ships (`_pyinstaller/hook-X.py`)
-        self._hooks_of: dict[str, tuple[Hook, ...]] = {}
-        self._keeper: ImageKeeper | None = None
+        self.effects = HookEffects()
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
         self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
-        self.start_facts: dict[tuple[str, str], str] = {}  # (fact kind, module) -> the hook that says so
         self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
-        self._entry_point_groups: set[str] = set()  # groups hooks say a library loads plugins from
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
         self._scans: dict[str, ModuleScan] = {}
@@ -203,9 +196,9 @@ class Analysis:
             record = self.modules[name]
             if record.scan is None:
                 if record.spec.is_package and "." not in name:
-                    self._read_shipped_hooks(name, record)
-                for hook in self.hooks_for(name):
-                    self.apply_hook(hook, mnode(name), record.depth)
+                    self.hooks.read_shipped(name, record.spec.search)
+                for hook in self.hooks.hooks_for(name):
+                    apply_hook(hook, self.keeper, self.rules, self.effects, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.spec.origin:
                     self._mine_extension(name, record.spec, record.depth, record.app)
                 if record.spec.kind == "bytecode":
@@ -214,33 +207,6 @@ class Analysis:
                 if record.scan is None:
                     continue
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
-
-    def hooks_for(self, name: str) -> tuple[Hook, ...]:
-        """faktory's own hooks for the module, then the PyInstaller hook: the one the package ships for its own
-        version as it is, else the community's without the keys faktory's own ones set."""
-        found = self._hooks_of.get(name)
-        if found is None:
-            own = self.hooks.get(name, ())
-            shipped = self._shipped.get(name)
-            other = shipped or (overridden(community_hook(name), own) if community_hook(name) else None)
-            found = own + ((other,) if other else ())
-            self._hooks_of[name] = found
-        return found
-
-    def _read_shipped_hooks(self, name: str, record: ModuleRecord) -> None:
-        """Libraries that ship hooks for PyInstaller (`<pkg>/_pyinstaller/hook-X.py`) say what X needs, for
-        the version in the image: read like the community's, they take the community's place for X."""
-        for location in record.spec.search:
-            for sub in ("_pyinstaller", "__pyinstaller"):
-                hook_dir = posixpath.join(location, sub)
-                for entry in sorted(self.gb.listdir(hook_dir)):
-                    target = entry[5:-3]
-                    if not (entry.startswith("hook-") and entry.endswith(".py")) or \
-                            not (target == name or target.startswith(name + ".")) or target in self._shipped:
-                        continue
-                    path = posixpath.join(hook_dir, entry)
-                    self._shipped[target] = translate(read_hook(self.gb.fs.read_bytes(path), target), path, "shipped")
-                    self._hooks_of.pop(target, None)
 
     def _mine_extension(self, name: str, spec: ModuleSpec, depth: int, app: bool) -> None:
         """An extension imports through the C API what no source names (mypyc's `<hex>__mypyc` runtime, Cython's
@@ -278,7 +244,7 @@ class Analysis:
         is_package = bool(spec and spec.is_package)
         library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
         stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
-        excluded = {x for hook in self.hooks_for(name) for x in hook.excludedimports}
+        excluded = {x for hook in self.hooks.hooks_for(name) for x in hook.excludedimports}
         if spec and spec.kind == "source" and spec.origin and not stdlib:
             self._mine_source(node, spec.origin, depth)
         for ref in scan.imports:
@@ -471,56 +437,6 @@ class Analysis:
                         self.native.keep_elf(posixpath.join(dirname, entry), node, "ctypes", detail)
                         return
 
-    # --- hooks ---------------------------------------------------------------------------------------
-    def apply_hook(self, hook: Hook, node: str, depth: int = 0) -> None:
-        reason = f"hook:{hook.module}"
-        shipped = hook.kind == "shipped"
-        hook_node = f"hook:{hook.module}@image" if shipped else f"hook:{hook.module}"
-        self.gb.edge(node, hook_node, "shipped-hook" if shipped else "hook", hook.source)
-        for name in hook.hiddenimports:
-            where = hook.where(name)
-            if name.endswith(".**"):
-                self.names.keep_package_tree(name[:-3], hook_node, reason, where, depth)
-            elif name.endswith(".*"):
-                self.names.keep_submodules(name[:-2], hook_node, reason, depth)
-            elif "*" in name:
-                self.names.keep_matching_modules(name, hook_node, reason, depth)
-            else:
-                self.keep_module(name, hook_node, reason, where, optional=True, depth=depth)
-        record = self.modules.get(hook.module)
-        if hook.datas and record and record.spec.is_package and record.spec.search:
-            for pattern in hook.datas:
-                for base in record.spec.search:
-                    sysfiles.keep_glob(self.gb, posixpath.join(base, pattern), hook_node, reason)
-        for soname in hook.binaries:
-            found = self.native.find_library(soname, None, "/")
-            if found:
-                self.native.keep_elf(found, hook_node, reason, soname)
-        for pattern in hook.sysfiles:
-            sysfiles.keep_glob(self.gb, pattern, hook_node, reason)
-            if self.gb.is_dir(pattern):  # a directory a PyInstaller hook names in its datas
-                self.gb.keep_tree(pattern, hook_node, reason)
-        if self._keeper is None:
-            self._keeper = ImageKeeper(self.gb, self.finder, self.dists, self.sys.site_dirs, self.keep_module,
-                                       self.native.keep_elf, self.names.submodules)
-        apply_rules(hook, self._keeper, hook_node, reason, depth)
-        if hook.all_dist_info and not self.all_dist_info:
-            self.all_dist_info = True
-            for dist, meta in sorted(self.dists.meta_dir.items()):
-                self.gb.keep_tree(meta, hook_node, "dist-info")
-        if hook.app_from_args:
-            self.app_from_args = True
-        self._entry_point_groups.update(hook.entry_points)
-        if depth == 0:  # imported on the start-up path, not by a function that may never run
-            for kind in hook.start_facts:
-                self.start_facts.setdefault((kind, hook.module), hook.source or reason)
-        if hook.string_imports and record and record.spec.origin and record.spec.kind == "source":
-            try:
-                self._keep_dotted_literals(hook_node, self.gb.fs.read_bytes(record.spec.origin), record.spec.origin,
-                                           depth, own_words=False)
-            except OSError:
-                pass
-
     def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
                               own_words: bool = True) -> None:
         """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""
@@ -536,7 +452,7 @@ class Analysis:
         image, gb = self.image, self.gb
         cfg = image.config
         hinted, self.extra_findings = hints.all_hints(self.options, cfg.labels)
-        self.hooks = hints.with_user_hooks(self.hooks, self.options.hooks)
+        self.hooks = HookChoice(hints.with_user_hooks(hook_table(), self.options.hooks), self.keeper)
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
         self.shell_skipped = ep.skipped
@@ -566,6 +482,8 @@ class Analysis:
         self.dists = build_index(gb, sp.site_dirs)
         self.builtins = builtin_modules(gb, interp)
         self.names = ModuleNames(self.keeper, self.finder)
+        self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
+                                 self.names.submodules)
 
         for name in startup.startup_modules(interp.version, sp.no_site):
             self.keep_module(name, inode, "startup")
@@ -578,7 +496,7 @@ class Analysis:
                         self.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
         script = self._keep_main(cmd, ep.workdir)
         self.drain()
-        if self.app_from_args:
+        if self.effects.app_from_args:
             for arg in cmd.args:
                 m = APP_ARG.match(arg)
                 if m:
@@ -689,7 +607,7 @@ class Analysis:
             self.gb.keep_path(cached, fnode(path), "bytecode-cache")
 
     def _keep_entry_point_plugins(self) -> None:
-        groups = self._own_strings | self._library_strings | self._entry_point_groups
+        groups = self._own_strings | self._library_strings | self.effects.entry_point_groups
         plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
 
     def _keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
@@ -796,6 +714,35 @@ class _Keeper:
 
     def keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
         self._a.names.keep_submodules(package, src, reason, depth)
+
+    def keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
+        self._a.names.keep_matching_modules(pattern, src, reason, depth)
+
+    def link(self, src: str, dst: str, reason: str, detail: str | None = None) -> None:
+        self._a.gb.edge(src, dst, reason, detail)
+
+    def kept(self, name: str) -> ModuleSpec | None:
+        record = self._a.modules.get(name)
+        return record.spec if record else None
+
+    def keep_glob(self, pattern: str, src: str, reason: str) -> None:
+        sysfiles.keep_glob(self._a.gb, pattern, src, reason)
+
+    def find_library(self, soname: str) -> str | None:
+        return self._a.native.find_library(soname, None, "/")
+
+    def dist_metas(self) -> dict[str, str]:
+        return self._a.dists.meta_dir
+
+    def keep_strings_of(self, path: str, src: str, depth: int) -> None:
+        try:
+            source = self._a.gb.fs.read_bytes(path)
+        except OSError:
+            return
+        self._a._keep_dotted_literals(src, source, path, depth, own_words=False)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._a.gb.fs.read_bytes(path)
 
     def listdir(self, path: str) -> frozenset[str]:
         return self._a.gb.listdir(path)

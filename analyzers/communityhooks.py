@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import os
+import posixpath
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Mapping, Protocol
 
 from faktory.analyzers.hookread import Reading, read_hook
 from faktory.analyzers.hookrules import DataFiles, DynamicLibs, EntryPoints, Metadata, MypycModules, Submodules, SystemPath
-from faktory.analyzers.hooks import Hook
+from faktory.analyzers.hooks import Hook, overridden
 
 # (distribution, folder of its hook-<module>.py files), lowest precedence first
 HOOK_DIRS = (("pyinstaller", "PyInstaller/hooks"), ("pyinstaller-hooks-contrib", "_pyinstaller_hooks_contrib/stdhooks"))
@@ -143,3 +145,44 @@ def coverage() -> dict:
             entry["reasons"][kind] += 1
             doc["reasons"][kind] += 1
     return doc
+
+
+class ImageFiles(Protocol):
+    def listdir(self, path: str) -> frozenset[str]: ...
+    def read_bytes(self, path: str) -> bytes: ...
+
+
+class HookChoice:
+    """Which hooks apply to a module of one image: faktory's own (and the user's), then one PyInstaller hook —
+    the one the image's package ships for its own version, else the community's without the keys the own ones
+    set."""
+
+    def __init__(self, own: Mapping[str, tuple[Hook, ...]], files: ImageFiles) -> None:
+        self.own, self._files = own, files
+        self._shipped: dict[str, Hook] = {}  # module -> the hook its own package ships (`_pyinstaller/hook-X.py`)
+        self._hooks_of: dict[str, tuple[Hook, ...]] = {}
+
+    def hooks_for(self, name: str) -> tuple[Hook, ...]:
+        found = self._hooks_of.get(name)
+        if found is None:
+            own = self.own.get(name, ())
+            shipped = self._shipped.get(name)
+            other = shipped or (overridden(community_hook(name), own) if community_hook(name) else None)
+            found = own + ((other,) if other else ())
+            self._hooks_of[name] = found
+        return found
+
+    def read_shipped(self, name: str, search: Iterable[str]) -> None:
+        """Libraries that ship hooks for PyInstaller (`<pkg>/_pyinstaller/hook-X.py`) say what X needs, for
+        the version in the image: read like the community's, they take the community's place for X."""
+        for location in search:
+            for sub in ("_pyinstaller", "__pyinstaller"):
+                hook_dir = posixpath.join(location, sub)
+                for entry in sorted(self._files.listdir(hook_dir)):
+                    target = entry[5:-3]
+                    if not (entry.startswith("hook-") and entry.endswith(".py")) or \
+                            not (target == name or target.startswith(name + ".")) or target in self._shipped:
+                        continue
+                    path = posixpath.join(hook_dir, entry)
+                    self._shipped[target] = translate(read_hook(self._files.read_bytes(path), target), path, "shipped")
+                    self._hooks_of.pop(target, None)

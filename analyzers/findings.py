@@ -63,7 +63,7 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     if interp.libpython is None:
         out.append(Finding("static-libpython", "libpython is linked statically into the interpreter", INFO,
                            interp.real_path))
-    for (kind, module), source in sorted(analysis.start_facts.items()):
+    for (kind, module), source in sorted(analysis.effects.start_facts.items()):
         out.append(Finding(kind, FACT_MESSAGES.get(kind, kind).format(detail=f"{module}, as it serves; {source}"),
                            WARNING))
     for command in analysis.shell_skipped:

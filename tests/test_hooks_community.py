@@ -296,5 +296,7 @@ def test_community_hooks_on_the_django_fixture(fixture_images, monkeypatch):
     path = closure.graph.nodes[f"module:{module}"]["path"]
     why = subprocess.run([*FAKTORY, "analyze", tag, "--why", path], capture_output=True, text=True, check=True).stdout
     assert "hook-django.contrib.sessions.py:" in why
-    monkeypatch.setattr(analysis, "community_hook", lambda name: None)
+    from faktory.analyzers import communityhooks
+
+    monkeypatch.setattr(communityhooks, "community_hook", lambda name: None)
     assert f"module:{module}" not in analysis.analyze(open_image(tag)).graph
