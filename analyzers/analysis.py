@@ -12,7 +12,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, observed, plugins, sourcemine, \
+from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, nativecode, observed, plugins, \
+    sourcemine, \
     datanames, envdirs, startup, strings, syspath, sysfiles
 from faktory.analyzers.dists import build_index, requirements
 from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
@@ -70,7 +71,6 @@ class Analysis:
         self.missing: dict[str, tuple[str, bool]] = {}  # module -> (first requester, optional)
         self.queue: deque[str] = deque()
         self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
-        self.ctypes_libs: list[tuple[str, str, int]] = []
         self.effects = HookEffects()
         self.kept_dists: set[str] = set()
         self._literal_scanned: set[str] = set()
@@ -200,36 +200,15 @@ class Analysis:
                 for hook in self.hooks.hooks_for(name):
                     apply_hook(hook, self.keeper, self.rules, self.effects, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.spec.origin:
-                    self._mine_extension(name, record.spec, record.depth, record.app)
+                    stdlib = None if record.app else (lambda found: found.kind == "builtin" or not self._is_app(found))
+                    nativecode.mine_extension(self.keeper, self.cache, content_key(self.image, record.spec.origin),
+                                              name, record.spec, record.depth, record.app, stdlib)
                 if record.spec.kind == "bytecode":
                     self._scan_bytecode_names(name, record.spec)
                 record.scan = self._scan_of(name, spec=record.spec)
                 if record.scan is None:
                     continue
             self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
-
-    def _mine_extension(self, name: str, spec: ModuleSpec, depth: int, app: bool) -> None:
-        """An extension imports through the C API what no source names (mypyc's `<hex>__mypyc` runtime, Cython's
-        and pybind11's imports): the names its string sections hold, cached by content."""
-        origin = spec.origin
-        key = content_key(self.image, origin)
-        key = key and f"elf-strings-{strings.NATIVE_FORMAT}:{key}"
-        names = self.cache.get_names(key) if key else None
-        if names is None:
-            try:
-                names = strings.elf_string_names(self.gb.fs.read_bytes(origin))
-            except OSError:
-                names = None
-            if names is None and not app:
-                return
-            if names is None:
-                self.found.append(Finding("unreadable-extension", f"{name} ({origin}) cannot be read as ELF: what it "
-                                                                  "imports from native code is unknown", WARNING, origin))
-                return
-            if key:
-                self.cache.put_names(key, names)
-        stdlib = None if app else (lambda found: found.kind == "builtin" or not self._is_app(found))
-        strings.keep_native_names(self.keeper, name, origin, names, depth, spec.is_package, stdlib)
 
     def _scan_bytecode_names(self, name: str, spec: ModuleSpec) -> None:
         try:
@@ -281,8 +260,8 @@ class Analysis:
                 if attr != "*" and self.finder.find(sub) is not None:
                     self.keep_module(sub, node, "imports", detail, True, child)
         for lib, lineno in scan.libraries:
-            self.ctypes_libs.append((node, lib, lineno))
-            self._keep_ctypes_library(node, lib, f"{where}:{lineno}")
+            nativecode.keep_ctypes_library(self.keeper, [d for d, _how in self.native.search_dirs(None, "/")], node,
+                                           lib, f"{where}:{lineno}")
         if not stdlib and where.startswith("/"):
             if library:
                 strings.keep_same_package_strings(self.keeper, name, scan.strings, where, depth,
@@ -416,26 +395,6 @@ class Analysis:
         if module:
             base = f"{base}.{module}" if base else module
         return base or None
-
-    def _keep_ctypes_library(self, node: str, lib: str, detail: str) -> None:
-        candidates = [lib] if (".so" in lib or "/" in lib) else [f"lib{lib}.so", f"lib{lib}.so.1", f"lib{lib}.so.6",
-                                                                   f"lib{lib}.so.2", f"lib{lib}.so.0"]
-        for dirname, _how in self.native.search_dirs(None, "/"):
-            names = self.gb.listdir(dirname)
-            for cand in candidates:
-                if "/" in cand:
-                    if self.native.keep_elf(cand, node, "ctypes", detail):
-                        return
-                    continue
-                if cand in names:
-                    self.native.keep_elf(posixpath.join(dirname, cand), node, "ctypes", detail)
-                    return
-            # find_library("x") matches the versioned name too (libx.so.N)
-            if "/" not in lib and ".so" not in lib:
-                for entry in sorted(names):
-                    if entry.startswith(f"lib{lib}.so."):
-                        self.native.keep_elf(posixpath.join(dirname, entry), node, "ctypes", detail)
-                        return
 
     def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
                               own_words: bool = True) -> None:
