@@ -8,15 +8,15 @@ is reached -> system files -> classification of every kept file (an ELF found la
 from __future__ import annotations
 
 import posixpath
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
 from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, nativecode, observed, plugins, \
     sourcemine, \
-    datanames, envdirs, startup, strings, syspath, sysfiles
+    datanames, startup, strings, syspath, sysfiles
 from faktory.analyzers.dists import build_index, requirements
-from faktory.analyzers.entrypoint import EntrypointResolver, PythonCommand
+from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
+from faktory.analyzers.entrypoint import EntrypointResolver
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.communityhooks import HookChoice
@@ -31,22 +31,12 @@ from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.ownhooks import HookEffects, apply_hook
 from faktory.analyzers.native import NativeResolver
 from faktory.analyzers.scancache import content_key, default_scan_cache
-from faktory.image import DIR, Image
+from faktory.image import Image
 
-APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 MAIN = "__main__"
-
-
-SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin",
-                         "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
-                         "/usr/local/lib", "/usr/share"})
-SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
-# A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
-DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
-PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 
 
 @dataclass
@@ -73,12 +63,8 @@ class Analysis:
         self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
         self.effects = HookEffects()
         self.kept_dists: set[str] = set()
-        self._literal_scanned: set[str] = set()
-        self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
-        self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
-        self._own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
         self._scans: dict[str, ModuleScan] = {}
@@ -217,6 +203,9 @@ class Analysis:
             return
         strings.keep_bytecode_names(self.keeper, name, spec, data, self.builtins)
 
+    def _follow_main(self, scan: ModuleScan, where: str) -> None:
+        self._follow_scan(MAIN, None, scan, True, where)
+
     def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
                      depth: int = 0) -> None:
         node = mnode(name) if name != MAIN else ENTRY
@@ -274,16 +263,8 @@ class Analysis:
         self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
         if app and not library:
             for program, lineno in scan.programs:
-                self._keep_program(program, node, f"{where}:{lineno}")
-        own = where if where.startswith("/") else None
-        if own and self._is_own_code(own) and own not in self._literal_scanned:
-            self._literal_scanned.add(own)
-            try:
-                source = self.gb.fs.read_bytes(own)
-            except OSError:
-                source = b""
-            self._keep_path_literals(node, source, own)
-            self._keep_dotted_literals(node, source, own)
+                self.app.keep_program(program, node, f"{where}:{lineno}")
+        self.app.own_source(node, where)
 
     def _mine_source(self, node: str, origin: str, depth: int) -> None:
         """Codecs the source names by a literal; directories it puts on sys.path become entries (with the
@@ -396,16 +377,6 @@ class Analysis:
             base = f"{base}.{module}" if base else module
         return base or None
 
-    def _keep_dotted_literals(self, node: str, source: bytes, where: str, depth: int = 0,
-                              own_words: bool = True) -> None:
-        """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""
-        def is_own(spec: ModuleSpec) -> bool:
-            origin = spec.origin or (spec.search[0] if spec.search else None)
-            return bool(origin) and spec.kind != "builtin" and self._is_own_code(origin)
-
-        self._own_strings |= strings.keep_app_strings(self.keeper, node, source, where, depth,
-                                                      is_own if own_words else None)
-
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
         image, gb = self.image, self.gb
@@ -433,13 +404,14 @@ class Analysis:
         for pth in sp.pth_files:
             gb.keep_path(pth, inode, "pth")
         entries = list(sp.entries)
-        if any(APP_ARG.match(a) for a in cmd.args) and ep.workdir not in entries:
-            entries.insert(0, ep.workdir)  # servers (uvicorn, gunicorn) put the cwd first to import `mod:app`
+        if needs_cwd_on_path(cmd.args) and ep.workdir not in entries:
+            entries.insert(0, ep.workdir)
         major, minor, _ = interp.version
         optimize = 2 if "-OO" in cmd.flags or cmd.flags.count("-O") >= 2 else (1 if "-O" in cmd.flags else 0)
         self.finder = Finder(gb, entries, interp.abi_tag, f"cpython-{major}{minor}", optimize)
         self.dists = build_index(gb, sp.site_dirs)
         self.builtins = builtin_modules(gb, interp)
+        self.app = AppFiles(self.keeper, gb.fs, self._is_own_code, f"cpython-{major}{minor}")
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
@@ -453,19 +425,16 @@ class Analysis:
                 for ref in scan_source(line.encode()).imports:
                     if ref.level == 0 and ref.module:
                         self.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
-        script = self._keep_main(cmd, ep.workdir)
+        script = self.app.keep_main(cmd, ep.workdir, self._follow_main, self.missing)
         self.drain()
         if self.effects.app_from_args:
-            for arg in cmd.args:
-                m = APP_ARG.match(arg)
-                if m:
-                    self.keep_module(m.group(1), ENTRY, "app-argument", arg, optional=True)
+            self.app.keep_app_arguments(cmd.args)
             self.drain()
         if ep.workdir and ep.workdir != "/":
             gb.keep_path(ep.workdir, ENTRY, "workdir")
-        self._keep_app_root(script, ep.workdir)
-        self._keep_env_paths(ep.env)
-        self._keep_argument_paths(cmd.args, ep.workdir)
+        self.app.keep_app_root(script, ep.workdir)
+        self.app.keep_env_paths(ep.env)
+        self.app.keep_argument_paths(cmd.args, ep.workdir)
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()
@@ -489,142 +458,9 @@ class Analysis:
         self.cache.flush()
         return closure
 
-    def _keep_main(self, cmd: PythonCommand, workdir: str) -> str | None:
-        if cmd.module:
-            self.keep_module("runpy", ENTRY, "python -m")
-            record = self.keep_module(cmd.module, ENTRY, "python -m", cmd.module)
-            if record is None:
-                self.unresolved_main = f"python -m {cmd.module}: no sys.path entry provides {cmd.module}"
-                self.missing.pop(cmd.module, None)  # said once, as the entrypoint's problem
-            if record and record.spec.is_package:
-                self.keep_module(f"{cmd.module}.__main__", ENTRY, "python -m", cmd.module)
-            return None
-        if cmd.command is not None:
-            self._follow_scan(MAIN, None, scan_source(cmd.command.encode()), True, "<-c>")
-            return None
-        if cmd.script:
-            path = cmd.script if cmd.script.startswith("/") else posixpath.normpath(posixpath.join(workdir, cmd.script))
-            if self.gb.is_dir(path):
-                self.gb.keep_path(path, ENTRY, "script")
-                self.keep_module("runpy", ENTRY, "python DIR")
-                self.keep_module("__main__", ENTRY, "python DIR", path)  # sys.path[0] is the dir
-                return path
-            real = self.gb.keep_path(path, ENTRY, "script")
-            if real is None:
-                from faktory.analyzers.entrypoint import UnsupportedEntrypoint
-
-                raise UnsupportedEntrypoint(f"the entrypoint's script {path} is not in the image")
-            source = self.gb.fs.read_bytes(real)
-            if source[:4] == b"PK\x03\x04":
-                self.keep_module("runpy", ENTRY, "python ZIP")
-                self.keep_module("__main__", ENTRY, "python ZIP", path)  # sys.path[0] is the zip
-                return path
-            self._follow_scan(MAIN, None, scan_source(source), True, path)
-            return path
-        return None
-
-    def _keep_app_root(self, script: str | None, workdir: str) -> None:
-        """The app's own directory (the script's, else the working dir) is kept whole: templates, config,
-        plugins loaded by file name. Not when it is a system dir, the stdlib or a site dir."""
-        root = posixpath.dirname(script) if script else workdir
-        if script and workdir and not self._is_app_dir(root):
-            root = workdir  # a console script in a bin dir: the working dir holds the app's files (docs, config)
-        if not root or not self._is_app_dir(root):
-            return
-        real = self.gb.keep_path(root, ENTRY, "app-root")
-        if real is None:
-            return
-        for entry in self.gb.fs.walk(real):
-            parts = entry.path[len(real):].split("/")
-            # Hidden directories (.git, .cache, .venv of a dev machine) are not the app; hidden files are kept
-            # (`.env` read by python-dotenv or pydantic-settings), bar VCS and editor droppings.
-            if any(p.startswith(".") and p not in (".", "") for p in parts[:-1]) or "__pycache__" in parts:
-                continue
-            if parts[-1].startswith((".git", ".DS_Store", ".dockerignore", ".coverage")):
-                continue
-            if entry.path != real and entry.kind != DIR:
-                self.gb.keep_path(entry.path, fnode(real), "app-root")
-                if entry.path.endswith(".py"):
-                    self._keep_sibling_pyc(entry.path)
-                    self._scan_data_code(entry.path)
-
-    def _is_app_dir(self, path: str) -> bool:
-        return path not in SYSTEM_DIRS and not path.startswith(SYSTEM_PREFIXES) and self._is_own_code(path + "/x")
-
-    def _scan_data_code(self, path: str) -> None:
-        """A .py file kept as the app's data, not imported (Sphinx's conf.py, a tool's config script): the tool
-        exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`)."""
-        if path.endswith(".py") and path not in self._literal_scanned and path not in self._data_scanned:
-            self._data_scanned.add(path)
-            self._keep_dotted_literals(fnode(path), self.gb.fs.read_bytes(path), path)
-
-    def _keep_sibling_pyc(self, path: str) -> None:
-        major, minor, _ = self.interp.version
-        directory, filename = posixpath.split(path)
-        cached = posixpath.join(directory, "__pycache__", f"{filename[:-3]}.cpython-{major}{minor}.pyc")
-        if self.gb.is_file(cached):
-            self.gb.keep_path(cached, fnode(path), "bytecode-cache")
-
     def _keep_entry_point_plugins(self) -> None:
-        groups = self._own_strings | self._library_strings | self.effects.entry_point_groups
+        groups = self.app.own_strings | self._library_strings | self.effects.entry_point_groups
         plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
-
-    def _keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
-        """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
-        kept, found on the launch PATH as the shell would; a shell command line keeps the shell too."""
-        assert self.resolver is not None
-        for name in program.split():  # "sh git": the shell, then the program
-            path = self.resolver.which(name)
-            if path is None or path in seen:
-                continue
-            info = self.native.keep_elf(path, node, "subprocess", detail)
-            if info is None and self.gb.keep_path(path, node, "subprocess", detail):
-                head = self.gb.fs.read_bytes(path)[:256]
-                if head.startswith(b"#!"):  # a script: its interpreter runs it
-                    interp = head[2:].split(b"\n", 1)[0].split()
-                    if interp:
-                        self._keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
-
-    def _keep_argument_paths(self, args, workdir: str) -> None:
-        """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules
-        it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name."""
-        for arg in args:
-            value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
-            if not value or value.startswith("-") or "\0" in value:
-                continue
-            if "." in value and all(part.isidentifier() for part in value.split(".")):
-                self.names.keep_named(value, ENTRY, "argument", arg)
-            app = APP_ARG.match(value)
-            if app:  # `shop:init`, `pkg.app:create()`: the module a server or runner imports
-                self.names.keep_named(app.group(1), ENTRY, "argument", arg)
-            path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
-            if self.gb.is_file(path):
-                self.gb.keep_path(path, ENTRY, "argument", arg)
-            elif self.gb.is_dir(path) and self._is_app_dir(path):
-                self.gb.keep_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
-                for entry in self.gb.fs.walk(self.gb.realpath(path)):
-                    if entry.kind != DIR:
-                        self._scan_data_code(entry.path)
-
-    def _keep_env_paths(self, env: dict[str, str]) -> None:
-        """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a
-        module (DJANGO_SETTINGS_MODULE=mysite.settings, a CELERY_CONFIG_MODULE): frameworks import those."""
-        for key, value in sorted(env.items()):
-            if value.startswith("/") and ":" not in value and self.gb.is_file(value):
-                self.gb.keep_path(value, ENTRY, f"env:{key}")
-            elif value.startswith("/") and ":" not in value and self.gb.is_dir(value):
-                envdirs.keep_small_dir(self.keeper, self.gb.fs, self.gb.realpath(value), ENTRY, f"env:{key}")
-            elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
-                self.names.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
-
-    def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
-        """Absolute paths written in the app's own code that name files of the image."""
-        for m in PATH_LITERAL.finditer(source):
-            path = m.group(2).decode("utf-8", "replace")
-            if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
-                continue
-            if self.gb.is_file(path):
-                self.gb.keep_path(path, node, "path-literal", where)
 
     def _classify_until_stable(self) -> None:
         """Every kept file gets its magic; ELF files kept as plain files get their own DT_NEEDED closure."""
@@ -698,7 +534,17 @@ class _Keeper:
             source = self._a.gb.fs.read_bytes(path)
         except OSError:
             return
-        self._a._keep_dotted_literals(src, source, path, depth, own_words=False)
+        self._a.app.keep_strings(src, source, path, depth, own_words=False)
+
+    def is_file(self, path: str) -> bool:
+        return self._a.gb.is_file(path)
+
+    def realpath(self, path: str) -> str:
+        return self._a.gb.realpath(path)
+
+    def which(self, program: str) -> str | None:
+        assert self._a.resolver is not None
+        return self._a.resolver.which(program)
 
     def read_bytes(self, path: str) -> bytes:
         return self._a.gb.fs.read_bytes(path)

@@ -69,8 +69,8 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     for command in analysis.shell_skipped:
         out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: only the "
                                           "app's command is analysed, and a VM target starts the app alone", WARNING))
-    if analysis.unresolved_main:
-        out.append(Finding("unresolved-entrypoint", analysis.unresolved_main, WARNING, closure.launch.workdir))
+    if analysis.app.unresolved_main:
+        out.append(Finding("unresolved-entrypoint", analysis.app.unresolved_main, WARNING, closure.launch.workdir))
     if any(f in closure.launch.flags for f in ("-E", "-I")):
         out.append(Finding("ignore-environment", "the interpreter runs with -E/-I: PYTHONPATH and PYTHONHOME are ignored",
                            WARNING))

@@ -1,0 +1,209 @@
+"""The app itself as a contributor: what the command line runs (`-m mod`, `-c code`, a script, a dir or zip),
+the app modules a server or runner is told to import (`pkg.app:create()`), the app's own directory, files and
+modules named by the command line or the Env, programs the app's code starts by name, and what the app's own
+source names by string (absolute paths of image files, dotted module names)."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Callable, Protocol
+
+from faktory.analyzers import envdirs, strings
+from faktory.analyzers.entrypoint import PythonCommand, UnsupportedEntrypoint
+from faktory.analyzers.finder import ModuleSpec
+from faktory.analyzers.graphbuild import ENTRY, fnode
+from faktory.analyzers.imports import ModuleScan, scan_source
+from faktory.analyzers.keeper import Keeper
+from faktory.image import DIR
+
+APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
+SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", "/usr/local", "/usr/local/bin",
+                         "/usr/local/sbin", "/root", "/home", "/tmp", "/etc", "/var", "/opt", "/srv", "/usr/lib",
+                         "/usr/local/lib", "/usr/share"})
+SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
+# A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
+DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
+PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
+
+
+def needs_cwd_on_path(args) -> bool:
+    """Servers (uvicorn, gunicorn) put the cwd first on sys.path to import `mod:app`."""
+    return any(APP_ARG.match(a) for a in args)
+
+
+class AppKeeper(Keeper, Protocol):
+    def is_file(self, path: str) -> bool: ...
+    def realpath(self, path: str) -> str: ...
+    def which(self, program: str) -> str | None: ...  # on the launch PATH, as the shell finds it
+
+
+class AppFiles:
+    def __init__(self, keeper: AppKeeper, fs, is_own_code: Callable[[str], bool], cache_tag: str) -> None:
+        self._k, self._fs, self._is_own_code, self._cache_tag = keeper, fs, is_own_code, cache_tag
+        self.own_strings: set[str] = set()  # quoted names in the app's own code (entry point groups among them)
+        self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
+        self._literal_scanned: set[str] = set()
+        self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
+
+    def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
+                  missing: dict) -> str | None:
+        """What the command runs; the script's path, if it runs one. `follow_main` follows the imports of
+        the code run as __main__; `missing` forgets a `-m` module the image lacks (said once, as the
+        entrypoint's problem)."""
+        keep = self._k.keep_module
+        if cmd.module:
+            keep("runpy", ENTRY, "python -m")
+            record = keep(cmd.module, ENTRY, "python -m", cmd.module)
+            if record is None:
+                self.unresolved_main = f"python -m {cmd.module}: no sys.path entry provides {cmd.module}"
+                missing.pop(cmd.module, None)
+            if record and record.spec.is_package:
+                keep(f"{cmd.module}.__main__", ENTRY, "python -m", cmd.module)
+            return None
+        if cmd.command is not None:
+            follow_main(scan_source(cmd.command.encode()), "<-c>")
+            return None
+        if cmd.script:
+            path = cmd.script if cmd.script.startswith("/") else posixpath.normpath(posixpath.join(workdir, cmd.script))
+            if self._k.is_dir(path):
+                self._k.keep_path(path, ENTRY, "script")
+                keep("runpy", ENTRY, "python DIR")
+                keep("__main__", ENTRY, "python DIR", path)  # sys.path[0] is the dir
+                return path
+            real = self._k.keep_path(path, ENTRY, "script")
+            if real is None:
+                raise UnsupportedEntrypoint(f"the entrypoint's script {path} is not in the image")
+            source = self._k.read_bytes(real)
+            if source[:4] == b"PK\x03\x04":
+                keep("runpy", ENTRY, "python ZIP")
+                keep("__main__", ENTRY, "python ZIP", path)  # sys.path[0] is the zip
+                return path
+            follow_main(scan_source(source), path)
+            return path
+        return None
+
+    def keep_app_arguments(self, args) -> None:
+        """`uvicorn shop:app`: a server told by a hook to import its argument's module."""
+        for arg in args:
+            m = APP_ARG.match(arg)
+            if m:
+                self._k.keep_module(m.group(1), ENTRY, "app-argument", arg, optional=True)
+
+    def keep_app_root(self, script: str | None, workdir: str) -> None:
+        """The app's own directory (the script's, else the working dir) is kept whole: templates, config,
+        plugins loaded by file name. Not when it is a system dir, the stdlib or a site dir."""
+        root = posixpath.dirname(script) if script else workdir
+        if script and workdir and not self._is_app_dir(root):
+            root = workdir  # a console script in a bin dir: the working dir holds the app's files (docs, config)
+        if not root or not self._is_app_dir(root):
+            return
+        real = self._k.keep_path(root, ENTRY, "app-root")
+        if real is None:
+            return
+        for entry in self._fs.walk(real):
+            parts = entry.path[len(real):].split("/")
+            # Hidden directories (.git, .cache, .venv of a dev machine) are not the app; hidden files are kept
+            # (`.env` read by python-dotenv or pydantic-settings), bar VCS and editor droppings.
+            if any(p.startswith(".") and p not in (".", "") for p in parts[:-1]) or "__pycache__" in parts:
+                continue
+            if parts[-1].startswith((".git", ".DS_Store", ".dockerignore", ".coverage")):
+                continue
+            if entry.path != real and entry.kind != DIR:
+                self._k.keep_path(entry.path, fnode(real), "app-root")
+                if entry.path.endswith(".py"):
+                    self._keep_sibling_pyc(entry.path)
+                    self._scan_data_code(entry.path)
+
+    def _is_app_dir(self, path: str) -> bool:
+        return path not in SYSTEM_DIRS and not path.startswith(SYSTEM_PREFIXES) and self._is_own_code(path + "/x")
+
+    def _scan_data_code(self, path: str) -> None:
+        """A .py file kept as the app's data, not imported (Sphinx's conf.py, a tool's config script): the tool
+        exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`)."""
+        if path.endswith(".py") and path not in self._literal_scanned and path not in self._data_scanned:
+            self._data_scanned.add(path)
+            self.keep_strings(fnode(path), self._k.read_bytes(path), path)
+
+    def _keep_sibling_pyc(self, path: str) -> None:
+        directory, filename = posixpath.split(path)
+        cached = posixpath.join(directory, "__pycache__", f"{filename[:-3]}.{self._cache_tag}.pyc")
+        if self._k.is_file(cached):
+            self._k.keep_path(cached, fnode(path), "bytecode-cache")
+
+    def keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
+        """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
+        kept, found on the launch PATH as the shell would; a shell command line keeps the shell too."""
+        for name in program.split():  # "sh git": the shell, then the program
+            path = self._k.which(name)
+            if path is None or path in seen:
+                continue
+            info = self._k.keep_elf(path, node, "subprocess", detail)
+            if info is None and self._k.keep_path(path, node, "subprocess", detail):
+                head = self._k.read_bytes(path)[:256]
+                if head.startswith(b"#!"):  # a script: its interpreter runs it
+                    interp = head[2:].split(b"\n", 1)[0].split()
+                    if interp:
+                        self.keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
+
+    def keep_argument_paths(self, args, workdir: str) -> None:
+        """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules
+        it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name."""
+        for arg in args:
+            value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+            if not value or value.startswith("-") or "\0" in value:
+                continue
+            if "." in value and all(part.isidentifier() for part in value.split(".")):
+                self._k.keep_named(value, ENTRY, "argument", arg)
+            app = APP_ARG.match(value)
+            if app:  # `shop:init`, `pkg.app:create()`: the module a server or runner imports
+                self._k.keep_named(app.group(1), ENTRY, "argument", arg)
+            path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
+            if self._k.is_file(path):
+                self._k.keep_path(path, ENTRY, "argument", arg)
+            elif self._k.is_dir(path) and self._is_app_dir(path):
+                self._k.keep_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
+                for entry in self._fs.walk(self._k.realpath(path)):
+                    if entry.kind != DIR:
+                        self._scan_data_code(entry.path)
+
+    def keep_env_paths(self, env: dict[str, str]) -> None:
+        """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a
+        module (DJANGO_SETTINGS_MODULE=mysite.settings, a CELERY_CONFIG_MODULE): frameworks import those."""
+        for key, value in sorted(env.items()):
+            if value.startswith("/") and ":" not in value and self._k.is_file(value):
+                self._k.keep_path(value, ENTRY, f"env:{key}")
+            elif value.startswith("/") and ":" not in value and self._k.is_dir(value):
+                envdirs.keep_small_dir(self._k, self._fs, self._k.realpath(value), ENTRY, f"env:{key}")
+            elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
+                self._k.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
+
+    def own_source(self, node: str, where: str) -> None:
+        """The app's own source file, once: the image files and the modules it names by string."""
+        if not (where.startswith("/") and self._is_own_code(where)) or where in self._literal_scanned:
+            return
+        self._literal_scanned.add(where)
+        try:
+            source = self._k.read_bytes(where)
+        except OSError:
+            source = b""
+        self._keep_path_literals(node, source, where)
+        self.keep_strings(node, source, where)
+
+    def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
+        """Absolute paths written in the app's own code that name files of the image."""
+        for m in PATH_LITERAL.finditer(source):
+            path = m.group(2).decode("utf-8", "replace")
+            if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
+                continue
+            if self._k.is_file(path):
+                self._k.keep_path(path, node, "path-literal", where)
+
+    def keep_strings(self, node: str, source: bytes, where: str, depth: int = 0, own_words: bool = True) -> None:
+        """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""
+        def is_own(spec: ModuleSpec) -> bool:
+            origin = spec.origin or (spec.search[0] if spec.search else None)
+            return bool(origin) and spec.kind != "builtin" and self._is_own_code(origin)
+
+        self.own_strings |= strings.keep_app_strings(self._k, node, source, where, depth,
+                                                     is_own if own_words else None)
