@@ -11,10 +11,9 @@ import posixpath
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, codecnames, findings as findings_mod, hints, nativecode, observed, plugins, \
-    sourcemine, \
-    datanames, startup, strings, syspath, sysfiles
-from faktory.analyzers.dists import build_index, requirements
+from faktory.analyzers import classify, datanames, findings as findings_mod, hints, nativecode, observed, plugins, \
+    startup, syspath, sysfiles
+from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
 from faktory.analyzers.entrypoint import EntrypointResolver
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -22,10 +21,11 @@ from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.communityhooks import HookChoice
 from faktory.analyzers.hookapply import ImageKeeper
 from faktory.analyzers.hooks import hook_table
-from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
+from faktory.analyzers.imports import ModuleScan, scan_source
+from faktory.analyzers.importfollow import Imports, Places
 from faktory.analyzers.interpreter import builtin_modules, identify
 from faktory.analyzers.launch import build_launch
-from faktory.analyzers.model import WARNING, Closure, Finding
+from faktory.analyzers.model import Closure, Finding
 from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.ownhooks import HookEffects, apply_hook
@@ -36,7 +36,6 @@ from faktory.image import Image
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
-MAIN = "__main__"
 
 
 @dataclass
@@ -60,14 +59,10 @@ class Analysis:
         self.modules: dict[str, ModuleRecord] = {}
         self.missing: dict[str, tuple[str, bool]] = {}  # module -> (first requester, optional)
         self.queue: deque[str] = deque()
-        self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
         self.effects = HookEffects()
         self.kept_dists: set[str] = set()
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
-        self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
-        self._library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
-        self._scans: dict[str, ModuleScan] = {}
         self.cache = default_scan_cache()
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
         self.keeper = _Keeper(self)
@@ -93,7 +88,7 @@ class Analysis:
             if name not in self.missing:
                 self.missing[name] = (detail or src, optional)
             return None
-        record = ModuleRecord(spec, app=self._is_app(spec), depth=depth)
+        record = ModuleRecord(spec, app=self.places.is_app(spec), depth=depth)
         self.modules[name] = record
         node = mnode(name)
         self.gb.graph.add_node(node, kind=spec.kind, path=spec.origin or "", package=spec.is_package)
@@ -104,21 +99,6 @@ class Analysis:
         self._keep_module_files(node, spec)
         self.queue.append(name)
         return record
-
-    def _in_stdlib(self, path: str) -> bool:
-        """Under the stdlib dir but not in a site dir (prefix site-packages lives inside lib/python3.X)."""
-        return path.startswith(self.interp.stdlib_dir + "/") and not any(
-            path.startswith(d + "/") for d in self.sys.site_dirs)
-
-    def _is_own_code(self, path: str) -> bool:
-        """The app's own code: neither the stdlib nor an installed distribution's site dir."""
-        return not any(path.startswith(d + "/") for d in (self.interp.stdlib_dir, *self.sys.site_dirs))
-
-    def _is_app(self, spec: ModuleSpec) -> bool:
-        if spec.kind == "builtin":
-            return False
-        origin = spec.origin or (spec.search[0] if spec.search else "")
-        return not self._in_stdlib(origin)
 
     def _keep_module_files(self, node: str, spec: ModuleSpec) -> None:
         if spec.kind == "builtin":
@@ -186,196 +166,16 @@ class Analysis:
                 for hook in self.hooks.hooks_for(name):
                     apply_hook(hook, self.keeper, self.rules, self.effects, mnode(name), record.depth)
                 if record.spec.kind == "extension" and record.spec.origin:
-                    stdlib = None if record.app else (lambda found: found.kind == "builtin" or not self._is_app(found))
+                    is_app = self.places.is_app
+                    stdlib = None if record.app else (lambda found: found.kind == "builtin" or not is_app(found))
                     nativecode.mine_extension(self.keeper, self.cache, content_key(self.image, record.spec.origin),
                                               name, record.spec, record.depth, record.app, stdlib)
                 if record.spec.kind == "bytecode":
-                    self._scan_bytecode_names(name, record.spec)
-                record.scan = self._scan_of(name, spec=record.spec)
+                    self.imports.keep_bytecode_names(name, record.spec)
+                record.scan = self.imports.scan_of(name, spec=record.spec)
                 if record.scan is None:
                     continue
-            self._follow_scan(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
-
-    def _scan_bytecode_names(self, name: str, spec: ModuleSpec) -> None:
-        try:
-            data = self.gb.fs.read_bytes(spec.origin)
-        except OSError:
-            return
-        strings.keep_bytecode_names(self.keeper, name, spec, data, self.builtins)
-
-    def _follow_main(self, scan: ModuleScan, where: str) -> None:
-        self._follow_scan(MAIN, None, scan, True, where)
-
-    def _follow_scan(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
-                     depth: int = 0) -> None:
-        node = mnode(name) if name != MAIN else ENTRY
-        is_package = bool(spec and spec.is_package)
-        library = bool(spec and spec.origin and not self._is_own_code(spec.origin))
-        stdlib = bool(spec and spec.origin and self._in_stdlib(spec.origin))
-        excluded = {x for hook in self.hooks.hooks_for(name) for x in hook.excludedimports}
-        if spec and spec.kind == "source" and spec.origin and not stdlib:
-            self._mine_source(node, spec.origin, depth)
-        for ref in scan.imports:
-            detail = f"{where}:{ref.lineno}"
-            base = self._absolute(name, is_package, ref.module, ref.level)
-            if not base:
-                continue
-            if ref.fallback_for and self._all_resolve(name, is_package, ref.fallback_for):
-                # `except ImportError:` stand-in for imports the image has; kept when what it stands in for is an
-                # extension, which a target that cannot load extensions replaces by this fallback
-                extensions = self._tried_extensions(name, is_package, ref.fallback_for)
-                if extensions and self.keep_module(base, node, "import-fallback", detail, True, depth):
-                    for origin in extensions:
-                        self.gb.graph.nodes[fnode(origin)].setdefault("fallback", base)
-                continue
-            if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
-                continue
-            if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
-                if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
-                    self.names.keep_package_tree(base, node, "dynamic-import", detail, depth)
-                continue
-            child = depth
-            if ref.lazy and library:
-                # Function-level imports of library code are followed one level deeper each time; a stdlib
-                # module reached that way does not get its own followed (they serve rarely used functions).
-                if base.split(".")[0] in startup.DEV_ONLY or (stdlib and depth >= 1):
-                    continue
-                child = depth + 1
-            self.keep_module(base, node, "imports", detail, ref.optional, child)
-            if ref.guarded:  # `try: import x except ImportError:`: the edge says the code runs without it
-                self.gb.mark_guarded(node, mnode(base), detail)
-            for attr in ref.names:
-                sub = f"{base}.{attr}"
-                if attr != "*" and self.finder.find(sub) is not None:
-                    self.keep_module(sub, node, "imports", detail, True, child)
-        for lib, lineno in scan.libraries:
-            nativecode.keep_ctypes_library(self.keeper, [d for d, _how in self.native.search_dirs(None, "/")], node,
-                                           lib, f"{where}:{lineno}")
-        if not stdlib and where.startswith("/"):
-            if library:
-                strings.keep_same_package_strings(self.keeper, name, scan.strings, where, depth,
-                                                  self._related_to(spec.origin))
-                self._library_strings.update(text for text, _ in scan.strings)
-            for text, lineno in scan.computed:
-                self.found.append(Finding("computed-import", f"{text}: the module name is computed at run time",
-                                          WARNING, f"{where}:{lineno}"))
-        # a module the scan gave up on is named wherever it is: its imports are unknown
-        self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
-        if app and not library:
-            for program, lineno in scan.programs:
-                self.app.keep_program(program, node, f"{where}:{lineno}")
-        self.app.own_source(node, where)
-
-    def _mine_source(self, node: str, origin: str, depth: int) -> None:
-        """Codecs the source names by a literal; directories it puts on sys.path become entries (with the
-        metadata of the distributions vendored there), before its own imports are followed."""
-        key = content_key(self.image, origin)
-        key = key and f"source-facts-{sourcemine.MINE_FORMAT}:{key}"
-        items = self.cache.get_names(key) if key else None
-        if items is None:
-            try:
-                items = sourcemine.encode(self.gb.fs.read_bytes(origin), origin)
-            except OSError:
-                return
-            if key:
-                self.cache.put_names(key, items)
-        facts = sourcemine.decode(items, origin)
-        codecnames.keep_codecs(self.keeper, node, facts.codecs, origin, depth)
-        for directory in facts.sys_path_dirs:
-            if self.finder.add_entry(directory):
-                self.gb.keep_path(directory, node, "sys-path-entry", origin)
-                for entry in sorted(self.gb.listdir(directory)):
-                    if entry.endswith(".dist-info"):
-                        self.gb.keep_tree(posixpath.join(directory, entry), node, "dist-info")
-
-    def _related_to(self, origin: str):
-        """Whether a module belongs to a distribution that `origin`'s distribution requires."""
-        requires = self._requirements(self.dists.dist_of(origin, self.sys.site_dirs))
-        if not requires:
-            return None
-
-        def related(spec: ModuleSpec) -> bool:
-            where = spec.origin or (spec.search[0] + "/__init__.py" if spec.search else "")
-            return self.dists.dist_of(where, self.sys.site_dirs) in requires
-        return related
-
-    def _requirements(self, dist: str | None) -> frozenset[str]:
-        if dist not in self._requires:
-            meta = self.dists.meta_dir.get(dist) if dist else None
-            text = meta and (self.keeper.read_text(posixpath.join(meta, "METADATA"))
-                             or self.keeper.read_text(posixpath.join(meta, "PKG-INFO")))
-            self._requires[dist] = requirements(text) if text else frozenset()
-        return self._requires[dist]
-
-    def _tried_extensions(self, name: str, is_package: bool, refs) -> list[str]:
-        """The non-stdlib extension files among the imports a fallback stands in for."""
-        out = []
-        for module, level in refs:
-            spec = self.finder.find(self._absolute(name, is_package, module, level) or "")
-            if spec and spec.kind == "extension" and spec.origin and not self._in_stdlib(spec.origin) \
-                    and fnode(spec.origin) in self.gb.graph:
-                out.append(spec.origin)
-        return out
-
-    def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
-        for module, level in refs:
-            base = self._absolute(name, is_package, module, level)
-            if not base or not self._importable(base):
-                return False
-        return True
-
-    def _importable(self, name: str) -> bool:
-        """Found in the image, and so are its own module-level imports (one level: a module that imports
-        an absent package raises ImportError too, and its `except ImportError:` fallback then runs)."""
-        if name in self.builtins:
-            return True
-        spec = self.finder.find(name)
-        if spec is None:
-            return False
-        scan = self._scan_of(name, spec=spec)
-        if scan is None:
-            return True
-        for ref in scan.imports:
-            if ref.lazy or ref.optional or ref.fallback_for:
-                continue
-            base = self._absolute(name, spec.is_package, ref.module, ref.level)
-            if base and base not in self.builtins and self.finder.find(base) is None:
-                return False
-        return True
-
-    def _scan_of(self, name: str, source: bytes | None = None, spec: ModuleSpec | None = None) -> ModuleScan | None:
-        """The module's scan: from this run, from the content-keyed cache, or parsed now."""
-        scan = self._scans.get(name)
-        if scan is not None:
-            return scan
-        spec = spec or self.finder.find(name)
-        key = None
-        if spec is not None and spec.kind == "source" and spec.origin:
-            key = content_key(self.image, spec.origin)
-            scan = self.cache.get(key) if key else None
-        if scan is None:
-            source = source if source is not None else (self.finder.read_source(spec) if spec else None)
-            if source is None:
-                return None
-            scan = scan_source(source)
-            if key:
-                self.cache.put(key, scan)
-        self._scans[name] = scan
-        return scan
-
-    @staticmethod
-    def _absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
-        if level == 0:
-            return module
-        package = name if is_package else name.rpartition(".")[0]
-        parts = package.split(".") if package else []
-        if level - 1 > len(parts):
-            return None
-        parts = parts[: len(parts) - (level - 1)]
-        base = ".".join(parts)
-        if module:
-            base = f"{base}.{module}" if base else module
-        return base or None
+            self.imports.follow(name, record.spec, record.scan, record.app, record.spec.origin or name, record.depth)
 
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
@@ -411,7 +211,9 @@ class Analysis:
         self.finder = Finder(gb, entries, interp.abi_tag, f"cpython-{major}{minor}", optimize)
         self.dists = build_index(gb, sp.site_dirs)
         self.builtins = builtin_modules(gb, interp)
-        self.app = AppFiles(self.keeper, gb.fs, self._is_own_code, f"cpython-{major}{minor}")
+        self.places = Places(interp.stdlib_dir, tuple(sp.site_dirs))
+        self.app = AppFiles(self.keeper, gb.fs, self.places.is_own_code, f"cpython-{major}{minor}")
+        self.imports = Imports(self.keeper, self.finder, self.builtins, self.places, self.dists, self.cache, self.app)
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
@@ -425,7 +227,7 @@ class Analysis:
                 for ref in scan_source(line.encode()).imports:
                     if ref.level == 0 and ref.module:
                         self.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
-        script = self.app.keep_main(cmd, ep.workdir, self._follow_main, self.missing)
+        script = self.app.keep_main(cmd, ep.workdir, self.imports.follow_main, self.missing)
         self.drain()
         if self.effects.app_from_args:
             self.app.keep_app_arguments(cmd.args)
@@ -459,7 +261,7 @@ class Analysis:
         return closure
 
     def _keep_entry_point_plugins(self) -> None:
-        groups = self.app.own_strings | self._library_strings | self.effects.entry_point_groups
+        groups = self.app.own_strings | self.imports.library_strings | self.effects.entry_point_groups
         plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
 
     def _classify_until_stable(self) -> None:
@@ -535,6 +337,24 @@ class _Keeper:
         except OSError:
             return
         self._a.app.keep_strings(src, source, path, depth, own_words=False)
+
+    def mark_guarded(self, src: str, module: str, detail: str) -> None:
+        self._a.gb.mark_guarded(src, mnode(module), detail)
+
+    def mark_fallback(self, origin: str, module: str) -> None:
+        self._a.gb.graph.nodes[fnode(origin)].setdefault("fallback", module)
+
+    def is_kept(self, path: str) -> bool:
+        return fnode(path) in self._a.gb.graph
+
+    def excluded_imports(self, name: str) -> set[str]:
+        return {x for hook in self._a.hooks.hooks_for(name) for x in hook.excludedimports}
+
+    def library_dirs(self) -> list[str]:
+        return [d for d, _how in self._a.native.search_dirs(None, "/")]
+
+    def content_key(self, path: str) -> str | None:
+        return content_key(self._a.image, path)
 
     def is_file(self, path: str) -> bool:
         return self._a.gb.is_file(path)

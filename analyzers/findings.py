@@ -84,7 +84,7 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
             out.append(Finding("sourceless-module", f"{name} has no source; its imports are guessed from the names "
                                                     "in its bytecode", INFO, spec.origin))
     seen = set()
-    for where, fact in analysis.facts:
+    for where, fact in analysis.imports.facts:
         key = (fact.kind, where, fact.lineno)
         if key in seen:
             continue

@@ -1,0 +1,245 @@
+"""Imports as a contributor: what a scanned module imports (relative names resolved, `except ImportError:`
+fallbacks weighed, function-level imports of libraries followed one level, computed `import_module(f"pkg.{x}")`
+as the package's tree), what its source says beyond imports (sourcemine.py), the dotted strings of a library,
+ctypes libraries, and what the scan could not resolve (computed names) as findings."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from faktory.analyzers import codecnames, nativecode, sourcemine, startup, strings
+from faktory.analyzers.appfiles import AppFiles
+from faktory.analyzers.dists import DistIndex, requirements
+from faktory.analyzers.finder import Finder, ModuleSpec
+from faktory.analyzers.graphbuild import ENTRY, mnode
+from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
+from faktory.analyzers.keeper import Keeper
+from faktory.analyzers.model import WARNING, Finding
+from faktory.analyzers.scancache import ScanCache
+
+MAIN = "__main__"
+
+
+@dataclass(frozen=True)
+class Places:
+    """Where code lives: the stdlib, an installed distribution's site dir, or the app's own."""
+    stdlib_dir: str
+    site_dirs: tuple[str, ...]
+
+    def in_stdlib(self, path: str) -> bool:
+        """Under the stdlib dir but not in a site dir (prefix site-packages lives inside lib/python3.X)."""
+        return path.startswith(self.stdlib_dir + "/") and not any(path.startswith(d + "/") for d in self.site_dirs)
+
+    def is_own_code(self, path: str) -> bool:
+        """The app's own code: neither the stdlib nor an installed distribution's site dir."""
+        return not any(path.startswith(d + "/") for d in (self.stdlib_dir, *self.site_dirs))
+
+    def is_app(self, spec: ModuleSpec) -> bool:
+        if spec.kind == "builtin":
+            return False
+        origin = spec.origin or (spec.search[0] if spec.search else "")
+        return not self.in_stdlib(origin)
+
+
+class ImportKeeper(Keeper, Protocol):
+    def mark_guarded(self, src: str, module: str, detail: str) -> None: ...  # the code runs without it
+    def mark_fallback(self, origin: str, module: str) -> None: ...  # the extension a fallback stands in for
+    def is_kept(self, path: str) -> bool: ...
+    def excluded_imports(self, name: str) -> set[str]: ...  # what the module's hooks exclude
+    def library_dirs(self) -> list[str]: ...  # the loader's search dirs, for ctypes
+    def content_key(self, path: str) -> str | None: ...  # the cache key of a file's content
+
+
+class Imports:
+    def __init__(self, keeper: ImportKeeper, finder: Finder, builtins, places: Places, dists: DistIndex,
+                 cache: ScanCache, app: AppFiles) -> None:
+        self._k, self._finder, self._builtins, self._places = keeper, finder, builtins, places
+        self._dists, self._cache, self._app = dists, cache, app
+        self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
+        self.library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
+        self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
+        self._scans: dict[str, ModuleScan] = {}
+
+    def follow_main(self, scan: ModuleScan, where: str) -> None:
+        self.follow(MAIN, None, scan, True, where)
+
+    def keep_bytecode_names(self, name: str, spec: ModuleSpec) -> None:
+        try:
+            data = self._k.read_bytes(spec.origin)
+        except OSError:
+            return
+        strings.keep_bytecode_names(self._k, name, spec, data, self._builtins)
+
+    def follow(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
+               depth: int = 0) -> None:
+        node = mnode(name) if name != MAIN else ENTRY
+        is_package = bool(spec and spec.is_package)
+        library = bool(spec and spec.origin and not self._places.is_own_code(spec.origin))
+        stdlib = bool(spec and spec.origin and self._places.in_stdlib(spec.origin))
+        excluded = self._k.excluded_imports(name)
+        if spec and spec.kind == "source" and spec.origin and not stdlib:
+            self._mine_source(node, spec.origin, depth)
+        for ref in scan.imports:
+            detail = f"{where}:{ref.lineno}"
+            base = absolute(name, is_package, ref.module, ref.level)
+            if not base:
+                continue
+            if ref.fallback_for and self._all_resolve(name, is_package, ref.fallback_for):
+                # `except ImportError:` stand-in for imports the image has; kept when what it stands in for is an
+                # extension, which a target that cannot load extensions replaces by this fallback
+                extensions = self._tried_extensions(name, is_package, ref.fallback_for)
+                if extensions and self._k.keep_module(base, node, "import-fallback", detail, True, depth):
+                    for origin in extensions:
+                        self._k.mark_fallback(origin, base)
+                continue
+            if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
+                continue
+            if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
+                if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
+                    self._k.keep_package_tree(base, node, "dynamic-import", detail, depth)
+                continue
+            child = depth
+            if ref.lazy and library:
+                # Function-level imports of library code are followed one level deeper each time; a stdlib
+                # module reached that way does not get its own followed (they serve rarely used functions).
+                if base.split(".")[0] in startup.DEV_ONLY or (stdlib and depth >= 1):
+                    continue
+                child = depth + 1
+            self._k.keep_module(base, node, "imports", detail, ref.optional, child)
+            if ref.guarded:  # `try: import x except ImportError:`: the edge says the code runs without it
+                self._k.mark_guarded(node, base, detail)
+            for attr in ref.names:
+                sub = f"{base}.{attr}"
+                if attr != "*" and self._finder.find(sub) is not None:
+                    self._k.keep_module(sub, node, "imports", detail, True, child)
+        for lib, lineno in scan.libraries:
+            nativecode.keep_ctypes_library(self._k, self._k.library_dirs(), node, lib, f"{where}:{lineno}")
+        if not stdlib and where.startswith("/"):
+            if library:
+                strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,
+                                                  self._related_to(spec.origin))
+                self.library_strings.update(text for text, _ in scan.strings)
+            for text, lineno in scan.computed:
+                self._k.finding(Finding("computed-import", f"{text}: the module name is computed at run time",
+                                        WARNING, f"{where}:{lineno}"))
+        # a module the scan gave up on is named wherever it is: its imports are unknown
+        self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
+        if app and not library:
+            for program, lineno in scan.programs:
+                self._app.keep_program(program, node, f"{where}:{lineno}")
+        self._app.own_source(node, where)
+
+    def _mine_source(self, node: str, origin: str, depth: int) -> None:
+        """Codecs the source names by a literal; directories it puts on sys.path become entries (with the
+        metadata of the distributions vendored there), before its own imports are followed."""
+        key = self._k.content_key(origin)
+        key = key and f"source-facts-{sourcemine.MINE_FORMAT}:{key}"
+        items = self._cache.get_names(key) if key else None
+        if items is None:
+            try:
+                items = sourcemine.encode(self._k.read_bytes(origin), origin)
+            except OSError:
+                return
+            if key:
+                self._cache.put_names(key, items)
+        facts = sourcemine.decode(items, origin)
+        codecnames.keep_codecs(self._k, node, facts.codecs, origin, depth)
+        for directory in facts.sys_path_dirs:
+            if self._finder.add_entry(directory):
+                self._k.keep_path(directory, node, "sys-path-entry", origin)
+                for entry in sorted(self._k.listdir(directory)):
+                    if entry.endswith(".dist-info"):
+                        self._k.keep_tree(posixpath.join(directory, entry), node, "dist-info")
+
+    def _related_to(self, origin: str) -> Callable[[ModuleSpec], bool] | None:
+        """Whether a module belongs to a distribution that `origin`'s distribution requires."""
+        site_dirs = self._places.site_dirs
+        requires = self._requirements(self._dists.dist_of(origin, site_dirs))
+        if not requires:
+            return None
+
+        def related(spec: ModuleSpec) -> bool:
+            where = spec.origin or (spec.search[0] + "/__init__.py" if spec.search else "")
+            return self._dists.dist_of(where, site_dirs) in requires
+        return related
+
+    def _requirements(self, dist: str | None) -> frozenset[str]:
+        if dist not in self._requires:
+            meta = self._dists.meta_dir.get(dist) if dist else None
+            text = meta and (self._k.read_text(posixpath.join(meta, "METADATA"))
+                             or self._k.read_text(posixpath.join(meta, "PKG-INFO")))
+            self._requires[dist] = requirements(text) if text else frozenset()
+        return self._requires[dist]
+
+    def _tried_extensions(self, name: str, is_package: bool, refs) -> list[str]:
+        """The non-stdlib extension files among the imports a fallback stands in for."""
+        out = []
+        for module, level in refs:
+            spec = self._finder.find(absolute(name, is_package, module, level) or "")
+            if spec and spec.kind == "extension" and spec.origin and not self._places.in_stdlib(spec.origin) \
+                    and self._k.is_kept(spec.origin):
+                out.append(spec.origin)
+        return out
+
+    def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
+        for module, level in refs:
+            base = absolute(name, is_package, module, level)
+            if not base or not self._importable(base):
+                return False
+        return True
+
+    def _importable(self, name: str) -> bool:
+        """Found in the image, and so are its own module-level imports (one level: a module that imports
+        an absent package raises ImportError too, and its `except ImportError:` fallback then runs)."""
+        if name in self._builtins:
+            return True
+        spec = self._finder.find(name)
+        if spec is None:
+            return False
+        scan = self.scan_of(name, spec=spec)
+        if scan is None:
+            return True
+        for ref in scan.imports:
+            if ref.lazy or ref.optional or ref.fallback_for:
+                continue
+            base = absolute(name, spec.is_package, ref.module, ref.level)
+            if base and base not in self._builtins and self._finder.find(base) is None:
+                return False
+        return True
+
+    def scan_of(self, name: str, source: bytes | None = None, spec: ModuleSpec | None = None) -> ModuleScan | None:
+        """The module's scan: from this run, from the content-keyed cache, or parsed now."""
+        scan = self._scans.get(name)
+        if scan is not None:
+            return scan
+        spec = spec or self._finder.find(name)
+        key = None
+        if spec is not None and spec.kind == "source" and spec.origin:
+            key = self._k.content_key(spec.origin)
+            scan = self._cache.get(key) if key else None
+        if scan is None:
+            source = source if source is not None else (self._finder.read_source(spec) if spec else None)
+            if source is None:
+                return None
+            scan = scan_source(source)
+            if key:
+                self._cache.put(key, scan)
+        self._scans[name] = scan
+        return scan
+
+
+def absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
+    """The absolute name of an import made in `name` (`from ..x import y` at level 2)."""
+    if level == 0:
+        return module
+    package = name if is_package else name.rpartition(".")[0]
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None
+    parts = parts[: len(parts) - (level - 1)]
+    base = ".".join(parts)
+    if module:
+        base = f"{base}.{module}" if base else module
+    return base or None
