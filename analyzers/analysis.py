@@ -1,8 +1,20 @@
-"""Image -> Closure: the worklist that ties the analyzers together over one graph.
+"""Image -> Closure: a worklist of modules over one graph, and the contributors that feed it.
 
-Order: entrypoint -> interpreter (ELF closure, prefix landmark, lib-dynload) -> sys.path -> startup modules
-and the app's main code -> imports, hooks, package data, distributions, ctypes libraries, until nothing new
-is reached -> system files -> classification of every kept file (an ELF found late gets its own closure).
+The worklist keeps a module (its files, bytecode, package data, distribution) and queues it; draining the
+queue hands each module to the contributors. Each contributor changes the analysis only through the narrow
+keeper at the bottom of this file (keeper.Keeper and the few extra calls some of them declare):
+
+- interpreter (interpreter.keep_interpreter, syspath.keep_sys_path_files, startup.keep_startup);
+- imports (importfollow.Imports), module names by string (modnames.ModuleNames);
+- native code (nativecode: extension string tables, ctypes libraries);
+- own and community hooks (ownhooks.apply_hook over communityhooks.HookChoice, hookapply for their rules);
+- the app (appfiles.AppFiles: what the command runs, its root, argument and Env paths, programs);
+- entry-point plugins (plugins), user hints (hints), observation (observed);
+- system files (sysfiles, the finder's probes, classify.classify_until_stable: an ELF found late gets its
+  own closure).
+
+Order: entrypoint -> interpreter -> sys.path -> startup modules and the app's main code -> drain -> app
+arguments, root, Env and argument paths -> drain -> plugins -> hints -> system files -> observation.
 """
 
 from __future__ import annotations
@@ -21,9 +33,9 @@ from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.communityhooks import HookChoice
 from faktory.analyzers.hookapply import ImageKeeper
 from faktory.analyzers.hooks import hook_table
-from faktory.analyzers.imports import ModuleScan, scan_source
+from faktory.analyzers.imports import ModuleScan
 from faktory.analyzers.importfollow import Imports, Places
-from faktory.analyzers.interpreter import builtin_modules, identify
+from faktory.analyzers.interpreter import builtin_modules, keep_interpreter
 from faktory.analyzers.launch import build_launch
 from faktory.analyzers.model import Closure, Finding
 from faktory.analyzers.modnames import ModuleNames
@@ -187,22 +199,11 @@ class Analysis:
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
         self.shell_skipped = ep.skipped
         self.native = NativeResolver(gb, ep.env)
-        for path, reason in ep.hops:  # shells, env, init shims, wrapper scripts on the way to python
-            self.native.keep_elf(path, ENTRY, reason)
-        info = self.native.keep_elf(ep.interpreter, ENTRY, "interpreter")
-        self.interp = interp = identify(gb, self.native, ep.interpreter, info)
+        self.interp = interp = keep_interpreter(gb, self.native, ep.hops, ep.interpreter, ep.env)
         inode = fnode(interp.real_path)
-        gb.keep_path(posixpath.join(interp.stdlib_dir, "os.py"), inode, "landmark")
-        if interp.dynload_dir:
-            gb.keep_path(interp.dynload_dir, inode, "lib-dynload")
-        sysfiles.keep_runtime_files(gb, inode, ep.env, interp.libc)
-
         cmd = ep.python
         self.sys = sp = syspath.compute(gb, interp, cmd, ep.env, ep.workdir)
-        if sp.venv_cfg:
-            gb.keep_path(sp.venv_cfg, inode, "pyvenv.cfg")
-        for pth in sp.pth_files:
-            gb.keep_path(pth, inode, "pth")
+        syspath.keep_sys_path_files(gb, inode, sp)
         entries = list(sp.entries)
         if needs_cwd_on_path(cmd.args) and ep.workdir not in entries:
             entries.insert(0, ep.workdir)
@@ -218,15 +219,7 @@ class Analysis:
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
 
-        for name in startup.startup_modules(interp.version, sp.no_site):
-            self.keep_module(name, inode, "startup")
-        if not sp.no_site:
-            for name in startup.OPTIONAL_CUSTOMIZE:
-                self.keep_module(name, inode, "startup", optional=True)
-            for pth, lineno, line in sp.pth_imports:  # site exec()s these lines
-                for ref in scan_source(line.encode()).imports:
-                    if ref.level == 0 and ref.module:
-                        self.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
+        startup.keep_startup(self.keeper, inode, interp.version, sp)
         script = self.app.keep_main(cmd, ep.workdir, self.imports.follow_main, self.missing)
         self.drain()
         if self.effects.app_from_args:
@@ -240,15 +233,15 @@ class Analysis:
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()
-        hints.apply(hinted, hints.keeper_for(self))
+        hints.apply(hinted, hints.keeper_for(self.keeper, gb.fs, self.dists, self.extra_findings.append))
         self.drain()
-        for path in sorted(self.finder.probed):
+        for path in sorted(self.finder.probed):  # what the import system stats on the way (system files)
             gb.keep_path(path, ENTRY, "finder-probe")
-        self._classify_until_stable()
+        classify.classify_until_stable(gb, self.native.keep_elf)
         observation, found = observed.contribute(gb, image, self.options.observe)  # None unless asked
         if observation is not None:
             self.extra_findings += found
-            self._classify_until_stable()
+            classify.classify_until_stable(gb, self.native.keep_elf)
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = build_launch(self.interp.path, ep.env, ep.workdir, cmd, script)
@@ -263,22 +256,6 @@ class Analysis:
     def _keep_entry_point_plugins(self) -> None:
         groups = self.app.own_strings | self.imports.library_strings | self.effects.entry_point_groups
         plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
-
-    def _classify_until_stable(self) -> None:
-        """Every kept file gets its magic; ELF files kept as plain files get their own DT_NEEDED closure."""
-        done: set[str] = set()
-        while True:
-            todo = [p for p in self.gb.kept_files() if p not in done]
-            if not todo:
-                return
-            for path in todo:
-                done.add(path)
-                magic_text, is_elf = classify.describe(self.gb.fs, path)
-                node = self.gb.graph.nodes[fnode(path)]
-                node["magic"] = magic_text
-                if is_elf:
-                    self.native.keep_elf(path, fnode(path), "ELF")
-
 
 class _Keeper:
     """The narrow surface contributors get (keeper.Keeper), over this analysis."""

@@ -8,6 +8,7 @@ import threading
 import magic
 
 from faktory.analyzers.elf import is_elf
+from faktory.analyzers.graphbuild import fnode
 
 HEAD = 4096
 
@@ -41,3 +42,18 @@ def describe(fs, path: str) -> tuple[str, bool]:
     except Exception:  # libmagic errors are reported, not fatal
         text = "data"
     return sys.intern(text), is_elf(head)  # a few dozen descriptions, one string each, however many files
+
+
+def classify_until_stable(gb, keep_elf) -> None:
+    """Every kept file gets its magic; ELF files kept as plain files get their own DT_NEEDED closure."""
+    done: set[str] = set()
+    while True:
+        todo = [p for p in gb.kept_files() if p not in done]
+        if not todo:
+            return
+        for path in todo:
+            done.add(path)
+            magic_text, elf = describe(gb.fs, path)
+            gb.graph.nodes[fnode(path)]["magic"] = magic_text
+            if elf:
+                keep_elf(path, fnode(path), "ELF")

@@ -13,11 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
+from faktory.analyzers.dists import DistIndex
 from faktory.analyzers.globs import glob_regex
 from faktory.analyzers.graphbuild import ENTRY
 from faktory.analyzers.hooks import Hook
+from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.options import HINT_KINDS, AnalyzeOptions, Hint, OptionError, hint
+from faktory.distinfo import canonical_name
 from faktory.image import DIR
 
 LABEL_PREFIX = "dev.faktory."
@@ -38,42 +41,39 @@ class HintKeeper:
     finding: Callable[[Finding], None]
 
 
-def keeper_for(analysis) -> HintKeeper:
-    """The keeper over one Analysis (the only place hints touch it)."""
+def keeper_for(keeper: Keeper, fs, dists: DistIndex, finding: Callable[[Finding], None]) -> HintKeeper:
+    """The HintKeeper over the analysis' narrow keeper and its distribution index."""
     def module(name, reason, detail):
-        return analysis.keep_module(name, ENTRY, reason, detail, optional=True) is not None
+        return keeper.keep_module(name, ENTRY, reason, detail, optional=True) is not None
 
     def package(name, reason, detail):
-        spec = analysis.finder.find(name)
+        spec = keeper.find(name)
         if spec is None or not spec.is_package:
             return module(name, reason, detail)
-        analysis.keeper.keep_package_tree(name, ENTRY, reason, detail)
+        keeper.keep_package_tree(name, ENTRY, reason, detail)
         return True
 
     def submodules(name, reason, detail):
-        spec = analysis.finder.find(name)
+        spec = keeper.find(name)
         if spec is None or not spec.is_package:
             return module(name, reason, detail)
-        analysis.keeper.keep_submodules(name, ENTRY, reason)
+        keeper.keep_submodules(name, ENTRY, reason)
         return True
 
     def path(p, reason, detail):
-        gb = analysis.gb
-        if gb.is_dir(p):
-            gb.keep_tree(p, ENTRY, reason)
+        if keeper.is_dir(p):
+            keeper.keep_tree(p, ENTRY, reason)
             return True
-        return gb.keep_path(p, ENTRY, reason, detail) is not None
+        return keeper.keep_path(p, ENTRY, reason, detail) is not None
 
     def dist_files(name):
-        from faktory.distinfo import canonical_name
-
         dist = canonical_name(name)
-        meta = analysis.dists.meta_dir.get(dist)
+        meta = dists.meta_dir.get(dist)
         if meta is None:
             return None
-        return (meta, *sorted(p for p, d in analysis.dists.by_file.items() if d == dist))
+        return (meta, *sorted(p for p, d in dists.by_file.items() if d == dist))
 
-    return HintKeeper(analysis.gb.fs, module, package, submodules, path, dist_files, analysis.extra_findings.append)
+    return HintKeeper(fs, module, package, submodules, path, dist_files, finding)
 
 
 def from_labels(labels: Mapping[str, str]) -> tuple[tuple[Hint, ...], list[Finding]]:

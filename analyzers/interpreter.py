@@ -10,8 +10,9 @@ from __future__ import annotations
 import posixpath
 import re
 
+from faktory.analyzers import sysfiles
 from faktory.analyzers.elf import ElfInfo
-from faktory.analyzers.graphbuild import GraphBuilder
+from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode
 from faktory.analyzers.model import Interpreter
 from faktory.analyzers.native import NativeResolver
 from faktory.errors import FaktoryError
@@ -134,3 +135,18 @@ def builtin_modules(gb: GraphBuilder, interp: Interpreter) -> frozenset[str]:
             names.add(name.decode())
         pos = data.find(b"\x00PyInit_", pos + 1)
     return frozenset(names | {"sys", "builtins", "_frozen_importlib", "_frozen_importlib_external", "_imp"})
+
+
+def keep_interpreter(gb: GraphBuilder, native: NativeResolver, hops, path: str, env: dict[str, str]) -> Interpreter:
+    """The interpreter as a contributor: the programs on the way to it (shells, env, init shims, wrapper
+    scripts), its ELF closure, the prefix landmark getpath looks for, lib-dynload and the files libc reads."""
+    for hop, reason in hops:
+        native.keep_elf(hop, ENTRY, reason)
+    info = native.keep_elf(path, ENTRY, "interpreter")
+    interp = identify(gb, native, path, info)
+    inode = fnode(interp.real_path)
+    gb.keep_path(posixpath.join(interp.stdlib_dir, "os.py"), inode, "landmark")
+    if interp.dynload_dir:
+        gb.keep_path(interp.dynload_dir, inode, "lib-dynload")
+    sysfiles.keep_runtime_files(gb, inode, env, interp.libc)
+    return interp

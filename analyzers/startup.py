@@ -6,6 +6,10 @@ under -S, as the interpreter does.
 
 from __future__ import annotations
 
+from faktory.analyzers.graphbuild import fnode
+from faktory.analyzers.imports import scan_source
+from faktory.analyzers.keeper import Keeper
+
 COMMON = ("encodings", "codecs", "io", "abc", "os", "stat", "posixpath", "genericpath", "_collections_abc")
 SITE = ("site", "_sitebuiltins")
 BY_VERSION = {
@@ -18,6 +22,21 @@ OPTIONAL_CUSTOMIZE = ("sitecustomize", "usercustomize")
 def startup_modules(version: tuple[int, int, int], no_site: bool) -> tuple[str, ...]:
     mods = COMMON + BY_VERSION.get(version[:2], ())
     return mods if no_site else mods + SITE
+
+
+def keep_startup(keeper: Keeper, src: str, version: tuple[int, int, int], sp) -> None:
+    """What the interpreter imports before the app: its start-up modules, site's customize hooks and the
+    import lines of .pth files (site exec()s them)."""
+    for name in startup_modules(version, sp.no_site):
+        keeper.keep_module(name, src, "startup")
+    if sp.no_site:
+        return
+    for name in OPTIONAL_CUSTOMIZE:
+        keeper.keep_module(name, src, "startup", optional=True)
+    for pth, lineno, line in sp.pth_imports:
+        for ref in scan_source(line.encode()).imports:
+            if ref.level == 0 and ref.module:
+                keeper.keep_module(ref.module, fnode(pth), "pth-import", f"{pth}:{lineno}", optional=True)
 
 # Standard-library modules for development, tests and interactive use. A function-level (lazy) import of one
 # of them from library code is not followed: `pickle._test()` importing doctest, `warnings` importing

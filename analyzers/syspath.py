@@ -135,3 +135,11 @@ def _with_site(gb: GraphBuilder, result: SysPath, site_dirs: list[str]) -> SysPa
                 if gb.exists(path) and path not in result.entries:
                     result.entries.append(path)
     return result
+
+
+def keep_sys_path_files(gb: GraphBuilder, src: str, sp: SysPath) -> None:
+    """What site reads to build sys.path: a venv's pyvenv.cfg and the .pth files."""
+    if sp.venv_cfg:
+        gb.keep_path(sp.venv_cfg, src, "pyvenv.cfg")
+    for pth in sp.pth_files:
+        gb.keep_path(pth, src, "pth")
