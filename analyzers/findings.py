@@ -14,7 +14,10 @@ Stable `kind` strings:
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   computed-import      WARNING an import call outside the stdlib whose module name is computed at run time and
-                       cannot be determined (`import_module(name)`), location file:line
+                       cannot be determined (`import_module(name)`), at module level or in the app's own code,
+                       location file:line
+  lazy-computed-import INFO   the same inside a function of library code: it runs only if the app calls that
+                       function (flask has 13), so it is a note on the verdict, not "unverified"
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
@@ -37,6 +40,14 @@ UNRESOLVED_KINDS = ("computed-import", "unreadable-extension", "syntax-error", "
 
 def unresolved(findings) -> list[Finding]:
     return [f for f in findings if f.kind in UNRESOLVED_KINDS and f.severity == WARNING]
+
+
+# Also unresolved, but only on a path the app may never take: listed with the verdict, which stays "convertible".
+NOTE_KINDS = ("lazy-computed-import",)
+
+
+def noted(findings) -> list[Finding]:
+    return [f for f in findings if f.kind in NOTE_KINDS]
 
 
 FACT_MESSAGES = {

@@ -16,7 +16,7 @@ from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, mnode
 from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, scan_source
 from faktory.analyzers.keeper import Keeper
-from faktory.analyzers.model import WARNING, Finding
+from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
 
 MAIN = "__main__"
@@ -121,9 +121,13 @@ class Imports:
                 strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,
                                                   self._related_to(spec.origin))
                 self.library_strings.update(text for text, _ in scan.strings)
-            for text, lineno in scan.computed:
-                self._k.finding(Finding("computed-import", f"{text}: the module name is computed at run time",
-                                        WARNING, f"{where}:{lineno}"))
+            for text, lineno, in_function in scan.computed:
+                if in_function and library:  # runs only if the app calls that function, like a library's fork
+                    self._k.finding(Finding("lazy-computed-import", f"{text}: the module name is computed at run "
+                                            "time, inside a library function", INFO, f"{where}:{lineno}"))
+                else:
+                    self._k.finding(Finding("computed-import", f"{text}: the module name is computed at run time",
+                                            WARNING, f"{where}:{lineno}"))
         # a module the scan gave up on is named wherever it is: its imports are unknown
         self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
         if app and not library:

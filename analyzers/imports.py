@@ -68,7 +68,8 @@ class ModuleScan:
     main_block_imports: bool = False  # an `if __name__ == "__main__":` block was skipped
     programs: list[tuple[str, int]] = field(default_factory=list)  # literal programs given to subprocess/os.system
     strings: list[tuple[str, int]] = field(default_factory=list)  # quoted dotted names ("pkg.mod", "pkg.mod:attr")
-    computed: list[tuple[str, int]] = field(default_factory=list)  # import calls whose name is not determined
+    # import calls whose name is not determined: (call, line, inside a function: runs only when it is called)
+    computed: list[tuple[str, int, bool]] = field(default_factory=list)
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -271,6 +272,7 @@ class _Walker:
         self.aliases: dict[str, str] = {}
         self._optional = 0
         self._lazy = 0
+        self._functions = 0  # def bodies around the node (`_lazy` counts except handlers too)
         self._triggers = trigger_lines
         # Lines that may matter at all (an import or a trigger): compound statements without one are skipped.
         self._interesting = sorted(set(trigger_lines) | set(import_lines)) if import_lines is not None else None
@@ -326,7 +328,9 @@ class _Walker:
                 for dec in node.decorator_list:
                     self._exprs(dec)
                 self._lazy += 1
+                self._functions += 1
                 self.walk(node.body)
+                self._functions -= 1
                 self._lazy -= 1
             elif kind is ast.ClassDef:
                 for dec in node.decorator_list:
@@ -523,7 +527,7 @@ class _Walker:
                     (level == 0 or package):
                 self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
             else:
-                self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno))
+                self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno, self._functions > 0))
         elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
               and all(part.isidentifier() for part in first.split("."))):
             self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))

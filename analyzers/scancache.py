@@ -19,7 +19,7 @@ from pathlib import Path
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 from faktory.cache import default_cache_dir
 
-SCAN_FORMAT = 8  # bump when the scanner's output changes
+SCAN_FORMAT = 9  # bump when the scanner's output changes
 
 
 def _encode(scan: ModuleScan) -> str:
@@ -43,7 +43,7 @@ def _decode(text: str) -> ModuleScan:
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],
         programs=[(a, b) for a, b in doc.get("programs", [])],
-        strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b) for a, b in doc["computed"]],
+        strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b, bool(c)) for a, b, c in doc["computed"]],
     )
 
 

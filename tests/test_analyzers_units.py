@@ -578,8 +578,10 @@ def test_library_plugin_tables_and_import_calls_outside_the_stdlib(tmp_path, elf
     assert not {"plug.formats.pdf", "plug.drivers.c", "other.unrelated"} & kept
     edge = graph.edges["module:plug", "module:plug.formats.csv"]
     assert edge["reason"] == "named-by-string" and edge["detail"] == f"{site}/plug/__init__.py:5"
-    computed = [(f.kind, str(f.location)) for f in unresolved(closure.findings)]
-    assert computed == [("computed-import", f"{site}/plug/__init__.py:9")]
+    # inside a library function: runs only if the app calls it, so a note with its line, not "unresolved"
+    assert unresolved(closure.findings) == []
+    computed = [(f.kind, f.severity, str(f.location)) for f in closure.findings if "computed" in f.kind]
+    assert computed == [("lazy-computed-import", "info", f"{site}/plug/__init__.py:9")]
 
 
 def test_a_syntax_error_is_a_finding_and_the_imports_are_still_read(tmp_path, elf_bytes):

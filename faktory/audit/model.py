@@ -161,6 +161,8 @@ class TargetVerdict:
     projected_size: int | None = None  # bytes of the converted output, estimated from the closure
     # What the analysis could not resolve (computed imports, unreadable extensions): convertible, but unverified
     unverified: tuple[Issue, ...] = ()
+    # Computed imports only inside library functions: listed, but they fail only if the app calls that function
+    notes: tuple[Issue, ...] = ()
 
     @property
     def label(self) -> str:
@@ -178,6 +180,7 @@ class TargetVerdict:
             "blockers": [i.to_dict() for i in self.blockers],
             "warnings": [i.to_dict() for i in self.warnings],
             "unverified": [i.to_dict() for i in self.unverified],
+            "notes": [i.to_dict() for i in self.notes],
         }
 
     @classmethod
@@ -189,6 +192,7 @@ class TargetVerdict:
             warnings=tuple(Issue.from_dict(i) for i in d.get("warnings", ())),
             projected_size=d.get("projected_size"),
             unverified=tuple(Issue.from_dict(i) for i in d.get("unverified", ())),
+            notes=tuple(Issue.from_dict(i) for i in d.get("notes", ())),
         )
 
 

@@ -1,7 +1,9 @@
 """Per-target verdicts come from the same check `faktory convert` runs (faktory.emitters.convert.check: the emitter's
 own `check(closure)` plus what blocks every target): the audit never re-states target rules. What the analysis
 could not resolve (computed imports, unreadable extensions) makes a convertible verdict "convertible, unverified",
-with those findings as its reasons.
+with those findings as its reasons. A computed import found only inside a function of library code is a note on
+the verdict instead (with its file:line): like a library's fork or subprocess, it fails only if the app takes
+that path.
 
 `emitter_for` is the one adapter onto the emitters registry (faktory.emitters.convert.emitter_for). A target whose emitter
 cannot be found gets `convertible=None` ("not checked") rather than a guess.
@@ -9,7 +11,7 @@ cannot be found gets `convertible=None` ("not checked") rather than a guess.
 
 from __future__ import annotations
 
-from faktory.analyzers.findings import unresolved
+from faktory.analyzers.findings import noted, unresolved
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.audit.model import Issue, TargetVerdict
 from faktory.emitters.convert import check, emitter_for as lookup
@@ -48,8 +50,9 @@ def target_verdict(target: str, closure: Closure) -> TargetVerdict:
     warnings = tuple(i for i in unique if i.severity != BLOCKER)
     size = _projected_size(emitter, closure)
     unverified = tuple(dict.fromkeys(issue(f) for f in unresolved(closure.findings)))
+    notes = tuple(dict.fromkeys(issue(f) for f in noted(closure.findings)))
     return TargetVerdict(target, convertible=not blockers, blockers=blockers, warnings=warnings, projected_size=size,
-                         unverified=unverified)
+                         unverified=unverified, notes=notes)
 
 
 def _projected_size(emitter, closure: Closure) -> int:

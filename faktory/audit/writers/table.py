@@ -16,7 +16,8 @@ def _verdict_cell(verdict) -> Text:
     if verdict.convertible and verdict.unverified:
         return Text("✓? unverified", style="yellow")
     if verdict.convertible:
-        return Text("✓" + (f" {len(verdict.warnings)}w" if verdict.warnings else ""), style="green")
+        notes = f" {len(verdict.notes)}n" if verdict.notes else ""
+        return Text("✓" + (f" {len(verdict.warnings)}w" if verdict.warnings else "") + notes, style="green")
     return Text(f"✗ {len(verdict.blockers)}", style="bold red")
 
 
@@ -84,8 +85,15 @@ def _esc(text: str) -> str:
 
 
 def _unverified_lines(row) -> list[str]:
-    """Why a ✓? : what the analysis could not resolve, once per image (every target shares it), by kind."""
-    issues = next((v.unverified for v in row.targets.values() if v.convertible and v.unverified), ())
+    """Why a ✓? : what the analysis could not resolve, once per image (every target shares it), by kind; then
+    the notes (computed imports inside library functions), which leave a ✓ a ✓."""
+    def first(attr: str):
+        return next((getattr(v, attr) for v in row.targets.values() if v.convertible and getattr(v, attr)), ())
+
+    return _by_kind(first("unverified"), "[yellow]unverified[/]") + _by_kind(first("notes"), "[cyan]note[/]")
+
+
+def _by_kind(issues, label: str) -> list[str]:
     by_kind: dict[str, list] = {}
     for issue in issues:
         by_kind.setdefault(issue.kind, []).append(issue)
@@ -93,5 +101,5 @@ def _unverified_lines(row) -> list[str]:
     for kind, found in by_kind.items():
         more = f" [dim](+{len(found) - 1} more)[/]" if len(found) > 1 else ""
         where = f" [dim]({_esc(found[0].location)})[/]" if found[0].location else ""
-        lines.append(f"  [yellow]unverified[/] {kind}: {_esc(found[0].message)}{where}{more}")
+        lines.append(f"  {label} {kind}: {_esc(found[0].message)}{where}{more}")
     return lines
