@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from faktory.analyzers.findings import unresolved
+from faktory.analyzers.findings import noted, unresolved
 from faktory.analyzers.model import BLOCKER, Closure, Finding
 from faktory.emitters.base import Artifact, Capabilities, EmitOptions, Emitter
 from faktory.emitters.manifest import MANIFEST, README, describe, load_manifest, read_manifest, write_manifest, write_readme
@@ -104,8 +104,8 @@ def convert(image: Image, closure: Closure, target: str, outdir: Path, options: 
     started = time.monotonic()
     try:
         artifact = emitter.emit(image, closure, staging, options)
-        # what the analysis could not resolve goes with the output too: a reader of faktory.json is told
-        unsure = tuple(f for f in unresolved(closure.findings) if f not in findings)
+        # what the analysis could not resolve goes with the output too (the notes as well): faktory.json says it
+        unsure = tuple(f for f in unresolved(closure.findings) + noted(closure.findings) if f not in findings)
         artifact = replace(artifact, outdir=outdir, findings=tuple(findings) + unsure,
                            run_command=artifact.run_command.replace(str(staging), str(outdir)))
         files = _files(staging)

@@ -92,3 +92,14 @@ def test_flask_computed_imports_are_all_inside_library_functions_so_it_is_conver
     found = json.loads(faktory("analyze", fixture_images["flask"].tag, "--json").stdout)["findings"]
     assert sorted(f["location"] for f in found if f["kind"] == "lazy-computed-import") == \
         sorted(n["location"] for n in notes)
+
+
+def test_the_converted_output_says_both_kinds(computed, tmp_path):
+    out = tmp_path / "out"
+    result = faktory("convert", computed, "--to", "oci", "-o", str(out))
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "unverified" in result.stderr and "computed import(s) inside library functions" in result.stderr
+    found = {(f["kind"], f["location"]) for f in json.loads((out / "faktory.json").read_text())["findings"]}
+    assert ("computed-import", "/app/app.py:8") in found
+    assert ("lazy-computed-import", f"{SITE}/picker/__init__.py:8") in found
+    assert "lazy-computed-import" in (out / "README.md").read_text()

@@ -60,7 +60,7 @@ def command(
     verify: bool = typer.Option(False, "--verify", help="Run `faktory verify` on the output right after emitting."),
     analysis=None,
 ) -> None:
-    from faktory.analyzers.findings import unresolved
+    from faktory.analyzers.findings import noted, unresolved
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, capabilities, check, describe, pushable_targets, validate
 
@@ -117,6 +117,10 @@ def command(
         kinds = ", ".join(sorted({f.kind for f in unsure}))
         console.print(f"  [yellow]unverified[/]: {len(unsure)} thing(s) the analysis could not resolve ({kinds}); "
                       "`faktory analyze` lists them")
+    notes = noted(closure.findings)
+    if notes:
+        console.print(f"  note: {len(notes)} computed import(s) inside library functions, which fail only if the app "
+                      "calls them; `faktory analyze` lists them")
     if push_ref:
         console.print(f"[green]pushed[/] {push_ref}")
     print(artifact.run_command)

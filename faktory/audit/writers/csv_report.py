@@ -14,7 +14,7 @@ BASE_COLUMNS = (
     "entrypoint", "image_size", "closure_size", "closure_files", "wasted_bytes", "efficiency", "layers",
     "distributions", "packages", "c_extensions", "native_libraries", "findings",
 )
-TARGET_COLUMNS = ("convertible", "projected_size", "blockers", "warnings", "blocker_kinds", "unverified")
+TARGET_COLUMNS = ("convertible", "projected_size", "blockers", "warnings", "blocker_kinds", "unverified", "notes")
 
 
 def columns(targets) -> list[str]:
@@ -55,6 +55,7 @@ def row_values(row: ImageAudit, targets) -> dict:
         values[f"{t}_warnings"] = len(verdict.warnings) if verdict else ""
         values[f"{t}_blocker_kinds"] = ";".join(sorted({b.kind for b in verdict.blockers})) if verdict else ""
         values[f"{t}_unverified"] = len(verdict.unverified) if verdict else ""
+        values[f"{t}_notes"] = len(verdict.notes) if verdict else ""
     return values
 
 
