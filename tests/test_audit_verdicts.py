@@ -88,6 +88,9 @@ def test_flask_computed_imports_are_all_inside_library_functions_so_it_is_conver
         path, _, line = note["location"].rpartition(":")
         assert path.startswith(f"{SITE}/") and line.isdigit(), note  # listed with file:line, never silent
     assert "note lazy-computed-import" in table and "unverified" not in table
+    html = tmp_path / "report.html"
+    assert faktory("audit", fixture_images["flask"].tag, "--targets", "oci", "--html", str(html)).returncode == 0
+    assert "computed import(s) inside library functions" in html.read_text() and "✓?" not in html.read_text()
     # the analysis lists every one of them too
     found = json.loads(faktory("analyze", fixture_images["flask"].tag, "--json").stdout)["findings"]
     assert sorted(f["location"] for f in found if f["kind"] == "lazy-computed-import") == \
