@@ -1,70 +1,261 @@
-"""Size and time of conversions: source image, closure, output and output --compact per target.
+"""Side by side, per fixture, in one run: the physical limit, faktory, PyInstaller and the dynamic minimum.
 
-    .venv/bin/python bench/convert_bench.py [APP_OR_REF ...] [--targets microvm,oci,...]
+    .venv/bin/python bench/convert_bench.py [APP ...] [--target oci] [--no-pyinstaller] [--sizes-only]
+    .venv/bin/python bench/convert_bench.py --pyinstaller-only APP ...    # fill the PyInstaller cache
 
-Apps are fixture names (faktory-fixture/NAME:latest); anything with ':' or '/' is taken as a reference.
-Output size is the artifact itself: the initrd for microvm/unikraft, the compressed image for oci/km, the ISO
-for rumprun, the sysroot for nanos (faktory.json and README excluded; microvm also ships a ~8 MB kernel).
+Per fixture (fixture names; default: a representative set):
+1. gunzip: Python zlib over its gzip layer blobs (the fixture's OCI layout), 1 MiB reads: reading the layers once.
+2. `faktory convert --to TARGET` of that OCI layout in a child process, cold (empty FAKTORY_CACHE_DIR: no layer
+   cache, no scan cache) and warm (the same cache again), plain and `--compact`.
+3. PyInstaller 6 `--onedir --strip` built inside the image's root by bench/peer_pyinstaller.py, whose bundle must
+   print what the original prints. Results are cached per image id under the cache dir's `bench/` (a build takes
+   minutes): `--pyinstaller-only` fills it, in the background, before a bench run.
+4. The dynamic minimum: the regular files the app's probe touches under strace (the oracle of
+   tests/test_analyze_oracle.py), summed as they are in the image and as shipped (ELF debug sections stripped).
+Output sizes are what the target ships: the uncompressed rootfs payload (file bytes) and the artifact itself
+(the gzip'd OCI image; the initrd for microvm/unikraft; the sysroot for nanos). Timings are wall clock on
+whatever else the machine runs; they are never test assertions.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from faktory.api import analyze, convert, load_image
-from faktory.emitters.base import EmitOptions
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-APPS = ("flask", "fastapi", "requests-cli", "numpy", "pkg-app", "multistage", "whiteout")
-TARGETS = ("microvm", "oci", "unikraft", "nanos", "rumprun")
+from faktory.api import analyze, load_image  # noqa: E402
+from fixtures import catalog  # noqa: E402
+from fixtures.build import cache_root, ensure, tag_of  # noqa: E402
+
+APPS = ("black", "ruamel-yaml", "protobuf", "faker", "sqlalchemy", "matplotlib", "pygments-debian", "flask")
+FAKTORY = [str(ROOT / ".venv/bin/faktory")] if (ROOT / ".venv/bin/faktory").exists() else [sys.executable, "-m",
+                                                                                            "faktory"]
+READ = 1 << 20
 
 
-def artifact_size(outdir: Path) -> int:
-    doc = json.loads((outdir / "faktory.json").read_text())
-    if "image" in doc and "compressed_size" in doc["image"]:
+@dataclass(frozen=True)
+class PeerResult:
+    ok: bool
+    why: str
+    bytes: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Output:
+    payload: int  # file bytes in the rootfs as shipped
+    artifact: int  # what the target ships (compressed image, initrd, sysroot)
+    seconds: float
+
+
+# --- 1. the physical limit ---------------------------------------------------------------------------------
+def layer_blobs(layout: Path) -> list[Path]:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    return [layout / "blobs/sha256" / layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def gunzip_seconds(blobs: list[Path]) -> float:
+    started = time.perf_counter()
+    for blob in blobs:
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        with open(blob, "rb") as fh:
+            for chunk in iter(lambda: fh.read(READ), b""):
+                inflate.decompress(chunk)
+    return time.perf_counter() - started
+
+
+# --- 2. faktory ----------------------------------------------------------------------------------------------
+def convert(ref: str, target: str, out: Path, cache: Path, compact: bool) -> Output:
+    argv = [*FAKTORY, "convert", ref, "--to", target, "-o", str(out), "--force", *(["--compact"] if compact else [])]
+    started = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, FAKTORY_CACHE_DIR=str(cache)))
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()[-300:]}")
+    doc = json.loads((out / "faktory.json").read_text())
+    payload = doc.get("uncompressed_layer_size") or payload_of(doc)
+    shutil.rmtree(out)
+    return Output(payload, artifact_size(doc), seconds)
+
+
+def artifact_size(doc: dict) -> int:
+    if "compressed_size" in doc.get("image", {}):
         return doc["image"]["compressed_size"]
-    files = doc["files"]
-    return sum(size for name, size in files.items() if name != "vmlinuz")
+    return sum(size for name, size in doc["files"].items() if name not in ("vmlinuz", "faktory.json", "README.md"))
 
 
-def mb(n: int) -> str:
-    return f"{n / 1e6:8.1f}"
+def payload_of(doc: dict) -> int:
+    return doc.get("payload_size") or artifact_size(doc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def faktory_side(ref: str, target: str, scratch: Path) -> dict[str, Output]:
+    """Cold and warm, plain and --compact: cold = a fresh cache dir; warm = the same dir a second time."""
+    cache = scratch / "cache"
+    cache.mkdir()
+    out = {"cold": convert(ref, target, scratch / "out", cache, False),
+           "warm": convert(ref, target, scratch / "out", cache, False),
+           "compact": convert(ref, target, scratch / "out", cache, True)}
+    shutil.rmtree(cache)
+    return out
+
+
+# --- 3. PyInstaller ------------------------------------------------------------------------------------------
+def _peer_cache() -> Path:
+    return Path(os.environ.get("FAKTORY_BENCH_CACHE") or Path.home() / ".cache/faktory/bench") / "pyinstaller.json"
+
+
+def _image_id(app: str) -> str:
+    return subprocess.run(["docker", "image", "inspect", tag_of(app), "--format", "{{.Id}}"], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def pyinstaller(app: str, *, build: bool) -> PeerResult | None:
+    """PyInstaller --onedir --strip of the app, from the cache, else built when `build` (minutes per app)."""
+    import peer_pyinstaller
+
+    path = _peer_cache()
+    cache = json.loads(path.read_text()) if path.exists() else {}
+    key = f"{app}@{_image_id(app)}:strip:{peer_pyinstaller.PYINSTALLER[0]}"
+    if key in cache:
+        return PeerResult(**cache[key])
+    if not build:
+        return None
+    from tests.oracle import trace
+
+    spec = catalog.apps()[app]
+    with trace.private_dir(prefix=f"bench-peer-{app}-") as tmp:  # the sandbox's uid must reach the root
+        try:
+            result = PeerResult(*peer_pyinstaller.peer(app, spec, Path(tmp), strip=True))
+        except (RuntimeError, subprocess.SubprocessError, OSError) as err:
+            result = PeerResult(False, f"error: {err}", 0, 0.0)
+    cache = json.loads(path.read_text()) if path.exists() else {}  # another run may have added rows meanwhile
+    cache[key] = asdict(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".part").write_text(json.dumps(cache, indent=1))
+    path.with_suffix(".part").replace(path)
+    return result
+
+
+# --- 4. the dynamic minimum ----------------------------------------------------------------------------------
+def dynamic_minimum(app: str, scratch: Path) -> tuple[int, int] | None:
+    """(bytes in the image, bytes as shipped with debug sections stripped) of the files the probe touches."""
+    from faktory.emitters.compact import ELF_MAGIC
+    from tests.oracle import check, rootfs, trace
+
+    spec = catalog.apps()[app]
+    probe = spec.probe
+    image = load_image(tag_of(app))
+    cfg = image.config
+    with trace.private_dir(prefix=f"bench-oracle-{app}-") as home:
+        root = rootfs.export_image(tag_of(app), home / "root")
+        log = scratch / "strace.log"
+        if probe.http_port:
+            argv = list(cfg.argv)
+            traced = trace.serve_and_get(root, argv, cfg.env_map, cfg.working_dir, probe.http_port, probe.http_path,
+                                         log)
+        elif probe.cmd:
+            argv = list(cfg.entrypoint or ()) + list(probe.cmd)
+            traced = trace.run_traced(root, argv, cfg.env_map, cfg.working_dir, log)
+        else:
+            return None
+        paths = check.without_program_lookups(traced.paths, log.read_text(errors="replace"), argv[0],
+                                              cfg.working_dir or "/", str(root), cfg.env_map)
+        files = check.dynamic_files(image.fs, paths)
+        shipped = 0
+        for path, size in files.items():
+            host = root / path.lstrip("/")
+            with open(host, "rb") as fh:
+                head = fh.read(4)
+            if head == ELF_MAGIC and size >= 4096:
+                stripped = scratch / "elf"
+                if subprocess.run(["strip", "--strip-debug", "-o", str(stripped), str(host)],
+                                  capture_output=True).returncode == 0:
+                    size = min(size, stripped.stat().st_size)
+            shipped += size
+        return sum(files.values()), shipped
+
+
+# --- the table -----------------------------------------------------------------------------------------------
+def mb(n: int | None) -> str:
+    return "–" if not n else f"{n / 1e6:.1f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "–" if not a or not b else f"{a / b:.2f}×"
+
+
+def bench_app(app: str, target: str, fixture, *, peer: bool, build_peer: bool, sizes_only: bool) -> dict:
+    row: dict = {"app": app}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{app}-") as tmp:
+        scratch = Path(tmp)
+        blobs = layer_blobs(fixture.oci)
+        row["blobs"] = sum(b.stat().st_size for b in blobs)
+        row["gunzip_s"] = gunzip_seconds(blobs)
+        row["faktory"] = faktory_side(fixture.oci_ref, target, scratch)
+        if not sizes_only:
+            row["dynamic"] = dynamic_minimum(app, scratch)
+        row["peer"] = pyinstaller(app, build=build_peer) if peer else None
+    return row
+
+
+def print_table(rows: list[dict], target: str) -> None:
+    print(f"\n| app | blobs MB | gunzip s | cold s (×gz) | warm s (×gz) | dynamic min MB (image / stripped) | "
+          f"{target} default MB (× min) | --compact MB (× min) | {target} artifact MB default / compact | "
+          f"PyInstaller --strip MB | compact vs PyInstaller |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        fk, dyn, peer = r["faktory"], r.get("dynamic"), r.get("peer")
+        minimum = dyn[1] if dyn else None
+        peer_mb = (mb(peer.bytes) if peer.ok else f"fails ({peer.why})") if peer else "–"
+        versus = ratio(fk["compact"].payload, peer.bytes) if peer and peer.ok else "–"
+        print(f"| {r['app']} | {mb(r['blobs'])} | {r['gunzip_s']:.2f} | {fk['cold'].seconds:.1f} "
+              f"({ratio(fk['cold'].seconds, r['gunzip_s'])}) | {fk['warm'].seconds:.1f} "
+              f"({ratio(fk['warm'].seconds, r['gunzip_s'])}) | {mb(dyn[0]) if dyn else '–'} / {mb(minimum)} | "
+              f"{mb(fk['cold'].payload)} ({ratio(fk['cold'].payload, minimum)}) | {mb(fk['compact'].payload)} "
+              f"({ratio(fk['compact'].payload, minimum)}) | {mb(fk['cold'].artifact)} / {mb(fk['compact'].artifact)} "
+              f"| {peer_mb} | {versus} |", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="convert_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("apps", nargs="*", default=list(APPS))
-    parser.add_argument("--targets", default=",".join(TARGETS))
-    args = parser.parse_args()
-    targets = args.targets.split(",")
-    print(f"{'app':14} {'target':9} {'source MB':>9} {'closure MB':>10} {'out MB':>8} {'compact MB':>10} "
-          f"{'ratio':>6} {'ratio-c':>7} {'convert s':>9} {'analyze s':>9}")
-    with tempfile.TemporaryDirectory(prefix="faktory-bench-") as tmp:
+    parser.add_argument("--target", default="oci")
+    parser.add_argument("--no-pyinstaller", action="store_true", help="leave the PyInstaller column out")
+    parser.add_argument("--build-pyinstaller", action="store_true", help="build what the cache lacks (slow)")
+    parser.add_argument("--pyinstaller-only", action="store_true", help="only fill the PyInstaller cache")
+    parser.add_argument("--sizes-only", action="store_true", help="no strace oracle run")
+    args = parser.parse_args(argv)
+    if args.pyinstaller_only:
         for app in args.apps:
-            ref = app if (":" in app or "/" in app) else f"faktory-fixture/{app}:latest"
-            image = load_image(ref)
-            t0 = time.monotonic()
-            closure = analyze(image)
-            analyze_s = time.monotonic() - t0
-            for target in targets:
-                sizes, seconds = [], 0.0
-                for compact in (False, True):
-                    out = Path(tmp) / f"{app}-{target}-{compact}".replace("/", "_")
-                    t1 = time.monotonic()
-                    convert(image, closure, target, out, EmitOptions(force=True, compact=compact))
-                    if not compact:
-                        seconds = time.monotonic() - t1
-                    sizes.append(artifact_size(out))
-                    shutil.rmtree(out)
-                ratio = image.size / sizes[0] if sizes[0] else 0
-                ratio_c = image.size / sizes[1] if sizes[1] else 0
-                print(f"{app:14} {target:9} {mb(image.size):>9} {mb(closure.size):>10} {mb(sizes[0])} "
-                      f"{mb(sizes[1]):>10} {ratio:6.1f} {ratio_c:7.1f} {seconds:9.2f} {analyze_s:9.2f}", flush=True)
+            result = pyinstaller(app, build=True)
+            print(f"{app}: {result}", flush=True)
+        return 0
+    fixtures = ensure(only=args.apps, push_images=False)
+    rows = []
+    for app in args.apps:
+        if app not in fixtures.images:
+            print(f"{app}: fixture unavailable: {fixtures.missing.get(app)}", file=sys.stderr)
+            continue
+        row = bench_app(app, args.target, fixtures.images[app], peer=not args.no_pyinstaller,
+                        build_peer=args.build_pyinstaller, sizes_only=args.sizes_only)
+        rows.append(row)
+        print_table([row], args.target)
+    print(f"\nload average {os.getloadavg()[0]:.1f}; all rows:")
+    print_table(rows, args.target)
+    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,11 +119,23 @@ def _run_probe(root: Path, argv: list[str], env: dict[str, str], workdir: str, s
     return ran.stdout + ran.stderr, ran.returncode
 
 
+def _run_writable(root: Path, argv: list[str], env: dict[str, str], workdir: str, timeout: float):
+    """A sandboxed run whose root is writable (the sandbox mounts it read-only): pip installs PyInstaller into
+    the scratch export and the build writes there."""
+    cmd = trace.bwrap_argv(root, argv, env, workdir)
+    cmd[cmd.index("--ro-bind")] = "--bind"
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {err.timeout:.0f} s")
+
+
 def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def peer(app: str, spec, scratch: Path) -> tuple[bool, str, int, float]:
+def peer(app: str, spec, scratch: Path, *, strip: bool = False) -> tuple[bool, str, int, float]:
+    """(same output, why, bundle bytes, build seconds); `strip`: PyInstaller's --strip (its smallest onedir)."""
     image = load_image(tag_of(app))
     cfg = image.config
     argv = list(cfg.entrypoint or ()) + list(spec.probe.cmd if spec.probe.cmd and not spec.probe.http_port
@@ -136,23 +147,25 @@ def peer(app: str, spec, scratch: Path) -> tuple[bool, str, int, float]:
     shutil.copytree(wheels, root / "opt/pyi-wheels")
     add_binutils(root)
     python = "python3"
+    script, options, args = entry_point(root, argv, env, workdir)
+    trace.give_to_sandbox(root / "opt")  # what was copied in as root: the sandbox's uid writes below /opt
     pip_args = ["install", "--quiet", "--no-index", "--find-links", "/opt/pyi-wheels", "--target", "/opt/pyi",
                 *PYINSTALLER]
-    install = trace.run_plain(root, [python, "-m", "pip", *pip_args], env, "/", timeout=600)
+    install = _run_writable(root, [python, "-m", "pip", *pip_args], env, "/", timeout=600)
     if install.returncode != 0 and "No module named pip" in install.stderr:  # Debian's python3: pip from its wheel
         pip = next((root / "opt/pyi-wheels").glob("pip-*.whl")).name
-        install = trace.run_plain(root, [python, f"/opt/pyi-wheels/{pip}/pip", *pip_args, "--break-system-packages"],
-                                  env, "/", timeout=600)
+        install = _run_writable(root, [python, f"/opt/pyi-wheels/{pip}/pip", *pip_args, "--break-system-packages"],
+                                env, "/", timeout=600)
     if install.returncode != 0:
         return False, f"pip install: {(install.stderr.strip().splitlines() or [''])[-1][:120]}", 0, 0.0
-    script, options, args = entry_point(root, argv, env, workdir)
     name = Path(script).stem.replace(".", "_") or "app"
     started = time.monotonic()
-    build = trace.run_plain(root, [python, "-c", "import sys; sys.path.append('/opt/pyi'); "
+    build = _run_writable(root, [python, "-c", "import sys; sys.path.append('/opt/pyi'); "
                                    "from PyInstaller.__main__ import run; run()",
                                    "--onedir", "--noconfirm", "--log-level", "WARN", "--name", name,
                                    "--distpath", "/opt/pyi-out/dist", "--workpath", "/opt/pyi-out/build",
-                                   "--specpath", "/opt/pyi-out", *options, script], env, workdir,
+                                   "--specpath", "/opt/pyi-out", *(["--strip"] if strip else []), *options, script],
+                            env, workdir,
                             timeout=BUILD_TIMEOUT)
     seconds = time.monotonic() - started
     bundle = root / "opt/pyi-out/dist" / name
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.apps or [name for name, spec in specs.items() if spec.verify]
     rows = []
     for name in names:
-        with tempfile.TemporaryDirectory(prefix=f"peer-{name}-") as tmp:
+        with trace.private_dir(prefix=f"peer-{name}-") as tmp:  # the sandbox's uid must reach the root
             try:
                 ok, why, size, seconds = peer(name, specs[name], Path(tmp))
             except (RuntimeError, subprocess.SubprocessError, OSError) as err:

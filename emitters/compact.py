@@ -5,7 +5,8 @@ Sourceless bytecode comes first from the image's own `__pycache__` (pip and Debi
 the image's interpreter) when its header matches the source's mtime and size, as CPython itself checks; else it
 is compiled by a host CPython of the image's X.Y (pyenv prefixes) in a separate isolated process that only
 compiles — the image's code is never run. A module whose bytecode would be larger than its source, when the
-plain output ships the source alone, keeps its source: --compact is never larger than the plain output.
+plain output ships the source alone, keeps its source (weighed deflated when the output is gzip'd): --compact is
+never larger than the plain output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import posixpath
 import shutil
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,6 +50,8 @@ class CompactReport:
     from_image_cache: int = 0
     kept_source: int = 0  # bytecode would have been larger than the source
     compact: bool = False  # --compact asked for sourceless bytecode
+    deduped_files: int = 0  # names stored as links to an identical file
+    dedupe_bytes_saved: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -142,9 +146,17 @@ def _image_bytecode(rootfs: Rootfs, entry: RootEntry, tag: str) -> RootEntry | N
 
 
 def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], workdir: Path,
-                    report: CompactReport, *, cached_by_plain: set[str] = frozenset()) -> None:
+                    report: CompactReport, *, cached_by_plain: set[str] = frozenset(), compressed: bool = False) -> None:
     """Sources -> sourceless .pyc. `cached_by_plain`: sources whose image cache the plain output ships too
-    (there bytecode replaces source + cache, so it always saves)."""
+    (there bytecode replaces source + cache, so it always saves). `compressed`: the output is gzip'd, so a
+    module is weighed deflated (text deflates about twice as well as bytecode: a smaller .pyc can cost more)."""
+
+    def weight(entry: RootEntry) -> int:
+        if not compressed:
+            return entry.size
+        deflate = zlib.compressobj(6)
+        return sum(len(deflate.compress(chunk)) for chunk in rootfs.chunks(entry)) + len(deflate.flush())
+
     tag = f"cpython-{version[0]}{version[1]}"
     todo: list[RootEntry] = []
     for entry in list(rootfs.entries.values()):
@@ -168,7 +180,7 @@ def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], wo
         pyc = compiled.get(entry.path)
         if pyc is None:
             continue
-        if pyc.size > entry.size and entry.path not in cached_by_plain:
+        if entry.path not in cached_by_plain and (pyc.size > entry.size or weight(pyc) > weight(entry)):
             report.kept_source += 1
             continue
         rootfs.remove(entry.path)
@@ -211,11 +223,12 @@ def _compile_on_host(rootfs: Rootfs, version: tuple[int, ...], entries: list[Roo
 
 
 def shrink(rootfs: Rootfs, version: tuple[int, ...], workdir: Path, *, strip: bool, bytecode: bool,
-           keep: set[str] = frozenset(), cached_by_plain: set[str] = frozenset()) -> CompactReport:
+           keep: set[str] = frozenset(), cached_by_plain: set[str] = frozenset(),
+           compressed: bool = False) -> CompactReport:
     workdir.mkdir(parents=True, exist_ok=True)
     report = CompactReport(compact=bytecode)
     if strip:
         strip_elf(rootfs, workdir, report)
     if bytecode:
-        compile_sources(rootfs, version, keep, workdir, report, cached_by_plain=cached_by_plain)
+        compile_sources(rootfs, version, keep, workdir, report, cached_by_plain=cached_by_plain, compressed=compressed)
     return report

@@ -1,12 +1,16 @@
 """A newc ("070701") cpio writer: the initramfs format of Linux and Unikraft's initrd.
 
-Only what both loaders accept: regular files, directories, symlinks (and, for Linux, device nodes).
-Hardlinks are never emitted as such (Unikraft extracts the first name empty); callers write full files.
+Regular files, directories, symlinks (and, for Linux, device nodes). Hardlinks (`link_group`) only for Linux:
+its initramfs unpacker links every name of an (ino, nlink > 1) group to the first one and writes the data
+wherever it comes, so GNU cpio's habit, data on the last name only, unpacks right there and with `cpio -i`.
+Unikraft's ukcpio (0.16 to 0.17) ignores ino and nlink and extracts each name as its own file: the names
+before the last would be empty, so its callers write full files.
 """
 
 from __future__ import annotations
 
 import stat
+from dataclasses import dataclass
 from typing import BinaryIO, Iterable
 
 MAGIC = b"070701"
@@ -22,6 +26,12 @@ def _pad(n: int) -> bytes:
     return b"\0" * ((4 - n % 4) % 4)
 
 
+@dataclass(frozen=True)
+class LinkGroup:
+    ino: int
+    count: int
+
+
 class NewcWriter:
     """Streams entries to `out`. Names are written relative to '/' ("usr/bin/python3"), as both loaders expect."""
 
@@ -33,12 +43,14 @@ class NewcWriter:
         self.written = 0
 
     def _header(self, name: str, mode: int, size: int, *, nlink: int = 1, rdev: tuple[int, int] = (0, 0),
-                uid: int = 0, gid: int = 0) -> None:
+                uid: int = 0, gid: int = 0, ino: int | None = None) -> None:
         if size > MAX_SIZE:
             raise CpioError(f"{name}: {size} bytes does not fit a newc entry (32-bit size)")
-        self._ino += 1
+        if ino is None:
+            self._ino += 1
+            ino = self._ino
         raw_name = name.encode("utf-8", "surrogateescape") + b"\0"
-        fields = (self._ino, mode, uid, gid, nlink, self.mtime, size, 0, 0, rdev[0], rdev[1], len(raw_name), 0)
+        fields = (ino, mode, uid, gid, nlink, self.mtime, size, 0, 0, rdev[0], rdev[1], len(raw_name), 0)
         head = MAGIC + b"".join(b"%08X" % f for f in fields)
         self._write(head + raw_name + _pad(len(head) + len(raw_name)))
 
@@ -59,7 +71,8 @@ class NewcWriter:
         self._header(self._name(path), stat.S_IFLNK | 0o777, len(data))
         self._write(data + _pad(len(data)))
 
-    def add_file(self, path: str, data: bytes | Iterable[bytes], size: int | None = None, mode: int = 0o644) -> None:
+    def add_file(self, path: str, data: bytes | Iterable[bytes], size: int | None = None, mode: int = 0o644,
+                 link: "LinkGroup | None" = None) -> None:
         """`data` is bytes or an iterable of chunks totalling `size` bytes."""
         if isinstance(data, (bytes, bytearray)):
             size = len(data)
@@ -68,7 +81,10 @@ class NewcWriter:
             raise CpioError(f"{path}: size required for streamed content")
         else:
             chunks = data
-        self._header(self._name(path), stat.S_IFREG | (mode & 0o7777), size)
+        if link is None:
+            self._header(self._name(path), stat.S_IFREG | (mode & 0o7777), size)
+        else:
+            self._header(self._name(path), stat.S_IFREG | (mode & 0o7777), size, nlink=link.count, ino=link.ino)
         got = 0
         for chunk in chunks:
             got += len(chunk)
@@ -76,6 +92,15 @@ class NewcWriter:
         if got != size:
             raise CpioError(f"{path}: announced {size} bytes, got {got}")
         self._write(_pad(size))
+
+    def new_link_group(self, count: int) -> "LinkGroup":
+        """One inode for `count` names, to pass to `add_file(link=...)` for each of them."""
+        self._ino += 1
+        return LinkGroup(self._ino, count)
+
+    def add_link_name(self, path: str, link: "LinkGroup", mode: int = 0o644) -> None:
+        """A name of `link` without data: the group's last name (an `add_file`) carries it."""
+        self._header(self._name(path), stat.S_IFREG | (mode & 0o7777), 0, nlink=link.count, ino=link.ino)
 
     def add_device(self, path: str, char: bool, major: int, minor: int, mode: int = 0o600) -> None:
         kind = stat.S_IFCHR if char else stat.S_IFBLK

@@ -145,7 +145,7 @@ class KmEmitter:
         bases = km_bases(base)
         version = "%d.%d" % tuple(closure.interpreter.version[:2])
         chosen = bases.get(version) or next(iter(bases.values()))  # --force past a version blocker
-        full, report = prepare_rootfs(image, closure, Layout(dirs=()), options, outdir)
+        full, report = prepare_rootfs(image, closure, Layout(dirs=(), compressed=True), options, outdir)
         app = self._app_layer(image, closure, full, base, chosen.stdlib, chosen.interpreter)
         env = dict(base.config.env_map)
         env.update(image.config.env_map)

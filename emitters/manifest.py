@@ -85,6 +85,9 @@ def write_readme(staging: Path, outdir: Path, image: Image, artifact: Artifact) 
              "```sh", artifact.run_command, "```", ""]
     if artifact.notes:
         lines += [artifact.notes, ""]
+    compact_notes = (artifact.details.get("compact") or {}).get("notes") or []
+    if compact_notes:
+        lines += ["--compact:", ""] + [f"- {note}" for note in compact_notes] + [""]
     if artifact.findings:
         lines += ["Findings:", ""] + [f"- {f.severity}: {describe(f)}" for f in artifact.findings] + [""]
     lines += ["`faktory.json` lists every file of this directory with its size, and the findings."]

@@ -19,7 +19,9 @@ from faktory.image import Image
 KERNEL = "vmlinuz"
 INITRD = "initrd.cpio"
 CMDLINE = LINUX_CMDLINE
-LAYOUT = Layout(dirs=(("/tmp", 0o1777), ("/dev", 0o755), ("/proc", 0o555), ("/sys", 0o555)))
+LAYOUT = Layout(dirs=(("/tmp", 0o1777), ("/dev", 0o755), ("/proc", 0o555), ("/sys", 0o555)),
+                compact_notes=("the rootfs archive of initrd.cpio is gzip'd (Linux unpacks a compressed initramfs "
+                               "followed by a plain one, the init overlay); identical files are cpio hardlinks",), compressed=True)
 
 
 class MicrovmEmitter:

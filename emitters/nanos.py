@@ -27,7 +27,12 @@ def provided_by_nanos(path: str) -> bool:
     return path in PROVIDED_BY_NANOS or path == "/proc" or path.startswith("/proc/")
 
 
-LAYOUT = Layout(exclude=provided_by_nanos, dirs=(("/tmp", 0o1777),))
+# Nanos' mkfs copies the bytes of each manifest file (`contents:(host:…)`) into TFS, which has no compression
+# and no manifest form for a second name of one file: hardlinks in sysroot/ save the package's bytes only.
+COMPACT_NOTES = ("no compression: Nanos' TFS and its mkfs store file bytes as they are",
+                 "identical files are hardlinks in sysroot/ (the package is smaller); Nanos' mkfs still writes "
+                 "each name's bytes to the disk image")
+LAYOUT = Layout(exclude=provided_by_nanos, dirs=(("/tmp", 0o1777),), compact_notes=COMPACT_NOTES)
 
 
 def package_version(image: Image) -> str:

@@ -16,7 +16,7 @@ LAYOUT_DIR = "image"
 ARCHIVE = "image.tar"
 # Files the container runtime itself consults (USER lookup, name resolution) when the image has them.
 RUNTIME_FILES = ("/etc/passwd", "/etc/group", "/etc/nsswitch.conf")
-LAYOUT = Layout(dirs=(("/tmp", 0o1777),), extra_paths=RUNTIME_FILES)
+LAYOUT = Layout(dirs=(("/tmp", 0o1777),), extra_paths=RUNTIME_FILES, compressed=True)
 
 
 def publish_flags(image: Image) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from faktory.analyzers.model import Closure
 from faktory.emitters.base import EmitOptions
 from faktory.emitters.compact import CompactReport, shrink
+from faktory.emitters.dedupe import find_duplicates
 from faktory.emitters.rootfs import Layout, RootEntry, Rootfs, build_rootfs, cached_bytecode, materialise
 from faktory.image import DIR, Image
 
@@ -32,7 +33,14 @@ def prepare_rootfs(image: Image, closure: Closure, layout: Layout, options: Emit
     if compiled or not options.keep_debug:
         keep = {p for p in (closure.launch.script,) if p}
         report = shrink(rootfs, closure.interpreter.version, staging / WORK, strip=not options.keep_debug,
-                        bytecode=compiled, keep=keep, cached_by_plain=cached_by_plain)
+                        bytecode=compiled, keep=keep, cached_by_plain=cached_by_plain,
+                        compressed=layout.compressed)
+    if options.compact:
+        report = report or CompactReport(compact=True)
+        report.notes.extend(layout.compact_notes)
+        if layout.hardlinks:  # after shrink: what is compared is what ships
+            rootfs.duplicates = find_duplicates(rootfs)
+            report.deduped_files, report.dedupe_bytes_saved = rootfs.duplicates.files, rootfs.duplicates.saved
     return rootfs, report
 
 
@@ -64,7 +72,8 @@ def compact_extra(report: CompactReport | None) -> dict:
     if report.compact:
         out["compact"] = {"stripped_elf_files": report.stripped, "elf_bytes_saved": report.bytes_saved,
                           "compiled_modules": report.compiled, "from_image_cache": report.from_image_cache,
-                          "kept_source": report.kept_source, "notes": report.notes}
+                          "kept_source": report.kept_source, "deduped_files": report.deduped_files,
+                          "dedupe_bytes_saved": report.dedupe_bytes_saved, "notes": report.notes}
     return out
 
 

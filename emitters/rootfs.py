@@ -3,7 +3,8 @@
 Closure paths + the image's merged filesystem -> an ordered set of RootEntry values (parents before children),
 then written as a cpio stream, a tar stream or a directory tree. Symlinks on the way (usrmerge `/lib64`,
 `/usr/local/bin/python3`) are kept as symlinks and their targets pulled in; every path is resolved inside the
-image root, never on the host. Modes are kept; hardlinks arrive as full files (the merged view has no hardlinks).
+image root, never on the host. Modes are kept; hardlinks arrive as full files (the merged view has no hardlinks);
+with `duplicates` set (--compact) the writers store identical files once, as hardlinks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from faktory.analyzers.model import Closure
-from faktory.emitters.cpio import NewcWriter
+from faktory.emitters.cpio import LinkGroup, NewcWriter
 from faktory.image import CHAR, BLOCK, DIR, FILE, SYMLINK, Image
 
 CHUNK = 1 << 20
@@ -47,6 +48,9 @@ class Layout:
     dirs: tuple[tuple[str, int], ...] = (("/tmp", 0o1777),)  # empty dirs the target wants to exist
     extra_paths: tuple[str, ...] = ()  # image paths the target's runtime reads itself (e.g. /etc/passwd for USER)
     bytecode_cache: bool = True  # ship the image's own __pycache__/*.pyc next to closure modules
+    hardlinks: bool = True  # the target's unpacker links identical files (--compact stores them once)
+    compact_notes: tuple[str, ...] = ()  # what --compact cannot do for this target, and why
+    compressed: bool = False  # the output ships gzip'd (with --compact): files are weighed deflated
 
 
 class Rootfs:
@@ -54,6 +58,14 @@ class Rootfs:
         self._image = image
         self.entries: dict[str, RootEntry] = {}
         self.skipped: list[str] = []  # "path: why"
+        self.duplicates = None  # emitters.dedupe.Duplicates: identical files the writers store once
+
+    def _link_group(self, entry: RootEntry) -> tuple[str, ...]:
+        """The identical files `entry` is one of, in write order, while all of them are still files here."""
+        group = self.duplicates.group(entry.path) if self.duplicates is not None else ()
+        if len(group) > 1 and all(getattr(self.entries.get(p), "kind", None) == FILE for p in group):
+            return group
+        return ()
 
     @property
     def image(self) -> Image | None:
@@ -144,6 +156,7 @@ class Rootfs:
                    prelude: Iterable[RootEntry] = ()) -> NewcWriter:
         """`prelude` entries go first, before the tree (unikraft's zero-filled padding entry)."""
         writer = NewcWriter(out)
+        links: dict[str, LinkGroup] = {}
         for entry in [*prelude, *self.sorted()]:
             if entry.path == "/" and skip_root:
                 continue
@@ -152,6 +165,14 @@ class Rootfs:
                 writer.add_dir(entry.path, entry.mode)
             elif entry.kind == SYMLINK:
                 writer.add_symlink(entry.path, entry.linkname)
+            elif entry.kind == FILE and (group := self._link_group(entry)):
+                if group[0] not in links:
+                    links[group[0]] = writer.new_link_group(len(group))
+                link = links[group[0]]
+                if entry.path == group[-1]:  # the data goes with the last name, as GNU cpio writes it
+                    writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode, link=link)
+                else:
+                    writer.add_link_name(entry.path, link, entry.mode)
             elif entry.kind == FILE:
                 writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode)
             elif entry.kind in (CHAR, BLOCK):
@@ -174,6 +195,10 @@ class Rootfs:
                 elif entry.kind == SYMLINK:
                     info.type = tarfile.SYMTYPE
                     info.linkname = entry.linkname
+                    tar.addfile(info)
+                elif entry.kind == FILE and (group := self._link_group(entry)) and group[0] != entry.path:
+                    info.type = tarfile.LNKTYPE  # the first name carries the data
+                    info.linkname = group[0].lstrip("/")
                     tar.addfile(info)
                 elif entry.kind == FILE:
                     info.size = entry.size
@@ -198,6 +223,8 @@ class Rootfs:
                 dir_modes.append((dest, entry.mode))
             elif entry.kind == SYMLINK:
                 os.symlink(entry.linkname, dest)
+            elif entry.kind == FILE and (group := self._link_group(entry)) and group[0] != entry.path:
+                os.link(root / group[0].lstrip("/"), dest)
             elif entry.kind == FILE:
                 with open(dest, "wb") as fh:
                     for chunk in self.chunks(entry):

@@ -33,7 +33,13 @@ FSTAB = 'vfs.fstab=[ "initrd0:/:extract::ramfs=1:" ]'
 PAD_PATH = "/.faktory-pad"
 PAD_SIZE = 12 << 20
 KRAFTKIT_VERSION = "0.11.6"  # the package format version written (kraftkit refuses packages without one)
-LAYOUT = Layout(dirs=(("/tmp", 0o1777),))
+# Unikraft 0.16-0.17: vfscore hands the initrd to ukcpio as it is, and ukcpio reads plain newc/crc cpio only
+# (no gzip, zstd or other compression) and extracts every name as its own file (ino and nlink unread: the
+# names of a hardlink group before the one with the data would be empty).
+COMPACT_NOTES = ("rootfs.cpio is not compressed: Unikraft's initrd extraction (ukcpio) reads plain newc cpio only",
+                 "identical files stay separate copies: ukcpio extracts no hardlinks, and a symlink in place of a "
+                 "file would change what lstat, realpath and $ORIGIN see")
+LAYOUT = Layout(dirs=(("/tmp", 0o1777),), hardlinks=False, compact_notes=COMPACT_NOTES)
 # The base runtime compiles these in, and takes at most 8 more from `env.vars` (LIBPOSIX_ENVIRON_LIBPARAM_MAXCOUNT);
 # entries past the 8th are silently dropped (checked on a 0.16.3 base-runtime build).
 BUILTIN_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
