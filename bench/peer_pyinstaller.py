@@ -134,6 +134,17 @@ def _du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
+def packed_size(path: Path) -> int:
+    """The bundle as a shipped archive: tar | gzip -6, counted, never written."""
+    tar = subprocess.Popen(["tar", "-C", str(path.parent), "-c", path.name], stdout=subprocess.PIPE)
+    gz = subprocess.run(["gzip", "-6"], stdin=tar.stdout, capture_output=True, check=True)
+    tar.wait()
+    return len(gz.stdout)
+
+
+LAST_PACKED: dict[str, int] = {}  # app -> packed_size of its last bundle (peer() keeps its 4-tuple)
+
+
 def peer(app: str, spec, scratch: Path, *, strip: bool = False) -> tuple[bool, str, int, float]:
     """(same output, why, bundle bytes, build seconds); `strip`: PyInstaller's --strip (its smallest onedir)."""
     image = load_image(tag_of(app))
@@ -172,6 +183,7 @@ def peer(app: str, spec, scratch: Path, *, strip: bool = False) -> tuple[bool, s
     if build.returncode != 0 or not (bundle / name).exists():
         return False, f"build failed: {(build.stderr.strip().splitlines() or [''])[-1][:120]}", 0, seconds
     size = _du(bundle)
+    LAST_PACKED[app] = packed_size(bundle)
     got, code = _run_probe(root, [f"/opt/pyi-out/dist/{name}/{name}", *args], env, workdir, spec)
     if code != ref_code or normalise(got) != normalise(reference):
         last = (normalise(got).splitlines() or ["no output"])[-1]

@@ -1,5 +1,6 @@
 """Output size: ELF debug sections stripped with binutils (by default: lossless for running, as the official
-python images ship), and with --compact pure-Python modules turned into sourceless .pyc.
+python images ship), and with --compact the static symbol tables too and pure-Python modules turned into
+sourceless .pyc.
 
 Sourceless bytecode comes first from the image's own `__pycache__` (pip and Debian write it at install time with
 the image's interpreter) when its header matches the source's mtime and size, as CPython itself checks; else it
@@ -85,7 +86,9 @@ def _segments_aligned(path: str) -> bool:
     return True
 
 
-def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport) -> None:
+def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport, *, unneeded: bool = False) -> None:
+    """Debug sections out (the default); `unneeded` (--compact): also the static symbol table, as PyInstaller's
+    --strip does. Both are lossless for running: the dynamic linker and dlsym read .dynsym only."""
     strip = shutil.which("strip")
     if strip is None:
         report.notes.append("strip (binutils) not found: ELF files kept as they are")
@@ -101,7 +104,8 @@ def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport) -> None:
         with open(dest, "wb") as fh:
             for chunk in rootfs.chunks(entry):
                 fh.write(chunk)
-        proc = subprocess.run([strip, "--strip-debug", "-o", str(dest) + ".s", str(dest)], capture_output=True)
+        how = "--strip-unneeded" if unneeded else "--strip-debug"
+        proc = subprocess.run([strip, how, "-o", str(dest) + ".s", str(dest)], capture_output=True)
         if proc.returncode != 0:
             dest.unlink()
             continue
@@ -224,11 +228,11 @@ def _compile_on_host(rootfs: Rootfs, version: tuple[int, ...], entries: list[Roo
 
 def shrink(rootfs: Rootfs, version: tuple[int, ...], workdir: Path, *, strip: bool, bytecode: bool,
            keep: set[str] = frozenset(), cached_by_plain: set[str] = frozenset(),
-           compressed: bool = False) -> CompactReport:
+           compressed: bool = False, symbols: bool = False) -> CompactReport:
     workdir.mkdir(parents=True, exist_ok=True)
     report = CompactReport(compact=bytecode)
     if strip:
-        strip_elf(rootfs, workdir, report)
+        strip_elf(rootfs, workdir, report, unneeded=symbols)
     if bytecode:
         compile_sources(rootfs, version, keep, workdir, report, cached_by_plain=cached_by_plain, compressed=compressed)
     return report

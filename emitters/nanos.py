@@ -93,7 +93,8 @@ class NanosEmitter:
                         launch=LaunchOut(tuple(argv), env, workdir, tuple(image.config.entrypoint or ())),
                         contents={f"{pkgdir}/sysroot": tuple(listing(rootfs))}, ports=tuple(ports), notes=notes,
                         details={"package": {"dir": pkgdir, "version": version, "program": program},
-                                 "memory_mb": memory, "skipped": rootfs.skipped, **compact_extra(report)})
+                                 "memory_mb": memory, "skipped": rootfs.skipped,
+                                 "payload_size": rootfs.payload_size, **compact_extra(report)})
 
 
 EMITTER = NanosEmitter()

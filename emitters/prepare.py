@@ -34,7 +34,7 @@ def prepare_rootfs(image: Image, closure: Closure, layout: Layout, options: Emit
         keep = {p for p in (closure.launch.script,) if p}
         report = shrink(rootfs, closure.interpreter.version, staging / WORK, strip=not options.keep_debug,
                         bytecode=compiled, keep=keep, cached_by_plain=cached_by_plain,
-                        compressed=layout.compressed)
+                        compressed=layout.compressed, symbols=options.compact)
     if options.compact:
         report = report or CompactReport(compact=True)
         report.notes.extend(layout.compact_notes)

@@ -88,7 +88,9 @@ class Rootfs:
 
     @property
     def payload_size(self) -> int:
-        return sum(e.size for e in self.entries.values() if e.kind == FILE)
+        """File bytes as the writers store them: a hardlinked name's bytes count once."""
+        total = sum(e.size for e in self.entries.values() if e.kind == FILE)
+        return total - (self.duplicates.saved if self.duplicates is not None else 0)
 
     def relocated(self, mapping: Callable[[str], str | None]) -> "Rootfs":
         """A copy with every path renamed by `mapping` (None drops it); parents are recreated as dirs."""

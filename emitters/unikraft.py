@@ -209,6 +209,7 @@ class UnikraftEmitter:
             "programs": program_names(closure, rootfs),
             "loader": argv[0] if needs_loader(closure) else None,
             "skipped": rootfs.skipped,
+            "payload_size": rootfs.payload_size,  # file bytes (a hardlinked name counts once)
             **compact_extra(report),
         }
         image_out = None

@@ -236,6 +236,20 @@ def test_compact_microvm_is_small_and_still_behaves(ws):
     _assert_passed(checks)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("app", ["flask", "pygments-debian"])
+def test_compact_oci_is_never_larger_and_still_behaves(ws, app):
+    """Weighed as it ships (a gzip'd layer): the Debian image's stdlib has current `__pycache__`, flask's
+    python:slim-style one has none, so there the deflated source mostly stays."""
+    plain = read_manifest(ws.output(app, "oci"))
+    out = ws.output(app, "oci", compact=True)
+    small = read_manifest(out)
+    assert small.image.compressed_size <= plain.image.compressed_size
+    assert small.raw["uncompressed_layer_size"] <= plain.raw["uncompressed_layer_size"]
+    _assert_passed(verify_output(ws.images[app].tag, out, ws.probe(app), timeout=TIMEOUT,
+                                 original=ws.original(app)))
+
+
 def test_push_oci_image_and_kraftkit_package_to_the_registry(ws, services):
     from faktory.commands.convert import push
 
