@@ -217,16 +217,17 @@ def bench_app(app: str, target: str, raw_target: str | None, fixture, *, peer: b
     return row
 
 
-def print_table(rows: list[dict], target: str, raw_target: str | None) -> None:
+def print_table(rows: list[dict], target: str, raw_target: str | None, *, header: bool = True) -> None:
     """Sizes in MB. `× min`: against the dynamic minimum as shipped (stripped). PyInstaller's bundle keeps its
     pure-Python modules zlib'd in one archive, so it is set against faktory's gzip'd output (both as shipped)
     and against the uncompressed target's files (both as they sit on disk or in RAM)."""
     raw = raw_target or "–"
-    print(f"| app | blobs | gunzip s | cold s (× gunzip) | warm s (× gunzip) | dynamic min (image / stripped) | "
-          f"{target} default files (× min) | {target} --compact files (× min) | {target} image default / --compact | "
-          f"{raw} --compact files | PyInstaller --strip dir / tar.gz | --compact vs PyInstaller: image vs tar.gz, "
-          f"{raw} vs dir |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    if header:
+        print(f"| app | blobs | gunzip s | cold s (× gunzip) | warm s (× gunzip) | dynamic min (image / stripped) | "
+              f"{target} default files (× min) | {target} --compact files (× min) | {target} image default / --compact "
+              f"| {raw} --compact files | PyInstaller --strip dir / tar.gz | --compact vs PyInstaller: image vs tar.gz, "
+              f"{raw} vs dir |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fk, dyn, peer = r["faktory"], r.get("dynamic"), r.get("peer")
         minimum = dyn[1] if dyn else None
@@ -236,7 +237,7 @@ def print_table(rows: list[dict], target: str, raw_target: str | None) -> None:
             versus = (f"{ratio(fk['compact'].artifact, peer.packed)}, "
                       f"{ratio(raw_out.payload, peer.bytes) if raw_out else '–'}")
         else:
-            peer_cell, versus = (f"fails: {peer.why}" if peer else "–"), "–"
+            peer_cell, versus = (f"fails: {peer.why[:70]}" if peer else "–"), "–"
         print(f"| {r['app']} | {mb(r['blobs'])} | {r['gunzip_s']:.2f} | {fk['cold'].seconds:.1f} "
               f"({ratio(fk['cold'].seconds, r['gunzip_s'])}) | {fk['warm'].seconds:.1f} "
               f"({ratio(fk['warm'].seconds, r['gunzip_s'])}) | {mb(dyn[0]) if dyn else '–'} / {mb(minimum)} | "
@@ -269,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         row = bench_app(app, args.target, args.raw_target or None, fixtures.images[app],
                         peer=not args.no_pyinstaller, build_peer=args.build_pyinstaller, sizes_only=args.sizes_only)
         rows.append(row)
-        print_table([row], args.target, args.raw_target or None)
+        print_table([row], args.target, args.raw_target or None, header=len(rows) == 1)
     print(f"\nload average {os.getloadavg()[0]:.1f}; all rows:")
     print_table(rows, args.target, args.raw_target or None)
     return 0
