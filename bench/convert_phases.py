@@ -63,12 +63,17 @@ def child(ref: str, target: str, outdir: str) -> dict:
     import resource
 
     from faktory.analyzers import analysis, classify, finder, graphbuild, native, strings
+    try:
+        from faktory.analyzers import importfollow  # where the worklist parses, since the contributor split
+    except ImportError:
+        importfollow = None
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.base import EmitOptions
 
     sub: dict[str, float] = {}
-    _timed(analysis, "scan_source", sub, "parse here")  # what the workers did not parse
-    _timed(getattr(analysis, "ScanPool", None), "take", sub, "wait for workers")
+    _timed(importfollow if hasattr(importfollow, "scan_source") else analysis, "scan_source", sub,
+           "parse here")  # what the workers did not parse
+    _timed(getattr(analysis, "ScanPool", None), "get", sub, "wait for workers")
     _timed(classify, "describe", sub, "describe/libmagic")
     if hasattr(native.NativeResolver, "_read"):
         _timed(native.NativeResolver, "_read", sub, "ELF")  # with the strings mined in the same read

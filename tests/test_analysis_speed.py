@@ -38,11 +38,11 @@ def test_scans_from_the_pool_equal_scans_made_here(stdlib):
     pool = ScanPool(ScanCache(None), workers=2)
     try:
         for name in names:
-            pool.prefetch(name, None, lambda name=name: (stdlib / f"{name}.py").read_bytes())
+            pool.prefetch(f"key:{name}", lambda name=name: (stdlib / f"{name}.py").read_bytes())
         assert pool.sent == len(names)
         for name in names:
-            assert pool.take(name) == scan_source((stdlib / f"{name}.py").read_bytes()), name
-        assert pool.take("never-sent") is None
+            assert pool.get(f"key:{name}") == scan_source((stdlib / f"{name}.py").read_bytes()), name
+        assert pool.get("key:never-sent") is None
     finally:
         pool.close()
     assert multiprocessing.active_children() == []
@@ -53,8 +53,8 @@ def test_the_scan_time_limit_holds_inside_a_worker(monkeypatch):
     slow = b"DATA = [" + b"1," * (3 << 20) + b"]"
     pool = ScanPool(ScanCache(None), workers=2)
     try:
-        pool.prefetch("slow", None, lambda: slow)
-        scan = pool.take("slow")
+        pool.prefetch("key:slow", lambda: slow)
+        scan = pool.get("key:slow")
     finally:
         pool.close()
     assert not scan.parsed and "took over 1 s" in scan.facts[0].detail
@@ -62,8 +62,8 @@ def test_the_scan_time_limit_holds_inside_a_worker(monkeypatch):
 
 def test_one_core_means_no_pool(stdlib):
     pool = ScanPool(ScanCache(None), workers=1)
-    pool.prefetch("argparse", None, lambda: (stdlib / "argparse.py").read_bytes())
-    assert pool.sent == 0 and pool.take("argparse") is None
+    pool.prefetch("key:argparse", lambda: (stdlib / "argparse.py").read_bytes())
+    assert pool.sent == 0 and pool.get("key:argparse") is None
     assert multiprocessing.active_children() == []
 
 
