@@ -24,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from faktory.analyzers import classify, datanames, findings as findings_mod, hints, nativecode, observed, plugins, \
-    startup, syspath, sysfiles
+    sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
 from faktory.analyzers.entrypoint import EntrypointResolver
@@ -42,7 +42,8 @@ from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.ownhooks import HookEffects, apply_hook
 from faktory.analyzers.native import NativeResolver
-from faktory.analyzers.scancache import content_key, default_scan_cache
+from faktory.analyzers.prescan import ScanPool
+from faktory.analyzers.scancache import FileFacts, content_key, default_scan_cache
 from faktory.image import Image
 
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
@@ -75,7 +76,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
-        self.cache = default_scan_cache()
+        self.cache = ScanPool(default_scan_cache())  # the scan cache, and modules parsed on the other cores
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
         self.keeper = _Keeper(self)
 
@@ -110,6 +111,10 @@ class Analysis:
             self.keep_module(parent, node, "parent-package", depth=depth)
         self._keep_module_files(node, spec)
         self.queue.append(name)
+        if spec.kind == "source" and spec.origin:
+            key = content_key(self.image, spec.origin)
+            mine = None if self.places.in_stdlib(spec.origin) else sourcemine.cache_key(key)  # as Imports.follow
+            self.cache.prefetch(key, lambda: self.finder.read_source(spec), spec.origin, mine)
         return record
 
     def _keep_module_files(self, node: str, spec: ModuleSpec) -> None:
@@ -120,6 +125,7 @@ class Analysis:
                 self.gb.keep_path(portion, node, "namespace-portion")
             return
         if spec.kind == "extension":
+            self.native.want_strings(spec.origin)  # mined in the same read as its headers
             self.native.keep_elf(spec.origin, node, "module-file")
         else:
             self.gb.keep_path(spec.origin, node, "module-file")
@@ -181,7 +187,8 @@ class Analysis:
                     is_app = self.places.is_app
                     stdlib = None if record.app else (lambda found: found.kind == "builtin" or not is_app(found))
                     nativecode.mine_extension(self.keeper, self.cache, content_key(self.image, record.spec.origin),
-                                              name, record.spec, record.depth, record.app, stdlib)
+                                              name, record.spec, record.depth, record.app, stdlib,
+                                              self.native.strings_of(record.spec.origin))
                 if record.spec.kind == "bytecode":
                     self.imports.keep_bytecode_names(name, record.spec)
                 record.scan = self.imports.scan_of(name, spec=record.spec)
@@ -191,6 +198,12 @@ class Analysis:
 
     # --- the whole run -------------------------------------------------------------------------------
     def run(self) -> Closure:
+        try:
+            return self._run()
+        finally:
+            self.cache.close()  # also on Ctrl-C: no scan worker outlives the analysis
+
+    def _run(self) -> Closure:
         image, gb = self.image, self.gb
         cfg = image.config
         hinted, self.extra_findings = hints.all_hints(self.options, cfg.labels)
@@ -198,7 +211,8 @@ class Analysis:
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
         self.shell_skipped = ep.skipped
-        self.native = NativeResolver(gb, ep.env)
+        self.file_facts = FileFacts(self.cache, image)  # ELF headers and descriptions, by content
+        self.native = NativeResolver(gb, ep.env, self.file_facts)
         self.interp = interp = keep_interpreter(gb, self.native, ep.hops, ep.interpreter, ep.env)
         inode = fnode(interp.real_path)
         cmd = ep.python
@@ -237,11 +251,11 @@ class Analysis:
         self.drain()
         for path in sorted(self.finder.probed):  # what the import system stats on the way (system files)
             gb.keep_path(path, ENTRY, "finder-probe")
-        classify.classify_until_stable(gb, self.native.keep_elf)
+        classify.classify_until_stable(gb, self.native.keep_elf, self.file_facts)
         observation, found = observed.contribute(gb, image, self.options.observe)  # None unless asked
         if observation is not None:
             self.extra_findings += found
-            classify.classify_until_stable(gb, self.native.keep_elf)
+            classify.classify_until_stable(gb, self.native.keep_elf, self.file_facts)
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = build_launch(self.interp.path, ep.env, ep.workdir, cmd, script)

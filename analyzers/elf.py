@@ -40,18 +40,28 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def parse_elf(path: str, data) -> ElfInfo | None:
-    """None when `data` (bytes or a seekable binary stream) is not a readable ELF object.
-
-    Reads the program headers only (PT_INTERP, PT_DYNAMIC): no section table walk, fast on unstripped files.
-    """
+def open_elf(data) -> ELFFile | None:
+    """pyelftools' view of `data` (bytes or a seekable binary stream), or None when it is not ELF."""
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     head = stream.read(4)
     stream.seek(0)
     if not is_elf(head):
         return None
     try:
-        elf = ELFFile(stream)
+        return ELFFile(stream)
+    except (ELFError, ValueError, KeyError, AttributeError, IndexError, OSError):
+        return None
+
+
+def parse_elf(path: str, data) -> ElfInfo | None:
+    """None when `data` (bytes, a seekable binary stream or an open ELFFile) is not a readable ELF object.
+
+    Reads the program headers only (PT_INTERP, PT_DYNAMIC): no section table walk, fast on unstripped files.
+    """
+    elf = data if isinstance(data, ELFFile) else open_elf(data)
+    if elf is None:
+        return None
+    try:
         interp = None
         needed: list[str] = []
         rpath: list[str] = []
@@ -74,6 +84,16 @@ def parse_elf(path: str, data) -> ElfInfo | None:
                        tuple(runpath), soname)
     except (ELFError, ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError, OSError):
         return None
+
+
+def info_to_json(info: ElfInfo) -> list:
+    return [info.path, info.elfclass, info.machine, info.etype, info.interp, list(info.needed), list(info.rpath),
+            list(info.runpath), info.soname]
+
+
+def info_from_json(value: list) -> ElfInfo:
+    path, elfclass, machine, etype, interp, needed, rpath, runpath, soname = value
+    return ElfInfo(path, elfclass, machine, etype, interp, tuple(needed), tuple(rpath), tuple(runpath), soname)
 
 
 def expand_origin(entry: str, origin: str) -> str:

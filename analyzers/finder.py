@@ -31,6 +31,8 @@ class Finder:
         self.gb = gb
         self.entries = list(entries)
         self.ext_suffixes = [f".{abi_tag}.so", ".abi3.so", ".so"]
+        self._suffixes = (*self.ext_suffixes, ".py", ".pyc")
+        self._stems_of: dict[str, frozenset[str]] = {}
         self.cache_tag = cache_tag
         self.opt = "" if optimize == 0 else f".opt-{optimize}"
         self._specs: dict[str, ModuleSpec | None] = {}
@@ -73,6 +75,8 @@ class Finder:
                     if spec:
                         return spec
                 continue
+            if tail not in self._stems(entry, names):
+                continue  # the common miss (most names probed are not modules), without building a path
             base = posixpath.join(entry, tail)
             if tail in names and self.gb.is_dir(base):
                 inner = self.gb.listdir(base)
@@ -92,6 +96,18 @@ class Finder:
         if portions:
             return ModuleSpec(fullname, "namespace", None, True, tuple(portions))
         return None
+
+    def _stems(self, entry: str, names) -> frozenset[str]:
+        """A directory's names, and its module files' names without their suffixes."""
+        stems = self._stems_of.get(entry)
+        if stems is None:
+            found = set(names)
+            for name in names:
+                for suffix in self._suffixes:
+                    if name.endswith(suffix):
+                        found.add(name[:-len(suffix)])
+            stems = self._stems_of[entry] = frozenset(found)
+        return stems
 
     def _loaders(self):
         for suffix in self.ext_suffixes:

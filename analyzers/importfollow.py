@@ -138,8 +138,7 @@ class Imports:
     def _mine_source(self, node: str, origin: str, depth: int) -> None:
         """Codecs the source names by a literal; directories it puts on sys.path become entries (with the
         metadata of the distributions vendored there), before its own imports are followed."""
-        key = self._k.content_key(origin)
-        key = key and f"source-facts-{sourcemine.MINE_FORMAT}:{key}"
+        key = sourcemine.cache_key(self._k.content_key(origin))
         items = self._cache.get_names(key) if key else None
         if items is None:
             try:

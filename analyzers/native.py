@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import posixpath
 
-from faktory.analyzers.elf import DEFAULT_DIRS, ElfInfo, expand_origin, ld_so_conf_dirs, parse_elf
+from faktory.analyzers.elf import (DEFAULT_DIRS, ElfInfo, expand_origin, info_from_json, info_to_json, ld_so_conf_dirs,
+                                   open_elf, parse_elf)
 from faktory.analyzers.graphbuild import GraphBuilder, fnode
+from faktory.analyzers.scancache import FileFacts
+from faktory.analyzers.strings import elf_string_names
 
 
 SMALL_ELF = 8 << 20
+ELF_FACT = "elf-1"  # bump when ElfInfo changes
 
 
 class NativeResolver:
-    def __init__(self, gb: GraphBuilder, env: dict[str, str]) -> None:
+    def __init__(self, gb: GraphBuilder, env: dict[str, str], facts: FileFacts | None = None) -> None:
         self.gb = gb
+        self.facts = facts  # ELF headers cached by content
+        self._want_strings: set[str] = set()
+        self._strings: dict[str, list[str] | None] = {}
         self.ld_library_path = [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p]
         self.conf_dirs = ld_so_conf_dirs(lambda d: gb.listdir(d), self._read_text)
         self._info: dict[str, ElfInfo | None] = {}
@@ -25,22 +32,45 @@ class NativeResolver:
             return None
         return self.gb.fs.read_bytes(path).decode("utf-8", "replace")
 
+    def want_strings(self, path: str) -> None:
+        """Mine `path`'s string tables in the same read as its headers (an extension module's)."""
+        self._want_strings.add(self.gb.realpath(path))
+
+    def strings_of(self, path: str) -> list[str] | None:
+        """The names mined from `path` when its headers were read, or None (not asked, not read yet)."""
+        return self._strings.pop(self.gb.realpath(path), None)
+
     def info(self, path: str) -> ElfInfo | None:
         real = self.gb.realpath(path)
         if real not in self._info:
+            known = self.facts.get(ELF_FACT, real) if self.facts else None
+            if known is not None:
+                self._info[real] = info_from_json(known) if known else None
+                return self._info[real]
             info = None
             entry = self.gb.fs.stat(real)
             if entry is not None and entry.is_file:
                 try:
-                    if entry.size <= SMALL_ELF:  # pyelftools reads in small pieces: cheaper from memory
-                        info = parse_elf(real, self.gb.fs.read_bytes(real))
-                    else:
-                        with self.gb.fs.open(real) as stream:
-                            info = parse_elf(real, stream)
+                    info = self._read(real, entry.size)
                 except OSError:
                     info = None
             self._info[real] = info
+            if self.facts:
+                self.facts.put(ELF_FACT, real, info_to_json(info) if info else [])
         return self._info[real]
+
+    def _read(self, real: str, size: int) -> ElfInfo | None:
+        """One read and one parse: the headers, and the string tables when they are wanted."""
+        if size > SMALL_ELF:
+            with self.gb.fs.open(real) as stream:
+                return parse_elf(real, stream)
+        data = self.gb.fs.read_bytes(real)  # pyelftools reads in small pieces: cheaper from memory
+        elf = open_elf(data)
+        if elf is None:
+            return None
+        if real in self._want_strings:
+            self._strings[real] = elf_string_names(elf)
+        return parse_elf(real, elf)
 
     def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None,
                  inherited: tuple[str, ...] = ()) -> ElfInfo | None:

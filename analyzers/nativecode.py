@@ -15,13 +15,17 @@ from faktory.analyzers.scancache import ScanCache
 
 
 def mine_extension(keeper: Keeper, cache: ScanCache, content_key: str | None, name: str, spec: ModuleSpec,
-                   depth: int, app: bool, stdlib: Callable[[ModuleSpec], bool] | None) -> None:
+                   depth: int, app: bool, stdlib: Callable[[ModuleSpec], bool] | None,
+                   mined: list[str] | None = None) -> None:
     """An extension imports through the C API what no source names (mypyc's `<hex>__mypyc` runtime, Cython's
     and pybind11's imports): the names its string sections hold. `stdlib` tells the stdlib's modules, the only
-    ones a stdlib extension's names may keep (None: any)."""
+    ones a stdlib extension's names may keep (None: any). `mined`: the names read with its headers, if any."""
     origin = spec.origin
     key = content_key and f"elf-strings-{strings.NATIVE_FORMAT}:{content_key}"
     names = cache.get_names(key) if key else None
+    fresh = names is None
+    if names is None:
+        names = mined
     if names is None:
         try:
             names = strings.elf_string_names(keeper.read_bytes(origin))
@@ -33,8 +37,8 @@ def mine_extension(keeper: Keeper, cache: ScanCache, content_key: str | None, na
             keeper.finding(Finding("unreadable-extension", f"{name} ({origin}) cannot be read as ELF: what it "
                                                            "imports from native code is unknown", WARNING, origin))
             return
-        if key:
-            cache.put_names(key, names)
+    if fresh and key:
+        cache.put_names(key, names)
     strings.keep_native_names(keeper, name, origin, names, depth, spec.is_package, stdlib)
 
 

@@ -22,7 +22,7 @@ from faktory.cache import default_cache_dir
 SCAN_FORMAT = 9  # bump when the scanner's output changes
 
 
-def _encode(scan: ModuleScan) -> str:
+def encode_scan(scan: ModuleScan) -> str:
     return json.dumps({
         "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
                      [list(f) for f in r.fallback_for], r.guarded] for r in scan.imports],
@@ -34,7 +34,7 @@ def _encode(scan: ModuleScan) -> str:
     }, separators=(",", ":"))
 
 
-def _decode(text: str) -> ModuleScan:
+def decode_scan(text: str) -> ModuleScan:
     doc = json.loads(text)
     return ModuleScan(
         imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b) for a, b in fb), bool(g))
@@ -67,13 +67,18 @@ class ScanCache:
         try:
             with self._lock:
                 row = self._db.execute("SELECT value FROM scans WHERE key = ?", (key,)).fetchone()
-            return _decode(row[0]) if row else None
+            return decode_scan(row[0]) if row else None
         except (sqlite3.Error, ValueError, KeyError, TypeError):
             return None
 
     def put(self, key: str, scan: ModuleScan) -> None:
         if self._db is not None:
-            self._pending.append((key, _encode(scan)))
+            self._pending.append((key, encode_scan(scan)))
+
+    def put_encoded(self, key: str, text: str) -> None:
+        """A scan already in its stored form (encode_scan), as the scan workers send it."""
+        if self._db is not None:
+            self._pending.append((key, text))
 
     def get_names(self, key: str) -> list[str] | None:
         """A list of names cached under `key` (an extension's string table names)."""
@@ -102,6 +107,32 @@ class ScanCache:
         self._pending.clear()
 
 
+class FileFacts:
+    """Small facts of an image's files (ELF headers, file descriptions) in the scan cache, keyed by content.
+
+    A fact is a JSON list; `kind` names it and carries its format version ("elf-1").
+    """
+
+    def __init__(self, cache: ScanCache, image) -> None:
+        self.cache, self.image = cache, image
+        self._keys: dict[str, str | None] = {}
+
+    def _key(self, kind: str, path: str) -> str | None:
+        if path not in self._keys:
+            self._keys[path] = content_key(self.image, path)
+        key = self._keys[path]
+        return key and f"{kind}:{key}"
+
+    def get(self, kind: str, path: str) -> list | None:
+        key = self._key(kind, path)
+        return self.cache.get_names(key) if key else None
+
+    def put(self, kind: str, path: str, value: list) -> None:
+        key = self._key(kind, path)
+        if key:
+            self.cache.put_names(key, value)
+
+
 def default_scan_cache() -> ScanCache:
     if os.environ.get("FAKTORY_NO_SCAN_CACHE"):
         return ScanCache(None)
@@ -122,4 +153,5 @@ def content_key(image, path: str, data: bytes | None = None) -> str | None:
     return None
 
 
-__all__ = ["ScanCache", "default_scan_cache", "content_key", "dataclasses"]
+__all__ = ["ScanCache", "FileFacts", "default_scan_cache", "content_key", "encode_scan", "decode_scan",
+           "dataclasses"]

@@ -17,6 +17,10 @@ class SourceFacts:
     sys_path_dirs: tuple[str, ...] = ()
 
 
+def cache_key(content_key: str | None) -> str | None:
+    return content_key and f"source-facts-{MINE_FORMAT}:{content_key}"
+
+
 def encode(source: bytes, origin: str) -> list[str]:
     """Cacheable form: directories relative to the module's own, since a content key may be shared by copies."""
     here = posixpath.dirname(origin)

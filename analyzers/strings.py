@@ -57,13 +57,14 @@ def _is_name(text: str) -> bool:
     return bool(re.search(r"[A-Za-z_]", head)) and all(p.isidentifier() for p in rest)
 
 
-def elf_string_names(data: bytes) -> list[str] | None:
+def elf_string_names(data) -> list[str] | None:
     """Name-like whole strings of an ELF object's data sections (dotted ones only from .dynstr, where bare
-    words are C symbols: `socket`, `select`). None when `data` is not a readable ELF object."""
-    if data[:4] != b"\x7fELF":
+    words are C symbols: `socket`, `select`). `data`: bytes, or an ELFFile already open on them. None when
+    it is not a readable ELF object."""
+    if not isinstance(data, ELFFile) and data[:4] != b"\x7fELF":
         return None
     try:
-        elf = ELFFile(io.BytesIO(data))
+        elf = data if isinstance(data, ELFFile) else ELFFile(io.BytesIO(data))
         chunks: list[tuple[bytes, bool]] = []
         for section in elf.iter_sections():
             if section["sh_type"] == "SHT_NOBITS":

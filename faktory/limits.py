@@ -91,14 +91,29 @@ def limits() -> Limits:
 _DEFAULT = Limits()
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when its parent dies (a scan worker terminated on Ctrl-C), so no
+    parse outlives the analysis."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
 def run_bounded(fn, arg, seconds: float):
     """fn(arg) in a forked child that is killed after `seconds`: C code such as the parser cannot be
     interrupted in-process. The result comes back pickled; ScanTimeout when the child is too slow, the child's
     exception re-raised when it fails."""
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: compute, send, leave without running any cleanup of the parent's
         os.close(read_fd)
+        _die_with(parent)
         try:
             try:
                 payload = pickle.dumps((True, fn(arg)))

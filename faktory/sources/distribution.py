@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import threading
 from typing import BinaryIO, Protocol
 
-from faktory.cache import LayerCache
+from faktory.cache import LayerCache, LayerIndex
 from faktory.digests import require
 from faktory.errors import DigestMismatch, ImageNotFound, InvalidImage
 from faktory.image import Layer, Platform
@@ -118,12 +120,15 @@ def load_from_manifest(
         raise InvalidImage(f"{ref}: manifest has no layer list")
     if len(descs) != len(want_ids):
         raise InvalidImage(f"{ref}: manifest lists {len(descs)} layers, the config {len(want_ids)}")
-    layers, indexes = [], []
+    jobs = []
     for number, (raw_desc, diff_id) in enumerate(zip(descs, want_ids)):
         desc = mf.descriptor(raw_desc, f"{ref}: layer {number}")
         label = f"{ref}: layer {number} ({desc['digest']})"
         media = desc.get("mediaType") or mf.UNCOMPRESSED_LAYER
-        compression = mf.layer_compression(media, label)
+        jobs.append((desc, diff_id, label, media, mf.layer_compression(media, label)))
+
+    def fetch(job) -> LayerIndex:
+        desc, diff_id, label, _media, compression = job
         ix = cache.get(diff_id)
         if ix is not None and local:
             verify_blob(store, desc["digest"], label)
@@ -134,12 +139,64 @@ def load_from_manifest(
                     with store.open_blob(desc["digest"]) as fh:
                         ix = cache.ingest(fh, label=label, compression=compression, blob_digest=desc["digest"],
                                           diff_id=diff_id)
-        layers.append(Layer(media_type=media, digest=desc["digest"], diff_id=diff_id, size=int(desc.get("size") or 0),
-                            uncompressed_size=ix.size, annotations=dict(desc.get("annotations") or {})))
-        indexes.append(ix)
+        return ix
+
+    indexes = in_parallel(fetch, jobs)
+    layers = [Layer(media_type=media, digest=desc["digest"], diff_id=diff_id, size=int(desc.get("size") or 0),
+                    uncompressed_size=ix.size, annotations=dict(desc.get("annotations") or {}))
+              for (desc, diff_id, _label, media, _c), ix in zip(jobs, indexes)]
     image = assemble(ref=ref, digest=digest, source=source, manifest=doc, config_bytes=config_bytes,
                      config_digest=config_digest, layers=layers, indexes=indexes)
     return _with_index(image, index_digest)
+
+
+def layer_workers(count: int) -> int:
+    """Layers fetched at once: one per core (inflating, hashing and writing release the GIL)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(count, cores))
+
+
+def in_parallel(fn, jobs: list) -> list:
+    """fn over jobs on up to layer_workers() daemon threads, results in order. The first failure in job order
+    is raised, once the jobs before it have ended, as a loop would; a Ctrl-C leaves at once (daemon threads
+    die with the process, and each layer's temp file is dropped by the layer cache's own cleanup)."""
+    if layer_workers(len(jobs)) <= 1:
+        return [fn(job) for job in jobs]
+    results: list = [None] * len(jobs)
+    errors: list[BaseException | None] = [None] * len(jobs)
+    done = [threading.Event() for _ in jobs]
+    todo = iter(range(len(jobs)))
+    take = threading.Lock()
+    stop = threading.Event()  # a failure or the caller leaving: start no further job
+
+    def worker() -> None:
+        while True:
+            with take:
+                i = next(todo, None)
+            if i is None or stop.is_set():
+                return
+            try:
+                results[i] = fn(jobs[i])
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                errors[i] = exc
+                stop.set()
+            finally:
+                done[i].set()
+
+    for _ in range(layer_workers(len(jobs))):
+        threading.Thread(target=worker, daemon=True).start()
+    try:
+        for i, event in enumerate(done):
+            while not event.wait(0.5):  # a timed wait keeps the caller's thread open to Ctrl-C
+                pass
+            if errors[i] is not None:
+                raise errors[i]
+    finally:
+        stop.set()
+    return results
 
 
 def _with_index(image: LoadedImage, index_digest: str | None) -> LoadedImage:
