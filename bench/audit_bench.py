@@ -1,10 +1,14 @@
-"""Audit cost: a cold run (empty audit cache), then a warm re-run over the same images (every row cached).
+"""Audit cost: a cold run (empty audit cache), then a warm re-run over the same images (every row cached);
+then the same images over the service's queue with 1 and 2 workers (images/minute, 10,000 projected).
 
     .venv/bin/python bench/audit_bench.py [--jobs 2] [--prefix faktory-fixture/] [--limit N]
+                                          [--workers 1,2] [--redis URL] [--queue-only]
 
 Runs the real CLI against images of the local engine. Layers may already be in the layer cache (the inspector's);
 the audit cache starts empty in a temp dir. Prints the speed-up and a 1,000-image estimate from the measured
-per-image analysis cost.
+per-image analysis cost. The queue runs start real `faktory serve --worker-only` processes on a fresh SQLite
+state dir (or a fresh Redis prefix) and time `faktory audit --queue --no-cache` with the module scan cache off,
+so every worker count analyses every image from scratch.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,16 +55,85 @@ def warm_at_scale(refs: list[str], jobs: int, cache_dir: Path, count: int = 1000
     return elapsed
 
 
+def _worker_processes(parent: int) -> int:
+    return sum(len(p.read_text().split()) for p in Path(f"/proc/{parent}/task").glob("*/children"))
+
+
+def queue_run(refs: list[str], workers: int, tmp: Path, redis_url: str | None) -> tuple[float, int]:
+    """Wall seconds of one `audit --queue` over `refs` with `workers` worker processes, and the ok rows."""
+    name = f"bench{os.getpid()}w{workers}"
+    where = ["--redis", redis_url, "--queue-name", name] if redis_url else ["--queue-name", name]
+    state = ["--state-dir", str(tmp / f"state-{workers}")]
+    env = dict(os.environ, FAKTORY_NO_SCAN_CACHE="1")
+    with open(tmp / f"workers-{workers}.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "faktory", "serve", "--worker-only", "--workers", str(workers),
+                                 "--log-level", "warning", *where, *state], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+    try:
+        for _ in range(600):  # the consumer has forked its workers: the timing starts with them idle
+            if _worker_processes(proc.pid) >= workers:
+                break
+            time.sleep(0.1)
+        out = tmp / f"queue-{workers}.json"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "faktory", "audit", *refs, "--queue", *where,
+                        *([] if redis_url else state), "--no-cache", "--quiet", "--json", str(out)],
+                       check=True, env=env)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        if redis_url:
+            _drop_redis_keys(redis_url, name)
+    ok = sum(1 for row in json.loads(out.read_text())["images"] if row["status"] == "ok")
+    return elapsed, ok
+
+
+def _drop_redis_keys(url: str, name: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for pattern in (f"{name}:*", f"huey.*{name}"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
+
+
+def queue_bench(refs: list[str], worker_counts: list[int], redis_url: str | None) -> None:
+    print(f"queue: {redis_url or 'sqlite'}, {len(refs)} images, cold (no row cache, no module scan cache)")
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="audit-queue-bench-") as tmp:
+        for workers in worker_counts:
+            elapsed, ok = queue_run(refs, workers, Path(tmp), redis_url)
+            rates[workers] = len(refs) * 60 / elapsed
+            print(f"  {workers} worker(s): {elapsed:7.1f} s, {rates[workers]:5.1f} images/min, {ok}/{len(refs)} ok;"
+                  f" 10,000 images ≈ {10000 / rates[workers] / 60:.1f} h")
+    if len(rates) > 1:
+        low, high = min(rates), max(rates)
+        print(f"  scaling {low} -> {high} workers: {rates[high] / rates[low]:.2f}x")
+    per_worker = rates[min(rates)] / min(rates)
+    print(f"  per worker {per_worker:.1f} images/min: 10,000 images in 1 h take ≈ {10000 / 60 / per_worker:.0f} "
+          f"workers, each with a core of its own")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--prefix", default="faktory-fixture/")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--html", help="also write the cold run's HTML report here")
+    parser.add_argument("--workers", default="1,2", help="worker counts for the queue runs")
+    parser.add_argument("--redis", help="run the queue over this Redis (default: SQLite in a temp state dir)")
+    parser.add_argument("--queue-only", action="store_true", help="skip the in-process cold/warm runs")
     args = parser.parse_args()
     refs = engine_images(args.prefix)[: args.limit or None]
     if not refs:
         sys.exit(f"no images named {args.prefix}* in the local engine (build the fixtures first)")
+    if not args.queue_only:
+        local_bench(refs, args)
+    queue_bench(refs, [int(n) for n in args.workers.split(",")], args.redis)
+
+
+def local_bench(refs: list[str], args) -> None:
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         tmp = Path(tmp)
         cold = audit(refs, args.jobs, tmp / "cache", tmp / "cold.json", ("--html", args.html) if args.html else ())

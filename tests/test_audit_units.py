@@ -406,11 +406,27 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path):
     from faktory.cli import app
 
     for args in ([], ["img:1", "--targets", "vax"], ["--file", str(tmp_path / "absent.txt")],
-                 ["img:1", "--json", "-", "--csv", "-"], ["img:1", "--jobs", "0"]):
+                 ["img:1", "--json", "-", "--csv", "-"], ["img:1", "--jobs", "0"],
+                 ["img:1", "--state-dir", str(tmp_path)], ["img:1", "--queue-name", "q"],
+                 ["img:1", "--redis", "redis://127.0.0.1:1/0"], ["img:1", "--queue", "--observe"]):
         done = CliRunner().invoke(app, ["audit", *args])
         assert done.exit_code == 2, (args, done.output)
         assert done.stderr.startswith("faktory: error: ") and done.stderr.count("\n") == 1, done.stderr
         assert done.stdout == ""
+
+
+def test_a_queued_image_is_its_jobs_row_or_an_error_saying_what_became_of_the_job():
+    from faktory.audit.queue import row_of
+    from faktory.service.jobs import AUDIT, DONE, FAILED, SKIPPED, Job
+
+    job = Job(id="j", kind=AUDIT, state=DONE, registry="", repository="img:1", tag=None, digest="", target="oci",
+              destination="audit:r", result=ImageAudit(ref="as-the-worker-saw-it", status=OK, digest="sha256:a").to_dict())
+    assert row_of(job, "img:1") == ImageAudit(ref="img:1", status=OK, digest="sha256:a")
+    failed = row_of(replace(job, state=FAILED, result=None, error="gave up after 3 attempts; attempt 3 lost"), "img:1")
+    assert failed.status == ERROR and failed.error == "audit job failed: gave up after 3 attempts; attempt 3 lost"
+    skipped = row_of(replace(job, state=SKIPPED, result=None, note="audit interrupted"), "img:1")
+    assert skipped.status == ERROR and skipped.error == "audit job skipped: audit interrupted"
+    assert row_of(None, "img:1").error == "audit job vanished from the job store"
 
 
 def test_cache_keys_need_no_image_load_and_never_raise():

@@ -15,13 +15,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, Thr
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from faktory import api
 from faktory.audit.auditor import audit_image, describe_error
 from faktory.audit.cache import DigestCache
 from faktory.audit.keys import cheap_key
 from faktory.audit.model import ERROR, ImageAudit
+
+if TYPE_CHECKING:
+    from faktory.audit.queue import QueueSpec
 
 Progress = Callable[[ImageAudit], None]
 MAX_ATTEMPTS = 2
@@ -64,9 +67,11 @@ def run_audit(
     cache: DigestCache | None = None,
     on_row: Progress | None = None,
     options=None,
+    queue: "QueueSpec | None" = None,
+    on_queued: Callable[[int], None] | None = None,
 ) -> AuditOutcome:
     """`options`: AnalyzeOptions for every image (an observed row is not cached: it is not a function of the
-    digest alone)."""
+    digest alone). `queue`: send the images to the service's workers instead of a local pool (`jobs` unused)."""
     if options is not None and options.observe is not None:
         cache = None
     started = time.perf_counter()
@@ -88,7 +93,11 @@ def run_audit(
             else:
                 todo.append(index)
         cache_root = str(cache.root) if cache is not None else None
-        if jobs <= 1 or len(todo) <= 1:
+        if queue is not None:
+            from faktory.audit.queue import run_queued
+
+            run_queued(refs, keys, todo, targets, finish, queue, use_cache=cache is not None, on_queued=on_queued)
+        elif jobs <= 1 or len(todo) <= 1:
             for index in todo:
                 finish(index, ImageAudit.from_dict(audit_one(refs[index], targets, cache_root, keys[index], options)))
         else:

@@ -54,6 +54,15 @@ def command(
                                                                   "a verdict is unknown, only 'convertible, "
                                                                   "unverified', or the analysis failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table."),
+    queue: bool = typer.Option(False, "--queue", help="One job per image to the service's workers (`faktory "
+                                                      "serve --worker-only`) instead of --jobs here."),
+    redis: Optional[str] = typer.Option(None, "--redis", help="redis://… : the workers' queue and job store "
+                                                              "(many machines); implies --queue."),
+    state_dir: Optional[Path] = typer.Option(None, "--state-dir", help="--queue: the SQLite queue and job store "
+                                                                       "of `faktory serve --state-dir` (default: "
+                                                                       "the service's)."),
+    queue_name: Optional[str] = typer.Option(None, "--queue-name", help="--queue: queue name / Redis key prefix "
+                                                                        "(default: faktory)."),
     analysis=None,
 ) -> None:
     chosen = _targets(targets)
@@ -66,6 +75,7 @@ def command(
         raise FaktoryError("only one of --json and --csv can go to stdout ('-')")
     if jobs < 1:
         raise FaktoryError("--jobs must be at least 1")
+    spec = _queue_spec(queue or redis is not None, redis, state_dir, queue_name, cache_dir, analysis)
     wanted = list(refs or [])
     if file:
         wanted += refs_from_file(file)
@@ -93,7 +103,13 @@ def command(
         def on_row(row) -> None:
             progress.update(task, advance=1, description=escape(row.ref))
 
-        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row, options=analysis)
+        def on_queued(count: int) -> None:
+            if not quiet and spec is not None:
+                err_console.print(f"faktory: queued {count} image(s) on {spec.describe()}; workers: "
+                                  f"{' '.join(spec.worker_argv())}", highlight=False, markup=False, soft_wrap=True)
+
+        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row, options=analysis, queue=spec,
+                            on_queued=on_queued)
 
     report = build_report(outcome, chosen, requested=len(wanted))
     write_outputs(report, json_out=json_out, csv_out=csv_out, html_out=html_out, sbom_dir=sbom_dir,
@@ -112,6 +128,24 @@ def command(
         err_console.print(f"faktory: --fail-on {fail_on}: {len(failing)} image(s) fail: {', '.join(failing)}",
                           highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _queue_spec(queue: bool, redis: str | None, state_dir: Path | None, queue_name: str | None,
+                cache_dir: Path | None, analysis):
+    """The service queue to audit over, or None for the local pool; checked before any image is read."""
+    if not queue:
+        if state_dir is not None or queue_name is not None:
+            raise FaktoryError("--state-dir and --queue-name need --queue (or --redis)")
+        return None
+    if analysis is not None and analysis.observe is not None:
+        raise FaktoryError("--observe runs each app in this machine's sandbox; it does not go over --queue")
+    from faktory.audit.queue import QueueSpec
+    from faktory.commands.serve import check_redis, default_state_dir
+
+    if redis:
+        check_redis(redis)
+    return QueueSpec(state_dir=(state_dir or default_state_dir()).absolute(), redis_url=redis,
+                     name=queue_name or "faktory", cache_dir=cache_dir.absolute() if cache_dir else None)
 
 
 FAIL_ON = ("blocked", "unverified")

@@ -14,7 +14,7 @@ class ServeError(FaktoryError):
     pass
 
 
-def _default_state_dir() -> Path:
+def default_state_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir("faktory")) / "service"
@@ -45,7 +45,7 @@ def command(
     from faktory.service.runner import run_server, run_workers
 
     config = ServiceConfig(
-        state_dir=(state_dir or _default_state_dir()).absolute(),
+        state_dir=(state_dir or default_state_dir()).absolute(),
         rules_path=rules.absolute() if rules else None,
         redis_url=redis, name=queue_name, lease_seconds=lease_seconds,
         max_attempts=max_attempts, backoff_seconds=backoff_seconds,
@@ -53,7 +53,7 @@ def command(
     )
     load_rules(config.rules_path)  # a bad rules file is a one-line error now, not in every worker
     if redis:
-        _check_redis(redis)
+        check_redis(redis)
     if worker_only:
         if no_workers:
             raise ServeError("--worker-only and --no-workers exclude each other")
@@ -64,7 +64,7 @@ def command(
     run_server(config, secret, host, port, 0 if no_workers else workers, log_level)
 
 
-def _check_redis(url: str) -> None:
+def check_redis(url: str) -> None:
     import redis as redis_lib
 
     try:

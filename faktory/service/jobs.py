@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 QUEUED, RUNNING, RETRYING, DONE, FAILED, SKIPPED = "queued", "running", "retrying", "done", "failed", "skipped"
+CONVERT, AUDIT = "convert", "audit"  # what a job does: convert and publish, or audit one image (its row is `result`)
 ACTIVE_STATES = (QUEUED, RUNNING, RETRYING)
 FINAL_STATES = (DONE, FAILED, SKIPPED)
 ALL_STATES = ACTIVE_STATES + FINAL_STATES
@@ -57,6 +58,8 @@ class Job:
     error: str | None = None
     verified: list | None = None  # names of the verify checks that passed
     note: str | None = None  # why a job was skipped, or which attempt died
+    kind: str = CONVERT
+    result: dict | None = None  # an audit job's row (ImageAudit.to_dict)
 
     @property
     def conversion_key(self) -> str:
@@ -68,6 +71,8 @@ class Job:
 
     @property
     def source_name(self) -> str:
+        if self.kind == AUDIT:
+            return self.repository  # the ref exactly as the audit was given it
         return f"{self.registry}/{self.repository}:{self.tag}" if self.tag else self.source_ref
 
     def replace(self, **changes) -> "Job":
@@ -86,6 +91,7 @@ class Job:
         """What GET /jobs shows."""
         return {
             "id": self.id,
+            "kind": self.kind,
             "state": self.state,
             "phase": self.phase,
             "source": {"ref": self.source_name, "digest": self.digest, "registry": self.registry,

@@ -18,7 +18,7 @@ from huey.storage import SqliteStorage
 from faktory.errors import FaktoryError, SourceUnavailable, AuthError
 from faktory.service.config import ServiceConfig
 from faktory.service.events import PushEvent
-from faktory.service.jobs import DONE, FAILED, QUEUED, RETRYING, RUNNING, SKIPPED, Job, job_id_for
+from faktory.service.jobs import AUDIT, DONE, FAILED, QUEUED, RETRYING, RUNNING, SKIPPED, Job, job_id_for
 from faktory.service.pipeline import SkipJob, convert_and_publish, own_workdir
 from faktory.registry.client import RegistryClient
 from faktory.service.rules import Rules, is_loopback, load_rules
@@ -173,6 +173,11 @@ class Service:
         beat.start()
         started = time.monotonic()
         try:
+            if job.kind == AUDIT:
+                self._phase(job_id, me, "analyze")
+                from faktory.audit.queue import audit_job
+
+                return self._finish(job, DONE, result=audit_job(job), seconds=time.monotonic() - started, error=None)
             outcome = convert_and_publish(job, self.client, lambda p: self._phase(job_id, me, p),
                                           workdir=own_workdir(self.config.work_dir),
                                           previous=self.store.result_for(job.conversion_key))

@@ -36,6 +36,9 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def many(self, job_ids: Iterable[str]) -> list[Job]:
+        """The jobs of these ids that exist, in no particular order (one round trip per few hundred)."""
+
     def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
         """Newest first, optionally only jobs in one state."""
 
@@ -138,6 +141,14 @@ class SqliteStore:
     def get(self, job_id: str) -> Job | None:
         row = self._conn().execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return Job.from_json(row[0]) if row else None
+
+    def many(self, job_ids: Iterable[str]) -> list[Job]:
+        ids, out = list(job_ids), []
+        for start in range(0, len(ids), 500):  # below SQLite's limit of bound parameters
+            chunk = ids[start:start + 500]
+            rows = self._conn().execute(f"SELECT data FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            out += [Job.from_json(r[0]) for r in rows]
+        return out
 
     def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
         if state is None:
@@ -258,17 +269,18 @@ class RedisStore:
         raw = self.redis.get(self._k("job", job_id))
         return Job.from_json(raw) if raw else None
 
-    def _many(self, ids: Iterable[bytes | str]) -> list[Job]:
-        ids = [i.decode() if isinstance(i, bytes) else i for i in ids]
-        if not ids:
-            return []
-        raws = self.redis.mget([self._k("job", i) for i in ids])
-        return [Job.from_json(r) for r in raws if r]
+    def many(self, job_ids: Iterable[bytes | str]) -> list[Job]:
+        ids = [i.decode() if isinstance(i, bytes) else i for i in job_ids]
+        out = []
+        for start in range(0, len(ids), 500):
+            raws = self.redis.mget([self._k("job", i) for i in ids[start:start + 500]])
+            out += [Job.from_json(r) for r in raws if r]
+        return out
 
     def list(self, limit: int = 100, state: str | None = None) -> list[Job]:
         if state is None:
-            return self._many(self.redis.zrevrange(self._k("jobs"), 0, limit - 1))
-        jobs = self._many(self.redis.smembers(self._k("state", state)))
+            return self.many(self.redis.zrevrange(self._k("jobs"), 0, limit - 1))
+        jobs = self.many(self.redis.smembers(self._k("state", state)))
         return sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]
 
     def update(self, job_id: str, fn: Updater) -> Job | None:
@@ -301,12 +313,12 @@ class RedisStore:
         ids: set = set()
         for state in ACTIVE_STATES:
             ids |= self.redis.smembers(self._k("state", state))
-        return self._many(sorted(ids))
+        return self.many(sorted(ids))
 
     def expire_finished(self, created_before: float) -> int:
         ids = [i.decode() for i in self.redis.zrangebyscore(self._k("jobs"), "-inf", f"({created_before}")]
         gone = 0
-        for job in self._many(ids):
+        for job in self.many(ids):
             if job.state not in FINAL_STATES:
                 continue
             key = self._k("job", job.id)
