@@ -2,7 +2,7 @@
 then the same images over the service's queue with 1 and 2 workers (images/minute, 10,000 projected).
 
     .venv/bin/python bench/audit_bench.py [--jobs 2] [--prefix faktory-fixture/] [--limit N]
-                                          [--workers 1,2] [--redis URL] [--queue-only]
+                                          [--workers 1,2] [--redis URL] [--queue-only] [--spread]
 
 Runs the real CLI against images of the local engine. Layers may already be in the layer cache (the inspector's);
 the audit cache starts empty in a temp dir. Prints the speed-up and a 1,000-image estimate from the measured
@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -59,19 +61,37 @@ def _worker_processes(parent: int) -> int:
     return sum(len(p.read_text().split()) for p in Path(f"/proc/{parent}/task").glob("*/children"))
 
 
-def queue_run(refs: list[str], workers: int, tmp: Path, redis_url: str | None) -> tuple[float, int]:
-    """Wall seconds of one `audit --queue` over `refs` with `workers` worker processes, and the ok rows."""
+@dataclass(frozen=True)
+class QueueRun:
+    wall: float  # seconds of the audit command
+    ok: int  # rows with status ok
+    busy: float  # seconds the workers spent inside images (each row's own time)
+    cpu: float  # CPU seconds of the workers, their consumer and the audit command (reaped children)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def queue_run(refs: list[str], workers: int, tmp: Path, redis_url: str | None, spread: bool) -> QueueRun:
+    """One `audit --queue` over `refs` with `workers` worker processes started as the service starts them: one
+    consumer with `--workers N`, or (`spread`) N consumers of one worker each, as N machines would run them."""
     name = f"bench{os.getpid()}w{workers}"
     where = ["--redis", redis_url, "--queue-name", name] if redis_url else ["--queue-name", name]
     state = ["--state-dir", str(tmp / f"state-{workers}")]
     env = dict(os.environ, FAKTORY_NO_SCAN_CACHE="1")
+    cpu_before = _children_cpu()
+    layout = [1] * workers if spread else [workers]
+    procs = []
     with open(tmp / f"workers-{workers}.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "faktory", "serve", "--worker-only", "--workers", str(workers),
-                                 "--log-level", "warning", *where, *state], stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        for count in layout:  # each in a session of its own (the scheduler shares a loaded machine by session)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "faktory", "serve", "--worker-only", "--workers", str(count), "--log-level",
+                 "warning", *where, *state], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
     try:
-        for _ in range(600):  # the consumer has forked its workers: the timing starts with them idle
-            if _worker_processes(proc.pid) >= workers:
+        for _ in range(600):  # the consumers have forked their workers: the timing starts with them idle
+            if sum(_worker_processes(proc.pid) for proc in procs) >= workers:
                 break
             time.sleep(0.1)
         out = tmp / f"queue-{workers}.json"
@@ -81,12 +101,15 @@ def queue_run(refs: list[str], workers: int, tmp: Path, redis_url: str | None) -
                        check=True, env=env)
         elapsed = time.perf_counter() - started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
         if redis_url:
             _drop_redis_keys(redis_url, name)
-    ok = sum(1 for row in json.loads(out.read_text())["images"] if row["status"] == "ok")
-    return elapsed, ok
+    rows = json.loads(out.read_text())["images"]  # the consumers joined their workers: their CPU is counted now
+    return QueueRun(elapsed, sum(1 for row in rows if row["status"] == "ok"),
+                    sum(row["seconds"] or 0 for row in rows), _children_cpu() - cpu_before)
 
 
 def _drop_redis_keys(url: str, name: str) -> None:
@@ -98,21 +121,29 @@ def _drop_redis_keys(url: str, name: str) -> None:
             client.delete(key)
 
 
-def queue_bench(refs: list[str], worker_counts: list[int], redis_url: str | None) -> None:
-    print(f"queue: {redis_url or 'sqlite'}, {len(refs)} images, cold (no row cache, no module scan cache)")
-    rates = {}
+def queue_bench(refs: list[str], worker_counts: list[int], redis_url: str | None, spread: bool) -> None:
+    layout = "one consumer per worker, each its own session" if spread else "one consumer with --workers N"
+    print(f"queue: {redis_url or 'sqlite'}, {len(refs)} images, cold (no row cache, no module scan cache), {layout}")
+    rates, cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="audit-queue-bench-") as tmp:
         for workers in worker_counts:
-            elapsed, ok = queue_run(refs, workers, Path(tmp), redis_url)
-            rates[workers] = len(refs) * 60 / elapsed
-            print(f"  {workers} worker(s): {elapsed:7.1f} s, {rates[workers]:5.1f} images/min, {ok}/{len(refs)} ok;"
-                  f" 10,000 images ≈ {10000 / rates[workers] / 60:.1f} h")
+            load = os.getloadavg()[0]
+            run = queue_run(refs, workers, Path(tmp), redis_url, spread)
+            rates[workers] = len(refs) * 60 / run.wall
+            cpu[workers] = run.cpu / len(refs)
+            # busy: how much of the wall the workers spent inside an image (the rest is queue and idle time);
+            # per image: each image's own wall time, which grows when the cores are shared with other work.
+            print(f"  {workers} worker(s): {run.wall:6.1f} s, {rates[workers]:5.1f} images/min, {run.ok}/{len(refs)} "
+                  f"ok; 10,000 images ≈ {10000 / rates[workers] / 60:.1f} h; per image {run.busy / len(refs):.1f} s "
+                  f"wall, {cpu[workers]:.1f} s CPU; workers busy {run.busy / (run.wall * workers):.0%}; "
+                  f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}")
     if len(rates) > 1:
         low, high = min(rates), max(rates)
-        print(f"  scaling {low} -> {high} workers: {rates[high] / rates[low]:.2f}x")
-    per_worker = rates[min(rates)] / min(rates)
-    print(f"  per worker {per_worker:.1f} images/min: 10,000 images in 1 h take ≈ {10000 / 60 / per_worker:.0f} "
-          f"workers, each with a core of its own")
+        print(f"  scaling {low} -> {high} workers: {rates[high] / rates[low]:.2f}x wall rate")
+    each = min(cpu.values())
+    print(f"  CPU bound: {60 / each:.1f} images/min per free core; 10,000 images ≈ {10000 * each / 3600:.1f} "
+          f"core-hours, ≈ {10000 * each / 3600 / 2:.1f} h on 2 idle cores, ≈ {10000 * each / 3600 / 16:.1f} h "
+          f"on 16 workers")
 
 
 def main() -> None:
@@ -124,13 +155,15 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts for the queue runs")
     parser.add_argument("--redis", help="run the queue over this Redis (default: SQLite in a temp state dir)")
     parser.add_argument("--queue-only", action="store_true", help="skip the in-process cold/warm runs")
+    parser.add_argument("--spread", action="store_true",
+                        help="N worker-only processes of one worker each (as on N machines), not one of N")
     args = parser.parse_args()
     refs = engine_images(args.prefix)[: args.limit or None]
     if not refs:
         sys.exit(f"no images named {args.prefix}* in the local engine (build the fixtures first)")
     if not args.queue_only:
         local_bench(refs, args)
-    queue_bench(refs, [int(n) for n in args.workers.split(",")], args.redis)
+    queue_bench(refs, [int(n) for n in args.workers.split(",")], args.redis, args.spread)
 
 
 def local_bench(refs: list[str], args) -> None:

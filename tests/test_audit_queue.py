@@ -22,6 +22,7 @@ from faktory.service.store import RedisStore, SqliteStore
 from tests.test_service_e2e import redis_queue  # noqa: F401 - a fixture: a fresh Redis prefix, removed after
 from tests.test_service_helpers import Proc, wait_for
 
+pytestmark = pytest.mark.slow
 APPS = ("flask", "requests-cli", "pkg-app")
 TIMEOUT = 600  # a hang guard, never a speed assertion
 SLOW_ANALYSIS = {"FAKTORY_NO_SCAN_CACHE": "1"}  # workers inherit it: an image takes long enough to be killed in
@@ -94,11 +95,26 @@ def kill_first_running_worker(queue: Queue, worker: Proc):
     return running
 
 
+def audit_during(queue: Queue, refs: list[str], out: Path, act):
+    """Run the audit command while `act(process)` does something to it or its workers: (what act returned,
+    the exit status, stderr)."""
+    audit = subprocess.Popen(
+        queue.audit_argv(refs, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A terminal's Ctrl-C meets the default disposition; a background shell's children inherit it ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        seen = act(audit)
+        _, stderr = audit.communicate(timeout=TIMEOUT)
+    finally:
+        if audit.poll() is None:
+            audit.kill()
+    return seen, audit.returncode, stderr
+
+
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
-
-pytestmark = pytest.mark.slow
 
 
 def test_every_image_is_one_job_on_the_workers_and_one_row(any_queue, fixture_images, tmp_path):
@@ -134,14 +150,8 @@ def test_a_worker_killed_mid_image_costs_a_retry_not_the_row(redis_q, fixture_im
     refs = registry_refs(fixture_images)
     worker = redis_q.start_workers(1, env=SLOW_ANALYSIS)
     out = tmp_path / "report.json"
-    audit = subprocess.Popen(redis_q.audit_argv(refs, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        victim = kill_first_running_worker(redis_q, worker)
-        _, stderr = audit.communicate(timeout=TIMEOUT)
-    finally:
-        if audit.poll() is None:
-            audit.kill()
-    assert audit.returncode == 0, stderr + worker.output()
+    victim, code, stderr = audit_during(redis_q, refs, out, lambda _: kill_first_running_worker(redis_q, worker))
+    assert code == 0, stderr + worker.output()
     rows = json.loads(out.read_text())["images"]
     assert [r["ref"] for r in rows] == refs
     assert all(r["status"] == "ok" for r in rows), [r["error"] for r in rows]
@@ -155,15 +165,9 @@ def test_a_worker_killed_on_the_last_attempt_is_an_error_row_naming_it(sqlite_qu
     refs = registry_refs(fixture_images, ("flask", "pkg-app"))
     worker = sqlite_queue.start_workers(1, "--max-attempts", "1", env=SLOW_ANALYSIS)
     out = tmp_path / "report.json"
-    audit = subprocess.Popen(sqlite_queue.audit_argv(refs, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    try:
-        victim = kill_first_running_worker(sqlite_queue, worker)
-        _, stderr = audit.communicate(timeout=TIMEOUT)
-    finally:
-        if audit.poll() is None:
-            audit.kill()
-    assert audit.returncode == 0, stderr + worker.output()  # one image failed, not all
+    victim, code, stderr = audit_during(sqlite_queue, refs, out,
+                                        lambda _: kill_first_running_worker(sqlite_queue, worker))
+    assert code == 0, stderr + worker.output()  # one image failed, not all
     rows = {r["ref"]: r for r in json.loads(out.read_text())["images"]}
     assert set(rows) == set(refs)
     dead = rows[victim.repository]
@@ -179,20 +183,14 @@ def test_ctrl_c_stops_cleanly_leaves_no_job_to_take_and_a_rerun_completes(sqlite
     refs = registry_refs(fixture_images)
     worker = sqlite_queue.start_workers(1, env=SLOW_ANALYSIS)
     out = tmp_path / "partial.json"
-    audit = subprocess.Popen(
-        sqlite_queue.audit_argv(refs, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # A terminal's Ctrl-C meets the default disposition; a background shell's children inherit it ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    try:
+
+    def interrupt(audit: subprocess.Popen) -> None:
         wait_for(lambda: any(j.state == RUNNING for j in sqlite_queue.audit_jobs()), TIMEOUT, "an audit job running",
                  interval=0.05)
         audit.send_signal(signal.SIGINT)
-        _, stderr = audit.communicate(timeout=TIMEOUT)
-    finally:
-        if audit.poll() is None:
-            audit.kill()
-    assert audit.returncode == 130, stderr
+
+    _, code, stderr = audit_during(sqlite_queue, refs, out, interrupt)
+    assert code == 130, stderr
     assert "Traceback" not in stderr
     assert "faktory: interrupted; partial report of" in stderr
     report = json.loads(out.read_text())
