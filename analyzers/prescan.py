@@ -62,7 +62,8 @@ class ScanPool:
         self.sent = 0
 
     def _started(self) -> Pool | None:
-        if self._pool is None and self.workers > 1:
+        # A daemonic process (a huey worker of the service) may not start children: it scans in-process.
+        if self._pool is None and self.workers > 1 and not multiprocessing.current_process().daemon:
             # fork is cheapest; with other threads alive (the service's workers) a fork could copy a held
             # lock, so start from a clean server process instead
             method = "fork" if threading.active_count() == 1 else "forkserver"
