@@ -108,8 +108,7 @@ def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport, *, unneeded:
     for entry in list(rootfs.entries.values()):
         if entry.kind != FILE or entry.size < 4096:
             continue
-        head = next(rootfs.chunks(entry), b"")[:4] if entry.size else b""
-        if head != ELF_MAGIC:
+        if _head(rootfs, entry) != ELF_MAGIC:
             continue
         dest = workdir / f"elf-{next(counter)}"
         content = _content_key(rootfs, entry)
@@ -169,6 +168,14 @@ def _strip_one(strip: str, how: str, dest: Path) -> Outcome | None:
         return Outcome(KEEP)
     os.replace(out, dest)
     return Outcome(STRIPPED, str(dest), size)
+
+
+def _head(rootfs: Rootfs, entry: RootEntry) -> bytes:
+    """The first 4 bytes, without reading a whole chunk of every large file."""
+    if entry.data is not None or rootfs.image is None or entry.host_path is not None:
+        return next(rootfs.chunks(entry), b"")[:4]
+    with rootfs.image.fs.open(entry.source) as fh:
+        return fh.read(4)
 
 
 def _content_key(rootfs: Rootfs, entry: RootEntry) -> str | None:
