@@ -12,6 +12,7 @@ never larger than the plain output.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -20,10 +21,13 @@ import shutil
 import subprocess
 import sys
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from faktory.analyzers.scancache import content_key
 from faktory.emitters.rootfs import Rootfs, RootEntry
+from faktory.emitters.stripcache import KEEP, STRIPPED, Outcome, StripCache, default_strip_cache, strip_version
 from faktory.image import FILE
 
 PYENV_ROOTS = (Path("/root/.pyenv/versions"), Path.home() / ".pyenv/versions")
@@ -86,41 +90,110 @@ def _segments_aligned(path: str) -> bool:
     return True
 
 
-def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport, *, unneeded: bool = False) -> None:
+def strip_elf(rootfs: Rootfs, workdir: Path, report: CompactReport, *, unneeded: bool = False,
+              cache: StripCache | None = None) -> None:
     """Debug sections out (the default); `unneeded` (--compact): also the static symbol table, as PyInstaller's
-    --strip does. Both are lossless for running: the dynamic linker and dlsym read .dynsym only."""
+    --strip does. Both are lossless for running: the dynamic linker and dlsym read .dynsym only. Outcomes come
+    from `cache` (emitters.stripcache) when known; the rest run `strip` in parallel, applied in rootfs order."""
     strip = shutil.which("strip")
     if strip is None:
         report.notes.append("strip (binutils) not found: ELF files kept as they are")
         return
+    how = "--strip-unneeded" if unneeded else "--strip-debug"
+    if cache is None:
+        cache = default_strip_cache()
+    version = strip_version(strip)
     counter = itertools.count()
+    work: list[tuple[RootEntry, str, Outcome | Path]] = []  # (entry, cache key, cached outcome or input copy)
     for entry in list(rootfs.entries.values()):
         if entry.kind != FILE or entry.size < 4096:
             continue
-        head = next(rootfs.chunks(entry), b"")[:4] if entry.size else b""
-        if head != ELF_MAGIC:
+        if _head(rootfs, entry) != ELF_MAGIC:
             continue
         dest = workdir / f"elf-{next(counter)}"
+        content = _content_key(rootfs, entry)
+        key = StripCache.key(content, how, version) if content else ""
+        known = cache.get(key) if key else None
+        if known is not None:
+            work.append((entry, key, _linked(known, dest)))
+            continue
+        sha = None if key else hashlib.sha256()  # bytes rewritten on the host: keyed by what they are
         with open(dest, "wb") as fh:
             for chunk in rootfs.chunks(entry):
                 fh.write(chunk)
-        how = "--strip-unneeded" if unneeded else "--strip-debug"
-        proc = subprocess.run([strip, how, "-o", str(dest) + ".s", str(dest)], capture_output=True)
-        if proc.returncode != 0:
-            dest.unlink()
-            continue
-        if not _segments_aligned(str(dest) + ".s"):  # binutils moved a patchelf'd segment: ld.so would refuse it
-            os.unlink(str(dest) + ".s")
-            dest.unlink()
-            continue
-        os.replace(str(dest) + ".s", dest)
-        new_size = dest.stat().st_size
-        if new_size < entry.size:
-            report.stripped += 1
-            report.bytes_saved += entry.size - new_size
-            rootfs.entries[entry.path] = replace(entry, size=new_size, host_path=str(dest), source=None, data=None)
+                if sha is not None:
+                    sha.update(chunk)
+        if sha is not None:
+            key = StripCache.key("sha256:" + sha.hexdigest(), how, version)
+            known = cache.get(key)
+            if known is not None:
+                dest.unlink()
+                work.append((entry, key, _linked(known, dest)))
+                continue
+        work.append((entry, key, dest))
+    todo = [item[2] for item in work if isinstance(item[2], Path)]
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(todo)))) as pool:
+        done = dict(zip(todo, pool.map(lambda path: _strip_one(strip, how, path), todo)))
+    for entry, key, got in work:
+        if isinstance(got, Path):
+            outcome = done[got]
+            if outcome is None:  # strip failed: maybe the disk, so nothing is cached
+                got.unlink()
+                continue
+            cache.put(key, outcome)
         else:
-            dest.unlink()
+            outcome = got
+        if outcome.kind == STRIPPED and outcome.size < entry.size:
+            report.stripped += 1
+            report.bytes_saved += entry.size - outcome.size
+            rootfs.entries[entry.path] = replace(entry, size=outcome.size, host_path=outcome.path, source=None,
+                                                 data=None)
+
+
+def _strip_one(strip: str, how: str, dest: Path) -> Outcome | None:
+    """`strip` on one input copy: the stripped bytes replace it, or KEEP (misaligned, or nothing saved);
+    None when strip failed."""
+    out = str(dest) + ".s"
+    proc = subprocess.run([strip, how, "-o", out, str(dest)], capture_output=True)
+    if proc.returncode != 0:
+        return None
+    if not _segments_aligned(out):  # binutils moved a patchelf'd segment: ld.so would refuse it
+        os.unlink(out)
+        dest.unlink()
+        return Outcome(KEEP)
+    size, before = os.stat(out).st_size, dest.stat().st_size
+    if size >= before:
+        os.unlink(out)
+        dest.unlink()
+        return Outcome(KEEP)
+    os.replace(out, dest)
+    return Outcome(STRIPPED, str(dest), size)
+
+
+def _head(rootfs: Rootfs, entry: RootEntry) -> bytes:
+    """The first 4 bytes, without reading a whole chunk of every large file."""
+    if entry.data is not None or rootfs.image is None or entry.host_path is not None:
+        return next(rootfs.chunks(entry), b"")[:4]
+    with rootfs.image.fs.open(entry.source) as fh:
+        return fh.read(4)
+
+
+def _content_key(rootfs: Rootfs, entry: RootEntry) -> str | None:
+    """The layer diff_id + path that holds an image file's bytes (no read needed); None for others."""
+    if entry.source is None or entry.host_path is not None or entry.data is not None or rootfs.image is None:
+        return None
+    return content_key(rootfs.image, entry.source)
+
+
+def _linked(outcome: Outcome, dest: Path) -> Outcome:
+    """A cached stripped file linked into the workdir, so a prune meanwhile cannot take it from this build."""
+    if outcome.kind != STRIPPED:
+        return outcome
+    try:
+        os.link(outcome.path, dest)
+    except OSError:
+        return outcome  # another filesystem: read it where it is (pruning spares what was used this day)
+    return replace(outcome, path=str(dest))
 
 
 def _image_bytecode(rootfs: Rootfs, entry: RootEntry, tag: str) -> RootEntry | None:

@@ -12,6 +12,7 @@ Layout under the cache dir (platformdirs user cache, or $FAKTORY_CACHE_DIR):
     v1/configs/<hex>.json       config blobs by digest (lets a daemon image load without `docker save`)
     v1/manifests/<hex>.json     manifests and indexes by digest (a registry tag that still names one loads
                                 after a single HEAD)
+    v1/stripped/<key>.elf|json  what `strip` made of an ELF file (emitters.stripcache)
 Writers go through a temp file + os.replace, so a reader never sees half an entry; a file lock per key
 keeps two processes (or threads) from doing the same work twice.
 """
@@ -99,7 +100,7 @@ class LayerCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.base = self.root / "v1"
         try:
-            for sub in ("layers", "blobs", "configs", "manifests", "tmp", "locks"):
+            for sub in ("layers", "blobs", "configs", "manifests", "stripped", "tmp", "locks"):
                 (self.base / sub).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CacheUnavailable(f"cannot use the layer cache at {self.root}: {exc.strerror or exc}") from None
@@ -183,15 +184,16 @@ class LayerCache:
                 self._write_atomic(self.base / "blobs" / _hex(blob_digest), diff_id.encode())
 
     def used_bytes(self) -> int:
-        """Bytes held by cached layer tars (what the quota counts)."""
+        """Bytes held by cached layer tars and stripped ELF files (emitters.stripcache): what the quota counts."""
         total = 0
-        with os.scandir(self.base / "layers") as entries:
-            for entry in entries:
-                if entry.name.endswith(".tar"):
-                    try:
-                        total += entry.stat().st_size
-                    except OSError:
-                        pass  # pruned meanwhile
+        for sub, suffix in (("layers", ".tar"), ("stripped", ".elf")):
+            with os.scandir(self.base / sub) as entries:
+                for entry in entries:
+                    if entry.name.endswith(suffix):
+                        try:
+                            total += entry.stat().st_size
+                        except OSError:
+                            pass  # pruned meanwhile
         return total
 
     def _limit_check(self, label: str):

@@ -58,6 +58,7 @@ class CacheUsage:
     layers: tuple[LayerEntry, ...]
     metadata_files: int  # configs and manifests
     metadata_bytes: int
+    stripped: tuple[LayerEntry, ...] = ()  # stripped ELF files (emitters.stripcache), diff_id = their key
 
     @property
     def layer_bytes(self) -> int:
@@ -65,7 +66,7 @@ class CacheUsage:
 
     @property
     def total_bytes(self) -> int:
-        return self.layer_bytes + self.metadata_bytes
+        return self.layer_bytes + self.metadata_bytes + sum(entry.size for entry in self.stripped)
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,6 @@ class PruneResult:
 
 
 def usage(cache: LayerCache) -> CacheUsage:
-    layers = []
-    for index in (cache.base / "layers").glob("*.json"):
-        tar = index.with_suffix(".tar")
-        try:
-            st_index = index.stat()
-            size = st_index.st_size + (tar.stat().st_size if tar.exists() else 0)
-        except OSError:
-            continue  # removed while we looked
-        layers.append(LayerEntry(diff_id="sha256:" + index.stem, size=size, last_used=st_index.st_mtime))
     meta_files = meta_bytes = 0
     for kind in ("configs", "manifests"):
         for path in (cache.base / kind).glob("*.json"):
@@ -94,8 +86,25 @@ def usage(cache: LayerCache) -> CacheUsage:
                 meta_files += 1
             except OSError:
                 continue
-    layers.sort(key=lambda layer: layer.last_used)
-    return CacheUsage(root=str(cache.root), layers=tuple(layers), metadata_files=meta_files, metadata_bytes=meta_bytes)
+    return CacheUsage(root=str(cache.root), layers=_entries(cache.base / "layers", ".tar", "sha256:"),
+                      metadata_files=meta_files, metadata_bytes=meta_bytes,
+                      stripped=_entries(cache.base / "stripped", ".elf", ""))
+
+
+def _entries(directory: Path, data_suffix: str, prefix: str) -> tuple[LayerEntry, ...]:
+    """Entries of `directory`, least recently used first: a `<key>.json` record (its mtime is the last use)
+    and its data file."""
+    found = []
+    for record in directory.glob("*.json"):
+        data = record.with_suffix(data_suffix)
+        try:
+            st = record.stat()
+            size = st.st_size + (data.stat().st_size if data.exists() else 0)
+        except OSError:
+            continue  # removed while we looked
+        found.append(LayerEntry(diff_id=prefix + record.stem, size=size, last_used=st.st_mtime))
+    found.sort(key=lambda entry: entry.last_used)
+    return tuple(found)
 
 
 def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now: float | None = None) -> PruneResult:
@@ -108,11 +117,18 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
     current = usage(cache)
     total = current.total_bytes
     removed = busy = freed = 0
-    for layer in current.layers:  # oldest first
+    stripped = {entry.diff_id for entry in current.stripped}
+    for layer in sorted(current.layers + current.stripped, key=lambda entry: entry.last_used):  # oldest first
         if keep_bytes is not None and total <= keep_bytes:
             break
         if now - layer.last_used < until:
             break  # sorted: every later one was used more recently
+        if layer.diff_id in stripped:  # the record first: a reader then sees "not cached"
+            gone = sum(_unlink(cache.base / "stripped" / f"{layer.diff_id}{suffix}") or 0
+                       for suffix in (".json", ".elf"))
+            total -= gone
+            freed += gone
+            continue
         gone = _remove_layer(cache, layer.diff_id)
         if gone is None:
             busy += 1
@@ -127,6 +143,9 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
             if gone is not None:
                 meta_removed += 1
                 freed += gone
+    for path in (cache.base / "stripped").glob("*.elf"):  # bytes whose record never got written
+        if not path.with_suffix(".json").exists():
+            _remove_if_older(path, now - max(until, STALE_TMP_S))
     for path in (cache.base / "tmp").iterdir():
         _remove_if_older(path, now - max(until, STALE_TMP_S))
     for path in (cache.base / "blobs").iterdir():  # blob digest -> diff_id links to layers no longer here
