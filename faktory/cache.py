@@ -70,6 +70,15 @@ class LayerIndex:
     tar_path: str
     size: int  # uncompressed bytes
     entries: tuple[Record, ...]
+    members: int | None = None  # set on a summary whose records were dropped (see summary)
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) if self.members is None else self.members
+
+    def summary(self) -> "LayerIndex":
+        """The same layer without its records: once merged, the merged view holds what they said."""
+        return LayerIndex(self.diff_id, self.tar_path, self.size, (), self.count)
 
 
 def default_cache_dir() -> Path:
