@@ -10,6 +10,7 @@ with `duplicates` set (--compact) the writers store identical files once, as har
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import posixpath
 import tarfile
@@ -281,7 +282,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
     def add_path(path: str, depth: int) -> None:
         if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
             path = posixpath.normpath("/" + path.lstrip("/"))  # else keep the closure's own string, no copy
-        if (path in seen) or depth > MAX_LINK_DEPTH:
+        done = root.entries.get(path)
+        if path in seen or (done is not None and done.kind == FILE) or depth > MAX_LINK_DEPTH:
             return
         seen.add(path)
         if path == "/":
@@ -323,12 +325,14 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
                 add_real_dir(real)
                 candidate = entry.path if entry.path == candidate else candidate  # the image's string, no copy
                 root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
+                if candidate == path:  # root.entries now says it is done: seen stays small (dirs, links, misses)
+                    seen.discard(path)
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
                 root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))
             else:
                 root.skipped.append(f"{candidate}: {entry.kind} node left out")
 
-    for p in list(paths) + [p for p in layout.extra_paths if fs.entry(p) is not None]:
+    for p in itertools.chain(paths, [p for p in layout.extra_paths if fs.entry(p) is not None]):
         add_path(p, 0)
     for d, mode in layout.dirs:
         if d not in root.entries and not layout.exclude(d):

@@ -131,7 +131,8 @@ class LayerCache:
                 return None
             rows = raw.pop("entries")
             rows.reverse()  # popped as they are turned into Records: the JSON rows never all stay beside them
-            entries = tuple(_record(rows.pop()) for _ in range(len(rows)))
+            shared: dict = {}
+            entries = tuple(_record(rows.pop(), shared) for _ in range(len(rows)))
             ix = LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
         except (AttributeError, KeyError, TypeError, ValueError):
             return None  # damaged or foreign: ingest the layer again
@@ -314,8 +315,11 @@ class FileLock:
         os.close(fd)
 
 
-def _record(row: list) -> Record:
+def _record(row: list, shared: dict | None = None) -> Record:
     row[1] = sys.intern(row[1])  # a handful of kinds, one string each instead of one per member
+    if shared is not None:  # modes, sizes and mtimes repeat across a layer: one int object each, not one per row
+        for i in (2, 5, 6):
+            row[i] = shared.setdefault(row[i], row[i])
     return Record(*row)
 
 
