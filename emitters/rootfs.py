@@ -83,9 +83,33 @@ class Rootfs:
         self.entries.pop(path, None)
 
     def sorted(self) -> list[RootEntry]:
-        # Sorting by path components puts every parent before its children. With NUL (below every character a
-        # name can hold) for "/", plain string order is component order, one key string per entry, not a list.
-        return sorted(self.entries.values(), key=lambda e: e.path.strip("/").replace("/", "\0") if e.path != "/" else "")
+        """Every entry in path-component order, which puts every parent before its children."""
+        # A walk from the root with each directory's children sorted by name is that order, with sort keys for
+        # one directory at a time rather than one string per entry (200,000 of them on a big data tree).
+        kids: dict[str, list[RootEntry]] = {}
+        for entry in self.entries.values():
+            if entry.path != "/":
+                kids.setdefault(posixpath.dirname(entry.path), []).append(entry)
+        top = self.entries.get("/")
+        out: list[RootEntry] = [top] if top is not None else []
+        stack = [iter(self._by_name(kids.pop("/", [])))]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            out.append(entry)
+            below = kids.pop(entry.path, None)
+            if below:
+                stack.append(iter(self._by_name(below)))
+        if len(out) != len(self.entries):  # an entry whose parent was removed: the same order, by full keys
+            return sorted(self.entries.values(), key=lambda e: e.path.strip("/").replace("/", "\0"))
+        return out
+
+    @staticmethod
+    def _by_name(entries: list[RootEntry]) -> list[RootEntry]:
+        entries.sort(key=lambda e: e.path[e.path.rfind("/") + 1:])
+        return entries
 
     @property
     def payload_size(self) -> int:

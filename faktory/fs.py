@@ -64,12 +64,15 @@ class MergedFS:
         # One Entry per path and, per directory, the set of its children's paths: the same string objects as
         # the keys of _entries, so a path is stored once however many maps name it (200,000-file layers).
         self._entries: dict[str, Entry] = {"/": ROOT}
-        self._kids: dict[str, set[str]] = {"/": set()}  # directory -> paths directly below it
+        self._kids: dict[str, set[str]] = {"/": set()}  # directory -> paths directly below it (a tuple once merged)
         self._tars: list[str] = []  # layer number -> its tar; a file's bytes are at (its layer's tar, offset)
         self._shadowed: list[Entry] = []
         for number, layer in enumerate(layers):
             self._tars.append(layer.tar_path)
             self._apply(number, layer)
+        kids = self._kids
+        for path, names in kids.items():  # merged: a tuple is one pointer a child, a set's table several
+            kids[path] = tuple(names)  # type: ignore[assignment]
 
     # ----------------------------------------------------------------- building
 
