@@ -134,7 +134,7 @@ class LayerCache:
             shared: dict = {}
             entries = tuple(_record(rows.pop(), shared) for _ in range(len(rows)))
             ix = LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
-        except (AttributeError, KeyError, TypeError, ValueError):
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
             return None  # damaged or foreign: ingest the layer again
         _mark_used(index_path)
         return ix
