@@ -13,6 +13,7 @@ from typing import Iterable
 import networkx as nx
 
 from faktory.errors import FaktoryError
+from faktory.analyzers.leangraph import LeanDiGraph
 from faktory.image import DIR, FILE, SYMLINK, FileSystem
 
 ENTRY = "entrypoint"
@@ -34,7 +35,7 @@ class GraphBuilder:
 
     def __init__(self, fs: FileSystem) -> None:
         self.fs = fs
-        self.graph = nx.DiGraph()
+        self.graph: nx.DiGraph = LeanDiGraph()
         self.graph.add_node(ENTRY, kind="entrypoint")
         self._listing: dict[str, frozenset[str]] = {}
         self._reasons: dict[str, dict] = {}  # one shared, never-mutated attr dict per detail-less reason

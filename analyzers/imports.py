@@ -70,6 +70,7 @@ class ModuleScan:
     strings: list[tuple[str, int]] = field(default_factory=list)  # quoted dotted names ("pkg.mod", "pkg.mod:attr")
     # import calls whose name is not determined: (call, line, inside a function: runs only when it is called)
     computed: list[tuple[str, int, bool]] = field(default_factory=list)
+    timed_out: bool = False  # the time limit ended the scan: another run, on a faster machine, may finish it
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -616,13 +617,13 @@ def scan_source(source: bytes) -> ModuleScan:
         with time_limit(budget.module_seconds):
             return _scan(source)
     except ScanTimeout:
-        return _unscanned(f"its scan took over {budget.module_seconds:g} s (FAKTORY_MODULE_SCAN_SECONDS)")
+        return _unscanned(f"its scan took over {budget.module_seconds:g} s (FAKTORY_MODULE_SCAN_SECONDS)", True)
     except (RecursionError, MemoryError):  # the parser's C stack guard, or our walker's recursion
         return _unscanned("nested too deeply to parse")
 
 
-def _unscanned(why: str) -> ModuleScan:
-    return ModuleScan(parsed=False, facts=[CodeFact("not-scanned", why, 1)])
+def _unscanned(why: str, timed_out: bool = False) -> ModuleScan:
+    return ModuleScan(parsed=False, facts=[CodeFact("not-scanned", why, 1)], timed_out=timed_out)
 
 
 def _scan(source: bytes) -> ModuleScan:

@@ -10,7 +10,7 @@ File nodes carry `path`, `size`, `kind` (an image Entry kind) and `magic` (pytho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import networkx as nx
 
@@ -136,11 +136,15 @@ class Closure:
     def paths(self) -> list[str]:
         """Every image path to materialise (files, symlinks and the dirs on the way), sorted parents-first."""
         # Plain string order puts every parent before its children ("/usr" < "/usr-x" < "/usr/bin").
-        return sorted(d["path"] for n, d in self.graph.nodes(data=True) if n.startswith("file:"))
+        return sorted(d["path"] for _, d in self.iter_file_nodes())
 
     def file_nodes(self) -> list[tuple[str, Mapping]]:
-        return [(n, d) for n, d in self.graph.nodes(data=True) if n.startswith("file:")]
+        return list(self.iter_file_nodes())
+
+    def iter_file_nodes(self) -> Iterator[tuple[str, Mapping]]:
+        """file_nodes() one at a time: on an image with 200,000 kept files the list alone is ~15 MB."""
+        return ((n, d) for n, d in self.graph.nodes(data=True) if n.startswith("file:"))
 
     @property
     def size(self) -> int:
-        return sum(d.get("size", 0) for _, d in self.file_nodes() if d.get("kind") == "file")
+        return sum(d.get("size", 0) for _, d in self.iter_file_nodes() if d.get("kind") == "file")

@@ -112,7 +112,7 @@ class ScanPool:
             scan = decode_scan(text)
         except Exception:  # multiprocessing.TimeoutError, a dead worker, a result that does not decode
             return None
-        self.cache.put_encoded(key, text)
+        self.cache.put_encoded(key, text, scan)
         if mined is not None and mine_key:
             self._mined[mine_key] = mined
             self.cache.put_names(mine_key, mined)

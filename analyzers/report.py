@@ -119,7 +119,7 @@ def sizes(closure: Closure) -> list[tuple[str, int, int]]:
     """(owner, bytes, files) sorted by bytes, biggest first."""
     total: Counter = Counter()
     count: Counter = Counter()
-    for node, data in closure.file_nodes():
+    for node, data in closure.iter_file_nodes():
         if data.get("kind") == FILE:
             who = owner(closure, node)
             total[who] += data.get("size", 0)
@@ -197,7 +197,7 @@ def to_dict(closure: Closure, image_size: int | None = None) -> dict:
         "sys_path": list(closure.sys_path),
         "modules": modules,
         "files": [{"path": d["path"], "kind": d.get("kind"), "size": d.get("size", 0), "magic": d.get("magic", "")}
-                  for _, d in sorted(closure.file_nodes(), key=lambda nd: nd[1]["path"])],
+                  for d in sorted((d for _, d in closure.iter_file_nodes()), key=lambda d: d["path"])],
         "size": closure.size,
         "sizes": [{"owner": who, "bytes": size, "files": n} for who, size, n in sizes(closure)],
         "findings": [f.to_dict() for f in closure.findings],

@@ -31,6 +31,7 @@ def encode_scan(scan: ModuleScan) -> str:
         "parsed": scan.parsed, "main": scan.main_block_imports,
         "programs": [list(x) for x in scan.programs],
         "strings": [list(x) for x in scan.strings], "computed": [list(x) for x in scan.computed],
+        **({"timed_out": True} if scan.timed_out else {}),  # only between a scan worker and its parent
     }, separators=(",", ":"))
 
 
@@ -44,6 +45,7 @@ def decode_scan(text: str) -> ModuleScan:
         parsed=doc["parsed"], main_block_imports=doc["main"],
         programs=[(a, b) for a, b in doc.get("programs", [])],
         strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b, bool(c)) for a, b, c in doc["computed"]],
+        timed_out=bool(doc.get("timed_out")),
     )
 
 
@@ -72,12 +74,13 @@ class ScanCache:
             return None
 
     def put(self, key: str, scan: ModuleScan) -> None:
-        if self._db is not None:
+        # A timeout says how fast this machine was, not what the file holds (a size limit does): not kept.
+        if self._db is not None and not scan.timed_out:
             self._pending.append((key, encode_scan(scan)))
 
-    def put_encoded(self, key: str, text: str) -> None:
-        """A scan already in its stored form (encode_scan), as the scan workers send it."""
-        if self._db is not None:
+    def put_encoded(self, key: str, text: str, scan: ModuleScan) -> None:
+        """A scan already in its stored form (encode_scan), as the scan workers send it, decoded as `scan`."""
+        if self._db is not None and not scan.timed_out:
             self._pending.append((key, text))
 
     def get_names(self, key: str) -> list[str] | None:

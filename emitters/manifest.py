@@ -76,8 +76,14 @@ def manifest_doc(image: Image, artifact: Artifact, files: Mapping[str, int], for
 
 def write_manifest(staging: Path, outdir: Path, image: Image, artifact: Artifact, files: Mapping[str, int],
                    forced: list[Finding], options: EmitOptions, seconds: float) -> None:
-    text = json.dumps(manifest_doc(image, artifact, files, forced, options, seconds), indent=2) + "\n"
-    (staging / MANIFEST).write_text(text.replace(str(staging), str(outdir)))
+    doc = manifest_doc(image, artifact, files, forced, options, seconds)
+    old, new = str(staging), str(outdir)
+    # Written chunk by chunk (each string value is one chunk, so a path is never split): as one text, the
+    # listing of a 200,000-file output would be held three times over (chunks, text, replaced text).
+    with open(staging / MANIFEST, "w", encoding="utf-8") as out:
+        for chunk in json.JSONEncoder(indent=2).iterencode(doc):
+            out.write(chunk.replace(old, new))
+        out.write("\n")
 
 
 def write_readme(staging: Path, outdir: Path, image: Image, artifact: Artifact) -> None:

@@ -10,6 +10,7 @@ with `duplicates` set (--compact) the writers store identical files once, as har
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import posixpath
 import tarfile
@@ -82,9 +83,33 @@ class Rootfs:
         self.entries.pop(path, None)
 
     def sorted(self) -> list[RootEntry]:
-        # Sorting by path components puts every parent before its children. With NUL (below every character a
-        # name can hold) for "/", plain string order is component order, one key string per entry, not a list.
-        return sorted(self.entries.values(), key=lambda e: e.path.strip("/").replace("/", "\0") if e.path != "/" else "")
+        """Every entry in path-component order, which puts every parent before its children."""
+        # A walk from the root with each directory's children sorted by name is that order, with sort keys for
+        # one directory at a time rather than one string per entry (200,000 of them on a big data tree).
+        kids: dict[str, list[RootEntry]] = {}
+        for entry in self.entries.values():
+            if entry.path != "/":
+                kids.setdefault(posixpath.dirname(entry.path), []).append(entry)
+        top = self.entries.get("/")
+        out: list[RootEntry] = [top] if top is not None else []
+        stack = [iter(self._by_name(kids.pop("/", [])))]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+                continue
+            out.append(entry)
+            below = kids.pop(entry.path, None)
+            if below:
+                stack.append(iter(self._by_name(below)))
+        if len(out) != len(self.entries):  # an entry whose parent was removed: the same order, by full keys
+            return sorted(self.entries.values(), key=lambda e: e.path.strip("/").replace("/", "\0"))
+        return out
+
+    @staticmethod
+    def _by_name(entries: list[RootEntry]) -> list[RootEntry]:
+        entries.sort(key=lambda e: e.path[e.path.rfind("/") + 1:])
+        return entries
 
     @property
     def payload_size(self) -> int:
@@ -281,7 +306,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
     def add_path(path: str, depth: int) -> None:
         if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
             path = posixpath.normpath("/" + path.lstrip("/"))  # else keep the closure's own string, no copy
-        if (path in seen) or depth > MAX_LINK_DEPTH:
+        done = root.entries.get(path)
+        if path in seen or (done is not None and done.kind == FILE) or depth > MAX_LINK_DEPTH:
             return
         seen.add(path)
         if path == "/":
@@ -323,12 +349,14 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
                 add_real_dir(real)
                 candidate = entry.path if entry.path == candidate else candidate  # the image's string, no copy
                 root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
+                if candidate == path:  # root.entries now says it is done: seen stays small (dirs, links, misses)
+                    seen.discard(path)
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
                 root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))
             else:
                 root.skipped.append(f"{candidate}: {entry.kind} node left out")
 
-    for p in list(paths) + [p for p in layout.extra_paths if fs.entry(p) is not None]:
+    for p in itertools.chain(paths, [p for p in layout.extra_paths if fs.entry(p) is not None]):
         add_path(p, 0)
     for d, mode in layout.dirs:
         if d not in root.entries and not layout.exclude(d):

@@ -60,7 +60,7 @@ def is_extension(path: str) -> bool:
 def c_extensions(closure: Closure, *, include_stdlib: bool = False) -> list[str]:
     """Extension modules the closure loads; stdlib ones (lib-dynload) only when asked."""
     out = []
-    for _, data in closure.file_nodes():
+    for _, data in closure.iter_file_nodes():
         path = data.get("path", "")
         if data.get("kind", "file") != "file" or not is_extension(path):
             continue

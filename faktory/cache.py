@@ -71,6 +71,15 @@ class LayerIndex:
     tar_path: str
     size: int  # uncompressed bytes
     entries: tuple[Record, ...]
+    members: int | None = None  # set on a summary whose records were dropped (see summary)
+
+    @property
+    def count(self) -> int:
+        return len(self.entries) if self.members is None else self.members
+
+    def summary(self) -> "LayerIndex":
+        """The same layer without its records: once merged, the merged view holds what they said."""
+        return LayerIndex(self.diff_id, self.tar_path, self.size, (), self.count)
 
 
 def default_cache_dir() -> Path:
@@ -123,9 +132,10 @@ class LayerCache:
                 return None
             rows = raw.pop("entries")
             rows.reverse()  # popped as they are turned into Records: the JSON rows never all stay beside them
-            entries = tuple(_record(rows.pop()) for _ in range(len(rows)))
+            shared: dict = {}
+            entries = tuple(_record(rows.pop(), shared) for _ in range(len(rows)))
             ix = LayerIndex(diff_id=diff_id, tar_path=str(tar_path), size=int(raw["size"]), entries=entries)
-        except (AttributeError, KeyError, TypeError, ValueError):
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
             return None  # damaged or foreign: ingest the layer again
         _mark_used(index_path)
         return ix
@@ -307,8 +317,11 @@ class FileLock:
         os.close(fd)
 
 
-def _record(row: list) -> Record:
+def _record(row: list, shared: dict | None = None) -> Record:
     row[1] = sys.intern(row[1])  # a handful of kinds, one string each instead of one per member
+    if shared is not None:  # modes, sizes and mtimes repeat across a layer: one int object each, not one per row
+        for i in (2, 5, 6):
+            row[i] = shared.setdefault(row[i], row[i])
     return Record(*row)
 
 

@@ -61,12 +61,18 @@ class MergedFS:
     """Implements faktory.image.FileSystem over a stack of indexed layers."""
 
     def __init__(self, layers: Iterable["LayerIndex"]):
+        # One Entry per path and, per directory, the set of its children's paths: the same string objects as
+        # the keys of _entries, so a path is stored once however many maps name it (200,000-file layers).
         self._entries: dict[str, Entry] = {"/": ROOT}
-        self._blobs: dict[str, Blob] = {}
-        self._kids: dict[str, set[str]] = {"/": set()}  # directory -> names directly below it
+        self._kids: dict[str, set[str]] = {"/": set()}  # directory -> paths directly below it (a tuple once merged)
+        self._tars: list[str] = []  # layer number -> its tar; a file's bytes are at (its layer's tar, offset)
         self._shadowed: list[Entry] = []
         for number, layer in enumerate(layers):
+            self._tars.append(layer.tar_path)
             self._apply(number, layer)
+        kids = self._kids
+        for path, names in kids.items():  # merged: a tuple is one pointer a child, a set's table several
+            kids[path] = tuple(names)  # type: ignore[assignment]
 
     # ----------------------------------------------------------------- building
 
@@ -105,23 +111,21 @@ class MergedFS:
         top = self._entries.get(path)
         if top is None:
             return
-        stack = [posixpath.join(path, name) for name in self._kids.get(path, ())]
+        stack = list(self._kids.get(path, ()))
         while stack:  # only the subtree is visited, however large the image
             p = stack.pop()
-            stack.extend(posixpath.join(p, name) for name in self._kids.pop(p, ()))
+            stack.extend(self._kids.pop(p, ()))
             self._shadowed.append(self._entries.pop(p))
-            self._blobs.pop(p, None)
         if top.kind == DIR:
             self._kids[path] = set()
         if not keep_top:
             self._shadowed.append(self._entries.pop(path))
-            self._blobs.pop(path, None)
             self._kids.pop(path, None)
-            self._kids[_parent(path)].discard(posixpath.basename(path))
+            self._kids[_parent(path)].discard(path)
 
     def _link(self, path: str, entry: Entry) -> None:
         self._entries[path] = entry
-        self._kids[_parent(path)].add(path[path.rfind("/") + 1:])
+        self._kids[_parent(path)].add(path)
         if entry.kind == DIR:
             self._kids.setdefault(path, set())
 
@@ -145,8 +149,7 @@ class MergedFS:
                 path = self._place(rec.path)
             except SymlinkLoop as exc:
                 raise InvalidImage(f"layer {number}: {rec.path} is written through a symlink loop") from exc
-        blob = None
-        kind, size, mode, linkname = rec.kind, rec.size, rec.mode, rec.linkname
+        kind, size, mode, linkname, offset = rec.kind, rec.size, rec.mode, rec.linkname, rec.offset
         if kind == HARDLINK:
             target = self._place(normalize(rec.linkname))
             if target == path:
@@ -156,14 +159,11 @@ class MergedFS:
                 raise UnsafePath(
                     f"layer {number}: hardlink {rec.path} points at {rec.linkname!r}, which is not a file in the layers"
                 )
-            kind, size, linkname = existing.kind, existing.size, ""
+            kind, size, linkname, offset = existing.kind, existing.size, "", existing.offset
             mode = existing.mode
-            blob = self._blobs.get(target)
             number_for_content = existing.layer
         else:
             number_for_content = number
-            if kind == FILE:
-                blob = Blob(layer.tar_path, rec.offset, rec.size)
         old = self._entries.get(path)
         if old is not None:
             if old.kind == DIR and kind == DIR:
@@ -175,9 +175,8 @@ class MergedFS:
         self._link(path, Entry(
             path=path, kind=kind, mode=mode, uid=rec.uid, gid=rec.gid, size=size, mtime=rec.mtime,
             linkname=linkname, layer=number_for_content, devmajor=rec.devmajor, devminor=rec.devminor,
+            offset=offset if kind == FILE else 0,
         ))
-        if blob is not None:
-            self._blobs[path] = blob
 
     # ----------------------------------------------------------------- lookups
 
@@ -240,7 +239,9 @@ class MergedFS:
             raise FileNotFoundError(path)
         if entry.kind != FILE:
             raise IsADirectoryError(path) if entry.kind == DIR else OSError(f"{path} is not a regular file")
-        return self._blobs.get(real) or Blob("", 0, 0)
+        if entry.size == 0 or not 0 <= entry.layer < len(self._tars):
+            return Blob("", 0, 0)
+        return Blob(self._tars[entry.layer], entry.offset, entry.size)
 
     def read_bytes(self, path: str) -> bytes:
         blob = self.blob(path)
@@ -266,7 +267,8 @@ class MergedFS:
             raise FileNotFoundError(path)
         if entry.kind != DIR:
             raise NotADirectoryError(path)
-        return sorted(self._kids.get(real, ()))
+        cut = len(real) + 1 if real != "/" else 1
+        return sorted(p[cut:] for p in self._kids.get(real, ()))
 
     def walk(self, top: str = "/") -> Iterator[Entry]:
         start = self.entry(top)
@@ -279,7 +281,7 @@ class MergedFS:
             yield self._entries[path]
             names = children.get(path)
             if names:
-                stack.extend(posixpath.join(path, n) for n in sorted(names, reverse=True))
+                stack.extend(sorted(names, reverse=True))
 
     def shadowed(self) -> Iterator[Entry]:
         return iter(self._shadowed)

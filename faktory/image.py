@@ -91,6 +91,7 @@ class Entry:
     layer: int = -1  # index of the layer that provided this entry's content
     devmajor: int = 0
     devminor: int = 0
+    offset: int = 0  # where a file's bytes start in its layer's tar (the merged view reads them from there)
 
     @property
     def is_file(self) -> bool:

@@ -146,6 +146,20 @@ def test_a_50_mb_single_line_module_never_hangs(sandbox, tmp_path, python_layer)
     assert found and "took over 1 s" in found[0]["message"]
 
 
+def test_a_scan_that_timed_out_is_not_cached(sandbox, tmp_path, python_layer):
+    slow = "DATA = [" + "1," * 100_000 + "]\n"  # parsed in well under a second, never in a millisecond
+    ref = archive(tmp_path, [python_layer, app_layer(**{"main.py": "import slow\n", "slow.py": slow})])
+
+    def unscanned(**env: str) -> list[str]:
+        proc = sandbox.run("analyze", ref, "--json", **env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return [f["message"] for f in json.loads(proc.stdout)["findings"]
+                if f["kind"] == "not-scanned" and f["location"] == "/app/slow.py:1"]
+
+    assert any("took over" in m for m in unscanned(FAKTORY_MODULE_SCAN_SECONDS="0.001"))
+    assert unscanned() == []  # same cache, default limit: scanned now, not the timeout remembered
+
+
 # ------------------------------------------------------------------------------------------ output dir
 
 def test_enospc_on_the_output_filesystem(sandbox, tmp_path, python_layer):

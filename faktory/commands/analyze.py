@@ -74,7 +74,7 @@ def command(
         return
     interp = closure.interpreter
     modules = sum(1 for n in closure.graph if n.startswith("module:"))
-    files = sum(1 for _, d in closure.file_nodes() if d.get("kind") == "file")
+    files = sum(1 for _, d in closure.iter_file_nodes() if d.get("kind") == "file")
     digest = closure.image_digest if not console.is_terminal else closure.image_digest[:19]  # a pipe: never cut
     console.print(f"[bold]{closure.image_ref}[/bold]  {digest}")
     console.print(f"interpreter  {interp.real_path}  CPython {interp.version_str}  {interp.abi_tag}  libc {interp.libc}"

@@ -39,7 +39,7 @@ def describe(image, ls: str | None = None) -> dict:
     """The inspect document for an Image (also used by other commands that report on images)."""
     cfg = image.config
     layer_sizes = {i: layer.uncompressed_size or 0 for i, layer in enumerate(image.layers)}
-    entries_per_layer = [len(ix.entries) for ix in getattr(image, "layer_indexes", ())] or [None] * len(image.layers)
+    entries_per_layer = [ix.count for ix in getattr(image, "layer_indexes", ())] or [None] * len(image.layers)
     doc = {
         "schema": SCHEMA,
         "ref": image.ref,

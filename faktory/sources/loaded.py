@@ -39,7 +39,10 @@ class LoadedImage:
 
     @cached_property
     def fs(self) -> MergedFS:  # built on first use; frozen dataclasses still allow cached_property
-        return MergedFS(self.layer_indexes)
+        fs = MergedFS(self.layer_indexes)
+        # The merged view now holds what the layer records said: keeping them would double a big layer's cost.
+        object.__setattr__(self, "layer_indexes", tuple(ix.summary() for ix in self.layer_indexes))
+        return fs
 
 
 def verify_config(config_bytes: bytes, config_digest: str | None, what: str) -> str:
