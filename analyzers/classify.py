@@ -101,7 +101,7 @@ def classify_until_stable(gb, keep_elf, facts=None) -> None:
             done.add(path)
             known = facts.get(FACT, path) if facts is not None else None
             if known:
-                magic_text, elf = known
+                magic_text, elf = sys.intern(known[0]), known[1]  # one string per description, as describe's
             else:
                 magic_text, elf = describe(gb.fs, path)
                 if facts is not None and magic_text != "unreadable":

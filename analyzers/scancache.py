@@ -19,6 +19,7 @@ from pathlib import Path
 from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 from faktory.cache import default_cache_dir
 
+FLUSH_ROWS = 5000  # pending rows written at once
 SCAN_FORMAT = 9  # bump when the scanner's output changes
 
 
@@ -76,12 +77,12 @@ class ScanCache:
     def put(self, key: str, scan: ModuleScan) -> None:
         # A timeout says how fast this machine was, not what the file holds (a size limit does): not kept.
         if self._db is not None and not scan.timed_out:
-            self._pending.append((key, encode_scan(scan)))
+            self._queue((key, encode_scan(scan)))
 
     def put_encoded(self, key: str, text: str, scan: ModuleScan) -> None:
         """A scan already in its stored form (encode_scan), as the scan workers send it, decoded as `scan`."""
         if self._db is not None and not scan.timed_out:
-            self._pending.append((key, text))
+            self._queue((key, text))
 
     def get_names(self, key: str) -> list[str] | None:
         """A list of names cached under `key` (an extension's string table names)."""
@@ -97,7 +98,12 @@ class ScanCache:
 
     def put_names(self, key: str, names: list[str]) -> None:
         if self._db is not None:
-            self._pending.append((key, json.dumps(names, separators=(",", ":"))))
+            self._queue((key, json.dumps(names, separators=(",", ":"))))
+
+    def _queue(self, row: tuple[str, str]) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= FLUSH_ROWS:  # written as they come: 200,000 file facts are not all held
+            self.flush()
 
     def flush(self) -> None:
         if self._db is None or not self._pending:
@@ -118,12 +124,10 @@ class FileFacts:
 
     def __init__(self, cache: ScanCache, image) -> None:
         self.cache, self.image = cache, image
-        self._keys: dict[str, str | None] = {}
 
     def _key(self, kind: str, path: str) -> str | None:
-        if path not in self._keys:
-            self._keys[path] = content_key(self.image, path)
-        key = self._keys[path]
+        # Not memoised: a stat and a format each time, where a key kept per file is ~200 bytes on 200,000 files.
+        key = content_key(self.image, path)
         return key and f"{kind}:{key}"
 
     def get(self, kind: str, path: str) -> list | None:
