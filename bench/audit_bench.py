@@ -85,7 +85,7 @@ def queue_run(refs: list[str], workers: int, tmp: Path, redis_url: str | None, s
     layout = [1] * workers if spread else [workers]
     procs = []
     with open(tmp / f"workers-{workers}.log", "wb") as log:
-        for count in layout:  # each in a session of its own (the scheduler shares a loaded machine by session)
+        for count in layout:  # each its own scheduler autogroup (setsid): a loaded machine is shared by autogroup
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "faktory", "serve", "--worker-only", "--workers", str(count), "--log-level",
                  "warning", *where, *state], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True))
@@ -122,7 +122,7 @@ def _drop_redis_keys(url: str, name: str) -> None:
 
 
 def queue_bench(refs: list[str], worker_counts: list[int], redis_url: str | None, spread: bool) -> None:
-    layout = "one consumer per worker, each its own session" if spread else "one consumer with --workers N"
+    layout = "one consumer per worker, each its own autogroup" if spread else "one consumer with --workers N"
     print(f"queue: {redis_url or 'sqlite'}, {len(refs)} images, cold (no row cache, no module scan cache), {layout}")
     rates, cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="audit-queue-bench-") as tmp:
