@@ -5,6 +5,8 @@ ctypes libraries, and what the scan could not resolve (computed names) as findin
 
 from __future__ import annotations
 
+import re
+
 import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -179,7 +181,7 @@ class Imports:
     def _tried_extensions(self, name: str, is_package: bool, refs) -> list[str]:
         """The non-stdlib extension files among the imports a fallback stands in for."""
         out = []
-        for module, level in refs:
+        for module, level, _names in refs:
             spec = self._finder.find(absolute(name, is_package, module, level) or "")
             if spec and spec.kind == "extension" and spec.origin and not self._places.in_stdlib(spec.origin) \
                     and self._k.is_kept(spec.origin):
@@ -187,9 +189,29 @@ class Imports:
         return out
 
     def _all_resolve(self, name: str, is_package: bool, refs) -> bool:
-        for module, level in refs:
+        for module, level, names in refs:
             base = absolute(name, is_package, module, level)
-            if not base or not self._importable(base):
+            if not base or not self._importable(base) or not self._names_resolve(base, names):
+                return False
+        return True
+
+    def _names_resolve(self, package: str, names: tuple[str, ...]) -> bool:
+        """`from pkg import x` raises ImportError unless x is a submodule or a name the package defines
+        (`try: from . import _vendored except ImportError: import vendored`): a name that is neither a module
+        in the image nor a word of the package's `__init__` does not resolve."""
+        spec = self._finder.find(package)
+        if spec is None or not spec.is_package or spec.kind != "source" or not spec.origin:
+            return True
+        source: bytes | None = None
+        for item in names:
+            if not item.isidentifier() or self._importable(f"{package}.{item}"):
+                continue
+            if source is None:
+                try:
+                    source = self._k.read_bytes(spec.origin)
+                except OSError:
+                    return True
+            if not re.search(rb"\b%s\b" % re.escape(item.encode()), source):
                 return False
         return True
 

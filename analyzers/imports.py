@@ -24,6 +24,7 @@ FORK_CALLS = {"os.fork", "os.forkpty", "pty.fork"}
 CTYPES_LOADERS = {"ctypes.CDLL", "ctypes.PyDLL", "ctypes.cdll.LoadLibrary", "ctypes.pydll.LoadLibrary",
                   "ctypes.CDLL.__init__", "ctypes.util.find_library", "ctypes.LibraryLoader"}
 CTYPES_FIND = {"ctypes.util.find_library"}
+LDCONFIG = "/sbin/ldconfig"  # what find_library runs on Linux (`ldconfig -p`): without it every lookup is None
 IMPORT_MODULE_CALLS = {"importlib.import_module", "__import__", "importlib.__import__", "builtins.__import__",
                        "importlib.util.find_spec", "importlib.machinery.PathFinder.find_spec"}
 RESOLVE_NAME_CALLS = {"pkgutil.resolve_name"}  # "pkg.mod:attr" or "pkg.mod.attr"
@@ -45,9 +46,9 @@ class ImportRef:
     lineno: int = 0
     optional: bool = False  # guarded by an ImportError handler
     lazy: bool = False  # inside a function
-    # In an ImportError handler: the (module, level) imports of the try body it stands in for. When those
-    # all resolve in the image, the fallback never runs.
-    fallback_for: tuple[tuple[str, int], ...] = ()
+    # In an ImportError handler: the (module, level, names) imports of the try body it stands in for. When
+    # those all resolve in the image, the fallback never runs.
+    fallback_for: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
     # An import statement in `try: … except ImportError:` (not a call naming a module): the code runs without it
     guarded: bool = False
 
@@ -311,7 +312,7 @@ class _Walker:
                 first = len(self.scan.imports)
                 self.walk(node.body)
                 self._optional -= guarded
-                tried = tuple((r.module, r.level) for r in self.scan.imports[first:])
+                tried = tuple((r.module, r.level, r.names) for r in self.scan.imports[first:])
                 for handler in node.handlers:
                     # An ImportError handler is a fallback import; any other handler is an error path,
                     # as rarely run as a function body.
@@ -534,6 +535,8 @@ class _Walker:
             self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
         elif name and (name in CTYPES_LOADERS or name.endswith(("find_library", ".LoadLibrary"))
                        or name in ("ctypes.CDLL", "CDLL")):
+            if name in CTYPES_FIND or name.endswith("find_library"):
+                self.scan.libraries.append((LDCONFIG, node.lineno))
             if first:
                 self.scan.libraries.append((first, node.lineno))
             elif node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is None:

@@ -20,13 +20,13 @@ from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 9  # bump when the scanner's output changes
+SCAN_FORMAT = 10  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:
     return json.dumps({
         "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
-                     [list(f) for f in r.fallback_for], r.guarded] for r in scan.imports],
+                     [[m, lv, list(n)] for m, lv, n in r.fallback_for], r.guarded] for r in scan.imports],
         "libraries": [list(x) for x in scan.libraries],
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
@@ -39,7 +39,7 @@ def encode_scan(scan: ModuleScan) -> str:
 def decode_scan(text: str) -> ModuleScan:
     doc = json.loads(text)
     return ModuleScan(
-        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b) for a, b in fb), bool(g))
+        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b, tuple(c)) for a, b, c in fb), bool(g))
                  for m, lv, n, ln, opt, lazy, fb, g in doc["imports"]],
         libraries=[(a, b) for a, b in doc["libraries"]],
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],

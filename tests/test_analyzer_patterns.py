@@ -160,3 +160,33 @@ def test_strip_output_with_a_misaligned_load_segment_is_refused(tmp_path, elf_by
     bad = tmp_path / "bad"
     bad.write_bytes(bytes(data))
     assert not _segments_aligned(str(bad))
+
+
+def test_a_fallback_for_a_missing_submodule_of_a_present_package_is_kept(tmp_path, elf_bytes):
+    # `try: from . import _vendored except ImportError: import parserlib`: the package resolves, the name
+    # does not (no such submodule, no such word in its __init__), so the fallback runs and must be kept
+    fallback = "try:\n    from . import {0} as p\nexcept ImportError:\n    import {1} as p\n"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import front.parse\nimport back.parse\n",
+        f"{SITE}/front/__init__.py": "",
+        f"{SITE}/front/parse.py": fallback.format("_vendored", "parserlib"),
+        f"{SITE}/parserlib.py": "",
+        f"{SITE}/back/__init__.py": "from .impl import _own as _own\n",
+        f"{SITE}/back/impl.py": "_own = 1\n",
+        f"{SITE}/back/parse.py": fallback.format("_own", "unusedlib"),
+        f"{SITE}/unusedlib.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "parserlib" in kept
+    assert "unusedlib" not in kept  # `_own` is a name back/__init__ defines: the try body succeeds
+
+
+def test_find_library_keeps_the_ldconfig_it_runs(tmp_path, elf_bytes):
+    # ctypes.util.find_library("uuid") answers from `/sbin/ldconfig -p`: without the program it returns None
+    # and the library it found in the original is never loaded
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import ctypes.util\nlib = ctypes.util.find_library('uuid')\n",
+        "/sbin/ldconfig": elf_bytes,
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    assert "file:/sbin/ldconfig" in graph

@@ -221,10 +221,10 @@ def test_import_scan_semantics():
             "dunder_target", "mypkg.data", "ctypes", "subprocess"} <= names
     assert not names & {"typing_only", "winreg", "nt_only", "only_as_script"}
     assert by_name[("ujson", 0)].optional and not by_name[("os", 0)].optional
-    assert by_name[("json", 0)].fallback_for == (("ujson", 0),)
+    assert by_name[("json", 0)].fallback_for == (("ujson", 0, ()),)
     assert by_name[("inside_function", 0)].lazy and not by_name[("os", 0)].lazy
     assert by_name[("", 1)].names == ("sibling",) and by_name[("pkg", 2)].names == ("thing",)
-    assert {lib for lib, _ in scan.libraries} == {"libm.so.6", "z", "ssl"}
+    assert {lib for lib, _ in scan.libraries} == {"libm.so.6", "z", "ssl", "/sbin/ldconfig"}
     kinds = {(f.kind, f.detail) for f in scan.facts}
     assert ("subprocess", "subprocess.run") in kinds and ("fork", "os.fork") in kinds
     assert ("writes", "/var/log/app.log") in kinds and ("writes", "/tmp/ok") not in kinds
