@@ -75,12 +75,12 @@ def command(
         raise FaktoryError("only one of --json and --csv can go to stdout ('-')")
     if jobs < 1:
         raise FaktoryError("--jobs must be at least 1")
-    spec = _queue_spec(queue or redis is not None, redis, state_dir, queue_name, cache_dir, analysis)
+    queue_spec = _queue_spec(queue or redis is not None, redis, state_dir, queue_name, cache_dir, analysis)
     wanted = list(refs or [])
     if file:
         wanted += refs_from_file(file)
-    for spec in registry or []:
-        wanted += refs_from_registry(spec)
+    for listing in registry or []:
+        wanted += refs_from_registry(listing)
     if daemon:
         wanted += refs_from_daemon()
     wanted = dedupe(wanted)
@@ -104,11 +104,11 @@ def command(
             progress.update(task, advance=1, description=escape(row.ref))
 
         def on_queued(count: int) -> None:
-            if not quiet and spec is not None:
-                err_console.print(f"faktory: queued {count} image(s) on {spec.describe()}; workers: "
-                                  f"{' '.join(spec.worker_argv())}", highlight=False, markup=False, soft_wrap=True)
+            if not quiet and queue_spec is not None:
+                err_console.print(f"faktory: queued {count} image(s) on {queue_spec.describe()}; workers: "
+                                  f"{' '.join(queue_spec.worker_argv())}", highlight=False, markup=False, soft_wrap=True)
 
-        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row, options=analysis, queue=spec,
+        outcome = run_audit(wanted, chosen, jobs=jobs, cache=cache, on_row=on_row, options=analysis, queue=queue_spec,
                             on_queued=on_queued)
 
     report = build_report(outcome, chosen, requested=len(wanted))
