@@ -13,6 +13,7 @@ from typing import Iterable
 import networkx as nx
 
 from faktory.errors import FaktoryError
+from faktory.fs import below
 from faktory.analyzers.leangraph import LeanDiGraph
 from faktory.image import DIR, FILE, SYMLINK, FileSystem
 
@@ -118,7 +119,7 @@ class GraphBuilder:
         cur = "/"
         parts = [p for p in path.split("/") if p]
         for i, name in enumerate(parts):
-            here = posixpath.join(cur, name)
+            here = below(cur, name)
             try:
                 entry = self.fs.entry(here)
             except FaktoryError:  # a symlink loop on the way: the path does not resolve, as for the kernel

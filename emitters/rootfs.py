@@ -20,6 +20,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 from faktory.analyzers.model import Closure
 from faktory.emitters.cpio import LinkGroup, NewcWriter
+from faktory.fs import below
 from faktory.image import CHAR, BLOCK, DIR, FILE, SYMLINK, Image
 
 CHUNK = 1 << 20
@@ -315,7 +316,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         parts = path.strip("/").split("/")
         real = "/"  # the real (symlink-free) directory reached so far
         for i, name in enumerate(parts):
-            candidate = posixpath.join(real, name)
+            candidate = below(real, name)
             last = i == len(parts) - 1
             entry = fs.entry(candidate)
             if entry is None:
