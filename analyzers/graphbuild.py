@@ -13,6 +13,7 @@ from typing import Iterable
 import networkx as nx
 
 from faktory.errors import FaktoryError
+from faktory.fs import below
 from faktory.analyzers.leangraph import LeanDiGraph
 from faktory.image import DIR, FILE, SYMLINK, FileSystem
 
@@ -117,8 +118,16 @@ class GraphBuilder:
             return None
         cur = "/"
         parts = [p for p in path.split("/") if p]
+        nodes = self.graph._node  # networkx's node -> attributes map, read without the view's wrapping
         for i, name in enumerate(parts):
-            here = posixpath.join(cur, name)
+            here = below(cur, name)
+            kept = nodes.get(fnode(here))
+            kind = kept.get("kind") if kept is not None else None
+            if kind is not None and kind != SYMLINK:  # kept before, with its parent-dir edge: nothing to add
+                if i < len(parts) - 1 and kind != DIR:
+                    return None
+                cur = here
+                continue
             try:
                 entry = self.fs.entry(here)
             except FaktoryError:  # a symlink loop on the way: the path does not resolve, as for the kernel

@@ -9,6 +9,8 @@ before the last would be empty, so its callers write full files.
 
 from __future__ import annotations
 
+import io
+import os
 import stat
 from dataclasses import dataclass
 from typing import BinaryIO, Iterable
@@ -92,6 +94,49 @@ class NewcWriter:
         if got != size:
             raise CpioError(f"{path}: announced {size} bytes, got {got}")
         self._write(_pad(size))
+
+    def add_file_span(self, path: str, fd: int, offset: int, size: int, mode: int = 0o644,
+                      link: "LinkGroup | None" = None) -> None:
+        """`add_file` of the `size` bytes at `offset` of the open file `fd` (a layer tar): into a seekable output
+        file the kernel copies them (sendfile), none passing through Python."""
+        nlink, ino = (link.count, link.ino) if link is not None else (1, None)
+        self._header(self._name(path), stat.S_IFREG | (mode & 0o7777), size, nlink=nlink, ino=ino)
+        out_fd = self._output_fd()
+        done = 0
+        while done < size:
+            if out_fd is not None:
+                try:
+                    got = os.sendfile(out_fd, fd, offset + done, size - done)
+                except OSError:  # a filesystem without it: the rest through Python
+                    out_fd = None
+                    self._out.seek(0, io.SEEK_END)
+                    continue
+            else:
+                data = os.pread(fd, min(size - done, 1 << 20), offset + done)
+                self._out.write(data)
+                got = len(data)
+            if got == 0:
+                raise CpioError(f"{path}: announced {size} bytes, got {done}")
+            done += got
+        if out_fd is not None:
+            self._out.seek(0, io.SEEK_END)  # the buffered writer's position, past what the kernel wrote
+        self.written += size
+        self._write(_pad(size))
+
+    def _output_fd(self) -> int | None:
+        """The output's descriptor, its buffer flushed, when sendfile may append to it: a plain file opened
+        "wb" (never a wrapper such as GzipFile, whose fileno() is the compressed file's)."""
+        out = self._out
+        if not (isinstance(out, io.BufferedWriter) and isinstance(out.raw, io.FileIO)):
+            return None
+        try:
+            if not out.seekable():
+                return None
+            fd = out.fileno()
+        except (OSError, io.UnsupportedOperation):
+            return None
+        self._out.flush()
+        return fd
 
     def new_link_group(self, count: int) -> "LinkGroup":
         """One inode for `count` names, to pass to `add_file(link=...)` for each of them."""

@@ -20,6 +20,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 
 from faktory.analyzers.model import Closure
 from faktory.emitters.cpio import LinkGroup, NewcWriter
+from faktory.fs import below
 from faktory.image import CHAR, BLOCK, DIR, FILE, SYMLINK, Image
 
 CHUNK = 1 << 20
@@ -184,29 +185,41 @@ class Rootfs:
         """`prelude` entries go first, before the tree (unikraft's zero-filled padding entry)."""
         writer = NewcWriter(out)
         links: dict[str, LinkGroup] = {}
-        for entry in [*prelude, *self.sorted()]:
-            if entry.path == "/" and skip_root:
-                continue
-            writer.mtime = entry.mtime
-            if entry.kind == DIR:
-                writer.add_dir(entry.path, entry.mode)
-            elif entry.kind == SYMLINK:
-                writer.add_symlink(entry.path, entry.linkname)
-            elif entry.kind == FILE and (group := self._link_group(entry)):
-                if group[0] not in links:
-                    links[group[0]] = writer.new_link_group(len(group))
-                link = links[group[0]]
-                if entry.path == group[-1]:  # the data goes with the last name, as GNU cpio writes it
-                    writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode, link=link)
-                else:
-                    writer.add_link_name(entry.path, link, entry.mode)
-            elif entry.kind == FILE:
-                writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode)
-            elif entry.kind in (CHAR, BLOCK):
-                writer.add_device(entry.path, entry.kind == CHAR, *entry.rdev, mode=entry.mode)
+        with _LayerFiles(self._image) as layers:
+            for entry in [*prelude, *self.sorted()]:
+                self._write_newc(writer, entry, links, layers, skip_root)
         if close:
             writer.close()
         return writer
+
+    def _write_newc(self, writer: NewcWriter, entry: RootEntry, links: dict[str, LinkGroup],
+                    layers: "_LayerFiles", skip_root: bool) -> None:
+        if entry.path == "/" and skip_root:
+            return
+        writer.mtime = entry.mtime
+        if entry.kind == DIR:
+            writer.add_dir(entry.path, entry.mode)
+        elif entry.kind == SYMLINK:
+            writer.add_symlink(entry.path, entry.linkname)
+        elif entry.kind == FILE and (group := self._link_group(entry)):
+            if group[0] not in links:
+                links[group[0]] = writer.new_link_group(len(group))
+            link = links[group[0]]
+            if entry.path == group[-1]:  # the data goes with the last name, as GNU cpio writes it
+                self._write_data(writer, entry, layers, link)
+            else:
+                writer.add_link_name(entry.path, link, entry.mode)
+        elif entry.kind == FILE:
+            self._write_data(writer, entry, layers, None)
+        elif entry.kind in (CHAR, BLOCK):
+            writer.add_device(entry.path, entry.kind == CHAR, *entry.rdev, mode=entry.mode)
+
+    def _write_data(self, writer: NewcWriter, entry: RootEntry, layers: "_LayerFiles", link) -> None:
+        span = layers.span(entry) if entry.data is None and entry.host_path is None else None
+        if span is not None:
+            writer.add_file_span(entry.path, *span, entry.size, entry.mode, link=link)
+        else:
+            writer.add_file(entry.path, self.chunks(entry), entry.size, entry.mode, link=link)
 
     def write_tar(self, out: BinaryIO) -> None:
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -262,6 +275,33 @@ class Rootfs:
             os.chmod(dest, (mode & 0o7777) | 0o700)
 
 
+class _LayerFiles:
+    """The layer tars a cpio's file data is copied from, each opened once for the whole archive."""
+
+    def __init__(self, image: Image | None) -> None:
+        self._blob = getattr(image.fs, "blob", None) if image is not None else None  # MergedFS: bytes in a tar
+        self._fds: dict[str, int] = {}
+
+    def span(self, entry: RootEntry) -> tuple[int, int] | None:
+        """(descriptor, offset) of the entry's bytes in its layer tar, or None: read it the ordinary way."""
+        if self._blob is None or entry.source is None or entry.size == 0:
+            return None
+        blob = self._blob(entry.source)
+        if blob.size != entry.size or not blob.tar_path:
+            return None
+        fd = self._fds.get(blob.tar_path)
+        if fd is None:
+            fd = self._fds[blob.tar_path] = os.open(blob.tar_path, os.O_RDONLY | os.O_CLOEXEC)
+        return fd, blob.offset
+
+    def __enter__(self) -> "_LayerFiles":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+
+
 class _ChunkReader(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
@@ -315,7 +355,7 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         parts = path.strip("/").split("/")
         real = "/"  # the real (symlink-free) directory reached so far
         for i, name in enumerate(parts):
-            candidate = posixpath.join(real, name)
+            candidate = below(real, name)
             last = i == len(parts) - 1
             entry = fs.entry(candidate)
             if entry is None:

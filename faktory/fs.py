@@ -50,6 +50,11 @@ def normalize(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def below(directory: str, name: str) -> str:
+    """posixpath.join for a real directory and one plain name, without its generality (hot in lookups)."""
+    return directory + "/" + name if directory != "/" else "/" + name
+
+
 def _parent(path: str) -> str:
     return path[: path.rfind("/")] or "/"
 
@@ -190,7 +195,7 @@ class MergedFS:
             if name == "..":
                 resolved = _parent(resolved)
                 continue
-            candidate = posixpath.join(resolved, name)
+            candidate = below(resolved, name)
             entry = self._entries.get(candidate)
             if entry is not None and entry.kind == SYMLINK and (pending or follow_last):
                 budget[0] -= 1
@@ -206,10 +211,29 @@ class MergedFS:
             resolved = candidate
         return resolved
 
+    def _known(self, path: str) -> tuple[bool, Entry | None]:
+        """(True, its entry or None) when `path` needs no walk: a key (every key is a real path, below real
+        directories) or a plain name missing from a real directory. Most lookups are one of the two."""
+        entry = self._entries.get(path)
+        if entry is not None:
+            return True, entry
+        cut = path.rfind("/")
+        if cut < 0:
+            return False, None
+        parent = self._entries.get(path[:cut] or "/")
+        name = path[cut + 1:]
+        return parent is not None and parent.kind == DIR and name not in ("", ".", ".."), None
+
     def resolve(self, path: str) -> str:
+        known, entry = self._known(path)
+        if known and (entry is None or entry.kind != SYMLINK):
+            return path
         return self._walk_path(path, follow_last=True, budget=[MAX_SYMLINKS])
 
     def entry(self, path: str) -> Entry | None:
+        known, entry = self._known(path)
+        if known:
+            return entry
         parts = _split(path)
         if not parts or parts == [".."] * len(parts):
             return self._entries["/"]
@@ -313,6 +337,17 @@ class _RangeReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:  # not RawIOBase's: it zero-fills a `size` buffer per call
+        if size is None or size < 0:
+            return self.readall()
+        want = min(size, self._size - self._pos)
+        if want <= 0:
+            return b""
+        self._fh.seek(self._start + self._pos)
+        data = self._fh.read(want)
+        self._pos += len(data)
+        return data
 
     def readall(self) -> bytes:  # one read for the rest, not a loop of small ones
         self._fh.seek(self._start + self._pos)

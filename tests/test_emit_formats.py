@@ -53,6 +53,34 @@ def test_newc_rejects_wrong_sizes():
         w.add_file("/big", iter(()), size=1 << 32)
 
 
+def test_newc_span_copies_the_same_bytes_as_add_file(tmp_path):
+    """Into a file the kernel copies a span (sendfile), into anything else Python does: both as add_file."""
+    source = tmp_path / "layer.tar"
+    source.write_bytes(b"H" * 100 + bytes(range(256)) * 5 + b"T" * 7)
+    expected = io.BytesIO()
+    with NewcWriter(expected) as w:
+        w.add_dir("/d")
+        w.add_file("/d/f", bytes(range(256)) * 5, mode=0o600)
+        w.add_symlink("/l", "d/f")
+    fd = os.open(source, os.O_RDONLY)
+    try:
+        in_memory = io.BytesIO()
+        with NewcWriter(in_memory) as w:
+            w.add_dir("/d")
+            w.add_file_span("/d/f", fd, 100, 1280, mode=0o600)
+            w.add_symlink("/l", "d/f")
+        with open(tmp_path / "out.cpio", "wb") as out, NewcWriter(out) as w:
+            w.add_dir("/d")
+            w.add_file_span("/d/f", fd, 100, 1280, mode=0o600)
+            w.add_symlink("/l", "d/f")
+        with pytest.raises(CpioError, match="announced 99 bytes, got 7"):
+            NewcWriter(io.BytesIO()).add_file_span("/short", fd, 1380, 99)
+    finally:
+        os.close(fd)
+    assert in_memory.getvalue() == expected.getvalue()
+    assert (tmp_path / "out.cpio").read_bytes() == expected.getvalue()
+
+
 @pytest.fixture(scope="module")
 def handmade(tmp_path_factory):
     return python_image(tmp_path_factory.mktemp("img") / "root")

@@ -64,12 +64,15 @@ def command(
     from faktory.api import analyze, convert, load_image
     from faktory.emitters.convert import blockers, capabilities, check, describe, pushable_targets, validate
 
-    from faktory.audit.writers.sbom import format_for
     from faktory.commands.common import artifact_size, check_tag, quiet
 
     source_keys, dest_keys = keychain_for(src_creds, authfile, "src-"), keychain_for(dest_creds, authfile, "dest-")
     tag = check_tag(tag)
-    sbom_fmt = format_for(sbom, sbom_format) if sbom else None
+    sbom_fmt = None
+    if sbom:  # the SBOM writers' libraries take a noticeable part of a warm convert's start
+        from faktory.audit.writers.sbom import format_for
+
+        sbom_fmt = format_for(sbom, sbom_format)
     options = EmitOptions(compact=compact, keep_debug=keep_debug, force=force, kernel=kernel, base_ref=base, name=name,
                           tag=tag)
     declared = capabilities(to)  # an unknown target fails before any work
