@@ -222,7 +222,7 @@ def _is_type_checking(test: ast.AST) -> bool:
 
 TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "files", "read_text", "read_binary", "open_text",
                  "open_binary", "get_data", "resource_", "is_resource",
-                 "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll",
+                 "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open")
 _FROM_INTERESTING = re.compile(
     r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
@@ -543,6 +543,12 @@ class _Walker:
                 self.scan.facts.append(CodeFact("dlopen-null", f"{name}(None)", node.lineno))
             if name not in CTYPES_FIND:
                 self.scan.facts.append(CodeFact("ctypes", f"{name}({first or '…'})", node.lineno))
+        elif name and name.endswith(".dlopen") and first:
+            # cffi's ffi.dlopen("libfoo.so.1") loads a library by name; a bare name ("uuid") goes through
+            # ctypes.util.find_library, which asks /sbin/ldconfig
+            self.scan.libraries.append((first, node.lineno))
+            if ".so" not in first and "/" not in first:
+                self.scan.libraries.append((LDCONFIG, node.lineno))
         elif name and (name.startswith("subprocess.") or name in SUBPROCESS_CALLS):
             self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
             program = _program_of(node)

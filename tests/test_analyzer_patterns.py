@@ -190,3 +190,17 @@ def test_find_library_keeps_the_ldconfig_it_runs(tmp_path, elf_bytes):
     })
     graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
     assert "file:/sbin/ldconfig" in graph
+
+
+def test_a_library_only_cffi_dlopen_names_is_kept(tmp_path, elf_bytes):
+    # cffi in ABI mode: ffi.dlopen("libonly.so.1") is the one place the library is named; a bare name goes
+    # through find_library, which asks /sbin/ldconfig
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": ("from cffi import FFI\nffi = FFI()\nlib = ffi.dlopen('libonly.so.1')\n"
+                         "uuid = ffi.dlopen('uuid')\n"),
+        "/usr/lib/x86_64-linux-gnu/libonly.so.1": elf_bytes,
+        "/sbin/ldconfig": elf_bytes,
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    assert "file:/usr/lib/x86_64-linux-gnu/libonly.so.1" in graph
+    assert "file:/sbin/ldconfig" in graph
