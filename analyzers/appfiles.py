@@ -162,10 +162,14 @@ class AppFiles:
             if self._k.is_file(path):
                 self._k.keep_path(path, ENTRY, "argument", arg)
             elif self._k.is_dir(path) and self._is_app_dir(path):
-                self._k.keep_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
-                for entry in self._fs.walk(self._k.realpath(path)):
-                    if entry.kind != DIR:
-                        self._scan_data_code(entry.path)
+                self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
+
+    def _keep_app_tree(self, path: str, node: str, reason: str) -> None:
+        """An app directory outside the system dirs, whole: the tool walks it (a template, a site's sources)."""
+        self._k.keep_tree(path, node, reason)
+        for entry in self._fs.walk(self._k.realpath(path)):
+            if entry.kind != DIR:
+                self._scan_data_code(entry.path)
 
     def keep_env_paths(self, env: dict[str, str]) -> None:
         """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a
@@ -191,13 +195,16 @@ class AppFiles:
         self.keep_strings(node, source, where)
 
     def _keep_path_literals(self, node: str, source: bytes, where: str) -> None:
-        """Absolute paths written in the app's own code that name files of the image."""
+        """Absolute paths written in the app's own code that name files or app directories of the image
+        (`cookiecutter("/tpl")`, a site root handed to a generator: walked at run time, so kept whole)."""
         for m in PATH_LITERAL.finditer(source):
             path = m.group(2).decode("utf-8", "replace")
             if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
                 continue
             if self._k.is_file(path):
                 self._k.keep_path(path, node, "path-literal", where)
+            elif self._k.is_dir(path) and self._is_app_dir(path):
+                self._keep_app_tree(path, node, "path-literal")
 
     def keep_strings(self, node: str, source: bytes, where: str, depth: int = 0, own_words: bool = True) -> None:
         """Modules the source names by string (strings.keep_app_strings); bare words only in the app's own code."""

@@ -126,8 +126,23 @@ def keep_same_package_strings(keeper: Keeper, module: str, strings: Iterable[tup
         if name == module or "." not in name or (name.split(".")[0] != top and related is None):
             continue
         spec = keeper.find(name)
-        if spec is not None and (name.split(".")[0] == top or related(spec)):
+        if spec is None:  # "pkg.mod.Class": a dotted import string (Jinja's extensions, import_string)
+            name, _, attr = name.rpartition(".")
+            spec = keeper.find(name) if name != module and "." in name else None
+            if spec is None or not _defines(keeper, spec, attr):
+                continue
+        if name.split(".")[0] == top or related(spec):
             keeper.keep_module(name, src, "named-by-string", f"{where}:{lineno}", optional=True, depth=depth)
+
+
+def _defines(keeper: Keeper, spec: ModuleSpec, attr: str) -> bool:
+    """The module's source defines `attr` at top level (class, def or assignment): "pkg.mod.attr" is an object
+    of it, not a key like "werkzeug.debug.preserve_context" that would keep a module nobody imports."""
+    text = keeper.read_text(spec.origin) if spec.origin and spec.origin.endswith(".py") else None
+    if not text or not attr.isidentifier():
+        return False
+    definition = rf"^(?:class\s+{attr}\b|(?:async\s+)?def\s+{attr}\b|{attr}\s*(?::[^=\n]*)?=)"
+    return re.search(definition, text, re.M) is not None
 
 
 def keep_bytecode_names(keeper: Keeper, name: str, spec: ModuleSpec, data: bytes, builtins) -> None:

@@ -204,3 +204,32 @@ def test_a_library_only_cffi_dlopen_names_is_kept(tmp_path, elf_bytes):
     graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
     assert "file:/usr/lib/x86_64-linux-gnu/libonly.so.1" in graph
     assert "file:/sbin/ldconfig" in graph
+
+
+def test_directories_named_by_path_literals_in_app_code_are_kept_whole(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/probe.py": 'import os\nrender("/tpl", out="/tmp/out")\nos.listdir("/usr/local/lib")\n'
+                     'print(open("/srv/notes.txt").read())\n',
+        "/tpl/cookiecutter.json": "{}", "/tpl/{{cookiecutter.slug}}/README.md": "# {{ cookiecutter.name }}",
+        "/tpl/hooks/post_gen_project.py": "print(1)\n", f"{SITE}/unrelated.py": "",
+        "/srv/notes.txt": "n", "/srv/other.txt": "o",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/probe.py"))
+    paths = set(closure.paths())
+    # A directory the tool walks at run time: every file, the brace-named ones too.
+    assert {"/tpl/cookiecutter.json", "/tpl/{{cookiecutter.slug}}/README.md",
+            "/tpl/hooks/post_gen_project.py"} <= paths
+    assert "/srv/notes.txt" in paths and "/srv/other.txt" not in paths  # a file literal keeps that file only
+    assert f"{SITE}/unrelated.py" not in paths  # a system dir named in code is not kept whole
+
+
+def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tool.environment\n",
+        f"{SITE}/tool/__init__.py": "", f"{SITE}/tool/ext.py": "class SlugExtension:\n    pass\n",
+        f"{SITE}/tool/environment.py": 'DEFAULT = ["tool.ext.SlugExtension", "tool.debug.preserve_context"]\n',
+        f"{SITE}/tool/debug.py": "def other():\n    pass\n",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "tool.ext" in kept  # Jinja-style `pkg.mod.Class` extension names
+    assert "tool.debug" not in kept  # a key that only looks like one: the module defines no such name
