@@ -223,7 +223,8 @@ def _is_type_checking(test: ast.AST) -> bool:
 TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "files", "read_text", "read_binary", "open_text",
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
-                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open")
+                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages")
+LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
 _FROM_INTERESTING = re.compile(
     r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
 
@@ -279,6 +280,7 @@ class _Walker:
         # Lines that may matter at all (an import or a trigger): compound statements without one are skipped.
         self._interesting = sorted(set(trigger_lines) | set(import_lines)) if import_lines is not None else None
         self._consts: dict[str, bool] = {}  # module-level names bound to platform tests (WIN = ...)
+        self._listed: list[tuple[str, int, bool]] = []  # `iter_modules(ns_pkg.__path__)`: (ns_pkg, line, lazy)
         self._fallback: tuple[tuple[str, int], ...] = ()
         # Names bound to literal strings: tables (`PLUGINS = ("a", "b")`) and loop variables over them
         self._values: dict[str, tuple[str, ...]] = {}
@@ -518,6 +520,9 @@ class _Walker:
                 if not all(p.isidentifier() for p in text[level:].split(".")) or (level and not package):
                     continue
                 self.scan.imports.append(ImportRef(text[level:], level, (), node.lineno, True, self._lazy > 0))
+        elif name in LISTING_CALLS and node.args and isinstance(node.args[0], ast.Attribute) and \
+                node.args[0].attr == "__path__" and _dotted(node.args[0].value):
+            self._listed.append((_dotted(node.args[0].value), node.lineno, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
             prefix = _constant_prefix(node.args[0]) or ""
@@ -563,6 +568,16 @@ class _Walker:
                     mode = _const_str(kw.value)
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
+
+    def resolve_listed(self) -> None:
+        """A package whose directory is listed (`pkgutil.iter_modules(ns_pkg.__path__)`, Pelican's namespace
+        plugins) and whose modules are then imported by the names found: every module of it may be. The name
+        is resolved once the whole module is walked: the `import pelican.plugins as ns_pkg` may come later."""
+        for text, lineno, lazy in self._listed:
+            head, _, rest = text.partition(".")
+            if head in self.aliases:  # bound by an import in this module, not only a parameter
+                package = f"{self.aliases[head]}.{rest}" if rest else self.aliases[head]
+                self.scan.imports.append(ImportRef(package, 0, (PACKAGE_TREE,), lineno, True, lazy))
 
     def _qualified(self, func: ast.AST) -> str | None:
         name = _dotted(func)
@@ -646,6 +661,7 @@ def _scan(source: bytes) -> ModuleScan:
     else:
         walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
         walker.walk(tree.body)
+        walker.resolve_listed()
         scan = walker.scan
     scan.strings = dotted_strings(text)
     return scan

@@ -233,3 +233,21 @@ def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_by
     kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
     assert "tool.ext" in kept  # Jinja-style `pkg.mod.Class` extension names
     assert "tool.debug" not in kept  # a key that only looks like one: the module defines no such name
+
+
+def test_a_listed_namespace_package_keeps_the_plugins_installed_into_it(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tool.loader\n",
+        f"{SITE}/tool/__init__.py": "", f"{SITE}/tool/plugins/signals.py": "",
+        f"{SITE}/tool/loader.py": (
+            "import importlib, pkgutil\n\n"
+            "def iter_namespace(ns_pkg):\n    return pkgutil.iter_modules(ns_pkg.__path__, ns_pkg.__name__ + '.')\n\n"
+            "def plugins(ns_pkg=None):\n    if ns_pkg is None:\n        import tool.plugins as ns_pkg\n"
+            "    return [importlib.import_module(n) for _, n, _ in iter_namespace(ns_pkg)]\n"),
+        f"{SITE}/tool/plugins/sitemap/__init__.py": "from .sitemap import *\n",  # another distribution's portion
+        f"{SITE}/tool/plugins/sitemap/sitemap.py": "",
+        f"{SITE}/tool/unused.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"tool.plugins.sitemap", "tool.plugins.sitemap.sitemap", "tool.plugins.signals"} <= kept
+    assert "tool.unused" not in kept
