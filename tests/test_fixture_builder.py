@@ -85,3 +85,20 @@ def test_rewrite_prefix_leaves_binaries_alone():
     # Linkers share string tails ("3.12.1" inside the prefix string): binaries must not be edited in place.
     elf = b"\x7fELF\0\0" + old + b"\0"
     assert rewrite_prefix(elf, old, new) == elf
+
+
+def test_build_litter_does_not_change_a_definition_digest(tmp_path):
+    # setuptools leaves build/ and *.egg-info in a package it builds in place: were they hashed, a checkout that
+    # once built a local package would key, and load, another image under the same tag
+    from fixtures.catalog import tree_digest
+
+    (tmp_path / "pkg" / "src" / "mod").mkdir(parents=True)
+    (tmp_path / "pkg" / "src" / "mod" / "__init__.py").write_text("x = 1\n")
+    clean = tree_digest(tmp_path)
+    for litter in ("pkg/build/lib/mod/__init__.py", "pkg/src/mod.egg-info/PKG-INFO", "pkg/src/mod/__pycache__/a.pyc",
+                   "pkg/dist/mod-1.0-py3-none-any.whl"):
+        (tmp_path / litter).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / litter).write_text("litter")
+    assert tree_digest(tmp_path) == clean
+    (tmp_path / "pkg" / "src" / "mod" / "extra.py").write_text("y = 2\n")
+    assert tree_digest(tmp_path) != clean
