@@ -132,7 +132,6 @@ class StripCache:
                 pass
 
 
-
 def default_strip_cache() -> StripCache:
     """Beside the layers of the default cache dir ($FAKTORY_CACHE_DIR); an unusable dir means no cache."""
     from faktory.cache import CacheUnavailable

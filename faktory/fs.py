@@ -218,8 +218,8 @@ class MergedFS:
         if entry is not None:
             return True, entry
         cut = path.rfind("/")
-        if cut < 0:
-            return False, None
+        if cut < 0 or (cut and path[cut - 1] == "/"):
+            return False, None  # relative, or "//name": only the walk normalizes those
         parent = self._entries.get(path[:cut] or "/")
         name = path[cut + 1:]
         return parent is not None and parent.kind == DIR and name not in ("", ".", ".."), None

@@ -157,3 +157,12 @@ def test_special_files_and_implied_parents(tmp_path, cache):
 def test_writing_below_a_file_is_an_invalid_image(tmp_path, cache):
     with pytest.raises(InvalidImage, match="not a directory"):
         load(tmp_path, cache, LayerTar().file("f", b"x").file("f/child", b"y")).fs
+
+
+def test_paths_with_doubled_slashes_find_what_the_normal_path_names(tmp_path, cache):
+    # "//etc/os-release" is "/etc/os-release" (a WorkingDir "/" joined with "/app" writes such paths)
+    fs = load(tmp_path, cache, usrmerged()).fs
+    assert fs.entry("//etc/os-release") == fs.entry("/etc/os-release") is not None
+    assert fs.entry("//usr//lib/libc.so.6") == fs.entry("/usr/lib/libc.so.6") is not None
+    assert fs.resolve("//etc/os-release") == "/etc/os-release"
+    assert fs.entry("//etc") == fs.entry("/etc") is not None and fs.resolve("//usr") == "/usr"
