@@ -470,3 +470,23 @@ def test_unresolved_imports_make_a_convertible_verdict_unverified_with_the_reaso
     text = console.file.getvalue()
     assert "✓? unverified" in text and "unverified computed-import" in text and "/app/main.py:3" in text
     assert "✓?" in render_html(report)
+
+
+def test_a_row_cached_under_one_key_is_found_under_the_other(fixture_images, tmp_path):
+    """A run whose cheap key failed stores its row under the image digest; the next run, whose key answered,
+    must still be served from it (and the other way round), or a warm re-run analyses again."""
+    from faktory import api
+    from faktory.audit.runner import audit_one
+
+    ref = fixture_images["pkg-app"].tag
+    digest = api.load_image(ref).digest
+    cache = DigestCache(tmp_path, ("oci",))
+    known = ImageAudit(ref="first-run", status=OK, digest=digest)
+    cache.put(known)  # stored under the digest alone
+    row = audit_one(ref, ("oci",), str(tmp_path), "daemon-not-yet-seen")
+    assert row["cached"] is True and row["digest"] == digest and row["ref"] == ref
+    assert cache.get("daemon-not-yet-seen", ref) is not None  # now under the cheap key as well
+
+    other = DigestCache(tmp_path / "other", ("oci",))
+    other.put(known, "registry-sha256:" + "c" * 64)  # a keyed run: the digest is stored too
+    assert other.get(digest, ref) is not None

@@ -73,9 +73,12 @@ class DigestCache:
 
     def put(self, row: ImageAudit, key: str | None = None) -> None:
         """Store under `key` (a cheap content key of the ref) or else the image digest."""
-        key = key or row.digest
-        if row.status == ERROR or not key:
+        if row.status == ERROR:
             return  # errors are often transient (registry down): never cache them
+        for name in dict.fromkeys(k for k in (key, row.digest) if k):
+            self._write(row, name)
+
+    def _write(self, row: ImageAudit, key: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
         try:

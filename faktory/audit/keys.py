@@ -18,7 +18,20 @@ _engine_lock = threading.Lock()
 _engine = None
 
 
-def cheap_key(ref: str) -> str | None:
+def cheap_key(ref: str, attempts: int = 2) -> str | None:
+    """The ref's content key, or None. A lookup that fails (a busy engine answering late) is tried once more,
+    since a row keyed by one run and not the next is a cache miss."""
+    for _ in range(attempts):
+        key = _try_key(ref)
+        if key is not _FAILED:
+            return key
+    return None
+
+
+_FAILED = object()
+
+
+def _try_key(ref: str):
     try:
         parsed = refs.parse(ref)
         if isinstance(parsed, refs.RegistryRef):
@@ -29,7 +42,7 @@ def cheap_key(ref: str) -> str | None:
                 key = _registry_key(parsed.registry)
             return key
     except Exception:  # any doubt: no key, the worker loads the image and keys on its digest
-        return None
+        return _FAILED
     return None
 
 

@@ -42,20 +42,24 @@ def _ignore_sigint() -> None:
 
 
 def audit_one(ref: str, targets: Sequence[str], cache_root: str | None, key: str | None, options=None) -> dict:
-    """Worker entry point (module level, picklable). Returns a row as a dict."""
+    """Worker entry point (module level, picklable). Returns a row as a dict.
+
+    A row is stored under the ref's cheap key and under the image digest, and looked up under both: a cheap
+    key that failed in one run (an engine hiccup) and answered in the next must still find that run's row."""
     cache = DigestCache(Path(cache_root), tuple(targets)) if cache_root else None
     image = None
-    if key is None and cache is not None:
+    if cache is not None:
+        key = key or cheap_key(ref)
         try:
             image = api.load_image(ref)
         except Exception as exc:
             return ImageAudit(ref=ref, status=ERROR, error=describe_error(exc)).to_dict()
-        key = image.digest
-        hit = cache.get(key, ref)
+        hit = cache.get(image.digest, ref) or cache.get(key, ref)
         if hit is not None:
+            cache.put(hit, key)
             return hit.to_dict()
     row = audit_image(ref, targets, image=image, options=options)
-    if cache is not None and key:
+    if cache is not None:
         cache.put(row, key)
     return row.to_dict()
 
