@@ -1,4 +1,4 @@
-"""ELF facts with pyelftools and the dynamic loader's search, done inside the image (never ldd).
+"""ELF facts (analyzers/elfread.py) and the dynamic loader's search, done inside the image (never ldd).
 
 Search order follows ld.so(8): DT_RPATH (only when there is no DT_RUNPATH), LD_LIBRARY_PATH, DT_RUNPATH,
 /etc/ld.so.conf(.d) of the image, then the default dirs. `$ORIGIN` is the directory of the object.
@@ -7,13 +7,13 @@ Search order follows ld.so(8): DT_RPATH (only when there is no DT_RUNPATH), LD_L
 from __future__ import annotations
 
 import fnmatch
-import io
 import posixpath
 import re
+import struct
 from dataclasses import dataclass
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+from faktory.analyzers.elfread import (DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, ElfFormatError, ElfView,
+                                       open_view)
 
 ELF_MAGIC = b"\x7fELF"
 DEFAULT_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
@@ -40,50 +40,30 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def open_elf(data) -> ELFFile | None:
-    """pyelftools' view of `data` (bytes or a seekable binary stream), or None when it is not ELF."""
-    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-    head = stream.read(4)
-    stream.seek(0)
-    if not is_elf(head):
-        return None
-    try:
-        return ELFFile(stream)
-    except (ELFError, ValueError, KeyError, AttributeError, IndexError, OSError):
-        return None
+def open_elf(data) -> ElfView | None:
+    """A view of `data` (bytes or a seekable binary stream), or None when it is not ELF."""
+    return open_view(data)
 
 
 def parse_elf(path: str, data) -> ElfInfo | None:
-    """None when `data` (bytes, a seekable binary stream or an open ELFFile) is not a readable ELF object.
+    """None when `data` (bytes, a seekable binary stream or an ElfView) is not a readable ELF object.
 
-    Reads the program headers only (PT_INTERP, PT_DYNAMIC): no section table walk, fast on unstripped files.
+    Reads the program headers and the dynamic entries (PT_INTERP, PT_DYNAMIC); the section table only to find
+    the dynamic string table.
     """
-    elf = data if isinstance(data, ELFFile) else open_elf(data)
+    elf = data if isinstance(data, ElfView) else open_elf(data)
     if elf is None:
         return None
     try:
-        interp = None
-        needed: list[str] = []
-        rpath: list[str] = []
-        runpath: list[str] = []
-        soname = None
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
-                interp = seg.get_interp_name()
-            elif seg["p_type"] == "PT_DYNAMIC":
-                for tag in seg.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        needed.append(tag.needed)
-                    elif tag.entry.d_tag == "DT_RPATH":
-                        rpath.extend(p for p in tag.rpath.split(":") if p)
-                    elif tag.entry.d_tag == "DT_RUNPATH":
-                        runpath.extend(p for p in tag.runpath.split(":") if p)
-                    elif tag.entry.d_tag == "DT_SONAME":
-                        soname = tag.soname
-        return ElfInfo(path, elf.elfclass, elf["e_machine"], elf["e_type"], interp, tuple(needed), tuple(rpath),
-                       tuple(runpath), soname)
-    except (ELFError, ValueError, KeyError, AttributeError, IndexError, UnicodeDecodeError, OSError):
+        interp = elf.interp()
+        strings = elf.dynamic_strings()
+    except (ElfFormatError, struct.error, UnicodeDecodeError, OSError):
         return None
+    rpath = tuple(p for value in strings.get(DT_RPATH, ()) for p in value.split(":") if p)
+    runpath = tuple(p for value in strings.get(DT_RUNPATH, ()) for p in value.split(":") if p)
+    soname = strings[DT_SONAME][-1] if DT_SONAME in strings else None
+    return ElfInfo(path, elf.elfclass, elf.machine, elf.etype, interp, tuple(strings.get(DT_NEEDED, ())), rpath,
+                   runpath, soname)
 
 
 def info_to_json(info: ElfInfo) -> list:

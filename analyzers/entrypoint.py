@@ -294,5 +294,6 @@ class EntrypointResolver:
         real_name = posixpath.basename(self.gb.realpath(path))
         if PYTHON_NAME.match(name) or PYTHON_NAME.match(real_name):
             return True
-        info = parse_elf(path, self.gb.fs.read_bytes(path))
+        with self.gb.fs.open(path) as fh:
+            info = parse_elf(path, fh)
         return bool(info and any(n.startswith("libpython") for n in info.needed))

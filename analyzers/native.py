@@ -11,7 +11,6 @@ from faktory.analyzers.scancache import FileFacts
 from faktory.analyzers.strings import elf_string_names
 
 
-SMALL_ELF = 8 << 20
 ELF_FACT = "elf-1"  # bump when ElfInfo changes
 
 
@@ -51,7 +50,7 @@ class NativeResolver:
             entry = self.gb.fs.stat(real)
             if entry is not None and entry.is_file:
                 try:
-                    info = self._read(real, entry.size)
+                    info = self._read(real)
                 except OSError:
                     info = None
             self._info[real] = info
@@ -59,18 +58,16 @@ class NativeResolver:
                 self.facts.put(ELF_FACT, real, info_to_json(info) if info else [])
         return self._info[real]
 
-    def _read(self, real: str, size: int) -> ElfInfo | None:
-        """One read and one parse: the headers, and the string tables when they are wanted."""
-        if size > SMALL_ELF:
-            with self.gb.fs.open(real) as stream:
-                return parse_elf(real, stream)
-        data = self.gb.fs.read_bytes(real)  # pyelftools reads in small pieces: cheaper from memory
-        elf = open_elf(data)
-        if elf is None:
-            return None
-        if real in self._want_strings:
-            self._strings[real] = elf_string_names(elf)
-        return parse_elf(real, elf)
+    def _read(self, real: str) -> ElfInfo | None:
+        """One open: the headers, and the string tables when they are wanted. Read in place from the layer, so a
+        large library costs its headers, not its size."""
+        with self.gb.fs.open(real) as stream:
+            elf = open_elf(stream)
+            if elf is None:
+                return None
+            if real in self._want_strings:
+                self._strings[real] = elf_string_names(elf)
+            return parse_elf(real, elf)
 
     def keep_elf(self, path: str, src: str, reason: str, detail: str | None = None,
                  inherited: tuple[str, ...] = ()) -> ElfInfo | None:

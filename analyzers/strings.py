@@ -13,12 +13,11 @@ Each miner gets a narrow `Keeper` (keep a module, say a finding, ask the image's
 
 from __future__ import annotations
 
-import io
 import re
+import struct
 from typing import Callable, Iterable
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+from faktory.analyzers.elfread import PT_LOAD, SHT_NOBITS, ElfFormatError, ElfView, open_view
 
 from faktory.analyzers import startup
 from faktory.analyzers.finder import ModuleSpec
@@ -54,33 +53,33 @@ def marshal_names(data: bytes) -> set[str]:
 
 def _is_name(text: str) -> bool:
     head, *rest = text.split(".")
-    return bool(re.search(r"[A-Za-z_]", head)) and all(p.isidentifier() for p in rest)
+    return not head.isdigit() and all(p.isidentifier() for p in rest)  # head is [A-Za-z0-9_]+: a letter or _
 
 
 def elf_string_names(data) -> list[str] | None:
     """Name-like whole strings of an ELF object's data sections (dotted ones only from .dynstr, where bare
-    words are C symbols: `socket`, `select`). `data`: bytes, or an ELFFile already open on them. None when
+    words are C symbols: `socket`, `select`). `data`: bytes, or an ElfView already open on them. None when
     it is not a readable ELF object."""
-    if not isinstance(data, ELFFile) and data[:4] != b"\x7fELF":
+    elf = data if isinstance(data, ElfView) else open_view(data)
+    if elf is None:
         return None
     try:
-        elf = data if isinstance(data, ELFFile) else ELFFile(io.BytesIO(data))
         chunks: list[tuple[bytes, bool]] = []
-        for section in elf.iter_sections():
-            if section["sh_type"] == "SHT_NOBITS":
+        for section in elf.sections():
+            if section.type == SHT_NOBITS:
                 continue
             if section.name in NATIVE_SECTIONS or section.name.startswith(".rodata."):
-                chunks.append((section.data(), True))
+                chunks.append((elf.section_data(section), True))
             elif section.name == ".dynstr":
-                chunks.append((section.data(), False))
+                chunks.append((elf.section_data(section), False))
         if not chunks:  # no section headers (stripped hard): the loadable segments
-            chunks = [(seg.data(), True) for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD"]
-    except (ELFError, ValueError, KeyError, AttributeError, IndexError, OSError):
+            chunks = [(elf.segment_data(seg), True) for seg in elf.segments() if seg.type == PT_LOAD]
+    except (ElfFormatError, struct.error, OSError):
         return None
     names: set[str] = set()
     for chunk, bare in chunks:
-        for m in NATIVE_NAME.finditer(chunk):
-            text = m.group(1).decode("ascii")
+        for raw in set(NATIVE_NAME.findall(chunk)):  # one decode per distinct string
+            text = raw.decode("ascii")
             if ("." in text or (bare and len(text) > 1)) and _is_name(text):
                 names.add(text)
     return sorted(names)

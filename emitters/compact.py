@@ -18,6 +18,7 @@ import json
 import os
 import posixpath
 import shutil
+import struct
 import subprocess
 import sys
 import zlib
@@ -25,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from faktory.analyzers.elfread import PT_LOAD, ElfFormatError, open_view
 from faktory.analyzers.scancache import content_key
 from faktory.emitters.rootfs import Rootfs, RootEntry
 from faktory.emitters.stripcache import KEEP, STRIPPED, Outcome, StripCache, default_strip_cache, strip_version
@@ -76,16 +78,15 @@ def matching_python(version: tuple[int, ...]) -> str | None:
 def _segments_aligned(path: str) -> bool:
     """Every PT_LOAD has p_offset ≡ p_vaddr (mod p_align), as the loader demands ("ELF load command
     address/offset not page-aligned"): `strip` can break that on libraries patchelf rewrote (auditwheel's)."""
-    from elftools.common.exceptions import ELFError
-    from elftools.elf.elffile import ELFFile
-
     try:
         with open(path, "rb") as fh:
-            for seg in ELFFile(fh).iter_segments():
-                align = seg["p_align"]
-                if seg["p_type"] == "PT_LOAD" and align > 1 and (seg["p_offset"] - seg["p_vaddr"]) % align:
+            view = open_view(fh)
+            if view is None:
+                return False
+            for seg in view.segments():
+                if seg.type == PT_LOAD and seg.align > 1 and (seg.offset - seg.vaddr) % seg.align:
                     return False
-    except (ELFError, ValueError, OSError):
+    except (ElfFormatError, struct.error, OSError):
         return False
     return True
 

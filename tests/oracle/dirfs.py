@@ -6,7 +6,6 @@ hand-made trees.
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import stat as st
@@ -83,7 +82,7 @@ class DirFileSystem:
             return fh.read()
 
     def open(self, path: str) -> BinaryIO:
-        return io.BytesIO(self.read_bytes(path))
+        return open(self._host(self.resolve(path)), "rb")
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self._host(self.resolve(path))))
