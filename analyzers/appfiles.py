@@ -118,12 +118,33 @@ class AppFiles:
     def _is_app_dir(self, path: str) -> bool:
         return path not in SYSTEM_DIRS and not path.startswith(SYSTEM_PREFIXES) and self._is_own_code(path + "/x")
 
-    def _scan_data_code(self, path: str) -> None:
+    def _scan_data_code(self, path: str, follow_imports: bool = False) -> None:
         """A .py file kept as the app's data, not imported (Sphinx's conf.py, a tool's config script): the tool
-        exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`)."""
+        exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`).
+        `follow_imports`: in a tree the tool is told to walk, a .py file may also be run (a template's
+        `hooks/*.py`, a conf.py doing `import sphinx_rtd_theme`): what it imports is kept too."""
         if path.endswith(".py") and path not in self._literal_scanned and path not in self._data_scanned:
             self._data_scanned.add(path)
-            self.keep_strings(fnode(path), self._k.read_bytes(path), path)
+            source = self._k.read_bytes(path)
+            self.keep_strings(fnode(path), source, path)
+            if follow_imports:
+                self._keep_script_imports(path, source)
+
+    def _keep_script_imports(self, path: str, source: bytes) -> None:
+        """Absolute imports of a data script, when the image has them: a template's files may import what only
+        the project it generates installs, so a missing one is no finding. A file that does not parse (a
+        Jinja-templated one) is data only."""
+        node = fnode(path)
+        for ref in scan_source(source).imports:
+            if ref.level or not ref.module:
+                continue  # a script run from a tree has no package to be relative to
+            detail = f"{path}:{ref.lineno}"
+            if self._k.find(ref.module) is None:
+                continue
+            self._k.keep_module(ref.module, node, "data-script-import", detail, optional=True)
+            for name in ref.names:
+                if name != "*" and self._k.find(f"{ref.module}.{name}") is not None:
+                    self._k.keep_module(f"{ref.module}.{name}", node, "data-script-import", detail, optional=True)
 
     def _keep_sibling_pyc(self, path: str) -> None:
         directory, filename = posixpath.split(path)
@@ -169,7 +190,7 @@ class AppFiles:
         self._k.keep_tree(path, node, reason)
         for entry in self._fs.walk(self._k.realpath(path)):
             if entry.kind != DIR:
-                self._scan_data_code(entry.path)
+                self._scan_data_code(entry.path, follow_imports=True)
 
     def keep_env_paths(self, env: dict[str, str]) -> None:
         """An Env value naming a file of the image (CONFIG=/etc/app.yaml) is kept, and so is one naming a

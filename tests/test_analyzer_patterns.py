@@ -223,6 +223,23 @@ def test_directories_named_by_path_literals_in_app_code_are_kept_whole(tmp_path,
     assert f"{SITE}/unrelated.py" not in paths  # a system dir named in code is not kept whole
 
 
+def test_a_walked_tree_keeps_what_its_scripts_import(tmp_path, elf_bytes):
+    # cookiecutter runs a template's hooks/*.py as scripts, Sphinx exec()s conf.py: their imports are needed
+    files = _python_files(elf_bytes, **{
+        "/probe.py": 'render("/tpl")\n',
+        "/tpl/hooks/pre_gen_project.py": ("import slugtool\nfrom helpers import fmt\nimport only_in_the_project\n"
+                                          "from . import nothing\n"),
+        "/tpl/{{cookiecutter.slug}}/setup.py": "from {{ cookiecutter.pkg }} import x\n",  # templated: data only
+        f"{SITE}/slugtool.py": "", f"{SITE}/helpers/__init__.py": "", f"{SITE}/helpers/fmt.py": "",
+        f"{SITE}/unrelated.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/probe.py"))
+    kept = _modules(closure.graph)
+    assert {"slugtool", "helpers", "helpers.fmt"} <= kept
+    assert "unrelated" not in kept
+    assert not [f for f in closure.findings if "only_in_the_project" in f.message]  # the project's, not the image's
+
+
 def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool.environment\n",
