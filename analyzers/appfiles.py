@@ -15,6 +15,7 @@ from faktory.analyzers.finder import ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, fnode
 from faktory.analyzers.imports import ModuleScan, scan_source
 from faktory.analyzers.keeper import Keeper
+from faktory.analyzers.model import INFO, Finding
 from faktory.image import DIR
 
 APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
@@ -25,6 +26,7 @@ SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc
 # A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
 DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
 PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
+MAX_DATA_SCRIPTS = 2000  # scripts of walked trees whose imports are followed: a source tree given to a linter can be huge
 
 
 def needs_cwd_on_path(args) -> bool:
@@ -45,6 +47,7 @@ class AppFiles:
         self.unresolved_main: str | None = None  # the module `python -m` runs, when the image does not have it
         self._literal_scanned: set[str] = set()
         self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
+        self._scripts_followed, self._scripts_capped = 0, False
 
     def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
                   missing: dict) -> str | None:
@@ -127,8 +130,14 @@ class AppFiles:
             self._data_scanned.add(path)
             source = self._k.read_bytes(path)
             self.keep_strings(fnode(path), source, path)
-            if follow_imports:
+            if follow_imports and self._scripts_followed < MAX_DATA_SCRIPTS:
+                self._scripts_followed += 1
                 self._keep_script_imports(path, source)
+            elif follow_imports and not self._scripts_capped:
+                self._scripts_capped = True
+                self._k.finding(Finding(
+                    "data-scripts", f"more than {MAX_DATA_SCRIPTS} .py files in the trees the app walks: the "
+                    f"imports of {path} and those after it are not followed (hint: --hidden-import)", INFO, path))
 
     def _keep_script_imports(self, path: str, source: bytes) -> None:
         """Absolute imports of a data script, when the image has them: a template's files may import what only

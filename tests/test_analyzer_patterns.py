@@ -240,6 +240,19 @@ def test_a_walked_tree_keeps_what_its_scripts_import(tmp_path, elf_bytes):
     assert not [f for f in closure.findings if "only_in_the_project" in f.message]  # the project's, not the image's
 
 
+def test_past_the_cap_a_walked_trees_scripts_are_reported_not_followed(tmp_path, elf_bytes, monkeypatch):
+    from faktory.analyzers import appfiles
+
+    monkeypatch.setattr(appfiles, "MAX_DATA_SCRIPTS", 1)
+    files = _python_files(elf_bytes, **{
+        "/probe.py": 'lint("/src")\n', "/src/a.py": "import first\n", "/src/b.py": "import second\n",
+        f"{SITE}/first.py": "", f"{SITE}/second.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/probe.py"))
+    assert len(_modules(closure.graph) & {"first", "second"}) == 1
+    assert [f for f in closure.findings if f.kind == "data-scripts"]
+
+
 def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool.environment\n",
