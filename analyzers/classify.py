@@ -16,7 +16,7 @@ from faktory.analyzers.elf import is_elf
 from faktory.analyzers.graphbuild import fnode
 
 HEAD = 4096
-FACT = "magic-1"  # the scan cache's name for a description: bump when sniff() changes
+FACT = "magic-2"  # the scan cache's name for a description: bump when sniff() changes
 
 _local = threading.local()
 
@@ -58,6 +58,9 @@ def sniff(path: str, head: bytes) -> str | None:
     """The description the first bytes make certain, or None (ask libmagic)."""
     if is_elf(head):
         return _elf(head)
+    if head.startswith(b"TZif") and len(head) >= 44:  # tzdata: a thousand or more in most images
+        version = head[4:5].decode("ascii", "replace") if head[4:5] != b"\0" else "1"
+        return f"timezone data, version {version}"
     if path.endswith(".pyc") and len(head) >= 16 and head[2:4] == b"\r\n":
         return "python byte-compiled"
     if head.startswith(b"#!") and _is_text(head):

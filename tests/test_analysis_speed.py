@@ -147,6 +147,9 @@ def test_first_bytes_describe_common_files_without_libmagic(stdlib):
     assert classify.sniff("/a/README", "caf\u00e9\n".encode()) == "UTF-8 text"
     assert classify.sniff("/a/font.ttf", bytes(range(256))) is None  # libmagic's to tell
     assert classify.sniff("/a/x.png", b"\x89PNG\r\n\x1a\n" + bytes(20)) is None
+    utc = Path("/usr/share/zoneinfo/UTC").read_bytes()
+    assert classify.sniff("/usr/share/zoneinfo/UTC", utc) == "timezone data, version 2"
+    assert classify.sniff("/x/short", b"TZif2") == "ASCII text"  # shorter than a TZif header: not tzdata
 
 
 class CountingFS(DirFileSystem):
