@@ -192,6 +192,18 @@ def test_find_library_keeps_the_ldconfig_it_runs(tmp_path, elf_bytes):
     assert "file:/sbin/ldconfig" in graph
 
 
+def test_importing_ctypes_alone_keeps_no_ldconfig(tmp_path, elf_bytes):
+    # ctypes.util's own test() calls find_library; an app that only imports ctypes never runs it
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import ctypes.util\n",
+        f"{STDLIB}/ctypes/__init__.py": "", f"{STDLIB}/ctypes/util.py": "def find_library(name):\n    pass\n"
+                                                                        "def test():\n    find_library('m')\n",
+        "/sbin/ldconfig": elf_bytes,
+    })
+    graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+    assert "module:ctypes.util" in graph and "file:/sbin/ldconfig" not in graph
+
+
 def test_a_library_only_cffi_dlopen_names_is_kept(tmp_path, elf_bytes):
     # cffi in ABI mode: ffi.dlopen("libonly.so.1") is the one place the library is named; a bare name goes
     # through find_library, which asks /sbin/ldconfig
