@@ -60,6 +60,16 @@ class CodeFact:
     lineno: int
 
 
+@dataclass(frozen=True)
+class Wrapper:
+    """A function that imports what its caller names: `def load(name): return import_module(f"pkg.{name}")`."""
+    function: str  # a module-level function's name
+    index: int  # its parameter's position
+    param: str  # and name (a call may pass it by keyword)
+    template: str  # the imported name with "{}" for the argument: "{}", "pkg.backends.{}"
+    lineno: int  # of the import call
+
+
 @dataclass
 class ModuleScan:
     imports: list[ImportRef] = field(default_factory=list)
@@ -72,6 +82,11 @@ class ModuleScan:
     # import calls whose name is not determined: (call, line, inside a function: runs only when it is called)
     computed: list[tuple[str, int, bool]] = field(default_factory=list)
     timed_out: bool = False  # the time limit ended the scan: another run, on a faster machine, may finish it
+    # import wrappers: module-level functions whose parameter reaches the import machinery
+    wrappers: list[Wrapper] = field(default_factory=list)
+    # calls with literal module-like arguments: (callee, argument, value, line, in a function); the callee is
+    # "pkg.mod.func" (through an import), ".mod.func" (relative, one dot per level) or "=func" (this module's)
+    calls: list[tuple[str, int | str, str, int, bool]] = field(default_factory=list)
 
 
 def _dotted(node: ast.AST) -> str | None:
@@ -224,6 +239,10 @@ TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "fi
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages")
+# a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
+LITERAL_CALL = re.compile(r"""\w\(\s*[rRuU]?(["'])[A-Za-z_][\w.:]{0,200}\1""")
+MODULE_LIKE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_][\w.]*)?", re.ASCII)
+CALL_ARGS = 4  # positional arguments of a call looked at
 LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
 _FROM_INTERESTING = re.compile(
     r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
@@ -260,11 +279,153 @@ def _trigger_lines(text: str) -> list[int]:
             if item.isidentifier():
                 words.add(item)
     words.update(_IMPORT_AS.findall(text))
-    return sorted(_lines_of_words(words, text))
+    lines = _lines_of_words(words, text)
+    starts = [m.start() for m in LITERAL_CALL.finditer(text)]
+    line, last = 1, 0
+    for pos in starts:
+        line += text.count("\n", last, pos)
+        last = pos
+        lines.add(line)
+    return sorted(lines)
 
 
 COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor, ast.While,
             ast.With, ast.AsyncWith, ast.Try) + tuple(getattr(ast, n) for n in ("TryStar", "Match") if hasattr(ast, n))
+
+
+def _string_parts(node: ast.AST) -> list[ast.AST] | None:
+    """The pieces a string expression joins: f"a.{x}", "a." + x, "a.%s" % x, "a.{}".format(x); None otherwise."""
+    if isinstance(node, ast.JoinedStr):
+        parts: list[ast.AST] = []
+        for value in node.values:
+            if isinstance(value, ast.FormattedValue):
+                if value.format_spec is not None or value.conversion not in (-1, 115):
+                    return None
+                parts.append(value.value)
+            else:
+                parts.append(value)
+        return parts
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [node.left, node.right]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _const_str(node.left) is not None:
+        template = _const_str(node.left)
+        if template.count("%s") != 1 or template.count("%") != 1:
+            return None
+        arg = node.right.elts[0] if isinstance(node.right, ast.Tuple) and len(node.right.elts) == 1 else node.right
+        head, tail = template.split("%s")
+        return [ast.Constant(head), arg, ast.Constant(tail)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
+            and _const_str(node.func.value) is not None and len(node.args) == 1 and not node.keywords:
+        template = _const_str(node.func.value)
+        if template.count("{}") != 1 or template.count("{") != 1:
+            return None
+        head, tail = template.split("{}")
+        return [ast.Constant(head), node.args[0], ast.Constant(tail)]
+    return None
+
+
+# str methods whose result, taken from a name, holds the module part of it ("pkg.mod.Attr".rsplit(".", 1))
+NAME_METHODS = frozenset({"rsplit", "split", "partition", "rpartition", "replace", "strip", "lstrip", "rstrip",
+                          "removeprefix", "removesuffix"})
+
+
+@dataclass
+class _Function:
+    """A module-level function: which of its names carry a parameter's value on to an import call."""
+    name: str
+    params: list[str]  # positional, in order
+    keywords: list[str]
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (parameter, template)
+    rebound: set[str] = field(default_factory=set)  # parameters given another value
+
+    @classmethod
+    def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _Function:
+        args = node.args
+        return cls(node.name, [a.arg for a in args.posonlyargs + args.args], [a.arg for a in args.kwonlyargs])
+
+    def template(self, node: ast.AST | None) -> tuple[str, str] | None:
+        """(parameter, template) when `node` is a parameter, or a string built around one (f"pkg.{name}")."""
+        if isinstance(node, ast.Name):
+            if node.id in self.derived:
+                return self.derived[node.id]
+            if node.id in self.rebound or node.id not in self.params + self.keywords:
+                return None
+            return node.id, "{}"
+        while isinstance(node, ast.Subscript):  # name.split(".")[0]
+            node = node.value
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in NAME_METHODS:
+            return self.template(node.func.value)  # the module is a prefix of the argument: kept as such
+        parts = _string_parts(node) if node is not None else None
+        if parts is None:
+            return None
+        found, out = None, ""
+        for part in parts:
+            text = _const_str(part)
+            if text is not None:
+                if "{" in text or "}" in text:
+                    return None
+                out += text
+                continue
+            inner = self.template(part)
+            if inner is None or found is not None:
+                return None
+            found, out = inner[0], out + inner[1]
+        return (found, out) if found else None
+
+    def assign(self, target: ast.AST, value: ast.AST) -> None:
+        found = self.template(value)
+        names = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        for item in names:
+            if not isinstance(item, ast.Name):
+                continue
+            if found:
+                self.derived[item.id] = found
+            else:
+                self.derived.pop(item.id, None)
+                self.rebound.add(item.id)
+
+    def note_import(self, arg: ast.AST, lineno: int, out: list[Wrapper]) -> None:
+        """`import_module(<arg>)` in this function: a wrapper when the argument carries a parameter."""
+        found = self.template(arg)
+        if found is None:
+            return
+        param, template = found
+        wrapper = Wrapper(self.name, self.params.index(param) if param in self.params else -1, param, template,
+                          lineno)
+        if all((w.function, w.param, w.template) != (wrapper.function, param, template) for w in out):
+            out.append(wrapper)
+
+
+def _forwarding_wrappers(tree: ast.Module, wrappers: list[Wrapper]) -> None:
+    """Functions that pass a parameter on to a wrapper of the same module are wrappers too: Django's
+    `import_string(path)` splits it and calls `cached_import(module_path, class_name)`."""
+    functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    for _ in range(3):  # chains are short; each round may add the next link
+        known: dict[str, list[Wrapper]] = {}
+        for w in wrappers:
+            known.setdefault(w.function, []).append(w)
+        before = len(wrappers)
+        for func in functions:
+            calls = [c for c in ast.walk(func) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                     and c.func.id in known and c.func.id != func.name]
+            if not calls:
+                continue
+            scope = _Function.of(func)
+            for node in sorted((n for n in ast.walk(func) if isinstance(n, ast.Assign) and len(n.targets) == 1),
+                               key=lambda n: n.lineno):
+                scope.assign(node.targets[0], node.value)
+            for call in calls:
+                for w in known[call.func.id]:
+                    arg = call.args[w.index] if 0 <= w.index < len(call.args) else \
+                        next((k.value for k in call.keywords if k.arg == w.param), None)
+                    found = scope.template(arg)
+                    if found is not None:
+                        wrapper = Wrapper(func.name, scope.params.index(found[0]) if found[0] in scope.params else -1,
+                                          found[0], w.template.replace("{}", found[1]), call.lineno)
+                        if all((x.function, x.param) != (wrapper.function, wrapper.param) for x in wrappers):
+                            wrappers.append(wrapper)
+        if len(wrappers) == before:
+            return
 
 
 class _Walker:
@@ -284,6 +445,11 @@ class _Walker:
         self._fallback: tuple[tuple[str, int], ...] = ()
         # Names bound to literal strings: tables (`PLUGINS = ("a", "b")`) and loop variables over them
         self._values: dict[str, tuple[str, ...]] = {}
+        self._classes = 0
+        # the module-level function being walked: its name, parameters, and locals built from a parameter
+        self._function: _Function | None = None
+        self._relative: dict[str, str] = {}  # names bound by `from .mod import f`: ".mod.f"
+        self._calls: list[tuple[str, int | str, str, int, bool]] = []  # literal calls, callee as written
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -333,13 +499,19 @@ class _Walker:
                     self._exprs(dec)
                 self._lazy += 1
                 self._functions += 1
+                outer = self._function
+                if self._functions == 1 and not self._classes:
+                    self._function = _Function.of(node)
                 self.walk(node.body)
+                self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
             elif kind is ast.ClassDef:
                 for dec in node.decorator_list:
                     self._exprs(dec)
+                self._classes += 1
                 self.walk(node.body)
+                self._classes -= 1
             elif kind.__name__ == "Match":
                 self._exprs(node.subject)
                 for case in node.cases:
@@ -358,6 +530,8 @@ class _Walker:
                     self._unbind(bound)
                 self.walk(getattr(node, "orelse", []))
             else:
+                if kind is ast.Assign and len(node.targets) == 1 and self._function is not None:
+                    self._function.assign(node.targets[0], node.value)
                 if kind is ast.Assign and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     target = node.targets[0].id
                     if self._lazy == 0:
@@ -400,32 +574,7 @@ class _Walker:
         if isinstance(node, ast.Name):
             values = self._values.get(node.id)
             return list(values) if values is not None else None
-        parts: list[ast.AST] | None = None
-        if isinstance(node, ast.JoinedStr):
-            parts = []
-            for value in node.values:
-                if isinstance(value, ast.FormattedValue):
-                    if value.format_spec is not None or value.conversion not in (-1, 115):
-                        return None
-                    parts.append(value.value)
-                else:
-                    parts.append(value)
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            parts = [node.left, node.right]
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _const_str(node.left) is not None:
-            template = _const_str(node.left)
-            if template.count("%s") != 1 or template.count("%") != 1:
-                return None
-            arg = node.right.elts[0] if isinstance(node.right, ast.Tuple) and len(node.right.elts) == 1 else node.right
-            head, tail = template.split("%s")
-            parts = [ast.Constant(head), arg, ast.Constant(tail)]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-                and _const_str(node.func.value) is not None and len(node.args) == 1 and not node.keywords:
-            template = _const_str(node.func.value)
-            if template.count("{}") != 1 or template.count("{") != 1:
-                return None
-            head, tail = template.split("{}")
-            parts = [ast.Constant(head), node.args[0], ast.Constant(tail)]
+        parts = _string_parts(node)
         if parts is None:
             return None
         out = [""]
@@ -486,6 +635,9 @@ class _Walker:
         if node.level == 0 and node.module:
             for a in node.names:
                 self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        elif node.level:
+            for a in node.names:
+                self._relative[a.asname or a.name] = "." * node.level + (f"{node.module}." if node.module else "") + a.name
 
     def _add(self, module: str, level: int, names: tuple[str, ...], lineno: int) -> None:
         self.scan.imports.append(ImportRef(module, level, names, lineno, self._optional > 0, self._lazy > 0,
@@ -504,6 +656,11 @@ class _Walker:
     def visit_Call(self, node: ast.Call) -> None:
         name = self._qualified(node.func)
         first = _const_str(node.args[0]) if node.args else None
+        if name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:
+            if node.args and self._function is not None:
+                self._function.note_import(node.args[0], node.lineno, self.scan.wrappers)
+        elif name:
+            self._note_literal_call(_dotted(node.func), node)
         named = self._expand(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS else None
         if name in RESOLVE_NAME_CALLS and named:
             for text in named:
@@ -568,6 +725,35 @@ class _Walker:
                     mode = _const_str(kw.value)
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
+
+    def _note_literal_call(self, callee: str, node: ast.Call) -> None:
+        """A call passing module-like literals (`import_optional_dependency("tabulate")`): the callee may be an
+        import wrapper, which the analysis tells once it has the callee's module's scan."""
+        arguments = [(i, arg) for i, arg in enumerate(node.args[:CALL_ARGS])]
+        arguments += [(kw.arg, kw.value) for kw in node.keywords if kw.arg]
+        for where, arg in arguments:
+            values = self._expand(arg)
+            for value in values or ():
+                if len(value) <= 200 and MODULE_LIKE.fullmatch(value):
+                    self._calls.append((callee, where, value, node.lineno, self._lazy > 0))
+
+    def resolve_calls(self, tree: ast.Module) -> None:
+        """The literal calls whose callee an import or a module-level def names, in absolute form where it can
+        be; wrappers that only pass their parameter on to another wrapper of this module."""
+        defs = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for callee, where, value, lineno, lazy in self._calls:
+            head, dot, rest = callee.partition(".")
+            if head in self.aliases:
+                target = self.aliases[head] + dot + rest
+            elif head in self._relative:
+                target = self._relative[head] + dot + rest
+            elif head in defs and not rest:
+                target = f"={head}"
+            else:
+                continue
+            self.scan.calls.append((target, where, value, lineno, lazy))
+        if self.scan.wrappers:
+            _forwarding_wrappers(tree, self.scan.wrappers)
 
     def resolve_listed(self) -> None:
         """A package whose directory is listed (`pkgutil.iter_modules(ns_pkg.__path__)`, Pelican's namespace
@@ -662,6 +848,7 @@ def _scan(source: bytes) -> ModuleScan:
         walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
         walker.walk(tree.body)
         walker.resolve_listed()
+        walker.resolve_calls(tree)
         scan = walker.scan
     scan.strings = dotted_strings(text)
     return scan

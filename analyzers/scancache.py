@@ -16,11 +16,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
+from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan, Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 12  # bump when the scanner's output changes
+SCAN_FORMAT = 13  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:
@@ -32,6 +32,8 @@ def encode_scan(scan: ModuleScan) -> str:
         "parsed": scan.parsed, "main": scan.main_block_imports,
         "programs": [list(x) for x in scan.programs],
         "strings": [list(x) for x in scan.strings], "computed": [list(x) for x in scan.computed],
+        "wrappers": [[w.function, w.index, w.param, w.template, w.lineno] for w in scan.wrappers],
+        "calls": [list(x) for x in scan.calls],
         **({"timed_out": True} if scan.timed_out else {}),  # only between a scan worker and its parent
     }, separators=(",", ":"))
 
@@ -46,6 +48,8 @@ def decode_scan(text: str) -> ModuleScan:
         parsed=doc["parsed"], main_block_imports=doc["main"],
         programs=[(a, b) for a, b in doc.get("programs", [])],
         strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b, bool(c)) for a, b, c in doc["computed"]],
+        wrappers=[Wrapper(*w) for w in doc.get("wrappers", [])],
+        calls=[(a, b, c, d, bool(e)) for a, b, c, d, e in doc.get("calls", [])],
         timed_out=bool(doc.get("timed_out")),
     )
 
