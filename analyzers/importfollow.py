@@ -20,6 +20,7 @@ from faktory.analyzers.imports import LDCONFIG, PACKAGE_TREE, CodeFact, ModuleSc
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
+from faktory.analyzers.wrappers import WrapperCalls
 
 MAIN = "__main__"
 
@@ -63,6 +64,8 @@ class Imports:
         self.library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
+        self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
+                                           lambda module, spec: self.scan_of(module, spec=spec), absolute)
 
     def follow_main(self, scan: ModuleScan, where: str) -> None:
         self.follow(MAIN, None, scan, True, where)
@@ -116,6 +119,8 @@ class Imports:
                 sub = f"{base}.{attr}"
                 if attr != "*" and self._finder.find(sub) is not None:
                     self._k.keep_module(sub, node, "imports", detail, True, child)
+        if not stdlib and scan.calls:
+            self._wrapper_calls.follow(name, is_package, node, scan, where, depth, library)
         for lib, lineno in scan.libraries:
             if name == "ctypes.util" and lib == LDCONFIG:
                 continue  # its own test() calls find_library; importing ctypes runs no ldconfig (1 MB)

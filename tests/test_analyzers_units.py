@@ -487,6 +487,100 @@ def load(kind, name):
     assert trees == [("app.handlers", 0), ("drivers", 0), ("codecs_x", 0), ("fmt", 0), ("", 1)]
 
 
+def test_import_wrappers_and_literal_calls_are_recorded_and_cached():
+    """A function whose parameter reaches import_module (directly, in a template, split, or passed on to
+    another wrapper of the module) is a wrapper; calls with module-like literals name their callee absolutely."""
+    from faktory.analyzers.imports import Wrapper
+    from faktory.analyzers.scancache import decode_scan, encode_scan
+
+    scan = scan_source(b'''
+import importlib
+from pkg.compat._optional import import_optional_dependency as iod
+from ._util import helper
+def optional(name, extra=""):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+def backend(kind, *, name):
+    return __import__(name + "_backend")
+def cached_import(module_path, class_name):
+    return getattr(importlib.import_module(module_path), class_name)
+def import_string(dotted_path):
+    module_path, class_name = dotted_path.rsplit(".", 1)
+    return cached_import(module_path, class_name)
+def rebound(name):
+    name = TABLE[name]
+    return importlib.import_module(name)
+class Loader:
+    def load(self, name):
+        return importlib.import_module(name)
+def use():
+    iod("tabulate")
+    helper("a.b:C", extra="x y")
+    backend("k", name="fast")
+print("hello world")
+''')
+    assert scan.wrappers == [
+        Wrapper("optional", 0, "name", "{}", 7), Wrapper("backend", -1, "name", "{}_backend", 11),
+        Wrapper("cached_import", 0, "module_path", "{}", 13), Wrapper("import_string", 0, "dotted_path", "{}", 16)]
+    assert scan.calls == [("pkg.compat._optional.import_optional_dependency", 0, "tabulate", 24, True),
+                          ("._util.helper", 0, "a.b:C", 25, True), ("=backend", 0, "k", 26, True),
+                          ("=backend", "name", "fast", 26, True)]
+    # the wrapper's own import is still a computed one: a call with a name not known stays a finding
+    assert [line for _, line, _ in scan.computed] == [7, 11, 13, 19, 22]
+    again = decode_scan(encode_scan(scan))
+    assert (again.wrappers, again.calls) == (scan.wrappers, scan.calls)
+
+
+def test_modules_named_through_an_import_wrapper_are_kept(tmp_path, elf_bytes):
+    """pandas' import_optional_dependency("tabulate"), Django's import_string("pkg.mod.Attr") and a backend
+    template called from library code and from the app: the named module is kept (imported-by-wrapper,
+    file:line) when the image has it, nothing when it does not; the wrappers' own computed imports still
+    count."""
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": (
+            "import importlib\nimport frame\nimport frame.loading as loading\n"
+            "def get_backend(name):\n    return importlib.import_module(name + '_backend')\n"
+            "get_backend('fast')\nloading.import_string('other.mod.Thing')\n"),
+        f"{site}/frame/__init__.py": (
+            "from frame._optional import import_optional_dependency\n"
+            "from .loading import import_string\n"
+            "def to_markdown():\n    tab = import_optional_dependency('tabulate')\n"
+            "    import_optional_dependency('notinstalled')\n"
+            "def _load(n):\n    return __import__(n)\n_load('samemod')\n"
+            "HANDLER = import_string('handlers.json_handler:Handler')\n"),
+        f"{site}/frame/_optional.py": (
+            "import importlib\ndef import_optional_dependency(name, extra=''):\n"
+            "    return importlib.import_module(name)\n"),
+        f"{site}/frame/loading.py": (
+            "from importlib import import_module\n"
+            "def cached_import(module_path, class_name):\n"
+            "    return getattr(import_module(module_path), class_name)\n"
+            "def import_string(dotted_path):\n    module_path, class_name = dotted_path.rsplit('.', 1)\n"
+            "    return cached_import(module_path, class_name)\n"),
+        f"{site}/tabulate.py": "", f"{site}/samemod.py": "", f"{site}/fast_backend.py": "",
+        f"{site}/slow_backend.py": "", f"{site}/other/__init__.py": "", f"{site}/other/mod.py": "",
+        f"{site}/other/unused.py": "", f"{site}/handlers/__init__.py": "", f"{site}/handlers/json_handler.py": "",
+        f"{site}/handlers/xml_handler.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    graph = closure.graph
+    kept = {n[len("module:"):] for n in graph if n.startswith("module:")}
+    assert {"tabulate", "samemod", "fast_backend", "other.mod", "handlers.json_handler"} <= kept
+    assert not {"slow_backend", "other.unused", "handlers.xml_handler", "notinstalled"} & kept
+    edge = graph.edges["module:frame", "module:tabulate"]
+    assert (edge["reason"], edge["detail"]) == ("imported-by-wrapper", f"{site}/frame/__init__.py:4")
+    assert graph.edges["module:frame", "module:handlers.json_handler"]["detail"] == f"{site}/frame/__init__.py:9"
+    assert graph.edges["entrypoint", "module:fast_backend"]["reason"] == "imported-by-wrapper"
+    computed = sorted((f.kind, str(f.location)) for f in closure.findings if "computed" in f.kind)
+    assert computed == [("computed-import", "/app/main.py:5"),
+                        ("lazy-computed-import", f"{site}/frame/__init__.py:7"),
+                        ("lazy-computed-import", f"{site}/frame/_optional.py:3"),
+                        ("lazy-computed-import", f"{site}/frame/loading.py:3")]
+
+
 def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "print('hi')\n", "/app/.env": "TITLE=x\n", "/app/templates/.keep": "",
