@@ -581,6 +581,16 @@ def test_modules_named_through_an_import_wrapper_are_kept(tmp_path, elf_bytes):
                         ("lazy-computed-import", f"{site}/frame/loading.py:3")]
 
 
+def test_zipfile_keeps_the_codec_of_member_names_without_the_utf8_flag(tmp_path, elf_bytes):
+    """zipfile decodes such names with cp437 (`metadata_encoding or 'cp437'`): read_excel of an openpyxl file."""
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import zipfile\n", f"{STDLIB}/zipfile/__init__.py": "",
+        f"{STDLIB}/encodings/cp437.py": "", f"{STDLIB}/encodings/cp850.py": "",
+    })
+    kept = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert f"{STDLIB}/encodings/cp437.py" in kept and f"{STDLIB}/encodings/cp850.py" not in kept
+
+
 def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "print('hi')\n", "/app/.env": "TITLE=x\n", "/app/templates/.keep": "",
