@@ -4,8 +4,9 @@ Collects import statements (top level, in functions, in try/except — marked op
 handler guards them; `if TYPE_CHECKING:` bodies skipped), names given to the import machinery
 (`import_module`, `__import__`, `find_spec`, `pkgutil.resolve_name`, `importlib.resources`; aliases resolved;
 a name built over a literal loop or table expanded; a name that cannot be determined is recorded as
-`computed`), quoted dotted names with their lines, constant library names given to ctypes, and calls that are
-facts for findings (subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax)
+`computed`), import wrappers (a function whose parameter reaches those calls) and calls passing module-like
+literals (matched to wrappers by analyzers/wrappers.py), quoted dotted names with their lines, constant library
+names given to ctypes, and calls that are facts for findings (subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax)
 falls back to a line scanner for imports, and the error is a `syntax-error` fact.
 """
 
