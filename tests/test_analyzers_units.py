@@ -560,10 +560,9 @@ def test_modules_named_through_an_import_wrapper_are_kept(tmp_path, elf_bytes):
             "    return getattr(import_module(module_path), class_name)\n"
             "def import_string(dotted_path):\n    module_path, class_name = dotted_path.rsplit('.', 1)\n"
             "    return cached_import(module_path, class_name)\n"),
-        f"{site}/tabulate.py": "", f"{site}/samemod.py": "", f"{site}/fast_backend.py": "",
-        f"{site}/slow_backend.py": "", f"{site}/other/__init__.py": "", f"{site}/other/mod.py": "",
-        f"{site}/other/unused.py": "", f"{site}/handlers/__init__.py": "", f"{site}/handlers/json_handler.py": "",
-        f"{site}/handlers/xml_handler.py": "",
+        **{f"{site}/{empty}.py": "" for empty in (
+            "tabulate", "samemod", "fast_backend", "slow_backend", "other/__init__", "other/mod", "other/unused",
+            "handlers/__init__", "handlers/json_handler", "handlers/xml_handler")},
     })
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
     graph = closure.graph
