@@ -4,7 +4,7 @@ pandas' `import_optional_dependency("tabulate")` calls `importlib.import_module(
 `import_string("pkg.mod.Attr")` splits its argument and imports the module part. A module's scan records the
 wrappers it defines (imports.Wrapper: function, parameter, template such as "pkg.backends.{}") and the calls it
 makes with module-like literals; here a call is matched to the wrapper it names — through an import of the
-wrapper's module, an attribute of its alias, or in the same module — and the module the literal names (the
+wrapper's module (or of a package re-exporting it), an attribute of its alias, or in the same module — and the module the literal names (the
 longest importable prefix of "pkg.mod.Attr" / "pkg.mod:Attr") is kept, `imported-by-wrapper` with file:line. A
 name the image lacks keeps nothing: an optional dependency that is not installed.
 """
@@ -19,6 +19,7 @@ from faktory.analyzers.imports import ModuleScan, Wrapper
 from faktory.analyzers.keeper import Keeper
 
 REASON = "imported-by-wrapper"
+REEXPORT_HOPS = 2  # `from .x import f` chains followed from the module a call names to the one defining f
 
 
 class WrapperCalls:
@@ -27,15 +28,17 @@ class WrapperCalls:
                  absolute: Callable[[str, bool, str, int], str | None]) -> None:
         self._k, self._finder, self._builtins, self._in_stdlib = keeper, finder, builtins, in_stdlib
         self._scan_of, self._absolute = scan_of, absolute
-        self._wrappers: dict[str, dict[str, list[Wrapper]]] = {}  # module -> function -> its wrappers
+        # module -> (function -> its wrappers, the module's scan, its spec)
+        self._wrappers: dict[str, tuple[dict[str, list[Wrapper]], ModuleScan | None, ModuleSpec | None]] = {}
 
     def follow(self, name: str, is_package: bool, node: str, scan: ModuleScan, where: str, depth: int,
                library: bool) -> None:
         """Keep what the module's literal calls of wrappers name."""
         for callee, argument, value, lineno, lazy in scan.calls:
             for module, function in self._callees(name, is_package, callee):
-                own = self._by_function(scan.wrappers) if module == name else self._of(module)
-                for wrapper in own.get(function, ()):
+                own = self._by_function(scan.wrappers).get(function, []) if module == name else \
+                    self._named(module, function)
+                for wrapper in own:
                     if argument in (wrapper.index, wrapper.param):
                         child = depth + 1 if lazy and library else depth
                         self._keep(wrapper.template.replace("{}", value), node, f"{where}:{lineno}", child)
@@ -54,15 +57,30 @@ class WrapperCalls:
         elif module:
             yield module, function
 
-    def _of(self, module: str) -> dict[str, list[Wrapper]]:
+    def _named(self, module: str, function: str, hops: int = REEXPORT_HOPS) -> list[Wrapper]:
+        """The wrappers `module.function` is: its own, or those of the module it re-exports the name from
+        (`from pkg.compat._optional import import_optional_dependency` in `pkg/compat/__init__.py`)."""
+        own, scan, spec = self._of(module)
+        if function in own or scan is None or hops == 0:
+            return own.get(function, [])
+        for ref in scan.imports:
+            if function in ref.names and not ref.lazy:
+                source = self._absolute(module, spec.is_package, ref.module, ref.level)
+                found = self._named(source, function, hops - 1) if source and source != module else []
+                if found:
+                    return found
+        return []
+
+    def _of(self, module: str) -> tuple[dict[str, list[Wrapper]], ModuleScan | None, ModuleSpec | None]:
         found = self._wrappers.get(module)
         if found is None:
-            found = {}
+            found = ({}, None, None)
             spec = self._finder.find(module)
             # the stdlib's own computed imports have hooks of their own; only source has a scan
             if spec is not None and spec.kind == "source" and spec.origin and not self._in_stdlib(spec.origin):
                 scan = self._scan_of(module, spec)
-                found = self._by_function(scan.wrappers) if scan is not None else {}
+                if scan is not None:
+                    found = (self._by_function(scan.wrappers), scan, spec)
             self._wrappers[module] = found
         return found
 

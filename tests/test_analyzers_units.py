@@ -545,12 +545,13 @@ def test_modules_named_through_an_import_wrapper_are_kept(tmp_path, elf_bytes):
             "def get_backend(name):\n    return importlib.import_module(name + '_backend')\n"
             "get_backend('fast')\nloading.import_string('other.mod.Thing')\n"),
         f"{site}/frame/__init__.py": (
-            "from frame._optional import import_optional_dependency\n"
+            "from frame.compat import import_optional_dependency\n"
             "from .loading import import_string\n"
             "def to_markdown():\n    tab = import_optional_dependency('tabulate')\n"
             "    import_optional_dependency('notinstalled')\n"
             "def _load(n):\n    return __import__(n)\n_load('samemod')\n"
             "HANDLER = import_string('handlers.json_handler:Handler')\n"),
+        f"{site}/frame/compat/__init__.py": "from frame._optional import import_optional_dependency\n",
         f"{site}/frame/_optional.py": (
             "import importlib\ndef import_optional_dependency(name, extra=''):\n"
             "    return importlib.import_module(name)\n"),
