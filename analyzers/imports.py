@@ -241,7 +241,7 @@ TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "fi
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
-LITERAL_CALL = re.compile(r"""\w\(\s*[rRuU]?(["'])[A-Za-z_][\w.:]{0,200}\1""")
+LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
 MODULE_LIKE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_][\w.]*)?", re.ASCII)
 CALL_ARGS = 4  # positional arguments of a call looked at
 LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
@@ -281,7 +281,9 @@ def _trigger_lines(text: str) -> list[int]:
                 words.add(item)
     words.update(_IMPORT_AS.findall(text))
     lines = _lines_of_words(words, text)
-    starts = [m.start() for m in LITERAL_CALL.finditer(text)]
+    # the pattern starts at its "(" (a literal the regex engine finds fast); a call has a name before it
+    starts = [m.start() for m in LITERAL_CALL.finditer(text) if m.start() and (text[m.start() - 1].isalnum()
+                                                                              or text[m.start() - 1] == "_")]
     line, last = 1, 0
     for pos in starts:
         line += text.count("\n", last, pos)
