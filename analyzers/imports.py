@@ -128,6 +128,28 @@ def _source_of(node: ast.AST) -> str:
         return "…"
 
 
+def _is_own_package(node: ast.AST) -> bool:
+    """`__package__` or `__spec__.parent`: the package of the module the code is in."""
+    return (isinstance(node, ast.Name) and node.id == "__package__") or (
+        isinstance(node, ast.Attribute) and node.attr == "parent" and isinstance(node.value, ast.Name)
+        and node.value.id == "__spec__")
+
+
+def _relative_to_own_package(node: ast.AST) -> ast.AST | None:
+    """f"{__spec__.parent}.{x}" or `__package__ + "." + x` as the relative name ".{x}" (level 1 from the
+    module's package, which is what they evaluate to); None when the name does not start so."""
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.FormattedValue) \
+            and node.values[0].conversion in (-1, 115) and node.values[0].format_spec is None \
+            and _is_own_package(node.values[0].value):
+        return ast.JoinedStr(node.values[1:])  # the head stands for "" before the "."
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if _is_own_package(node.left):
+            return node.right
+        left = _relative_to_own_package(node.left)
+        return ast.BinOp(left, ast.Add(), node.right) if left is not None else None
+    return None
+
+
 def _constant_prefix(node: ast.AST) -> str | None:
     """The constant start of a computed string: f"plugins.{name}", "plugins." + name, "plugins.%s" % name,
     "plugins.{}".format(name)."""
@@ -664,7 +686,9 @@ class _Walker:
                 self._function.note_import(node.args[0], node.lineno, self.scan.wrappers)
         elif name:
             self._note_literal_call(_dotted(node.func), node)
-        named = self._expand(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS else None
+        own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
+        target = own if own is not None else node.args[0] if node.args else None
+        named = self._expand(target) if node.args and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS else None
         if name in RESOLVE_NAME_CALLS and named:
             for text in named:
                 module, colon, _attr = text.partition(":")
@@ -674,7 +698,8 @@ class _Walker:
                     self.scan.imports.append(ImportRef(ref[0], 0, ref[1], node.lineno, True, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS and named:
             anchor = node.args[1] if len(node.args) > 1 else node.keywords[0].value if node.keywords else None
-            package = _const_str(anchor) or (isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            package = own is not None or _const_str(anchor) or (
+                isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
             for text in named:
                 level = len(text) - len(text.lstrip("."))
                 if not all(p.isidentifier() for p in text[level:].split(".")) or (level and not package):
@@ -685,9 +710,10 @@ class _Walker:
             self._listed.append((_dotted(node.args[0].value), node.lineno, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
-            prefix = _constant_prefix(node.args[0]) or ""
+            prefix = _constant_prefix(target) or ""
             anchor = node.args[1] if len(node.args) > 1 else None
-            package = _const_str(anchor) or (isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            package = own is not None or _const_str(anchor) or (
+                isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
             level = len(prefix) - len(prefix.lstrip("."))
             parent = prefix[level:].rpartition(".")[0]
             if (parent or level) and all(p.isidentifier() for p in parent.split(".") if parent) and \

@@ -591,6 +591,34 @@ def test_zipfile_keeps_the_codec_of_member_names_without_the_utf8_flag(tmp_path,
     assert f"{STDLIB}/encodings/cp437.py" in kept and f"{STDLIB}/encodings/cp850.py" not in kept
 
 
+def test_computed_import_names_relative_to_the_own_package(tmp_path, elf_bytes):
+    """f"{__spec__.parent}.{plugin}" (Pillow's plugin table) is a name inside the module's own package."""
+    from faktory.analyzers.imports import PACKAGE_TREE
+
+    scan = scan_source(b'''
+def init(plugin, name):
+    __import__(f"{__spec__.parent}.{plugin}", globals(), locals(), [])
+    __import__(__package__ + ".codecs." + name)
+    __import__(f"{__spec__.parent}.BmpPlugin")
+    __import__(f"{__spec__.name}.{plugin}")
+''')
+    assert [(r.module, r.level, r.names) for r in scan.imports] == [
+        ("", 1, (PACKAGE_TREE,)), ("codecs", 1, (PACKAGE_TREE,)), ("BmpPlugin", 1, ())]
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from imgkit import core\ncore.open('x.webp')\n",
+        f"{site}/imgkit/__init__.py": "_plugins = ['PngPlugin', 'WebpPlugin']\n",
+        f"{site}/imgkit/core.py": ("from . import _plugins\n"
+                                   "def open(path):\n    for plugin in _plugins:\n"
+                                   "        __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n"),
+        f"{site}/imgkit/PngPlugin.py": "", f"{site}/imgkit/WebpPlugin.py": "from . import _webp\n",
+        f"{site}/imgkit/_webp.py": "",
+    })
+    kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
+            if n.startswith("module:")}
+    assert {"imgkit.PngPlugin", "imgkit.WebpPlugin", "imgkit._webp"} <= kept
+
+
 def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "print('hi')\n", "/app/.env": "TITLE=x\n", "/app/templates/.keep": "",
