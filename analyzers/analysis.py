@@ -243,7 +243,7 @@ class Analysis:
             gb.keep_path(ep.workdir, ENTRY, "workdir")
         self.app.keep_app_root(script, ep.workdir)
         self.app.keep_env_paths(ep.env)
-        self.app.keep_argument_paths(cmd.args, ep.workdir)
+        self.app.keep_argument_paths(cmd.args, ep.workdir, self.imports.follow_main)
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()

@@ -25,7 +25,8 @@ SYSTEM_DIRS = frozenset({"/", "/bin", "/sbin", "/usr", "/usr/bin", "/usr/sbin", 
 SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc/")
 # A quoted dotted name: "mysite.settings", 'django.db.backends.sqlite3', "logging.StreamHandler"
 DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
-PATH_LITERAL = re.compile(rb"""(["'])(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
+# An absolute path, or a file:// URL of one ("file:///site/index.html", a crawler's start page)
+PATH_LITERAL = re.compile(rb"""(["'])(?:file://)?(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
 MAX_DATA_SCRIPTS = 2000  # scripts of walked trees whose imports are followed: a source tree given to a linter can be huge
 
 
@@ -176,9 +177,11 @@ class AppFiles:
                     if interp:
                         self.keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
 
-    def keep_argument_paths(self, args, workdir: str) -> None:
+    def keep_argument_paths(self, args, workdir: str, follow_code: Callable[[ModuleScan, str], None]) -> None:
         """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules
-        it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name."""
+        it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name.
+        A .py file of the app named there is code the tool runs (`scrapy runspider spider.py`, `streamlit run
+        app.py`, `locust -f locustfile.py`): `follow_code` follows its imports as the app's own."""
         for arg in args:
             value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
             if not value or value.startswith("-") or "\0" in value:
@@ -190,7 +193,9 @@ class AppFiles:
                 self._k.keep_named(app.group(1), ENTRY, "argument", arg)
             path = value if value.startswith("/") else posixpath.normpath(posixpath.join(workdir or "/", value))
             if self._k.is_file(path):
-                self._k.keep_path(path, ENTRY, "argument", arg)
+                real = self._k.keep_path(path, ENTRY, "argument", arg)
+                if real and path.endswith(".py") and self._is_own_code(real) and real not in self._literal_scanned:
+                    follow_code(scan_source(self._k.read_bytes(real)), real)
             elif self._k.is_dir(path) and self._is_app_dir(path):
                 self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
 
@@ -231,7 +236,11 @@ class AppFiles:
             path = m.group(2).decode("utf-8", "replace")
             if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
                 continue
-            if self._k.is_file(path):
+            base = posixpath.dirname(path)
+            if m.group(0)[1:].startswith(b"file://") and self._k.is_file(path) and self._is_app_dir(base):
+                # a document URL: the links in it resolve against its directory, read as they are followed
+                self._keep_app_tree(base, node, "path-literal")
+            elif self._k.is_file(path):
                 self._k.keep_path(path, node, "path-literal", where)
             elif self._k.is_dir(path) and self._is_app_dir(path):
                 self._keep_app_tree(path, node, "path-literal")

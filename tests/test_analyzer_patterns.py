@@ -265,6 +265,32 @@ def test_past_the_cap_a_walked_trees_scripts_are_reported_not_followed(tmp_path,
     assert [f for f in closure.findings if f.kind == "data-scripts"]
 
 
+def test_a_file_url_in_app_code_keeps_the_document_directory(tmp_path, elf_bytes):
+    # a crawler's start page: the pages it links to are read as the links are followed
+    files = _python_files(elf_bytes, **{
+        "/probe.py": 'start_urls = ["file:///site/index.html"]\nprint(open("/srv/notes.txt").read())\n',
+        "/site/index.html": "<a href='books/a.html'>", "/site/books/a.html": "a",
+        "/srv/notes.txt": "n", "/srv/other.txt": "o",
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/probe.py")).paths())
+    assert {"/site/index.html", "/site/books/a.html", "/srv/notes.txt"} <= paths
+    assert "/srv/other.txt" not in paths
+
+
+def test_a_python_file_a_tool_is_told_to_run_has_its_imports_followed(tmp_path, elf_bytes):
+    # `scrapy runspider /jobs/spider.py`, `streamlit run app.py`: the tool imports or execs the file
+    files = _python_files(elf_bytes, **{
+        "/app/tool.py": "import runpy, sys\nrunpy.run_path(sys.argv[1])\n",
+        "/jobs/spider.py": "import pricing\nURL = 'file:///site/index.html'\n",
+        f"{SITE}/pricing.py": "import taxes\n", f"{SITE}/taxes.py": "", f"{SITE}/unrelated.py": "",
+        "/site/index.html": "<a href='b.html'>", "/site/b.html": "b",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.py", "/jobs/spider.py"))
+    assert {"pricing", "taxes"} <= _modules(closure.graph)
+    assert "unrelated" not in _modules(closure.graph)
+    assert {"/jobs/spider.py", "/site/b.html"} <= set(closure.paths())  # its own literals count as app code
+
+
 def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool.environment\n",
