@@ -229,6 +229,7 @@ class Analysis:
         self.places = Places(interp.stdlib_dir, tuple(sp.site_dirs))
         self.app = AppFiles(self.keeper, gb.fs, self.places.is_own_code, f"cpython-{major}{minor}")
         self.imports = Imports(self.keeper, self.finder, self.builtins, self.places, self.dists, self.cache, self.app)
+        self.app.follow_code = self.imports.follow_main
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
@@ -243,7 +244,7 @@ class Analysis:
             gb.keep_path(ep.workdir, ENTRY, "workdir")
         self.app.keep_app_root(script, ep.workdir)
         self.app.keep_env_paths(ep.env)
-        self.app.keep_argument_paths(cmd.args, ep.workdir, self.imports.follow_main)
+        self.app.keep_argument_paths(cmd.args, ep.workdir)
         self.drain()
         self._keep_entry_point_plugins()
         self.drain()

@@ -49,6 +49,8 @@ class AppFiles:
         self._literal_scanned: set[str] = set()
         self._data_scanned: set[str] = set()  # .py files kept as data whose strings were read
         self._scripts_followed, self._scripts_capped = 0, False
+        # follows a scan's imports as the app's own (set once the import follower exists)
+        self.follow_code: Callable[[ModuleScan, str], None] = lambda scan, where: None
 
     def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
                   missing: dict) -> str | None:
@@ -117,7 +119,7 @@ class AppFiles:
                 self._k.keep_path(entry.path, fnode(real), "app-root")
                 if entry.path.endswith(".py"):
                     self._keep_sibling_pyc(entry.path)
-                    self._scan_data_code(entry.path)
+                    self._scan_data_code(entry.path, follow_imports=True)
 
     def _is_app_dir(self, path: str) -> bool:
         return path not in SYSTEM_DIRS and not path.startswith(SYSTEM_PREFIXES) and self._is_own_code(path + "/x")
@@ -125,8 +127,9 @@ class AppFiles:
     def _scan_data_code(self, path: str, follow_imports: bool = False) -> None:
         """A .py file kept as the app's data, not imported (Sphinx's conf.py, a tool's config script): the tool
         exec()s it, so the modules it names by string are kept (`extensions = ["sphinx.ext.todo"]`).
-        `follow_imports`: in a tree the tool is told to walk, a .py file may also be run (a template's
-        `hooks/*.py`, a conf.py doing `import sphinx_rtd_theme`): what it imports is kept too."""
+        `follow_imports`: in the app's dir or a tree the tool is told to walk, a .py file may also be run by
+        its path (a template's `hooks/*.py`, a conf.py doing `import sphinx_rtd_theme`, Alembic's env.py and
+        versions/*.py named by alembic.ini): what it imports is kept too."""
         if path.endswith(".py") and path not in self._literal_scanned and path not in self._data_scanned:
             self._data_scanned.add(path)
             source = self._k.read_bytes(path)
@@ -177,11 +180,11 @@ class AppFiles:
                     if interp:
                         self.keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
 
-    def keep_argument_paths(self, args, workdir: str, follow_code: Callable[[ModuleScan, str], None]) -> None:
+    def keep_argument_paths(self, args, workdir: str) -> None:
         """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules
         it names (`-x markdown.extensions.abbr`, `--settings mysite.settings`): tools import those by name.
         A .py file of the app named there is code the tool runs (`scrapy runspider spider.py`, `streamlit run
-        app.py`, `locust -f locustfile.py`): `follow_code` follows its imports as the app's own."""
+        app.py`, `locust -f locustfile.py`): its imports are followed as the app's own."""
         for arg in args:
             value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
             if not value or value.startswith("-") or "\0" in value:
@@ -195,7 +198,7 @@ class AppFiles:
             if self._k.is_file(path):
                 real = self._k.keep_path(path, ENTRY, "argument", arg)
                 if real and path.endswith(".py") and self._is_own_code(real) and real not in self._literal_scanned:
-                    follow_code(scan_source(self._k.read_bytes(real)), real)
+                    self.follow_code(scan_source(self._k.read_bytes(real)), real)
             elif self._k.is_dir(path) and self._is_app_dir(path):
                 self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
 

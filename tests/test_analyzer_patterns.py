@@ -291,6 +291,30 @@ def test_a_python_file_a_tool_is_told_to_run_has_its_imports_followed(tmp_path, 
     assert {"/jobs/spider.py", "/site/b.html"} <= set(closure.paths())  # its own literals count as app code
 
 
+def test_data_code_of_the_app_dir_has_its_imports_followed(tmp_path, elf_bytes):
+    # Alembic loads env.py and versions/*.py by their paths; what they import is needed, if they run
+    files = _python_files(elf_bytes, **{
+        "/proj/run.py": "import tool\ntool.load('migrations/env.py')\n",
+        f"{SITE}/tool.py": "", f"{STDLIB}/logging/__init__.py": "", f"{STDLIB}/logging/config.py": "",
+        "/proj/migrations/env.py": "from logging.config import fileConfig\nfrom models import Base\n",
+        "/proj/models.py": "import decimal\n", f"{STDLIB}/decimal.py": "",
+        "/proj/migrations/versions/0001_a.py": "import missing_elsewhere\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/proj/run.py"), workdir="/proj")
+    assert {"logging.config", "models", "decimal"} <= _modules(closure.graph)
+    # a data file's import the image lacks is optional: it may never run
+    assert not any("missing_elsewhere" in f.message and f.severity == "error" for f in closure.findings)
+
+
+def test_the_platform_module_keeps_the_uname_it_runs(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import platform\nprint(platform.platform())\n", f"{STDLIB}/platform.py": "",
+        "/usr/bin/uname": elf_bytes, "/bin": ("->", "usr/bin"), "/usr/bin/unused": elf_bytes,
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert "/usr/bin/uname" in paths and "/usr/bin/unused" not in paths
+
+
 def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool.environment\n",
