@@ -20,6 +20,7 @@ arguments, root, Env and argument paths -> drain -> plugins -> hints -> system f
 from __future__ import annotations
 
 import posixpath
+import shlex
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from faktory.analyzers import classify, datanames, findings as findings_mod, hin
     sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
-from faktory.analyzers.entrypoint import EntrypointResolver
+from faktory.analyzers.entrypoint import EntrypointResolver, UnsupportedEntrypoint
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.communityhooks import HookChoice
@@ -76,6 +77,7 @@ class Analysis:
         self.kept_dists: set[str] = set()
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
+        self.chain_analysed: set[str] = set()  # those of them whose needs are kept
         self.cache = ScanPool(default_scan_cache())  # the scan cache, and modules parsed on the other cores
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
         self.keeper = _Keeper(self)
@@ -246,6 +248,8 @@ class Analysis:
         self.app.keep_env_paths(ep.env)
         self.app.keep_argument_paths(cmd.args, ep.workdir)
         self.drain()
+        self._keep_shell_chain(ep)
+        self.drain()
         self._keep_entry_point_plugins()
         self.drain()
         hints.apply(hinted, hints.keeper_for(self.keeper, gb.fs, self.dists, self.extra_findings.append))
@@ -267,6 +271,32 @@ class Analysis:
         closure.findings = findings_mod.collect(self, closure, image) + self.extra_findings
         self.cache.flush()
         return closure
+
+    def _keep_shell_chain(self, ep) -> None:
+        """The commands a `sh -c` chain runs before the app (`alembic upgrade head && exec uvicorn …`): a
+        target that keeps the shell runs them, so their programs, and a Python command's modules and files,
+        are kept too. One the analysis cannot follow (another interpreter) stays a shell-chain finding."""
+        for text in ep.skipped:
+            try:
+                words = shlex.split(text)
+            except ValueError:
+                words = text.split()
+            try:
+                sub = EntrypointResolver(self.gb, tuple(words), dict(ep.env), ep.workdir).resolve()
+            except UnsupportedEntrypoint:  # not Python: a program the shell starts (mkdir, a migration tool)
+                self.app.keep_program(words[0], ENTRY, f"sh -c: {text}")
+                self.chain_analysed.add(text)
+                continue
+            if self.gb.realpath(sub.interpreter) != self.interp.real_path:
+                continue
+            for path, reason in sub.hops:
+                self.gb.keep_path(path, ENTRY, reason)
+            try:
+                self.app.keep_main(sub.python, sub.workdir, self.imports.follow_main, {})
+            except UnsupportedEntrypoint:  # its script is not in the image: the shell's command fails there too
+                continue
+            self.app.keep_argument_paths(sub.python.args, sub.workdir)
+            self.chain_analysed.add(text)
 
     def _keep_entry_point_plugins(self) -> None:
         groups = self.app.own_strings | self.imports.library_strings | self.effects.entry_point_groups

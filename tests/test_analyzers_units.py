@@ -105,6 +105,25 @@ def test_a_shell_chain_is_a_finding(tmp_path, elf_bytes):
     assert [f.kind for f in closure.findings if "seed.py" in f.message] == ["shell-chain"]
 
 
+def test_the_commands_of_a_shell_chain_keep_what_they_need(tmp_path, elf_bytes):
+    # a target keeping the shell runs every command of `migrate && exec app`, not only the app
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "", "/app/seed.py": "import seedlib\n", "/bin/sh": elf_bytes,
+        "/bin/mkdir": Path("/usr/bin/mkdir").read_bytes(),  # an ELF that is not Python
+        f"{site}/seedlib.py": "import textwrap\n", f"{STDLIB}/textwrap.py": "", "/usr/local/bin/migrate": (
+            "#!/usr/local/bin/python3\nfrom migratekit import main\nmain()\n"),
+        f"{site}/migratekit.py": "", f"{site}/unrelated.py": "",
+    })
+    cmd = ("/bin/sh", "-c", "mkdir -p /data && python3 seed.py --rows 3 && migrate up; exec python3 main.py")
+    closure = _analyze_root(tmp_path / "root", files, cmd)
+    kept = {n[len("module:"):] for n in closure.graph if n.startswith("module:")}
+    assert {"seedlib", "textwrap", "migratekit"} <= kept and "unrelated" not in kept
+    assert {"/bin/mkdir", "/app/seed.py", "/usr/local/bin/migrate"} <= set(closure.paths())
+    chain = [f.message for f in closure.findings if f.kind == "shell-chain"]
+    assert len(chain) == 3 and all("its needs are kept" in m for m in chain)
+
+
 def test_console_script_and_env_shebang(tmp_path, elf_bytes):
     fs = _tree(tmp_path, {
         "/usr/local/bin/python3.12": elf_bytes, "/usr/local/bin/python3": ("->", "python3.12"),
