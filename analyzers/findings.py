@@ -9,8 +9,8 @@ Stable `kind` strings:
   subprocess | fork | multiprocessing | threads | ctypes | dlopen-null | writes
                        WARNING from app/site-packages code, location file:line
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
-  shell-chain          WARNING a `sh -c` line runs other commands before the app (not analysed; a VM target
-                       runs the app alone)
+  shell-chain          WARNING a `sh -c` line runs other commands before the app (their programs and Python
+                       needs are kept where they can be followed; a VM target runs the app alone)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   computed-import      WARNING an import call outside the stdlib whose module name is computed at run time and
