@@ -150,6 +150,23 @@ def _relative_to_own_package(node: ast.AST) -> ast.AST | None:
     return None
 
 
+def _package_arg(call: ast.Call) -> ast.AST | None:
+    """import_module's / find_spec's `package` (the second positional argument or the keyword)."""
+    if len(call.args) > 1:
+        return call.args[1]
+    return next((kw.value for kw in call.keywords if kw.arg == "package"), None)
+
+
+def _anchored(name: str, level: int, package: str) -> tuple[str, int]:
+    """A relative name resolved against a literal package argument (`import_module("._tooltip",
+    package="textual.widgets")`), which need not be the calling module's package."""
+    parts = package.split(".")
+    if level - 1 >= len(parts) or not all(p.isidentifier() for p in parts):
+        return name, level
+    base = ".".join(parts[: len(parts) - (level - 1)])
+    return (f"{base}.{name}" if name else base), 0
+
+
 def _constant_prefix(node: ast.AST) -> str | None:
     """The constant start of a computed string: f"plugins.{name}", "plugins." + name, "plugins.%s" % name,
     "plugins.{}".format(name)."""
@@ -475,6 +492,8 @@ class _Walker:
         self._function: _Function | None = None
         self._relative: dict[str, str] = {}  # names bound by `from .mod import f`: ".mod.f"
         self._calls: list[tuple[str, int | str, str, int, bool]] = []  # literal calls, callee as written
+        # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
+        self._built: dict[str, ast.AST] = {}
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -527,7 +546,9 @@ class _Walker:
                 outer = self._function
                 if self._functions == 1 and not self._classes:
                     self._function = _Function.of(node)
+                built, self._built = self._built, {}
                 self.walk(node.body)
+                self._built = built
                 self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
@@ -568,6 +589,10 @@ class _Walker:
                         self._values[target] = values
                     else:
                         self._values.pop(target, None)
+                    if _constant_prefix(node.value) or _relative_to_own_package(node.value) is not None:
+                        self._built[target] = node.value
+                    else:
+                        self._built.pop(target, None)
                 self._exprs(node)
 
     def _bind(self, target: ast.AST, iterable: ast.AST) -> tuple[str, tuple[str, ...] | None] | None:
@@ -687,7 +712,13 @@ class _Walker:
         elif name:
             self._note_literal_call(_dotted(node.func), node)
         own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
-        target = own if own is not None else node.args[0] if node.args else None
+        if own is None and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in self._built \
+                and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:
+            built = self._built[node.args[0].id]
+            own = _relative_to_own_package(built) if name in IMPORT_MODULE_CALLS else None
+            target = own if own is not None else built
+        else:
+            target = own if own is not None else node.args[0] if node.args else None
         named = self._expand(target) if node.args and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS else None
         if name in RESOLVE_NAME_CALLS and named:
             for text in named:
@@ -697,27 +728,31 @@ class _Walker:
                 if all(p.isidentifier() for p in ref[0].split(".")):
                     self.scan.imports.append(ImportRef(ref[0], 0, ref[1], node.lineno, True, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS and named:
-            anchor = node.args[1] if len(node.args) > 1 else node.keywords[0].value if node.keywords else None
+            anchor = _package_arg(node)
             package = own is not None or _const_str(anchor) or (
                 isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
             for text in named:
                 level = len(text) - len(text.lstrip("."))
                 if not all(p.isidentifier() for p in text[level:].split(".")) or (level and not package):
                     continue
-                self.scan.imports.append(ImportRef(text[level:], level, (), node.lineno, True, self._lazy > 0))
+                module, level = _anchored(text[level:], level, _const_str(anchor)) if level and own is None and \
+                    _const_str(anchor) else (text[level:], level)
+                self.scan.imports.append(ImportRef(module, level, (), node.lineno, True, self._lazy > 0))
         elif name in LISTING_CALLS and node.args and isinstance(node.args[0], ast.Attribute) and \
                 node.args[0].attr == "__path__" and _dotted(node.args[0].value):
             self._listed.append((_dotted(node.args[0].value), node.lineno, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
             prefix = _constant_prefix(target) or ""
-            anchor = node.args[1] if len(node.args) > 1 else None
+            anchor = _package_arg(node) if name in IMPORT_MODULE_CALLS else None
             package = own is not None or _const_str(anchor) or (
                 isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
             level = len(prefix) - len(prefix.lstrip("."))
             parent = prefix[level:].rpartition(".")[0]
             if (parent or level) and all(p.isidentifier() for p in parent.split(".") if parent) and \
                     (level == 0 or package):
+                if level and own is None and _const_str(anchor):
+                    parent, level = _anchored(parent, level, _const_str(anchor))
                 self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
             else:
                 self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno, self._functions > 0))

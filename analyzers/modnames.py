@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import re
 
 from faktory.analyzers.finder import Finder
 from faktory.analyzers.keeper import Keeper
 
 PACKAGE_TREE_LIMIT = 3000  # modules one named package may add: a guard against a string naming a whole framework
+
+
+IMPORTABLE = re.compile(r"[A-Za-z0-9_][\w-]*")  # a module file name import_module can load
 
 
 class ModuleNames:
@@ -100,6 +104,7 @@ class ModuleNames:
                 if sub is None and self._keeper.is_dir(posixpath.join(location, entry)):
                     sub = entry
                 name = f"{package}.{sub}" if sub else ""
-                if sub and sub.isidentifier() and name not in found and self._finder.find(name) is not None:
+                # import_module takes any file name, not only identifiers (rich's `unicode17-0-0.py` tables)
+                if sub and IMPORTABLE.fullmatch(sub) and name not in found and self._finder.find(name) is not None:
                     found.append(name)
         return found

@@ -315,6 +315,27 @@ def test_the_platform_module_keeps_the_uname_it_runs(tmp_path, elf_bytes):
     assert "/usr/bin/uname" in paths and "/usr/bin/unused" not in paths
 
 
+def test_a_name_built_before_import_module_keeps_the_package_it_is_relative_to(tmp_path, elf_bytes):
+    # rich: `name = f".unicode{v}"; import_module(name, "rich._unicode_data")`, files named unicode15-0-0.py;
+    # textual: `path = f"._{snake}"; import_module(path, package="textual.widgets")` in a module __getattr__
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from tui.widgets import Tooltip\nimport cells\ncells.load('15.0.0')\n",
+        f"{SITE}/tui/__init__.py": "", f"{SITE}/tui/widgets/__init__.py": (
+            "from importlib import import_module\n"
+            "def __getattr__(cls):\n    path = f'._{cls.lower()}'\n"
+            "    return getattr(import_module(path, package='tui.widgets'), cls)\n"),
+        f"{SITE}/tui/widgets/_tooltip.py": "class Tooltip: pass\n",
+        f"{SITE}/cells/__init__.py": ("from importlib import import_module\n"
+                                      "def load(v):\n    name = f\".unicode{v.replace('.', '-')}\"\n"
+                                      "    return import_module(name, 'cells.tables')\n"),
+        f"{SITE}/cells/tables/__init__.py": "", f"{SITE}/cells/tables/unicode15-0-0.py": "cell_table = ()\n",
+        f"{SITE}/cells/unrelated.py": "",
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert {f"{SITE}/tui/widgets/_tooltip.py", f"{SITE}/cells/tables/unicode15-0-0.py"} <= paths
+    assert f"{SITE}/cells/unrelated.py" not in paths
+
+
 def test_a_dotted_import_string_naming_a_class_keeps_its_module(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool.environment\n",

@@ -623,6 +623,23 @@ def init(plugin, name):
 ''')
     assert [(r.module, r.level, r.names) for r in scan.imports] == [
         ("", 1, (PACKAGE_TREE,)), ("codecs", 1, (PACKAGE_TREE,)), ("BmpPlugin", 1, ())]
+    # a literal `package` argument, positional or keyword, is what a relative name is relative to
+    scan = scan_source(b'''
+import importlib
+def __getattr__(widget_class):
+    importlib.import_module(f"._{snake(widget_class)}", package="tui.widgets")
+    importlib.import_module(".base", "web.backends.sqlite")
+    importlib.import_module(f"..{name}", __package__)
+def load(kind):
+    path = f"._{kind}"
+    return importlib.import_module(path, package="tui.drivers")
+def other(kind):
+    return importlib.import_module(path)  # another function's name: unknown here
+''')
+    assert [(r.module, r.level, r.names) for r in scan.imports[1:]] == [
+        ("tui.widgets", 0, (PACKAGE_TREE,)), ("web.backends.sqlite.base", 0, ()), ("", 2, (PACKAGE_TREE,)),
+        ("tui.drivers", 0, (PACKAGE_TREE,))]
+    assert [text for text, _, _ in scan.computed] == ["importlib.import_module(path)"]
     site = f"{STDLIB}/site-packages"
     files = _python_files(elf_bytes, **{
         "/app/main.py": "from imgkit import core\ncore.open('x.webp')\n",
