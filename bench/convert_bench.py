@@ -55,6 +55,13 @@ class PeerResult:
 
 
 @dataclass(frozen=True)
+class Minimum:
+    image: int  # bytes of the touched files as they are in the image
+    stripped: int  # as shipped: ELF debug sections stripped
+    files: dict  # path -> size in the image
+
+
+@dataclass(frozen=True)
 class Output:
     payload: int  # file bytes in the rootfs as shipped
     artifact: int  # what the target ships (compressed image, initrd, sysroot)
@@ -79,8 +86,11 @@ def gunzip_seconds(blobs: list[Path]) -> float:
 
 
 # --- 2. faktory ----------------------------------------------------------------------------------------------
-def convert(ref: str, target: str, out: Path, cache: Path, compact: bool) -> Output:
-    argv = [*FAKTORY, "convert", ref, "--to", target, "-o", str(out), "--force", *(["--compact"] if compact else [])]
+def convert(ref: str, target: str, out: Path, cache: Path, compact: bool, extra: tuple[str, ...] = (),
+            keep: bool = False) -> Output:
+    """`extra`: more convert arguments; `keep`: leave the output in `out`."""
+    argv = [*FAKTORY, "convert", ref, "--to", target, "-o", str(out), "--force", *(["--compact"] if compact else []),
+            *extra]
     started = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, FAKTORY_CACHE_DIR=str(cache)))
     seconds = time.perf_counter() - started
@@ -88,7 +98,8 @@ def convert(ref: str, target: str, out: Path, cache: Path, compact: bool) -> Out
         raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()[-300:]}")
     doc = json.loads((out / "faktory.json").read_text())
     payload = doc.get("uncompressed_layer_size") or payload_of(doc)
-    shutil.rmtree(out)
+    if not keep:
+        shutil.rmtree(out)
     return Output(payload, artifact_size(doc), seconds)
 
 
@@ -155,17 +166,20 @@ def pyinstaller(app: str, *, build: bool) -> PeerResult | None:
 
 
 # --- 4. the dynamic minimum ----------------------------------------------------------------------------------
-def dynamic_minimum(app: str, scratch: Path) -> tuple[int, int] | None:
-    """(bytes in the image, bytes as shipped with debug sections stripped) of the files the probe touches."""
+def dynamic_minimum(app: str, scratch: Path) -> Minimum | None:
+    """The files the probe touches: their bytes in the image and as shipped (debug sections stripped)."""
+    return dynamic_minimum_of(tag_of(app), catalog.apps()[app].probe, scratch)
+
+
+def dynamic_minimum_of(tag: str, probe: catalog.Probe, scratch: Path) -> Minimum | None:
+    """dynamic_minimum of the image `tag` in the engine under `probe`."""
     from faktory.emitters.compact import ELF_MAGIC
     from tests.oracle import check, rootfs, trace
 
-    spec = catalog.apps()[app]
-    probe = spec.probe
-    image = load_image(tag_of(app))
+    image = load_image(tag)
     cfg = image.config
-    with trace.private_dir(prefix=f"bench-oracle-{app}-") as home:
-        root = rootfs.export_image(tag_of(app), home / "root")
+    with trace.private_dir(prefix="bench-oracle-") as home:
+        root = rootfs.export_image(tag, home / "root")
         log = scratch / "strace.log"
         if probe.http_port:
             argv = list(cfg.argv)
@@ -190,7 +204,7 @@ def dynamic_minimum(app: str, scratch: Path) -> tuple[int, int] | None:
                                   capture_output=True).returncode == 0:
                     size = min(size, stripped.stat().st_size)
             shipped += size
-        return sum(files.values()), shipped
+        return Minimum(sum(files.values()), shipped, files)
 
 
 # --- the table -----------------------------------------------------------------------------------------------
@@ -230,7 +244,7 @@ def print_table(rows: list[dict], target: str, raw_target: str | None, *, header
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fk, dyn, peer = r["faktory"], r.get("dynamic"), r.get("peer")
-        minimum = dyn[1] if dyn else None
+        minimum = dyn.stripped if dyn else None
         raw_out = fk.get("compact_raw")
         if peer and peer.ok:
             peer_cell = f"{mb(peer.bytes)} / {mb(peer.packed)}"
@@ -240,7 +254,7 @@ def print_table(rows: list[dict], target: str, raw_target: str | None, *, header
             peer_cell, versus = (f"fails: {peer.why[:70]}" if peer else "–"), "–"
         print(f"| {r['app']} | {mb(r['blobs'])} | {r['gunzip_s']:.2f} | {fk['cold'].seconds:.1f} "
               f"({ratio(fk['cold'].seconds, r['gunzip_s'])}) | {fk['warm'].seconds:.1f} "
-              f"({ratio(fk['warm'].seconds, r['gunzip_s'])}) | {mb(dyn[0]) if dyn else '–'} / {mb(minimum)} | "
+              f"({ratio(fk['warm'].seconds, r['gunzip_s'])}) | {mb(dyn.image) if dyn else '–'} / {mb(minimum)} | "
               f"{mb(fk['cold'].payload)} ({ratio(fk['cold'].payload, minimum)}) | {mb(fk['compact'].payload)} "
               f"({ratio(fk['compact'].payload, minimum)}) | {mb(fk['cold'].artifact)} / {mb(fk['compact'].artifact)} "
               f"| {mb(raw_out.payload) if raw_out else '–'} | {peer_cell} | {versus} |", flush=True)
