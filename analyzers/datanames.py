@@ -9,12 +9,16 @@ import re
 from faktory.analyzers.keeper import Keeper
 
 CONFIG_SUFFIXES = (".conf", ".cfg", ".ini", ".toml", ".yaml", ".yml")
+# Build and tool configuration shipped inside a package (pandas' pyproject.toml names pandas.conftest for its
+# linters): the package never imports what these name, installers and linters read them.
+TOOL_CONFIGS = frozenset({"pyproject.toml", "setup.cfg", "tox.ini", "pytest.ini", "mypy.ini", ".flake8",
+                          ".pre-commit-config.yaml", ".readthedocs.yaml", ".readthedocs.yml", "codecov.yml"})
 MAX_CONFIG_BYTES = 64 << 10
 DOTTED_WORD = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+)(?![\w.])")
 
 
 def is_config(name: str, size: int) -> bool:
-    return name.endswith(CONFIG_SUFFIXES) and size <= MAX_CONFIG_BYTES
+    return name.endswith(CONFIG_SUFFIXES) and name not in TOOL_CONFIGS and size <= MAX_CONFIG_BYTES
 
 
 def keep_config_names(keeper: Keeper, package: str, path: str, text: str, src: str, depth: int = 0) -> None:

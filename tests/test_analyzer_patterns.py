@@ -117,6 +117,9 @@ def test_modules_named_in_a_packages_config_files_are_kept(tmp_path, elf_bytes):
         f"{SITE}/theme/__init__.py": "", f"{SITE}/theme/support.py": "", f"{SITE}/theme/unused.py": "",
         f"{SITE}/theme/theme.conf": "[theme]\npygments_style = theme.support.Style\nother = elsewhere.mod.X\n",
         f"{SITE}/elsewhere/__init__.py": "", f"{SITE}/elsewhere/mod.py": "",
+        # the linters' settings a package ships (pandas' pyproject.toml) are not read by the package itself
+        f"{SITE}/theme/pyproject.toml": '[tool.ruff.lint.per-file-ignores]\n"theme.unused" = ["F401"]\n',
+        f"{SITE}/theme/setup.cfg": "[mypy-theme.unused]\nignore_errors = True\n",
     })
     graph = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
     kept = _modules(graph)
