@@ -299,8 +299,10 @@ class Analysis:
             self.chain_analysed.add(text)
 
     def _keep_entry_point_plugins(self) -> None:
-        groups = self.app.own_strings | self.imports.library_strings | self.effects.entry_point_groups
-        plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups, ENTRY)
+        # a group a kept library names hangs its plugins below that library (the app's and hooks' below the entry)
+        groups = {**self.imports.library_strings, **dict.fromkeys(self.app.own_strings | self.effects.entry_point_groups,
+                                                                   ENTRY)}
+        plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups)
 
 class _Keeper:
     """The narrow surface contributors get (keeper.Keeper), over this analysis."""
@@ -360,8 +362,8 @@ class _Keeper:
             return
         self._a.app.keep_strings(src, source, path, depth, own_words=False)
 
-    def mark_guarded(self, src: str, module: str, detail: str) -> None:
-        self._a.gb.mark_guarded(src, mnode(module), detail)
+    def mark_import(self, src: str, module: str, detail: str, how: str) -> None:
+        self._a.gb.mark_import(src, mnode(module), detail, how)
 
     def mark_fallback(self, origin: str, module: str) -> None:
         self._a.gb.graph.nodes[fnode(origin)].setdefault("fallback", module)

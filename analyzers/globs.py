@@ -9,10 +9,15 @@ from functools import lru_cache
 @lru_cache(maxsize=512)
 def glob_regex(pattern: str) -> re.Pattern:
     """`*` and `?` stay inside one path component, `**/` is any number of directories (none too), `**` anything,
-    `[...]` a character class; a trailing `/` is ignored. Matches the whole path."""
+    `[...]` a character class; a trailing `/` is ignored. Matches the whole path. A trailing `dir/**` is the
+    directory too, as in pathlib: excluding `pkg/**` must not leave an empty `pkg/`, which Python imports as a
+    namespace package (so `try: import pkg except ImportError:` would not fall back)."""
     out, i = [], 0
     while i < len(pattern):
-        if pattern.startswith("**/", i):
+        if pattern.startswith("/**", i) and i + 3 == len(pattern.rstrip("/")):
+            out.append("(?:/.*)?")
+            i = len(pattern)
+        elif pattern.startswith("**/", i):
             out.append("(?:.*/)?")
             i += 3
         elif pattern.startswith("**", i):

@@ -91,12 +91,13 @@ class GraphBuilder:
         self.graph._succ[src][dst] = self.graph._pred[dst][src] = attrs
         getattr(nx, "_clear_cache", lambda graph: None)(self.graph)  # what add_edge does after adding
 
-    def mark_guarded(self, src: str, dst: str, detail: str) -> None:
-        """The import edge src -> dst found at `detail` sits in `try: … except ImportError:`. Only an edge made
-        for that very line is marked (it has its own attribute dict: edges with a detail always do)."""
+    def mark_import(self, src: str, dst: str, detail: str, how: str) -> None:
+        """The import edge src -> dst found at `detail` is `how`: "guarded" (in `try: … except ImportError:`) or
+        "lazy" (in a library function). Only an edge made for that very line is marked (it has its own attribute
+        dict: edges with a detail always do)."""
         attrs = self.graph.get_edge_data(src, dst)
         if attrs is not None and attrs.get("detail") == detail:
-            attrs["guarded"] = True
+            attrs[how] = True
 
     def keep_path(self, path: str, src: str, reason: str, detail: str | None = None) -> str | None:
         """Keep `path` (and every dir/symlink on the way). Returns the real path it ends at, or None if missing."""

@@ -47,7 +47,7 @@ class Places:
 
 
 class ImportKeeper(Keeper, Protocol):
-    def mark_guarded(self, src: str, module: str, detail: str) -> None: ...  # the code runs without it
+    def mark_import(self, src: str, module: str, detail: str, how: str) -> None: ...  # "guarded" | "lazy"
     def mark_fallback(self, origin: str, module: str) -> None: ...  # the extension a fallback stands in for
     def is_kept(self, path: str) -> bool: ...
     def excluded_imports(self, name: str) -> set[str]: ...  # what the module's hooks exclude
@@ -61,7 +61,8 @@ class Imports:
         self._k, self._finder, self._builtins, self._places = keeper, finder, builtins, places
         self._dists, self._cache, self._app = dists, cache, app
         self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
-        self.library_strings: set[str] = set()  # quoted dotted names in kept libraries (entry point groups among them)
+        # quoted dotted names in kept libraries (entry point groups among them) -> the first module naming each
+        self.library_strings: dict[str, str] = {}
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
         self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
@@ -114,7 +115,9 @@ class Imports:
                 child = depth + 1
             self._k.keep_module(base, node, "imports", detail, ref.optional, child)
             if ref.guarded:  # `try: import x except ImportError:`: the edge says the code runs without it
-                self._k.mark_guarded(node, base, detail)
+                self._k.mark_import(node, base, detail, "guarded")
+            elif child > depth:  # in a library function: runs only when something calls it
+                self._k.mark_import(node, base, detail, "lazy")
             for attr in ref.names:
                 sub = f"{base}.{attr}"
                 if attr != "*" and self._finder.find(sub) is not None:
@@ -129,7 +132,8 @@ class Imports:
             if library:
                 strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,
                                                   self._related_to(spec.origin))
-                self.library_strings.update(text for text, _ in scan.strings)
+                for text, _ in scan.strings:
+                    self.library_strings.setdefault(text, node)
             for text, lineno, in_function in scan.computed:
                 if in_function and library:  # runs only if the app calls that function, like a library's fork
                     self._k.finding(Finding("lazy-computed-import", f"{text}: the module name is computed at run "

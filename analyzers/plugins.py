@@ -7,7 +7,7 @@ in that group is kept, with that distribution's metadata (importlib.metadata fin
 from __future__ import annotations
 
 import posixpath
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from faktory.analyzers.keeper import Keeper
 
@@ -33,9 +33,9 @@ def parse_entry_points(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def keep_entry_point_plugins(keeper: Keeper, meta_dirs: Mapping[str, str], groups: Iterable[str],
-                             src: str = "entrypoint") -> None:
-    wanted = set(groups) - LAUNCHER_GROUPS
+def keep_entry_point_plugins(keeper: Keeper, meta_dirs: Mapping[str, str], groups: Mapping[str, str]) -> None:
+    """`groups`: each group named -> the node naming it, which keeps its plugins."""
+    wanted = {g: src for g, src in groups.items() if g not in LAUNCHER_GROUPS}
     if not wanted:
         return
     for _dist, meta in sorted(meta_dirs.items()):
@@ -45,5 +45,5 @@ def keep_entry_point_plugins(keeper: Keeper, meta_dirs: Mapping[str, str], group
             continue
         for group, module in parse_entry_points(text):
             if group in wanted:
-                keeper.keep_tree(meta, src, "entry-point")
-                keeper.keep_module(module, src, "entry-point", f"{group} in {path}", optional=True)
+                keeper.keep_tree(meta, wanted[group], "entry-point")
+                keeper.keep_module(module, wanted[group], "entry-point", f"{group} in {path}", optional=True)

@@ -129,24 +129,28 @@ def sizes(closure: Closure) -> list[tuple[str, int, int]]:
 
 @dataclass(frozen=True)
 class OptionalImport:
-    """A module the closure keeps only because code imports it in `try: … except ImportError:`, with the bytes
-    that only it brings (its files and whatever nothing else needs below it)."""
+    """A module the closure keeps only because code imports it in `try: … except ImportError:` (guarded), or
+    because a library function of another distribution imports it (lazy: it runs only when something calls that
+    function), with the bytes that only it brings (its files and whatever nothing else needs below it)."""
 
     module: str
     imported_at: str  # file:line of the guarded import
     bytes: int
     files: int
     exclude: str  # a glob for --exclude that drops it
+    kind: str = "guarded"  # or "lazy"
 
 
 def optional_imports(closure: Closure) -> list[OptionalImport]:
-    """Guarded imports of installed packages whose modules nothing else needs, biggest first: what `--exclude`
-    can drop without touching a path that must run (recall first: they are kept, and listed)."""
+    """Guarded imports of installed packages, and library functions' imports of other distributions, whose modules
+    nothing imported at start-up needs, biggest first: what `--exclude` can drop without touching a path the
+    import of the app runs (recall first: they are kept, and listed)."""
     graph = closure.graph
     guarded = [(u, v) for u, v, d in graph.edges(data=True) if d.get("guarded")]
-    if not guarded:
+    lazy = [(u, v) for u, v, d in graph.edges(data=True) if d.get("lazy")]
+    if not guarded and not lazy:
         return []
-    wanted = set(guarded)
+    wanted = set(guarded) | set(lazy)
 
     def reach(starts, allowed=None) -> set[str]:
         seen, stack = set(starts), list(starts)
@@ -160,21 +164,26 @@ def optional_imports(closure: Closure) -> list[OptionalImport]:
         return seen
 
     needed = reach([ENTRY])
+    optional = set(graph) - needed
     out: dict[str, OptionalImport] = {}
-    for src, dst in guarded:
-        if dst in needed or src not in needed or dst[7:] in out:
+    # an optional import below another is listed too: excluding the outer one leaves what only it kept
+    for (src, dst), kind in [*((e, "guarded") for e in guarded), *((e, "lazy") for e in lazy)]:
+        if dst in needed or dst[7:] in out:
             continue
-        only = reach([dst], allowed=set(graph) - needed)
+        origin = graph.nodes[dst].get("path") or ""
+        who = closure.owner_of(origin) if origin else "stdlib"
+        if who in ("stdlib", "app"):
+            continue  # the stdlib's accelerators (_json, _decimal) and the app's own code are not to drop
+        if kind == "lazy" and who == closure.owner_of(graph.nodes[src].get("path") or ""):
+            continue  # a package's functions importing its own modules: part of that package
+        only = reach([dst], allowed=optional)
         files = [graph.nodes[n] for n in only if n.startswith("file:") and graph.nodes[n].get("kind") == FILE]
         if not files:
             continue
         module = dst[7:]
-        origin = graph.nodes[dst].get("path") or ""
-        if not origin or closure.owner_of(origin) in ("stdlib", "app"):
-            continue  # the stdlib's accelerators (_json, _decimal) and the app's own code are not to drop
         base = posixpath.dirname(origin) if origin.endswith("/__init__.py") else origin
         out[module] = OptionalImport(module, graph.edges[src, dst].get("detail", ""), sum(f.get("size", 0) for f in files),
-                                     len(files), f"{base}/**" if origin.endswith("/__init__.py") else base)
+                                     len(files), f"{base}/**" if origin.endswith("/__init__.py") else base, kind)
     return sorted(out.values(), key=lambda o: -o.bytes)
 
 
@@ -202,7 +211,7 @@ def to_dict(closure: Closure, image_size: int | None = None) -> dict:
         "sizes": [{"owner": who, "bytes": size, "files": n} for who, size, n in sizes(closure)],
         "findings": [f.to_dict() for f in closure.findings],
         "optional_imports": [{"module": o.module, "imported_at": o.imported_at, "bytes": o.bytes, "files": o.files,
-                              "exclude": o.exclude} for o in optional_imports(closure)],
+                              "exclude": o.exclude, "kind": o.kind} for o in optional_imports(closure)],
         **({"observation": {k: v for k, v in closure.observation.items() if k != "missed"},
             "observed_missed": list(closure.observed_missed)} if closure.observation else {}),
     }

@@ -843,3 +843,67 @@ def test_optional_imports_nothing_else_needs_are_listed_with_their_bytes(tmp_pat
     big = found["big"]
     assert big.imported_at == "/app/main.py:3" and big.exclude == f"{site}/big/**"
     assert big.files == 2 and big.bytes >= 5000  # big/__init__.py and heavy.py; shared.py small needs too
+
+
+def test_excluding_a_listed_package_glob_removes_its_directory_too(tmp_path, elf_bytes):
+    """`--exclude pkg/**` (the glob the optional-import listing offers) takes the directory itself: an empty
+    `pkg/` left in site-packages imports as a namespace package, so `try: import pkg except ImportError:` would
+    get an empty module instead of its fallback (tabulate's `wcwidth.wcswidth` AttributeError)."""
+    from faktory.analyzers.analysis import analyze
+    from faktory.analyzers.options import AnalyzeOptions, hint
+    from faktory.analyzers.report import optional_imports
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tab\n",
+        f"{site}/tab/__init__.py": "try:\n    import widechars\nexcept ImportError:\n    widechars = None\n",
+        f"{site}/widechars/__init__.py": "from .table import WIDTHS\n",
+        f"{site}/widechars/table.py": "WIDTHS = ()\n",
+    })
+    image = DirImage(_tree(tmp_path / "root", files), ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",),
+                                                                  cmd=("python3", "/app/main.py"), working_dir="/app"))
+    (listed,) = optional_imports(analyze(image))
+    assert listed.exclude == f"{site}/widechars/**"
+    closure = analyze(image, AnalyzeOptions(hints=(hint("exclude", listed.exclude, "hint:--exclude"),)))
+    kept = set(closure.paths())
+    assert f"{site}/tab/__init__.py" in kept and f"{site}" in kept
+    assert not {p for p in kept if p.startswith(f"{site}/widechars")}
+
+
+def test_library_functions_imports_of_other_packages_are_listed_and_plugins_hang_below_who_names_their_group(
+        tmp_path, elf_bytes):
+    """A library function importing another distribution (tqdm's `pandas()`) keeps it (a caller may run it) and
+    lists it as a lazy optional import, as is an optional import below it; the plugins of an entry point group a
+    library names hang below that library, not below the entry, so they count in its bytes. The app's own
+    function-level imports and a package's functions importing its own modules are not listed."""
+    from faktory.analyzers.report import optional_imports
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import progress\ndef later():\n    import extra\n",
+        f"{STDLIB}/importlib/metadata/__init__.py": "",
+        f"{site}/extra.py": "",
+        f"{site}/progress/__init__.py": "def pandas():\n    from frames import Frame\n    return Frame\n",
+        f"{site}/frames/__init__.py": ("from . import core\nclass Frame:\n    pass\ndef plot():\n    import plots\n"
+                                       "def helper():\n    from . import slow\n"),
+        f"{site}/frames/core.py": "DATA = '" + "x" * 5000 + "'\n", f"{site}/frames/slow.py": "",
+        f"{site}/plots/__init__.py": ("from importlib.metadata import entry_points\n"
+                                      "def backends():\n    return entry_points(group='plots.backend')\n"),
+        f"{site}/inline-1.0.dist-info/METADATA": "Name: inline\n",
+        f"{site}/inline-1.0.dist-info/entry_points.txt": "[plots.backend]\ninline = inline_backend\n",
+        f"{site}/inline_backend.py": "import shell\n",
+        f"{site}/shell/__init__.py": "DATA = '" + "y" * 7000 + "'\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    graph = closure.graph
+    assert {"module:frames.core", "module:plots", "module:inline_backend", "module:shell"} <= set(graph)  # kept
+    assert graph.edges["module:plots", "module:inline_backend"]["reason"] == "entry-point"
+    assert ("entrypoint", "module:inline_backend") not in graph.edges
+    found = {o.module: o for o in optional_imports(closure)}
+    assert set(found) == {"frames", "plots"}
+    frames, plots = found["frames"], found["plots"]
+    assert frames.kind == plots.kind == "lazy"
+    assert frames.imported_at == f"{site}/progress/__init__.py:2" and frames.exclude == f"{site}/frames/**"
+    assert frames.bytes >= 5000 and plots.bytes >= 7000  # the plugin and what it imports count for plots

@@ -101,10 +101,10 @@ def command(
     optional = report.optional_imports(closure)
     if optional:
         table = Table(title="optional imports nothing else needs (kept; --exclude GLOB drops one)")
-        for col in ("module", "bytes", "files", "imported at", "--exclude"):
+        for col in ("module", "bytes", "files", "imported at", "how", "--exclude"):
             table.add_column(col, justify="right" if col in ("bytes", "files") else "left")
         for o in optional[:12]:
-            table.add_row(o.module, human_bytes(o.bytes), str(o.files), o.imported_at, o.exclude)
+            table.add_row(o.module, human_bytes(o.bytes), str(o.files), o.imported_at, o.kind, o.exclude)
         console.print(table)
     if closure.observation is not None:
         _print_observed(console, closure)
