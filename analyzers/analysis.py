@@ -300,8 +300,8 @@ class Analysis:
 
     def _keep_entry_point_plugins(self) -> None:
         # a group a kept library names hangs its plugins below that library (the app's and hooks' below the entry)
-        groups = {**self.imports.library_strings, **dict.fromkeys(self.app.own_strings | self.effects.entry_point_groups,
-                                                                   ENTRY)}
+        named = self.app.own_strings | self.effects.entry_point_groups
+        groups = {**self.imports.library_strings, **dict.fromkeys(named, ENTRY)}
         plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups)
 
 class _Keeper:

@@ -190,7 +190,10 @@ def expand(fs, pattern: str) -> list[str]:
 
 
 def exclude(graph, hints: Iterable[Hint]) -> list[Finding]:
-    """Remove the kept paths an exclude hint matches, and everything below them; one finding per hint."""
+    """Remove the kept paths an exclude hint matches, and everything below them, then what only they kept (the
+    modules, libraries and data nothing else leads to: `--exclude pandas/**` takes pyarrow and numpy's bundled
+    BLAS along when nothing else imports them); one finding per hint, one for what went with them."""
+    roots = [n for n in graph if graph.in_degree(n) == 0]
     out = []
     for item in hints:
         if item.kind != "exclude":
@@ -212,4 +215,25 @@ def exclude(graph, hints: Iterable[Hint]) -> list[Finding]:
         files = sorted({p for n, p in doomed if n.startswith("file:")})
         shown = ", ".join(files[:SHOWN]) + (f" and {len(files) - SHOWN} more" if len(files) > SHOWN else "")
         out.append(Finding("excluded", f"{item.reason} {item.value} removed {len(files)} path(s): {shown}", INFO))
+    if any(f.kind == "excluded" for f in out):
+        out += _prune_orphans(graph, roots)
     return out
+
+
+def _prune_orphans(graph, roots: list[str]) -> list[Finding]:
+    """Remove what no remaining root leads to any more."""
+    seen = {r for r in roots if r in graph}
+    stack = list(seen)
+    while stack:
+        for succ in graph.successors(stack.pop()):
+            if succ not in seen:
+                seen.add(succ)
+                stack.append(succ)
+    orphans = [n for n in graph if n not in seen]
+    if not orphans:
+        return []
+    files = sorted(graph.nodes[n]["path"] for n in orphans if n.startswith("file:") and graph.nodes[n].get("path"))
+    graph.remove_nodes_from(orphans)
+    shown = ", ".join(files[:SHOWN]) + (f" and {len(files) - SHOWN} more" if len(files) > SHOWN else "")
+    return [Finding("excluded", f"{len(files)} path(s) only the excluded ones kept went with them"
+                    + (f": {shown}" if files else ""), INFO)]

@@ -131,7 +131,8 @@ def sizes(closure: Closure) -> list[tuple[str, int, int]]:
 class OptionalImport:
     """A module the closure keeps only because code imports it in `try: … except ImportError:` (guarded), or
     because a library function of another distribution imports it (lazy: it runs only when something calls that
-    function), with the bytes that only it brings (its files and whatever nothing else needs below it)."""
+    function), with the bytes of its files and of whatever below it nothing needed at start-up leads to (the
+    most `--exclude` of it frees: another listed import may share some)."""
 
     module: str
     imported_at: str  # file:line of the guarded import
@@ -146,18 +147,26 @@ def optional_imports(closure: Closure) -> list[OptionalImport]:
     nothing imported at start-up needs, biggest first: what `--exclude` can drop without touching a path the
     import of the app runs (recall first: they are kept, and listed)."""
     graph = closure.graph
-    guarded = [(u, v) for u, v, d in graph.edges(data=True) if d.get("guarded")]
-    lazy = [(u, v) for u, v, d in graph.edges(data=True) if d.get("lazy")]
-    if not guarded and not lazy:
+
+    def owner(node: str) -> str:
+        path = graph.nodes[node].get("path") or ""
+        return closure.owner_of(path) if path else "stdlib"
+
+    # a package's functions importing its own modules are part of that package: not an edge to cut
+    candidates = [((u, v), "guarded") for u, v, d in graph.edges(data=True) if d.get("guarded")]
+    candidates += [((u, v), "lazy") for u, v, d in graph.edges(data=True)
+                   if d.get("lazy") and not d.get("guarded") and owner(v) != owner(u)]
+    if not candidates:
         return []
-    wanted = set(guarded) | set(lazy)
+    wanted = {edge for edge, _ in candidates}
 
     def reach(starts, allowed=None) -> set[str]:
         seen, stack = set(starts), list(starts)
         while stack:
             node = stack.pop()
             for succ in graph.successors(node):
-                if succ in seen or (node, succ) in wanted or (allowed is not None and succ not in allowed):
+                if succ in seen or (allowed is None and (node, succ) in wanted) or (
+                        allowed is not None and succ not in allowed):
                     continue
                 seen.add(succ)
                 stack.append(succ)
@@ -166,24 +175,22 @@ def optional_imports(closure: Closure) -> list[OptionalImport]:
     needed = reach([ENTRY])
     optional = set(graph) - needed
     out: dict[str, OptionalImport] = {}
-    # an optional import below another is listed too: excluding the outer one leaves what only it kept
-    for (src, dst), kind in [*((e, "guarded") for e in guarded), *((e, "lazy") for e in lazy)]:
-        if dst in needed or dst[7:] in out:
+    # below one, the whole tree nothing needed leads to counts (--exclude takes what only the excluded kept)
+    for (src, dst), kind in candidates:
+        if dst in needed or src not in needed or dst[7:] in out:
             continue
         origin = graph.nodes[dst].get("path") or ""
-        who = closure.owner_of(origin) if origin else "stdlib"
-        if who in ("stdlib", "app"):
+        if not origin or closure.owner_of(origin) in ("stdlib", "app"):
             continue  # the stdlib's accelerators (_json, _decimal) and the app's own code are not to drop
-        if kind == "lazy" and who == closure.owner_of(graph.nodes[src].get("path") or ""):
-            continue  # a package's functions importing its own modules: part of that package
         only = reach([dst], allowed=optional)
         files = [graph.nodes[n] for n in only if n.startswith("file:") and graph.nodes[n].get("kind") == FILE]
         if not files:
             continue
         module = dst[7:]
         base = posixpath.dirname(origin) if origin.endswith("/__init__.py") else origin
-        out[module] = OptionalImport(module, graph.edges[src, dst].get("detail", ""), sum(f.get("size", 0) for f in files),
-                                     len(files), f"{base}/**" if origin.endswith("/__init__.py") else base, kind)
+        out[module] = OptionalImport(module, graph.edges[src, dst].get("detail", ""),
+                                     sum(f.get("size", 0) for f in files), len(files),
+                                     f"{base}/**" if origin.endswith("/__init__.py") else base, kind)
     return sorted(out.values(), key=lambda o: -o.bytes)
 
 

@@ -20,7 +20,8 @@ HINTS = {  # parameter -> (hint kind, option, help)
     "hidden_import": ("hidden-import", "--hidden-import",
                       "Keep this module (MOD.* its submodules, MOD.** its whole tree). Repeatable."),
     "collect": ("collect", "--collect", "Keep this package whole: modules, data files, metadata. Repeatable."),
-    "exclude": ("exclude", "--exclude", "Remove this path or glob (and all below it) from the closure. Repeatable."),
+    "exclude": ("exclude", "--exclude",
+                "Remove this path or glob (and all below it) from the closure, and what only it kept. Repeatable."),
 }
 OBSERVE_HELP = ("Also RUN the image's app (sandboxed: bubblewrap, read-only root, loopback-only network) under "
                 "strace and keep every image file it touches. Executes the image's code. See docs/observe.md.")
