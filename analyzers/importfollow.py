@@ -114,14 +114,17 @@ class Imports:
                     continue
                 child = depth + 1
             self._k.keep_module(base, node, "imports", detail, ref.optional, child)
-            if ref.guarded:  # `try: import x except ImportError:`: the edge says the code runs without it
-                self._k.mark_import(node, base, detail, "guarded")
-            elif child > depth:  # in a library function: runs only when something calls it
-                self._k.mark_import(node, base, detail, "lazy")
+            # `try: import x except ImportError:` says the code runs without it; a library function runs only when
+            # something calls it. `from x import sub` in either way imports the submodule just as optionally.
+            how = "guarded" if ref.guarded else ("lazy" if child > depth else None)
+            if how:
+                self._k.mark_import(node, base, detail, how)
             for attr in ref.names:
                 sub = f"{base}.{attr}"
                 if attr != "*" and self._finder.find(sub) is not None:
                     self._k.keep_module(sub, node, "imports", detail, True, child)
+                    if how:
+                        self._k.mark_import(node, sub, detail, how)
         if not stdlib and scan.calls:
             self._wrapper_calls.follow(name, is_package, node, scan, where, depth, library)
         for lib, lineno in scan.libraries:

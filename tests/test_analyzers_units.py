@@ -849,7 +849,8 @@ def test_excluding_a_listed_package_glob_removes_its_directory_too(tmp_path, elf
     """`--exclude pkg/**` (the glob the optional-import listing offers) takes the directory itself: an empty
     `pkg/` left in site-packages imports as a namespace package, so `try: import pkg except ImportError:` would
     get an empty module instead of its fallback (tabulate's `wcwidth.wcswidth` AttributeError). What only the
-    excluded package kept goes with it; what the app needs otherwise stays."""
+    excluded package kept goes with it; what the app needs otherwise stays. `from pkg import submodule` in the
+    try is as optional as the package (pygments' `from PIL import Image`)."""
     from faktory.analyzers.analysis import analyze
     from faktory.analyzers.options import AnalyzeOptions, hint
     from faktory.analyzers.report import optional_imports
@@ -859,14 +860,16 @@ def test_excluding_a_listed_package_glob_removes_its_directory_too(tmp_path, elf
     site = f"{STDLIB}/site-packages"
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tab\n",
-        f"{site}/tab/__init__.py": ("import shared\ntry:\n    import widechars\nexcept ImportError:\n"
-                                    "    widechars = None\n"),
+        f"{site}/tab/__init__.py": ("import shared\ntry:\n    from widechars import table\nexcept ImportError:\n"
+                                    "    table = None\n"),
         f"{site}/widechars/__init__.py": "from .table import WIDTHS\nimport unitable\nimport shared\n",
         f"{site}/widechars/table.py": "WIDTHS = ()\n", f"{site}/unitable.py": "", f"{site}/shared.py": "",
     })
     image = DirImage(_tree(tmp_path / "root", files), ImageConfig(env=("PATH=/usr/local/bin:/usr/bin:/bin",),
                                                                   cmd=("python3", "/app/main.py"), working_dir="/app"))
-    (listed,) = optional_imports(analyze(image))
+    found = {o.module: o for o in optional_imports(analyze(image))}
+    assert set(found) == {"widechars", "widechars.table"}
+    listed = found["widechars"]
     assert listed.exclude == f"{site}/widechars/**"
     closure = analyze(image, AnalyzeOptions(hints=(hint("exclude", listed.exclude, "hint:--exclude"),)))
     kept = set(closure.paths())
