@@ -6,7 +6,8 @@ analysis lists as optional imports, and the output once they are excluded.
 1. The dynamic minimum: the regular files the app's probe touches under strace (convert_bench.dynamic_minimum_of),
    as they are in the image and as shipped (ELF debug sections stripped).
 2. The analysis in this process: its closure, the optional imports it lists (report.optional_imports: module,
-   where, bytes, the --exclude glob) and what it keeps that the probe never touched and no listing covers, by owner.
+   where, bytes, the --exclude glob, how many touched files it covers), and what it keeps with the listed globs
+   excluded that the probe never touched, by owner.
 3. `faktory convert --to TARGET` in a child process, default and with `--exclude` of every listed glob; the rootfs
    payload of each against the minimum.
 4. `verify` of the excluded output: the original and the output run the app's probe; a failure means the listing
@@ -32,23 +33,31 @@ import bloated_image  # noqa: E402
 from convert_bench import convert, dynamic_minimum_of, mb, ratio  # noqa: E402
 
 from faktory.analyzers.globs import glob_regex  # noqa: E402
+from faktory.analyzers.options import AnalyzeOptions, hint  # noqa: E402
 from faktory.analyzers.report import optional_imports  # noqa: E402
 from faktory.api import analyze, load_image  # noqa: E402
 
 
-def unlisted_excess(closure, touched: set[str], globs: list[str]) -> list[tuple[str, int, int]]:
-    """(owner, bytes, files) of kept regular files the probe never touched and no listed glob covers."""
-    patterns = [glob_regex(g) for g in globs]
+def untouched(closure, touched: set[str]) -> list[tuple[str, int, int]]:
+    """(owner, bytes, files) of kept regular files the probe never touched ("app" is every file outside the
+    stdlib and site dirs: libpython, system libraries)."""
     size: Counter = Counter()
     count: Counter = Counter()
     for _, data in closure.iter_file_nodes():
         path = data["path"]
-        if data.get("kind") != "file" or path in touched or any(p.match(path) for p in patterns):
+        if data.get("kind") != "file" or path in touched:
             continue
         who = closure.owner_of(path)
         size[who] += data.get("size", 0)
         count[who] += 1
     return [(who, n, count[who]) for who, n in size.most_common()]
+
+
+def touched_by(glob: str, touched: dict) -> int:
+    """How many of the files the probe touched a listed glob covers: a guarded import the app ran (its fallback
+    must then do), or a lazy one it called (then the listing offered what the app needs)."""
+    match = glob_regex(glob)
+    return sum(1 for path in touched if match.match(path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,22 +84,25 @@ def main(argv: list[str] | None = None) -> int:
         probe = Probe(cmd=built.probe.cmd, expect=built.probe.expect)
         checks = verify_output(built.tag, scratch / "excluded", probe)
         failed = [c for c in checks if not c.passed]
-        excess = unlisted_excess(closure, set(minimum.files), globs)
+        hints = tuple(hint("exclude", g, "hint:--exclude") for g in globs)
+        excess = untouched(analyze(image, AnalyzeOptions(hints=hints)), set(minimum.files))
 
-    listed_bytes = sum(o.bytes for o in {o.exclude: o for o in listed}.values())
+    lazy = sum(o.kind == "lazy" for o in listed)
     print(f"image {built.tag}: {mb(image.size)} MB; analysis {analyze_s:.1f} s; "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    print(f"| dynamic min (image / stripped) | closure | {args.target} default files (× min) | optional imports listed "
-          f"| after --exclude of the listed globs (× min) | verify of the excluded output |")
+    print(f"| dynamic min (image / stripped) | closure | {args.target} default files (× min) "
+          f"| optional imports listed | after --exclude of the listed globs (× min) | verify of the excluded output |")
     print("|---|---|---|---|---|---|")
     verdict = "pass" if not failed else "FAIL: " + "; ".join(f"{c.name}: {c.detail[:80]}" for c in failed)
     print(f"| {mb(minimum.image)} / {mb(minimum.stripped)} | {mb(closure.size)} | {mb(default.payload)} "
-          f"({ratio(default.payload, minimum.stripped)}) | {len(listed)} modules, {mb(listed_bytes)} "
+          f"({ratio(default.payload, minimum.stripped)}) | {len(listed)} ({len(listed) - lazy} guarded, {lazy} lazy) "
           f"| {mb(excluded.payload)} ({ratio(excluded.payload, minimum.stripped)}) | {verdict} |")
-    print("\n| optional import | imported at | MB | files | --exclude |\n|---|---|---|---|---|")
+    print("\n| optional import | how | imported at | MB | files | --exclude | files the probe touched |\n"
+          "|---|---|---|---|---|---|---|")
     for o in listed:
-        print(f"| {o.module} | {o.imported_at} | {mb(o.bytes)} | {o.files} | `{o.exclude}` |")
-    print("\nkept, never touched by the probe, covered by no listed glob (by owner, MB / files):")
+        print(f"| {o.module} | {o.kind} | {o.imported_at} | {mb(o.bytes)} | {o.files} | `{o.exclude}` "
+              f"| {touched_by(o.exclude, minimum.files)} |")
+    print("\nkept after --exclude, never touched by the probe (by owner, MB / files, as in the image):")
     for who, n, files in excess[:15]:
         print(f"  {who:32} {mb(n):>8} {files:>6}")
     return 0 if not failed else 1

@@ -8,14 +8,14 @@ machinery, and exported (docker save + OCI layout). Opt-in: `make test` never bu
 
 from __future__ import annotations
 
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import benchimage  # noqa: E402
 
 from faktory.cache import FileLock
 from fixtures import build
@@ -61,16 +61,8 @@ def ensure() -> BuiltImage:
 
 
 def _build(app: AppSpec, key: str, tag: str, cache: Path) -> None:
-    wheels = build.wheels_for(app, cache)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=f"tmp-{NAME}-") as tmp:
-        context = Path(tmp) / "context"
-        shutil.copytree(DIRECTORY, context, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(wheels, context / "wheels")
-        shutil.copy(DIRECTORY / "requirements.txt", context / "wheels" / "requirements.txt")
-        build.log(f"{NAME}: docker build")
-        build.run(["docker", "build", "--network=none", "--label", f"{build.KEY_LABEL}={key}",
-                   "--label", f"org.faktory.fixture.name={NAME}", "-t", tag, str(context)],
-                  env={"DOCKER_BUILDKIT": "0"})
+    with benchimage.context(app, cache) as context:
+        benchimage.docker_build(app, key, tag, context)
 
 
 if __name__ == "__main__":

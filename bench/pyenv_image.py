@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import benchimage  # noqa: E402
 
 from faktory.cache import FileLock
 from fixtures import build
@@ -52,19 +53,10 @@ def ensure(registry: str = REGISTRY) -> str:
 
 
 def _build(app: AppSpec, prefix: Path, key: str, tag: str, cache: Path) -> None:
-    wheels = build.wheels_for(app, cache)
-    with tempfile.TemporaryDirectory(dir=cache, prefix=f"tmp-{NAME}-") as tmp:
-        context = Path(tmp) / "context"
-        shutil.copytree(DIRECTORY, context, ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(wheels, context / "wheels")
-        shutil.copy(DIRECTORY / "requirements.txt", context / "wheels" / "requirements.txt")
+    with benchimage.context(app, cache) as context:
         # the host's own .pth files are local configuration, not part of a pyenv install
         shutil.copytree(prefix, context / "pyenv", symlinks=True, ignore=shutil.ignore_patterns("*.pth"))
-        build.log(f"{NAME}: docker build")
-        build.run(["docker", "build", "--network=none", "--label", f"{build.KEY_LABEL}={key}",
-                   "--label", f"org.faktory.fixture.name={NAME}",
-                   "--build-arg", f"PYENV_VERSION={prefix.name}", "-t", tag, str(context)],
-                  env={"DOCKER_BUILDKIT": "0"})
+        benchimage.docker_build(app, key, tag, context, "--build-arg", f"PYENV_VERSION={prefix.name}")
 
 
 if __name__ == "__main__":
