@@ -251,7 +251,6 @@ class Analysis:
         self._keep_shell_chain(ep)
         self.drain()
         self._keep_entry_point_plugins()
-        self.drain()
         hints.apply(hinted, hints.keeper_for(self.keeper, gb.fs, self.dists, self.extra_findings.append))
         self.drain()
         for path in sorted(self.finder.probed):  # what the import system stats on the way (system files)
@@ -299,10 +298,19 @@ class Analysis:
             self.chain_analysed.add(text)
 
     def _keep_entry_point_plugins(self) -> None:
-        # a group a kept library names hangs its plugins below that library (the app's and hooks' below the entry)
-        named = self.app.own_strings | self.effects.entry_point_groups
-        groups = {**self.imports.library_strings, **dict.fromkeys(named, ENTRY)}
-        plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, groups)
+        """Until no new group is named: a plugin may itself load plugins of another group (plaster's loader
+        entry point brings PasteDeploy, whose code names `paste.app_factory` and `paste.server_runner`)."""
+        seen: set[str] = set()
+        while True:
+            # a group a kept library names hangs its plugins below that library (the app's and hooks' below the entry)
+            named = self.app.own_strings | self.effects.entry_point_groups
+            groups = {**self.imports.library_strings, **dict.fromkeys(named, ENTRY)}
+            fresh = {group: node for group, node in groups.items() if group not in seen}
+            if not fresh:
+                return
+            plugins.keep_entry_point_plugins(self.keeper, self.dists.meta_dir, fresh)
+            seen.update(fresh)
+            self.drain()
 
 class _Keeper:
     """The narrow surface contributors get (keeper.Keeper), over this analysis."""

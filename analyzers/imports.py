@@ -90,6 +90,11 @@ class ModuleScan:
     calls: list[tuple[str, int | str, str, int, bool]] = field(default_factory=list)
 
 
+def _callee_word(func: ast.AST) -> str | None:
+    """The last name of a callee: `config.scan` -> "scan", `open` -> "open"."""
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
 def _dotted(node: ast.AST) -> str | None:
     parts = []
     while isinstance(node, ast.Attribute):
@@ -280,7 +285,16 @@ TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "fi
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
-LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
+LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])\.*[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
+# `config.scan(".views")`, `config.include(".routes")`: a module relative to the caller's package, resolved by the
+# framework; the same literal given to a text or path call is a suffix (".txt"), not a module
+RELATIVE_NAME = re.compile(r"\.+[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", re.ASCII)
+TEXT_CALLS = frozenset({
+    "endswith", "startswith", "replace", "split", "rsplit", "partition", "rpartition", "join", "strip", "lstrip",
+    "rstrip", "find", "rfind", "index", "rindex", "count", "removesuffix", "removeprefix", "format", "with_suffix",
+    "splitext", "glob", "rglob", "fnmatch", "match", "search", "sub", "compile", "open", "get", "add", "append",
+    "Path", "exists", "isfile", "isdir", "print", "write",
+})
 MODULE_LIKE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_][\w.]*)?", re.ASCII)
 CALL_ARGS = 4  # positional arguments of a call looked at
 LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
@@ -492,6 +506,7 @@ class _Walker:
         self._function: _Function | None = None
         self._relative: dict[str, str] = {}  # names bound by `from .mod import f`: ".mod.f"
         self._calls: list[tuple[str, int | str, str, int, bool]] = []  # literal calls, callee as written
+        self.relative: list[tuple[str, int]] = []  # ".views" given to a call: a module of the caller's package
         # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
         self._built: dict[str, ast.AST] = {}
 
@@ -711,6 +726,8 @@ class _Walker:
                 self._function.note_import(node.args[0], node.lineno, self.scan.wrappers)
         elif name:
             self._note_literal_call(_dotted(node.func), node)
+        if first and RELATIVE_NAME.fullmatch(first) and _callee_word(node.func) not in TEXT_CALLS:
+            self.relative.append((first, node.lineno))
         own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
         if own is None and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in self._built \
                 and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:
@@ -902,6 +919,7 @@ def _unscanned(why: str, timed_out: bool = False) -> ModuleScan:
 
 def _scan(source: bytes) -> ModuleScan:
     text = source.decode("utf-8", "replace")
+    walker = None
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError) as exc:
@@ -914,5 +932,5 @@ def _scan(source: bytes) -> ModuleScan:
         walker.resolve_listed()
         walker.resolve_calls(tree)
         scan = walker.scan
-    scan.strings = dotted_strings(text)
+    scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
     return scan

@@ -119,6 +119,9 @@ def keep_same_package_strings(keeper: Keeper, module: str, strings: Iterable[tup
     top = module.split(".")[0]
     src = f"module:{module}"
     for text, lineno in strings:
+        if text.startswith("."):
+            _keep_relative_name(keeper, module, text, src, f"{where}:{lineno}", depth)
+            continue
         # Exact names only (and `pkg.mod:attr`): a library's "werkzeug.debug.preserve_context" is an environ
         # key, and cutting it down to werkzeug.debug would keep a debugger nobody runs.
         name = text.partition(":")[0]
@@ -132,6 +135,23 @@ def keep_same_package_strings(keeper: Keeper, module: str, strings: Iterable[tup
                 continue
         if name.split(".")[0] == top or related(spec):
             keeper.keep_module(name, src, "named-by-string", f"{where}:{lineno}", optional=True, depth=depth)
+
+
+def _keep_relative_name(keeper: Keeper, module: str, text: str, src: str, detail: str, depth: int) -> None:
+    """".views" in a module of package P: P.views, which the framework resolves against the caller's package
+    (Pyramid's `config.scan(".views")` then imports every module under it: a package is kept whole)."""
+    if ":" in text:
+        return
+    spec = keeper.find(module)
+    package = module if spec is not None and spec.is_package else module.rpartition(".")[0]
+    level = len(text) - len(text.lstrip("."))
+    parts = package.split(".") if package else []
+    if level > len(parts):
+        return
+    base = ".".join(parts[:len(parts) - level + 1])
+    name = f"{base}.{text[level:]}" if base else ""
+    if "." in name and keeper.find(name) is not None:
+        keeper.keep_named(name, src, "named-by-string", detail, depth)
 
 
 def _defines(keeper: Keeper, spec: ModuleSpec, attr: str) -> bool:

@@ -367,3 +367,34 @@ def test_a_listed_namespace_package_keeps_the_plugins_installed_into_it(tmp_path
     kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
     assert {"tool.plugins.sitemap", "tool.plugins.sitemap.sitemap", "tool.plugins.signals"} <= kept
     assert "tool.unused" not in kept
+
+
+def test_a_plugin_loaded_through_an_entry_point_names_the_groups_of_further_plugins(tmp_path, elf_bytes):
+    # plaster's loader entry point brings PasteDeploy, whose code alone names `paste.server_runner`
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from importlib.metadata import entry_points\nentry_points(group='cfg.loaders')\n",
+        f"{STDLIB}/importlib/metadata/__init__.py": "",
+        f"{SITE}/deployer/__init__.py": "PROTOCOLS = [['deploy.server_runner']]\n",
+        f"{SITE}/deployer-1.0.dist-info/entry_points.txt": "[cfg.loaders]\nini = deployer:Loader\n",
+        f"{SITE}/server.py": "",
+        f"{SITE}/server-2.0.dist-info/entry_points.txt": "[deploy.server_runner]\nmain = server:serve\n",
+        f"{SITE}/unrelated.py": "",
+        f"{SITE}/unrelated-1.0.dist-info/entry_points.txt": "[other.group]\nx = unrelated\n",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"deployer", "server"} <= kept
+    assert "unrelated" not in kept
+
+
+def test_a_relative_name_in_a_package_keeps_the_package_it_names(tmp_path, elf_bytes):
+    # Pyramid's config.scan(".views"): venusian imports every module under shop.views; nothing names them
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import shop\n",
+        f"{SITE}/shop/__init__.py": "def main(config):\n    config.scan('.views')\n    open('x' + '.txt')\n",
+        f"{SITE}/shop/views/__init__.py": "", f"{SITE}/shop/views/orders.py": "",
+        f"{SITE}/shop/views/deep/health.py": "",
+        f"{SITE}/shop/txt.py": "", f"{SITE}/shop/other.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"shop.views", "shop.views.orders", "shop.views.deep.health"} <= kept
+    assert not {"shop.txt", "shop.other"} & kept
