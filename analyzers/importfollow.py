@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from faktory.analyzers import codecnames, nativecode, sourcemine, startup, strings
+from faktory.analyzers import codecnames, nativecode, sourcemine, startup, strings, stubs
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -150,6 +150,14 @@ class Imports:
             for program, lineno in scan.programs:
                 self._app.keep_program(program, node, f"{where}:{lineno}")
         self._app.own_source(node, where)
+        stub = stubs.stub_read_by(self._k, where) if spec and spec.kind == "source" and where == spec.origin \
+            and not stdlib else None
+        if stub is not None and self._k.keep_path(stub, node, "lazy-stub", where):
+            try:
+                stub_scan = scan_source(self._k.read_bytes(stub))
+            except OSError:
+                return
+            self.follow(name, spec, ModuleScan(imports=stub_scan.imports), app, stub, depth)
 
     def _mine_source(self, node: str, origin: str, depth: int) -> None:
         """Codecs the source names by a literal; directories it puts on sys.path become entries (with the

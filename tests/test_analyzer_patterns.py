@@ -398,3 +398,25 @@ def test_a_relative_name_in_a_package_keeps_the_package_it_names(tmp_path, elf_b
     kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
     assert {"shop.views", "shop.views.orders", "shop.views.deep.health"} <= kept
     assert not {"shop.txt", "shop.other"} & kept
+
+
+def test_a_stub_read_through_file_keeps_the_stub_and_what_it_imports(tmp_path, elf_bytes):
+    # lazy_loader.attach_stub(__name__, __file__) parses filters/__init__.pyi and imports what it names on access
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import imgkit.filters\nimgkit.filters.gaussian\n",
+        f"{SITE}/lazyload.py": "def attach_stub(name, file):\n    return open(file + 'i').read()\n",
+        f"{SITE}/imgkit/__init__.py": "",
+        f"{SITE}/imgkit/filters/__init__.py": "import lazyload\n__getattr__ = lazyload.attach_stub(__name__, __file__)\n",
+        f"{SITE}/imgkit/filters/__init__.pyi": "from ._gaussian import gaussian\nfrom . import rank\n",
+        f"{SITE}/imgkit/filters/_gaussian.py": "", f"{SITE}/imgkit/filters/rank.py": "",
+        f"{SITE}/imgkit/filters/unused.py": "",
+        f"{SITE}/typed.py": "X = 1\n", f"{SITE}/typed.pyi": "import unused_dep\n", f"{SITE}/unused_dep.py": "",
+        "/app/other.py": "",
+    })
+    files["/app/main.py"] = "import imgkit.filters, typed\nimgkit.filters.gaussian\n"
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"imgkit.filters._gaussian", "imgkit.filters.rank"} <= kept
+    assert not {"imgkit.filters.unused", "unused_dep"} & kept
+    paths = set(closure.paths())
+    assert f"{SITE}/imgkit/filters/__init__.pyi" in paths and f"{SITE}/typed.pyi" not in paths
