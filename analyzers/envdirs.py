@@ -6,6 +6,7 @@ only when the directory is small and not a system directory, where a value is mo
 from __future__ import annotations
 
 from faktory.analyzers.keeper import Keeper
+from faktory.analyzers.model import WARNING, Finding
 from faktory.image import DIR
 
 MAX_FILES = 64
@@ -34,3 +35,28 @@ def keep_small_dir(keeper: Keeper, fs, path: str, src: str, reason: str) -> None
     files = small_dir_files(fs, path)
     for file in files or ():
         keeper.keep_path(file, src, reason, path)
+
+
+# the system's own directories (platformdirs names /var/cache, numpy's build config /usr/local/lib/pkgconfig):
+# a library naming one does not read the files there as its data
+SYSTEM_LEAVES = frozenset({"cache", "log", "tmp", "run", "spool", "mail", "include", "pkgconfig", "doc", "man",
+                           "share", "lib", "lib64", "bin", "sbin", "local", "info", "games", "src", "lock"})
+
+
+def keep_named_data_dir(keeper: Keeper, path: str, src: str, where: str) -> None:
+    """A data directory a library's code names (`/usr/share/nltk_data`): its files when there are few, else a
+    finding, since which of them the program reads depends on its input."""
+    if path in ROOTS or path.rsplit("/", 1)[-1] in SYSTEM_LEAVES:
+        return
+    files, todo = [], [path]
+    while todo:
+        here = todo.pop()
+        for name in sorted(keeper.listdir(here)):
+            child = f"{here}/{name}"
+            (todo if keeper.is_dir(child) else files).append(child)
+        if len(files) > MAX_FILES:
+            keeper.finding(Finding("data-dir-not-kept", f"{path} is named as a data directory but has over "
+                                   f"{MAX_FILES} files: --include what the app reads there", WARNING, where))
+            return
+    for file in files:
+        keeper.keep_path(file, src, "named-data-dir", where)

@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from faktory.analyzers import codecnames, nativecode, sourcemine, startup, strings, stubs
+from faktory.analyzers import codecnames, envdirs, nativecode, sourcemine, startup, strings, stubs
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -173,6 +173,9 @@ class Imports:
                 self._cache.put_names(key, items)
         facts = sourcemine.decode(items, origin)
         codecnames.keep_codecs(self._k, node, facts.codecs, origin, depth)
+        for directory in facts.data_dirs:  # a search root a library names: kept when small, else said
+            if self._k.is_dir(directory):
+                envdirs.keep_named_data_dir(self._k, directory, node, origin)
         for directory in facts.sys_path_dirs:
             if self._finder.add_entry(directory):
                 self._k.keep_path(directory, node, "sys-path-entry", origin)

@@ -420,3 +420,16 @@ def test_a_stub_read_through_file_keeps_the_stub_and_what_it_imports(tmp_path, e
     assert not {"imgkit.filters.unused", "unused_dep"} & kept
     paths = set(closure.paths())
     assert f"{SITE}/imgkit/filters/__init__.pyi" in paths and f"{SITE}/typed.pyi" not in paths
+
+
+def test_a_data_directory_a_library_names_keeps_its_files(tmp_path, elf_bytes):
+    # nltk/data.py's search path names /usr/share/nltk_data; a corpus is looked up there on first use
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import corpora\n",
+        f"{SITE}/corpora.py": "path = ['/usr/share/nltk_data', '/usr/lib/absent', '/var/cache']\n",
+        "/usr/share/nltk_data/corpora/stopwords/english": "a\nthe\n",
+        "/usr/share/other/file": "x", "/var/cache/debconf/config.dat": "x",
+    })
+    paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
+    assert "/usr/share/nltk_data/corpora/stopwords/english" in paths
+    assert not {"/usr/share/other/file", "/var/cache/debconf/config.dat"} & paths
