@@ -20,6 +20,8 @@ Stable `kind` strings:
                        function (flask has 13), so it is a note on the verdict, not "unverified"
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
+  data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
+                       to keep whole: what the app reads there depends on its input (location file of the name)
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)
   pth-import           INFO   a .pth file runs an import line at startup
   sourceless-module    INFO   a module shipped as .pyc only (imports guessed from its marshalled names)
