@@ -62,8 +62,10 @@ class ScanPool:
         self.sent = 0
 
     def _started(self) -> Pool | None:
-        # A daemonic process (a huey worker of the service) may not start children: it scans in-process.
-        if self._pool is None and self.workers > 1 and not multiprocessing.current_process().daemon:
+        # Only the main process starts a pool. A daemonic one (a huey worker of the service) may not start
+        # children, and an audit's worker processes already spread images over the cores: a pool nested in one
+        # was orphaned when Ctrl-C ended its parent, and its workers died on a broken pipe, tracebacks and all.
+        if self._pool is None and self.workers > 1 and multiprocessing.parent_process() is None:
             # fork is cheapest; with other threads alive (the service's workers) a fork could copy a held
             # lock, so start from a clean server process instead
             method = "fork" if threading.active_count() == 1 else "forkserver"

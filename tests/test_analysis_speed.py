@@ -67,6 +67,24 @@ def test_one_core_means_no_pool(stdlib):
     assert multiprocessing.active_children() == []
 
 
+def _pool_in_a_child(source: bytes, out) -> None:
+    pool = ScanPool(ScanCache(None), workers=2)
+    pool.prefetch("key:argparse", lambda: source)
+    out.put((pool.sent, multiprocessing.active_children() == []))
+
+
+def test_a_child_process_scans_in_process(stdlib):
+    """An audit's worker processes already spread images over the cores; a pool nested in one was orphaned on
+    Ctrl-C and its workers printed broken-pipe tracebacks."""
+    out = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(
+        target=_pool_in_a_child, args=((stdlib / "argparse.py").read_bytes(), out))
+    child.start()
+    sent, no_children = out.get(timeout=60)
+    child.join(60)
+    assert (sent, no_children) == (0, True)
+
+
 def _session_members(sid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
