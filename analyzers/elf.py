@@ -40,18 +40,13 @@ def is_elf(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-def open_elf(data) -> ElfView | None:
-    """A view of `data` (bytes or a seekable binary stream), or None when it is not ELF."""
-    return open_view(data)
-
-
 def parse_elf(path: str, data) -> ElfInfo | None:
     """None when `data` (bytes, a seekable binary stream or an ElfView) is not a readable ELF object.
 
     Reads the program headers and the dynamic entries (PT_INTERP, PT_DYNAMIC); the section table only to find
     the dynamic string table.
     """
-    elf = data if isinstance(data, ElfView) else open_elf(data)
+    elf = data if isinstance(data, ElfView) else open_view(data)
     if elf is None:
         return None
     try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import posixpath
 
 from faktory.analyzers.elf import (DEFAULT_DIRS, ElfInfo, expand_origin, info_from_json, info_to_json, ld_so_conf_dirs,
-                                   open_elf, parse_elf)
+                                   parse_elf)
+from faktory.analyzers.elfread import open_view
 from faktory.analyzers.graphbuild import GraphBuilder, fnode
 from faktory.analyzers.scancache import FileFacts
 from faktory.analyzers.strings import elf_string_names
@@ -62,7 +63,7 @@ class NativeResolver:
         """One open: the headers, and the string tables when they are wanted. Read in place from the layer, so a
         large library costs its headers, not its size."""
         with self.gb.fs.open(real) as stream:
-            elf = open_elf(stream)
+            elf = open_view(stream)
             if elf is None:
                 return None
             if real in self._want_strings:

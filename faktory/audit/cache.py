@@ -72,7 +72,8 @@ class DigestCache:
         return replace(row, ref=ref, cached=True)
 
     def put(self, row: ImageAudit, key: str | None = None) -> None:
-        """Store under `key` (a cheap content key of the ref) or else the image digest."""
+        """Store under `key` (a cheap content key of the ref) and under the image digest: a later run finds it by
+        either, whichever its lookup gives."""
         if row.status == ERROR:
             return  # errors are often transient (registry down): never cache them
         for name in dict.fromkeys(k for k in (key, row.digest) if k):

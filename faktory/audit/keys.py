@@ -15,6 +15,7 @@ from faktory.registry.client import RegistryClient
 from faktory.sources import reference as refs
 
 _engine_lock = threading.Lock()
+_FAILED = object()  # a lookup that raised, told apart from one that found no key
 _engine = None
 
 
@@ -27,8 +28,6 @@ def cheap_key(ref: str, attempts: int = 2) -> str | None:
             return key
     return None
 
-
-_FAILED = object()
 
 
 def _try_key(ref: str):
