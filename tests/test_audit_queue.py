@@ -86,9 +86,10 @@ def registry_refs(fixture_images, names=APPS) -> list[str]:
 
 
 def kill_first_running_worker(queue: Queue, worker: Proc):
-    """SIGKILL the worker process (a child of `worker`) holding the first audit job seen running."""
-    running = wait_for(lambda: next((j for j in queue.audit_jobs() if j.state == RUNNING), None), TIMEOUT,
-                       "an audit job running", interval=0.05)
+    """SIGKILL the worker process (a child of `worker`) holding the first audit job seen analysing. Waiting for
+    the analyze phase, not just RUNNING: a job taken a moment ago is still in its "start" phase."""
+    running = wait_for(lambda: next((j for j in queue.audit_jobs() if j.state == RUNNING and j.phase == "analyze"),
+                                    None), TIMEOUT, "an audit job analysing", interval=0.05)
     pid = int(running.worker.rsplit(":", 1)[1])
     assert _parent(pid) == worker.popen.pid, "the job's worker is not one of the processes this test started"
     os.kill(pid, signal.SIGKILL)
