@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
+from faktory.scratch import scratch
 from faktory.commands.common import console as pipe_safe_console
 from faktory.emitters.base import EmitOptions
 from faktory.emitters.launch import exposed_ports
@@ -51,8 +51,8 @@ def command(
     validate(image, to, options)  # before the analysis
     closure = analyze(image)
     chosen = choose_probe(image, probe, http, expect)
-    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="verify-") as tmp:
-        outdir = output or Path(tmp) / "out"
+    with scratch(cache_dir(), "verify-") as tmp:
+        outdir = output or tmp / "out"
         with console.status(f"converting {ref} to {to}"):
             convert(image, closure, to, outdir, options)
         check_output(ref, to, outdir, chosen, timeout, as_json, kernel=kernel, nanos_dir=nanos_dir)

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -23,6 +22,7 @@ from faktory.emitters.manifest import OutputManifest, read_manifest
 from faktory.emitters.vminit import LINUX_CMDLINE, LaunchSpec, cache_dir, default_kernel, kernel_version, write_overlay
 from faktory.errors import FaktoryError
 from faktory.runner import nanos
+from faktory.scratch import scratch
 from faktory.runner.qemu import EXIT_DEBUG_PORT, EXIT_NONE, BootSpec
 
 
@@ -83,8 +83,7 @@ def bootable(outdir: Path, *, args: Sequence[str] = (), ports: Sequence[tuple[in
     mode = run_mode(manifest, kernel, nanos_dir)
     launch = launch_of(manifest, args)
     memory = memory_mb or (manifest.boot.memory_mb if manifest.boot else int(manifest.raw.get("memory_mb") or 512))
-    with tempfile.TemporaryDirectory(dir=cache_dir(), prefix="boot-") as tmp:
-        work = Path(tmp)
+    with scratch(cache_dir(), "boot-") as work:
         if mode == RUN_NANOS:
             yield nanos.boot_spec(outdir, manifest, launch, work, memory, tuple(ports), nanos_dir)
         elif mode == RUN_ELFLOADER:

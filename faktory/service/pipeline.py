@@ -7,10 +7,7 @@ in a rule's `observe:`, which runs the original sandboxed (faktory.observe, docs
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from faktory import api
 from faktory.emitters.base import Artifact, EmitOptions
 from faktory.errors import FaktoryError
 from faktory.runner.verify import Probe, verify_output
+from faktory.scratch import own_dir
 from faktory.service.jobs import Job
 from faktory.service.rules import analyze_options
 from faktory.service.publish import (
@@ -101,23 +99,7 @@ def _verify(job: Job, artifact: "Artifact") -> tuple[str, ...]:
 def own_workdir(work_root: Path) -> Path:
     """This process's scratch dir (<host>-<pid>); dirs of dead processes on this host are removed first,
     so a worker killed mid-conversion leaves no garbage behind for long."""
-    host = socket.gethostname()
-    if work_root.is_dir():
-        for entry in work_root.iterdir():
-            name, _, pid = entry.name.rpartition("-")
-            if name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-                shutil.rmtree(entry, ignore_errors=True)
-    return work_root / f"{host}-{os.getpid()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return own_dir(work_root)
 
 
 def _still_current(job: Job, clients: ClientFactory) -> None:
