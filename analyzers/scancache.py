@@ -144,6 +144,34 @@ class FileFacts:
             self.cache.put_names(key, value)
 
 
+def drop_layers(path: Path, diff_ids: set[str]) -> int:
+    """Delete the rows of `path` keyed by a file of one of these layers (`[kind:]<diff_id>:<path>`); how many.
+    A row keyed by the sha256 of a file's bytes names no layer and stays."""
+    try:
+        db = sqlite3.connect(str(path), timeout=30)
+    except sqlite3.Error:
+        return 0
+    try:
+        doomed = [key for (key,) in db.execute("SELECT key FROM scans") if _layer_of(key) in diff_ids]
+        with db:
+            db.executemany("DELETE FROM scans WHERE key = ?", ((key,) for key in doomed))
+        db.execute("VACUUM")  # give the space back to the file system, not just to SQLite's free list
+        return len(doomed)
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()
+
+
+def _layer_of(key: str) -> str | None:
+    """The diff_id in a key `sha256:<hex>:<path>` or `<kind>:sha256:<hex>:<path>`."""
+    at = key.find("sha256:")
+    if at < 0:
+        return None
+    end = key.find(":", at + 7)
+    return key[at:end] if end > 0 else None
+
+
 def default_scan_cache() -> ScanCache:
     if os.environ.get("FAKTORY_NO_SCAN_CACHE"):
         return ScanCache(None)

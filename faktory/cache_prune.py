@@ -59,6 +59,7 @@ class CacheUsage:
     metadata_files: int  # configs and manifests
     metadata_bytes: int
     stripped: tuple[LayerEntry, ...] = ()  # stripped ELF files (emitters.stripcache), diff_id = their key
+    scan_stores: tuple[LayerEntry, ...] = ()  # per-file scan results (analyzers.scancache), diff_id = file name
 
     @property
     def layer_bytes(self) -> int:
@@ -66,7 +67,8 @@ class CacheUsage:
 
     @property
     def total_bytes(self) -> int:
-        return self.layer_bytes + self.metadata_bytes + sum(entry.size for entry in self.stripped)
+        return (self.layer_bytes + self.metadata_bytes + sum(entry.size for entry in self.stripped)
+                + sum(entry.size for entry in self.scan_stores))
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class PruneResult:
     removed_metadata: int
     freed_bytes: int
     kept_busy: int  # layers skipped because another process holds their lock
+    removed_scans: int = 0  # scan results of removed layers, and whole stores of other scan formats
 
 
 def usage(cache: LayerCache) -> CacheUsage:
@@ -88,7 +91,20 @@ def usage(cache: LayerCache) -> CacheUsage:
                 continue
     return CacheUsage(root=str(cache.root), layers=_entries(cache.base / "layers", ".tar", "sha256:"),
                       metadata_files=meta_files, metadata_bytes=meta_bytes,
-                      stripped=_entries(cache.base / "stripped", ".elf", ""))
+                      stripped=_entries(cache.base / "stripped", ".elf", ""), scan_stores=_scan_stores(cache.base))
+
+
+def _scan_stores(base: Path) -> tuple[LayerEntry, ...]:
+    """Each scans-<format>.sqlite with its journal files, least recently used first."""
+    found = []
+    for store in base.glob("scans-*.sqlite"):
+        parts = [store, *(store.with_name(store.name + tail) for tail in ("-wal", "-shm", "-journal"))]
+        sizes = [p.stat() for p in parts if p.exists()]
+        if sizes:
+            found.append(LayerEntry(diff_id=store.name, size=sum(st.st_size for st in sizes),
+                                    last_used=max(st.st_mtime for st in sizes)))
+    found.sort(key=lambda entry: entry.last_used)
+    return tuple(found)
 
 
 def _entries(directory: Path, data_suffix: str, prefix: str) -> tuple[LayerEntry, ...]:
@@ -117,6 +133,7 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
     current = usage(cache)
     total = current.total_bytes
     removed = busy = freed = 0
+    gone_layers: set[str] = set()
     stripped = {entry.diff_id for entry in current.stripped}
     for layer in sorted(current.layers + current.stripped, key=lambda entry: entry.last_used):  # oldest first
         if keep_bytes is not None and total <= keep_bytes:
@@ -136,6 +153,7 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
         removed += 1
         freed += gone
         total -= gone
+        gone_layers.add(layer.diff_id)
     meta_removed = 0
     for kind in ("configs", "manifests"):
         for path in (cache.base / kind).glob("*.json"):
@@ -155,7 +173,27 @@ def prune(cache: LayerCache, *, until: float, keep_bytes: int | None = None, now
             continue
         if not (cache.base / "layers" / f"{target.partition(':')[2]}.json").exists():
             _unlink(path)
-    return PruneResult(removed_layers=removed, removed_metadata=meta_removed, freed_bytes=freed, kept_busy=busy)
+    scans_removed, scans_freed = prune_scans(cache.base, current.scan_stores, gone_layers, now - until)
+    return PruneResult(removed_layers=removed, removed_metadata=meta_removed, freed_bytes=freed + scans_freed,
+                       kept_busy=busy, removed_scans=scans_removed)
+
+
+def prune_scans(base: Path, stores: tuple[LayerEntry, ...], gone_layers: set[str], cutoff: float) -> tuple[int, int]:
+    """(rows or stores removed, bytes freed): the current format's rows keyed by a layer just removed (their key
+    names its diff_id), and whole stores of other scan formats not written since `cutoff` (an older or newer
+    faktory's, which this one never reads)."""
+    from faktory.analyzers.scancache import SCAN_FORMAT, drop_layers
+
+    removed = freed = 0
+    current = f"scans-{SCAN_FORMAT}.sqlite"
+    for store in stores:
+        if store.diff_id == current:
+            removed += drop_layers(base / current, gone_layers) if gone_layers else 0
+        elif store.last_used < cutoff:
+            for tail in ("", "-wal", "-shm", "-journal"):
+                freed += _unlink(base / (store.diff_id + tail)) or 0
+            removed += 1
+    return removed, freed
 
 
 def _remove_layer(cache: LayerCache, diff_id: str) -> int | None:

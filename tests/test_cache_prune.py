@@ -108,3 +108,29 @@ def test_cli_prunes_and_reports(three, tmp_path):
     lone = run("--keep-storage", "1GB")
     assert lone.returncode == 2 and "--keep-storage goes with --prune" in lone.stderr
     assert json.loads(run("--json").stdout)["layers"] == 1  # refused calls removed nothing
+
+
+def test_prune_drops_scan_rows_of_removed_layers_and_stale_scan_formats(three):
+    from faktory.analyzers.scancache import SCAN_FORMAT, ScanCache
+
+    cache, ids = three
+    current = cache.base / f"scans-{SCAN_FORMAT}.sqlite"
+    store = ScanCache(current)
+    rows = {f"{ids['old'][0]}:/app/old", f"magic-2:{ids['old'][0]}:/app/old", f"{ids['recent'][0]}:/app/recent",
+            "sha256:" + "ab" * 32}  # the last names bytes, no layer
+    for key in rows:
+        store.put_names(key, ["x"])
+    store.flush()
+    stale = cache.base / f"scans-{SCAN_FORMAT - 1}.sqlite"
+    stale.write_bytes(b"\0" * 50_000)
+    then = time.time() - 2 * DAY
+    os.utime(stale, (then, then))
+    assert {e.diff_id for e in usage(cache).scan_stores} == {current.name, stale.name}
+
+    result = prune(cache, until=DAY)
+    assert result.removed_layers == 2
+    assert result.removed_scans == 3  # two rows of the old layer, one stale store
+    assert not stale.exists() and current.exists()
+    left = ScanCache(current)
+    assert {key for key in rows if left.get_names(key) is not None} == {f"{ids['recent'][0]}:/app/recent",
+                                                                        "sha256:" + "ab" * 32}

@@ -36,19 +36,23 @@ def command(
         "layers": len(now.layers),
         "layer_bytes": now.layer_bytes,
         "metadata_files": now.metadata_files,
+        "scan_bytes": sum(store.size for store in now.scan_stores),
         "total_bytes": now.total_bytes,
         "oldest_use": min((layer.last_used for layer in now.layers), default=None),
     }
     if result is not None:
         doc["pruned"] = {"layers": result.removed_layers, "metadata_files": result.removed_metadata,
-                         "freed_bytes": result.freed_bytes, "busy_layers": result.kept_busy}
+                         "freed_bytes": result.freed_bytes, "busy_layers": result.kept_busy,
+                         "scan_entries": result.removed_scans}
     if as_json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     if result is not None:
         busy = f", {result.kept_busy} in use left alone" if result.kept_busy else ""
-        print(f"pruned {result.removed_layers} layers and {result.removed_metadata} configs/manifests, "
+        scans = f", {result.removed_scans} scan results" if result.removed_scans else ""
+        print(f"pruned {result.removed_layers} layers, {result.removed_metadata} configs/manifests{scans}, "
               f"freed {human_bytes(result.freed_bytes)}{busy}")
     print(f"{now.root}: {len(now.layers)} layers, {human_bytes(now.layer_bytes)}; "
-          f"{now.metadata_files} configs/manifests; total {human_bytes(now.total_bytes)}")
+          f"{now.metadata_files} configs/manifests; scan results {human_bytes(doc['scan_bytes'])}; "
+          f"total {human_bytes(now.total_bytes)}")
