@@ -2,7 +2,8 @@
 
 Follows `/bin/sh -c "…"` (shell form), `env`, init shims (tini, dumb-init), PATH lookup from the image's Env,
 console-script shebangs (`#!/usr/local/bin/python3.12`, `#!/usr/bin/env python3`) and shell wrapper scripts
-that end in `exec …`. Only reads files; never runs them.
+(`sh /run.sh` or a `#!/bin/sh` entrypoint) that end in `exec …` or in a plain command. Only reads files; never
+runs them.
 """
 
 from __future__ import annotations
@@ -172,14 +173,64 @@ def _wrapper_env(text: str, env: dict[str, str]) -> None:
                 env[key] = shell_vars[key]
 
 
-def _wrapper_exec_line(text: str) -> str | None:
-    """The last `exec …` line of a shell wrapper script."""
-    found = None
+_OPENS = {"if", "case", "for", "while", "until", "select"}
+_CLOSES = {"fi", "esac", "done"}
+_STATE_ONLY = {"set", "export", "echo", "printf", "true", ":", "umask", "cd", "trap", "shift", "unset", "readonly",
+               "local", "ulimit", "return", "wait"}
+
+
+def _wrapper_command(text: str) -> tuple[str | None, list[str]]:
+    """(the command a shell wrapper script ends up running, the top-level commands it runs before that).
+
+    The command is the last `exec …` line; failing that, the script's last top-level command when it is a plain
+    one (`python3 -m app`, run as a child of the shell). None when the script ends in control flow (`fi`,
+    `done`, `}`) or has no command: which program runs then depends on run-time tests."""
+    commands: list[str] = []
+    depth = 0
+    last_exec = None
+    ended_in_flow = False
+    for raw in _logical_lines(text):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("exec "):
+            last_exec = (line[5:], len(commands))
+        first = line.split(None, 1)[0].rstrip(";")
+        if first in _OPENS or line.endswith("{") or re.match(r"^[A-Za-z_][A-Za-z0-9_]*\s*\(\)", line):
+            depth += 1
+            ended_in_flow = True
+            continue
+        if first in _CLOSES or first == "}":
+            depth = max(0, depth - 1)
+            ended_in_flow = True
+            continue
+        if depth or raw[:1].isspace():
+            continue
+        ended_in_flow = False
+        if first in _STATE_ONLY or _ASSIGNMENT.match(first) and " " not in line:
+            continue
+        commands.append(line)
+    if last_exec is not None:
+        line, before = last_exec
+        return line, commands[:before]
+    if ended_in_flow or not commands:
+        return None, []
+    return commands[-1], commands[:-1]
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Lines with backslash continuations joined."""
+    out: list[str] = []
+    pending = ""
     for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("exec "):
-            found = stripped[5:]
-    return found
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        out.append(pending + line)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 class EntrypointResolver:
@@ -212,6 +263,12 @@ class EntrypointResolver:
                 raise UnsupportedEntrypoint("the entrypoint resolves to an empty command")
             prog = argv[0]
             name = posixpath.basename(prog)
+            if name in SHELLS and len(argv) > 1 and not argv[1].startswith("-"):  # `sh /run.sh ARGS`
+                script = self.which(argv[1]) if "/" in argv[1] else posixpath.join(self.workdir, argv[1])
+                if script is None or not self.gb.is_file(script):
+                    raise UnsupportedEntrypoint(f"{prog} runs {argv[1]!r}, which is not in the image")
+                argv = self._follow_wrapper(script, self.which(prog), argv[2:], hops, skipped)
+                continue
             if name in SHELLS and "-c" in argv[1:3]:
                 idx = argv.index("-c")
                 path = self.which(prog)
@@ -259,20 +316,7 @@ class EntrypointResolver:
                 interp, _, optarg = shebang.partition(" ")
                 optarg = optarg.strip()
                 if posixpath.basename(interp) in SHELLS:
-                    text = self.gb.fs.read_bytes(path).decode("utf-8", "replace")
-                    line = _wrapper_exec_line(text)
-                    if line is None:
-                        raise UnsupportedEntrypoint(f"shell wrapper {path} has no final `exec` line to follow")
-                    hops.append((path, "wrapper-script"))
-                    shell = self.which(interp)
-                    if shell:  # the script runs under it in the converted image too
-                        hops.append((shell, "wrapper-shell"))
-                    _wrapper_env(text, self.env)
-                    positional = argv[1:]
-                    line = line.replace('"$@"', " ".join(shlex.quote(a) for a in positional)).replace("$@", " ".join(shlex.quote(a) for a in positional))
-                    argv, cd = _shell_to_argv(line, self.env)
-                    if cd:
-                        self.workdir = cd
+                    argv = self._follow_wrapper(path, self.which(interp), argv[1:], hops, skipped)
                     continue
                 hops.append((path, "shebang-script"))
                 if posixpath.basename(interp) == "env" and optarg:
@@ -285,6 +329,29 @@ class EntrypointResolver:
                 continue
             raise UnsupportedEntrypoint(f"entrypoint {path} is neither an ELF program nor a script with #!")
         raise UnsupportedEntrypoint("entrypoint indirections do not end (more than 16 hops)")
+
+    def _follow_wrapper(self, path: str, shell: str | None, positional: list[str], hops: list[tuple[str, str]],
+                        skipped: list[str]) -> list[str]:
+        """The argv a shell wrapper script runs for the app, its exports applied; its earlier commands go to
+        `skipped`, as a `sh -c` chain's do."""
+        text = self.gb.fs.read_bytes(path).decode("utf-8", "replace")
+        line, before = _wrapper_command(text)
+        if line is None:
+            raise UnsupportedEntrypoint(f"shell wrapper {path} ends in shell control flow, not a command to follow "
+                                        "(end it with `exec python …`)")
+        hops.append((path, "wrapper-script"))
+        if shell:  # the script runs under it in the converted image too
+            hops.append((shell, "wrapper-shell"))
+        _wrapper_env(text, self.env)
+        quoted = " ".join(shlex.quote(a) for a in positional)
+        for command in before:
+            sub, _ = _shell_to_argv(command.replace('"$@"', quoted).replace("$@", quoted), dict(self.env), skipped)
+            if sub:
+                skipped.append(" ".join(shlex.quote(w) for w in sub))
+        argv, cd = _shell_to_argv(line.replace('"$@"', quoted).replace("$@", quoted), self.env)
+        if cd:
+            self.workdir = cd
+        return argv
 
     def _head(self, path: str) -> bytes:
         with self.gb.fs.open(path) as fh:

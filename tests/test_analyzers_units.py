@@ -913,3 +913,36 @@ def test_library_functions_imports_of_other_packages_are_listed_and_plugins_hang
     assert frames.kind == "lazy"
     assert frames.imported_at == f"{site}/progress/__init__.py:2" and frames.exclude == f"{site}/frames/**"
     assert frames.bytes >= 12000  # frames.core, and the plugin plots' group brings with what it imports
+
+
+def test_a_wrapper_without_exec_runs_its_last_command_and_keeps_the_earlier_ones(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {
+        "/usr/bin/python3": elf_bytes, "/usr/bin/dash": elf_bytes, "/bin": ("->", "usr/bin"),
+        "/usr/bin/sh": ("->", "dash"), "/usr/bin/mkdir": elf_bytes,
+        "/run.sh": ('#!/bin/sh\nset -e\n# prepare\nexport MODE=prod\nmkdir -p /data\n'
+                    'if [ -n "$DEBUG" ]; then\n    python3 -m debugger\nfi\n'
+                    'python3 -m migrate \\\n    --to head\npython3 -m app "$@"\n'),
+    })
+    got = _resolver(fs, ["sh", "/run.sh", "serve"]).resolve()
+    assert got.python.module == "app" and got.python.args == ("serve",)
+    assert got.env["MODE"] == "prod"
+    assert got.skipped == ("mkdir -p /data", "python3 -m migrate --to head")  # not what runs inside the `if`
+    assert ("/run.sh", "wrapper-script") in got.hops and ("/usr/bin/sh", "wrapper-shell") in got.hops
+    # A relative script is looked up in the workdir, as the shell does.
+    fs2 = _tree(tmp_path / "rel", {"/usr/bin/python3": elf_bytes, "/usr/bin/sh": elf_bytes,
+                                   "/srv/start.sh": "#!/bin/sh\npython3 -m app\n"})
+    got = _resolver(fs2, ["sh", "start.sh"], workdir="/srv").resolve()
+    assert got.python.module == "app" and ("/srv/start.sh", "wrapper-script") in got.hops
+
+
+def test_a_wrapper_ending_in_control_flow_is_one_clear_refusal(tmp_path, elf_bytes):
+    fs = _tree(tmp_path, {"/usr/bin/python3": elf_bytes, "/usr/bin/sh": elf_bytes,
+                          "/run.sh": '#!/bin/sh\nif [ "$1" = web ]; then\n  exec python3 -m web\nelse\n'
+                                     '  python3 -m worker\nfi\n',
+                          "/loop.sh": "#!/bin/sh\nwhile true; do\n  python3 -m job\n  sleep 60\ndone\n"})
+    got = _resolver(fs, ["sh", "/run.sh"]).resolve()
+    assert got.python.module == "web"  # an `exec` line is followed wherever it is, as before
+    with pytest.raises(UnsupportedEntrypoint, match="ends in shell control flow"):
+        _resolver(fs, ["sh", "/loop.sh"]).resolve()
+    with pytest.raises(UnsupportedEntrypoint, match="not in the image"):
+        _resolver(fs, ["sh", "/missing.sh"]).resolve()
