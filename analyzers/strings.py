@@ -34,7 +34,14 @@ NATIVE_NAME = re.compile(rb"(?<![\x20-\x7e])([A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-
 # A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
 WORD_LITERAL = re.compile(r"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
 NATIVE_SECTIONS = (".rodata", ".data", ".data.rel.ro")
-NATIVE_FORMAT = 2  # part of the cache key: bump when elf_string_names changes
+# Rust (pyo3) lays its string literals end to end with no NUL between them: a module name it imports is then a
+# piece of a longer run ("…openssl.ed25519cryptography.hazmat.primitives.hashes…"), and a run may even be NUL
+# bounded like a C string. Every such run is kept too, marked with PACKED, and split later against the module
+# names the image really has.
+PACKED_RUN = re.compile(rb"[a-z_][a-z0-9_]{1,}\.[A-Za-z0-9_.]{2,}")
+PACKED = "~"
+MAX_PACKED_RUN = 400
+NATIVE_FORMAT = 3  # part of the cache key: bump when elf_string_names changes
 NEVER_BY_STRING = frozenset({"this", "antigravity", "__main__", "__phello__"}) | startup.DEV_ONLY
 # Looked up by a compiler's runtime only when asked (Cython's `_is_coroutine` check reads asyncio.coroutines once
 # asyncio is in use, i.e. already imported by the app): not a reason to keep a 2 MB package.
@@ -82,7 +89,34 @@ def elf_string_names(data) -> list[str] | None:
             text = raw.decode("ascii")
             if ("." in text or (bare and len(text) > 1)) and _is_name(text):
                 names.add(text)
+        if bare:
+            names.update(PACKED + run.decode("ascii") for run in set(PACKED_RUN.findall(chunk))
+                         if len(run) <= MAX_PACKED_RUN)
     return sorted(names)
+
+
+def packed_modules(keeper: Keeper, top: str, run: str) -> list[str]:
+    """Modules of package `top` that a run of packed literals names: from each `top.` in it, the deepest module
+    reached by taking, at each step, the longest piece of the text that is a submodule of the image. A piece
+    shorter than its dotted part ends the walk: the rest of the text is the next literal."""
+    found = []
+    at = run.find(top + ".")
+    while at >= 0:
+        current, pos = top, at + len(top) + 1
+        while pos < len(run):
+            part = run[pos:].split(".", 1)[0]
+            step = next((n for n in range(len(part), 0, -1)
+                         if part[:n].isidentifier() and keeper.find(f"{current}.{part[:n]}") is not None), 0)
+            if not step:
+                break
+            current, pos = f"{current}.{part[:step]}", pos + step
+            if step < len(part) or pos >= len(run):
+                break
+            pos += 1  # the dot
+        if current != top:
+            found.append(current)
+        at = run.find(top + ".", at + 1)
+    return found
 
 
 def keep_native_names(keeper: Keeper, module: str, origin: str, names: Iterable[str], depth: int = 0,
@@ -93,7 +127,14 @@ def keep_native_names(keeper: Keeper, module: str, origin: str, names: Iterable[
     A stdlib extension (`stdlib` tells stdlib specs) keeps only exact names of stdlib modules, one level lazier:
     `_datetime` imports `_strptime` when strptime is called; its `socket.socket`-like strings are type names."""
     src, package = f"module:{module}", module if is_package else module.rpartition(".")[0]
+    top = module.split(".")[0]
     for text in names:
+        if text.startswith(PACKED):
+            if stdlib is None:
+                for found in packed_modules(keeper, top, text[len(PACKED):]):
+                    if found not in (module, package):
+                        keeper.keep_module(found, src, "named-in-native-code", origin, optional=True, depth=depth)
+            continue
         if text.split(".")[0] in NEVER_BY_STRING or text == module or text in RUNTIME_LOOKUPS or \
                 "__init__" in text.split("."):
             continue

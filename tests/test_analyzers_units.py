@@ -716,6 +716,26 @@ def test_extension_string_tables_name_modules_imported_from_native_code(tmp_path
     assert [str(f.location) for f in unreadable] == [f"{site}/fmt/broken{EXT}"]
 
 
+def test_packed_literals_of_a_rust_extension_are_split_against_the_package_modules(tmp_path, elf_bytes):
+    """pyo3 lays string literals end to end with no NUL between them: the module names its own package imports
+    from Rust are pieces of longer runs, found by walking the image's real submodules from each `top.`."""
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import fmt\n",
+        f"{site}/fmt/__init__.py": "from fmt import _native\n",
+        f"{site}/fmt/_native{EXT}": _extension("Errorfmt.codecsfmt.deep.leafSerializerfmt.nowhere.x",
+                                               "lib.rsother.thingfmt", "fmt.codecs2fmt.deep"),
+        f"{site}/fmt/codecs.py": "", f"{site}/fmt/deep/__init__.py": "", f"{site}/fmt/deep/leaf.py": "",
+        f"{site}/fmt/deep/other.py": "", f"{site}/fmt/unused.py": "", f"{site}/fmt/codecs2.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = {n[len("module:"):] for n in closure.graph if n.startswith("module:")}
+    assert {"fmt.codecs", "fmt.deep", "fmt.deep.leaf", "fmt.codecs2"} <= kept  # the last run is NUL-bounded
+    assert not {"fmt.unused", "fmt.deep.other"} & kept
+    edge = closure.graph.edges["module:fmt._native", "module:fmt.deep.leaf"]
+    assert edge["reason"] == "named-in-native-code"
+
+
 def test_library_plugin_tables_and_import_calls_outside_the_stdlib(tmp_path, elf_bytes):
     """Library code: a table of its own modules imported through a helper (named-by-string, file:line), a
     stdlib module copied through an aliased find_spec, exact names over a literal loop, resolve_name; a name

@@ -13,7 +13,8 @@ from elftools.elf.elffile import ELFFile
 
 from faktory.analyzers.elf import parse_elf
 from faktory.analyzers.elfread import ElfView, open_view
-from faktory.analyzers.strings import NATIVE_NAME, NATIVE_SECTIONS, _is_name, elf_string_names
+from faktory.analyzers.strings import (MAX_PACKED_RUN, NATIVE_NAME, NATIVE_SECTIONS, PACKED, PACKED_RUN, _is_name,
+                                      elf_string_names)
 
 HOST_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/bin", "/usr/sbin", "/usr/lib/python3/dist-packages")
 
@@ -64,6 +65,9 @@ def reference_names(data: bytes):
             text = m.group(1).decode("ascii")
             if ("." in text or (bare and len(text) > 1)) and _is_name(text):
                 names.add(text)
+        if bare:  # runs of packed literals (Rust), marked
+            names.update(PACKED + m.group().decode("ascii") for m in PACKED_RUN.finditer(chunk)
+                         if len(m.group()) <= MAX_PACKED_RUN)
     return sorted(names)
 
 
