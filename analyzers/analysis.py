@@ -19,6 +19,8 @@ arguments, root, Env and argument paths -> drain -> plugins -> hints -> system f
 
 from __future__ import annotations
 
+import dataclasses
+
 import posixpath
 import shlex
 from collections import deque
@@ -263,6 +265,8 @@ class Analysis:
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = build_launch(self.interp.path, ep.env, ep.workdir, cmd, script)
+        if ep.skipped and all(text in self.chain_analysed for text in ep.skipped):
+            launch = dataclasses.replace(launch, shell_argv=tuple(cfg.argv))
         closure = Closure(
             image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
             sys_path=tuple(sp.entries), observation=observation, site_dirs=tuple(sp.site_dirs),

@@ -80,9 +80,11 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
         out.append(Finding(kind, FACT_MESSAGES.get(kind, kind).format(detail=f"{module}, as it serves; {source}"),
                            WARNING))
     for command in analysis.shell_skipped:
+        vms = ("oci and microvm run it; a unikernel target starts the app alone" if closure.launch.shell_argv
+               else "a VM target starts the app alone")
         what = "its needs are kept" if command in analysis.chain_analysed else "only the app's command is analysed"
-        out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: {what}, "
-                                          "and a VM target starts the app alone", WARNING))
+        out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: {what}; "
+                                          f"{vms}", WARNING))
     if analysis.app.unresolved_main:
         out.append(Finding("unresolved-entrypoint", analysis.app.unresolved_main, WARNING, closure.launch.workdir))
     if any(f in closure.launch.flags for f in ("-E", "-I")):

@@ -90,6 +90,10 @@ class Launch:
     script: str | None = None  # the main script in the image, if any
     module: str | None = None  # `-m module`, if any
     flags: tuple[str, ...] = ()  # interpreter flags found (-I, -E, -S, -u, ...)
+    # The image's own Entrypoint + Cmd when its shell runs other commands before the app (a `sh -c` chain, a
+    # wrapper script) and all of them were followed and kept: a target with a real kernel and the shell (a Linux
+    # microVM) runs this, as the container does; a unikernel starts `argv` alone.
+    shell_argv: tuple[str, ...] = ()
 
 
 @dataclass

@@ -22,7 +22,11 @@ def launch_env(image: Image, closure: Closure) -> dict[str, str]:
     return env
 
 
-def launch_spec(image: Image, closure: Closure) -> LaunchSpec:
+def launch_spec(image: Image, closure: Closure, shell: bool = False) -> LaunchSpec:
+    """`shell`: a target that can run the image's shell runs its Entrypoint + Cmd when the analysis kept what the
+    shell runs before the app (Launch.shell_argv), from the image's WorkingDir, as the container does."""
+    if shell and closure.launch.shell_argv:
+        return LaunchSpec(tuple(closure.launch.shell_argv), launch_env(image, closure), image.config.working_dir or "/")
     workdir = closure.launch.workdir or image.config.working_dir or "/"
     return LaunchSpec(tuple(closure.launch.argv), launch_env(image, closure), workdir)
 

@@ -40,7 +40,7 @@ class MicrovmEmitter:
         if not kernel.is_file():
             raise FaktoryError(f"kernel {kernel} not found")
         rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)
-        launch = launch_spec(image, closure)
+        launch = launch_spec(image, closure, shell=True)  # a Linux VM runs the image's shell, like the container
         with open(outdir / INITRD, "wb") as out:
             if options.compact:  # Linux unpacks a gzip'd archive followed by a plain one (the init overlay)
                 with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as gz:

@@ -122,6 +122,17 @@ def test_the_commands_of_a_shell_chain_keep_what_they_need(tmp_path, elf_bytes):
     assert {"/bin/mkdir", "/app/seed.py", "/usr/local/bin/migrate"} <= set(closure.paths())
     chain = [f.message for f in closure.findings if f.kind == "shell-chain"]
     assert len(chain) == 3 and all("its needs are kept" in m for m in chain)
+    # Every command was followed: a Linux VM runs the image's own command line, as the container does.
+    assert closure.launch.shell_argv == cmd and all("oci and microvm run it" in m for m in chain)
+
+
+def test_a_chain_with_a_command_not_followed_starts_the_app_alone(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{"/app/main.py": "", "/app/seed.py": "", "/bin/sh": elf_bytes})
+    closure = _analyze_root(tmp_path / "root", files, ("/bin/sh", "-c", "python3 gone.py && exec python3 main.py"))
+    assert closure.launch.shell_argv == ()  # gone.py is not in the image: the analysis did not follow it
+    assert closure.launch.argv[-1] == "/app/main.py"
+    plain = _analyze_root(tmp_path / "plain", files, ("/bin/sh", "-c", "cd /app && exec python3 main.py"))
+    assert plain.launch.shell_argv == ()  # nothing runs before the app: the VM starts it directly
 
 
 def test_console_script_and_env_shebang(tmp_path, elf_bytes):

@@ -56,3 +56,24 @@ def test_convert_verify_runs_verify_right_after_emitting(fixture_images, tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "faktory verify" in proc.stdout and "pass" in proc.stdout and "FAIL" not in proc.stdout
     assert (tmp_path / "o" / "faktory.json").is_file()
+
+
+def test_a_wrapper_script_without_exec_behaves_the_same_in_oci_and_microvm(fixture_images, tmp_path):
+    """`CMD ["sh", "/run.sh"]`, a script that prints, makes a dir and then runs the app as its last command (no
+    `exec`): oci keeps the shell, and the microVM runs the image's own command line since every command of the
+    script was followed."""
+    tag = "faktory-test/wrapper-no-exec:latest"
+    script = "#!/bin/sh\nset -e\necho starting\nmkdir -p /tmp/work\ninvctl report\n"
+    build = tmp_path / "ctx"
+    build.mkdir()
+    (build / "run.sh").write_text(script)
+    (build / "Dockerfile").write_text(f"FROM {fixture_images['pkg-app'].tag}\nCOPY run.sh /run.sh\n"
+                                      'CMD ["sh", "/run.sh"]\n')
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=600)
+    try:
+        for target in ("oci", "microvm"):
+            proc = _verify(tag, "--to", target)
+            assert proc.returncode == 0, target + proc.stdout + proc.stderr
+            assert "starting" in proc.stdout and "FAIL" not in proc.stdout, target + proc.stdout
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
