@@ -16,7 +16,7 @@ from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, mnode
-from faktory.analyzers.imports import LDCONFIG, PACKAGE_TREE, CodeFact, ModuleScan, scan_source
+from faktory.analyzers.imports import LDCONFIG, PACKAGE_TREE, CodeFact, ModuleScan, absolute, scan_source
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
@@ -66,7 +66,7 @@ class Imports:
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
         self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
-                                           lambda module, spec: self.scan_of(module, spec=spec), absolute)
+                                           lambda module, spec: self.scan_of(module, spec=spec))
 
     def follow_main(self, scan: ModuleScan, where: str) -> None:
         self.follow(MAIN, None, scan, True, where)
@@ -279,17 +279,3 @@ class Imports:
         self._scans[name] = scan
         return scan
 
-
-def absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
-    """The absolute name of an import made in `name` (`from ..x import y` at level 2)."""
-    if level == 0:
-        return module
-    package = name if is_package else name.rpartition(".")[0]
-    parts = package.split(".") if package else []
-    if level - 1 > len(parts):
-        return None
-    parts = parts[: len(parts) - (level - 1)]
-    base = ".".join(parts)
-    if module:
-        base = f"{base}.{module}" if base else module
-    return base or None

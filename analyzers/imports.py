@@ -162,13 +162,29 @@ def _package_arg(call: ast.Call) -> ast.AST | None:
     return next((kw.value for kw in call.keywords if kw.arg == "package"), None)
 
 
+def absolute(name: str, is_package: bool, module: str, level: int) -> str | None:
+    """The absolute name of an import made in `name` (`from ..x import y` at level 2); with `module` "", the
+    package that many levels up (None when that is above the top)."""
+    if level == 0:
+        return module
+    package = name if is_package else name.rpartition(".")[0]
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts):
+        return None
+    parts = parts[: len(parts) - (level - 1)]
+    base = ".".join(parts)
+    if module:
+        base = f"{base}.{module}" if base else module
+    return base or None
+
+
 def _anchored(name: str, level: int, package: str) -> tuple[str, int]:
     """A relative name resolved against a literal package argument (`import_module("._tooltip",
-    package="textual.widgets")`), which need not be the calling module's package."""
-    parts = package.split(".")
-    if level - 1 >= len(parts) or not all(p.isidentifier() for p in parts):
+    package="textual.widgets")`), which need not be the calling module's package; unchanged when the level
+    climbs above it."""
+    base = absolute(package, True, "", level) if all(p.isidentifier() for p in package.split(".")) else None
+    if not base:
         return name, level
-    base = ".".join(parts[: len(parts) - (level - 1)])
     return (f"{base}.{name}" if name else base), 0
 
 

@@ -21,7 +21,7 @@ from faktory.analyzers.elfread import PT_LOAD, SHT_NOBITS, ElfFormatError, ElfVi
 
 from faktory.analyzers import startup
 from faktory.analyzers.finder import ModuleSpec
-from faktory.analyzers.imports import dotted_strings
+from faktory.analyzers.imports import absolute, dotted_strings
 from faktory.analyzers.keeper import Keeper
 
 # marshal's short ASCII strings (TYPE_SHORT_ASCII[_INTERNED], with or without FLAG_REF): length byte, then text
@@ -184,14 +184,12 @@ def _keep_relative_name(keeper: Keeper, module: str, text: str, src: str, detail
     if ":" in text:
         return
     spec = keeper.find(module)
-    package = module if spec is not None and spec.is_package else module.rpartition(".")[0]
     level = len(text) - len(text.lstrip("."))
-    parts = package.split(".") if package else []
-    if level > len(parts):
+    base = absolute(module, spec is not None and spec.is_package, "", level)
+    if not base:
         return
-    base = ".".join(parts[:len(parts) - level + 1])
-    name = f"{base}.{text[level:]}" if base else ""
-    if "." in name and keeper.find(name) is not None:
+    name = f"{base}.{text[level:]}"
+    if keeper.find(name) is not None:
         keeper.keep_named(name, src, "named-by-string", detail, depth)
 
 

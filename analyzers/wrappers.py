@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 from faktory.analyzers import startup
 from faktory.analyzers.finder import Finder, ModuleSpec
-from faktory.analyzers.imports import ModuleScan, Wrapper
+from faktory.analyzers.imports import ModuleScan, Wrapper, absolute
 from faktory.analyzers.keeper import Keeper
 
 REASON = "imported-by-wrapper"
@@ -24,10 +24,9 @@ REEXPORT_HOPS = 2  # `from .x import f` chains followed from the module a call n
 
 class WrapperCalls:
     def __init__(self, keeper: Keeper, finder: Finder, builtins, in_stdlib: Callable[[str], bool],
-                 scan_of: Callable[[str, ModuleSpec], ModuleScan | None],
-                 absolute: Callable[[str, bool, str, int], str | None]) -> None:
+                 scan_of: Callable[[str, ModuleSpec], ModuleScan | None]) -> None:
         self._k, self._finder, self._builtins, self._in_stdlib = keeper, finder, builtins, in_stdlib
-        self._scan_of, self._absolute = scan_of, absolute
+        self._scan_of = scan_of
         # module -> (function -> its wrappers, the module's scan, its spec)
         self._wrappers: dict[str, tuple[dict[str, list[Wrapper]], ModuleScan | None, ModuleSpec | None]] = {}
 
@@ -51,7 +50,7 @@ class WrapperCalls:
         level = len(callee) - len(callee.lstrip("."))
         module, _, function = callee[level:].rpartition(".")
         if level:
-            base = self._absolute(name, is_package, module, level)
+            base = absolute(name, is_package, module, level)
             if base:
                 yield base, function
         elif module:
@@ -65,7 +64,7 @@ class WrapperCalls:
             return own.get(function, [])
         for ref in scan.imports:
             if function in ref.names and not ref.lazy:
-                source = self._absolute(module, spec.is_package, ref.module, ref.level)
+                source = absolute(module, spec.is_package, ref.module, ref.level)
                 found = self._named(source, function, hops - 1) if source and source != module else []
                 if found:
                     return found
