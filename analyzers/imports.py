@@ -178,6 +178,15 @@ def absolute(name: str, is_package: bool, module: str, level: int) -> str | None
     return base or None
 
 
+def _anchor(call: ast.Call, own: ast.AST | None) -> tuple[str | None, bool]:
+    """An import call's literal `package` argument, and whether a relative name has a package to resolve
+    against at all: the caller's own (`own`, f"{__spec__.parent}.x"), a literal, `__package__` or `__name__`."""
+    anchor = _package_arg(call)
+    literal = _const_str(anchor)
+    return literal, own is not None or bool(literal) or (
+        isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+
+
 def _anchored(name: str, level: int, package: str) -> tuple[str, int]:
     """A relative name resolved against a literal package argument (`import_module("._tooltip",
     package="textual.widgets")`), which need not be the calling module's package; unchanged when the level
@@ -761,15 +770,13 @@ class _Walker:
                 if all(p.isidentifier() for p in ref[0].split(".")):
                     self.scan.imports.append(ImportRef(ref[0], 0, ref[1], node.lineno, True, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS and named:
-            anchor = _package_arg(node)
-            package = own is not None or _const_str(anchor) or (
-                isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            literal, package = _anchor(node, own)
             for text in named:
                 level = len(text) - len(text.lstrip("."))
                 if not all(p.isidentifier() for p in text[level:].split(".")) or (level and not package):
                     continue
-                module, level = _anchored(text[level:], level, _const_str(anchor)) if level and own is None and \
-                    _const_str(anchor) else (text[level:], level)
+                module, level = _anchored(text[level:], level, literal) if level and own is None and literal \
+                    else (text[level:], level)
                 self.scan.imports.append(ImportRef(module, level, (), node.lineno, True, self._lazy > 0))
         elif name in LISTING_CALLS and node.args and isinstance(node.args[0], ast.Attribute) and \
                 node.args[0].attr == "__path__" and _dotted(node.args[0].value):
@@ -777,15 +784,13 @@ class _Walker:
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
             prefix = _constant_prefix(target) or ""
-            anchor = _package_arg(node) if name in IMPORT_MODULE_CALLS else None
-            package = own is not None or _const_str(anchor) or (
-                isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
+            literal, package = _anchor(node, own) if name in IMPORT_MODULE_CALLS else (None, own is not None)
             level = len(prefix) - len(prefix.lstrip("."))
             parent = prefix[level:].rpartition(".")[0]
             if (parent or level) and all(p.isidentifier() for p in parent.split(".") if parent) and \
                     (level == 0 or package):
-                if level and own is None and _const_str(anchor):
-                    parent, level = _anchored(parent, level, _const_str(anchor))
+                if level and own is None and literal:
+                    parent, level = _anchored(parent, level, literal)
                 self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
             else:
                 self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno, self._functions > 0))
