@@ -16,7 +16,7 @@ from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, mnode
-from faktory.analyzers.imports import LDCONFIG, PACKAGE_TREE, CodeFact, ModuleScan, absolute, scan_source
+from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, absolute, scan_source
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
@@ -128,8 +128,6 @@ class Imports:
         if not stdlib and scan.calls:
             self._wrapper_calls.follow(name, is_package, node, scan, where, depth, library)
         for lib, lineno in scan.libraries:
-            if name == "ctypes.util" and lib == LDCONFIG:
-                continue  # its own test() calls find_library; importing ctypes runs no ldconfig (1 MB)
             nativecode.keep_ctypes_library(self._k, self._k.library_dirs(), node, lib, f"{where}:{lineno}")
         if not stdlib and where.startswith("/"):
             if library:

@@ -799,7 +799,9 @@ class _Walker:
             self.scan.imports.append(ImportRef(first, 0, (), node.lineno, True, self._lazy > 0))
         elif name and (name in CTYPES_LOADERS or name.endswith(("find_library", ".LoadLibrary"))
                        or name in ("ctypes.CDLL", "CDLL")):
-            if name in CTYPES_FIND or name.endswith("find_library"):
+            # ctypes.util's find_library, qualified or imported under any name: a bare `find_library()` not
+            # imported is the module's own def (ctypes/util.py's test() calls it), which need not ask ldconfig
+            if name in CTYPES_FIND or name.endswith(".find_library"):
                 self.scan.libraries.append((LDCONFIG, node.lineno))
             if first:
                 self.scan.libraries.append((first, node.lineno))

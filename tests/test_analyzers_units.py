@@ -261,6 +261,19 @@ def test_import_scan_semantics():
     assert scan.main_block_imports
 
 
+@pytest.mark.parametrize("source,asks_ldconfig", [
+    ("import ctypes.util\nctypes.util.find_library('uuid')\n", True),
+    ("from ctypes import util\nutil.find_library('uuid')\n", True),
+    ("from ctypes.util import find_library as fl\nfl('uuid')\n", True),
+    ("from ctypes.util import find_library\nfind_library('uuid')\n", True),
+    # ctypes/util.py itself: its test() calls the module's own find_library
+    ("import os\ndef find_library(name):\n    return None\ndef test():\n    print(find_library('m'))\n", False),
+])
+def test_only_ctypes_find_library_asks_ldconfig(source, asks_ldconfig):
+    libraries = {lib for lib, _ in scan_source(source.encode()).libraries}
+    assert ("/sbin/ldconfig" in libraries) is asks_ldconfig
+
+
 def test_unparsable_source_falls_back_to_line_scan():
     scan = scan_source(b"import alpha\nfrom beta.gamma import (delta,\n  eps)\ndef broken(:\n")
     assert not scan.parsed
