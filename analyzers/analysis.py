@@ -233,7 +233,7 @@ class Analysis:
         self.places = Places(interp.stdlib_dir, tuple(sp.site_dirs))
         self.app = AppFiles(self.keeper, gb.fs, self.places.is_own_code, f"cpython-{major}{minor}")
         self.imports = Imports(self.keeper, self.finder, self.builtins, self.places, self.dists, self.cache, self.app)
-        self.app.follow_code = self.imports.follow_main
+        self.app.follow_code, self.app.scan_file = self.imports.follow_main, self.imports.scan_file
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
@@ -389,8 +389,8 @@ class _Keeper:
     def library_dirs(self) -> list[str]:
         return [d for d, _how in self._a.native.search_dirs(None, "/")]
 
-    def content_key(self, path: str) -> str | None:
-        return content_key(self._a.image, path)
+    def content_key(self, path: str, data: bytes | None = None) -> str | None:
+        return content_key(self._a.image, path, data)
 
     def is_file(self, path: str) -> bool:
         return self._a.gb.is_file(path)

@@ -51,6 +51,8 @@ class AppFiles:
         self._scripts_followed, self._scripts_capped = 0, False
         # follows a scan's imports as the app's own (set once the import follower exists)
         self.follow_code: Callable[[ModuleScan, str], None] = lambda scan, where: None
+        # the scan of a file's source, (path, source) -> scan: the import follower's, through the scan cache
+        self.scan_file: Callable[[str, bytes], ModuleScan] = lambda path, source: scan_source(source)
 
     def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
                   missing: dict) -> str | None:
@@ -85,7 +87,7 @@ class AppFiles:
                 keep("runpy", ENTRY, "python ZIP")
                 keep("__main__", ENTRY, "python ZIP", path)  # sys.path[0] is the zip
                 return path
-            follow_main(scan_source(source), path)
+            follow_main(self.scan_file(real, source), path)
             return path
         return None
 
@@ -148,7 +150,7 @@ class AppFiles:
         the project it generates installs, so a missing one is no finding. A file that does not parse (a
         Jinja-templated one) is data only."""
         node = fnode(path)
-        for ref in scan_source(source).imports:
+        for ref in self.scan_file(path, source).imports:
             if ref.level or not ref.module:
                 continue  # a script run from a tree has no package to be relative to
             detail = f"{path}:{ref.lineno}"
@@ -198,7 +200,7 @@ class AppFiles:
             if self._k.is_file(path):
                 real = self._k.keep_path(path, ENTRY, "argument", arg)
                 if real and path.endswith(".py") and self._is_own_code(real) and real not in self._literal_scanned:
-                    self.follow_code(scan_source(self._k.read_bytes(real)), real)
+                    self.follow_code(self.scan_file(real, self._k.read_bytes(real)), real)
             elif self._k.is_dir(path) and self._is_app_dir(path):
                 self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
 

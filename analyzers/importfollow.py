@@ -52,7 +52,8 @@ class ImportKeeper(Keeper, Protocol):
     def is_kept(self, path: str) -> bool: ...
     def excluded_imports(self, name: str) -> set[str]: ...  # what the module's hooks exclude
     def library_dirs(self) -> list[str]: ...  # the loader's search dirs, for ctypes
-    def content_key(self, path: str) -> str | None: ...  # the cache key of a file's content
+    # the cache key of a file's content (of `data` when the image has no layer digests)
+    def content_key(self, path: str, data: bytes | None = None) -> str | None: ...
 
 
 class Imports:
@@ -152,7 +153,7 @@ class Imports:
             and not stdlib else None
         if stub is not None and self._k.keep_path(stub, node, "lazy-stub", where):
             try:
-                stub_scan = scan_source(self._k.read_bytes(stub))
+                stub_scan = self.scan_file(stub, self._k.read_bytes(stub))
             except OSError:
                 return
             self.follow(name, spec, ModuleScan(imports=stub_scan.imports), app, stub, depth)
@@ -263,17 +264,26 @@ class Imports:
         if scan is not None:
             return scan
         spec = spec or self._finder.find(name)
-        key = None
-        if spec is not None and spec.kind == "source" and spec.origin:
-            key = self._k.content_key(spec.origin)
-            scan = self._cache.get(key) if key else None
+        key = self._k.content_key(spec.origin) if spec is not None and spec.kind == "source" and spec.origin \
+            else None
+        scan = self._cached_scan(key, lambda: source if source is not None else
+                                 (self._finder.read_source(spec) if spec else None))
+        if scan is not None:
+            self._scans[name] = scan
+        return scan
+
+    def scan_file(self, path: str, source: bytes) -> ModuleScan:
+        """The scan of a file run by its path (a data script, a .py the command line names), cached as module
+        scans are; keyed by its bytes when the image has no layer digests."""
+        return self._cached_scan(self._k.content_key(path, source), lambda: source)
+
+    def _cached_scan(self, key: str | None, read: Callable[[], bytes | None]) -> ModuleScan | None:
+        scan = self._cache.get(key) if key else None
         if scan is None:
-            source = source if source is not None else (self._finder.read_source(spec) if spec else None)
+            source = read()
             if source is None:
                 return None
             scan = scan_source(source)
             if key:
                 self._cache.put(key, scan)
-        self._scans[name] = scan
         return scan
-

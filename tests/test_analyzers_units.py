@@ -689,6 +689,34 @@ def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_by
     assert not {"/app/.git/config", "/app/.gitignore", "/app/.venv/lib/x.py"} & paths
 
 
+def test_data_scripts_and_tool_arguments_are_scanned_through_the_scan_cache(tmp_path, elf_bytes, monkeypatch):
+    """A .py of the app's dir run by its path (Alembic's env.py) and one the command line names are scanned
+    once per content: the first analysis stores their scans, the second reads them from the cache."""
+    import hashlib
+
+    from faktory.analyzers.scancache import SCAN_FORMAT, ScanCache
+
+    monkeypatch.setenv("FAKTORY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("FAKTORY_NO_SCAN_CACHE", raising=False)
+    script, job = "import seen_by_script\n", "import seen_by_job\n"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "print('hi')\n", "/app/migrations/env.py": script, "/srv/jobs/job.py": job,
+        **{f"{STDLIB}/site-packages/{m}.py": "" for m in ("seen_by_script", "seen_by_job", "from_cache_a",
+                                                            "from_cache_b")}})
+    root, cmd = tmp_path / "root", ("python3", "/app/main.py", "/srv/jobs/job.py")
+    first = _analyze_root(root, files, cmd).graph
+    assert {"module:seen_by_script", "module:seen_by_job"} <= set(first)
+    cache = ScanCache(tmp_path / "cache" / "v1" / f"scans-{SCAN_FORMAT}.sqlite")
+    keys = ["sha256:" + hashlib.sha256(text.encode()).hexdigest() for text in (script, job)]
+    assert all(cache.get(key) is not None for key in keys)  # stored by the first analysis
+    for key, planted in zip(keys, ("from_cache_a", "from_cache_b")):
+        cache.put(key, scan_source(f"import {planted}\n".encode()))
+    cache.flush()
+    second = _analyze_root(tmp_path / "again", files, cmd).graph
+    assert {"module:from_cache_a", "module:from_cache_b"} <= set(second)
+    assert not {"module:seen_by_script", "module:seen_by_job"} & set(second)
+
+
 # --- names no import statement states ------------------------------------------------------------------
 
 DYNLOAD = Path("/root/.pyenv/versions/3.12.1/lib/python3.12/lib-dynload")
