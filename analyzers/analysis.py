@@ -232,7 +232,8 @@ class Analysis:
         self.builtins = builtin_modules(gb, interp)
         self.places = Places(interp.stdlib_dir, tuple(sp.site_dirs))
         self.app = AppFiles(self.keeper, gb.fs, self.places.is_own_code, f"cpython-{major}{minor}")
-        self.imports = Imports(self.keeper, self.finder, self.builtins, self.places, self.dists, self.cache, self.app)
+        self.imports = Imports(self.keeper, gb.fs, self.finder, self.builtins, self.places, self.dists, self.cache,
+                               self.app)
         self.app.follow_code, self.app.scan_file = self.imports.follow_main, self.imports.scan_file
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,

@@ -16,23 +16,37 @@ ROOTS = frozenset({"/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "
                    "/var", "/var/lib", "/opt", "/srv", "/root", "/home", "/tmp", "/run", "/proc", "/sys", "/dev"})
 
 
-def small_dir_files(fs, path: str) -> list[str] | None:
-    """The regular files under `path` (symlinks resolved by the caller), None when it is too big to keep whole."""
+def dir_files(fs, path: str, max_bytes: int | None = MAX_BYTES, follow_links: bool = False) -> list[str] | None:
+    """Everything but directories under `path` (symlinks resolved by the caller), None when it is a system
+    root or too big to keep whole: over MAX_FILES files, or over `max_bytes` (None: any size).
+    `follow_links`: a symlink to a directory is walked into, else it counts as a file."""
     if path in ROOTS:
         return None
-    files, size = [], 0
-    for entry in fs.walk(path):
-        if entry.kind == DIR:
-            continue
-        files.append(entry.path)
-        size += entry.size or 0
-        if len(files) > MAX_FILES or size > MAX_BYTES:
-            return None
+    files, size, todo = [], 0, [path]
+    while todo:
+        here = todo.pop()
+        try:
+            names = sorted(fs.listdir(here))
+        except (OSError, KeyError, ValueError):
+            names = []
+        for name in names:
+            child = f"{here}/{name}"
+            try:
+                entry = fs.stat(child) if follow_links else fs.entry(child)
+            except Exception:  # a symlink loop: names nothing to walk into
+                entry = None
+            if entry is not None and entry.kind == DIR:
+                todo.append(child)
+                continue
+            files.append(child)
+            size += (entry.size if entry is not None else 0) or 0
+            if len(files) > MAX_FILES or (max_bytes is not None and size > max_bytes):
+                return None
     return files
 
 
 def keep_small_dir(keeper: Keeper, fs, path: str, src: str, reason: str) -> None:
-    files = small_dir_files(fs, path)
+    files = dir_files(fs, path)
     for file in files or ():
         keeper.keep_path(file, src, reason, path)
 
@@ -43,20 +57,15 @@ SYSTEM_LEAVES = frozenset({"cache", "log", "tmp", "run", "spool", "mail", "inclu
                            "share", "lib", "lib64", "bin", "sbin", "local", "info", "games", "src", "lock"})
 
 
-def keep_named_data_dir(keeper: Keeper, path: str, src: str, where: str) -> None:
-    """A data directory a library's code names (`/usr/share/nltk_data`): its files when there are few, else a
-    finding, since which of them the program reads depends on its input."""
+def keep_named_data_dir(keeper: Keeper, fs, path: str, src: str, where: str) -> None:
+    """A data directory a library's code names (`/usr/share/nltk_data`, maybe a link): its files when there are
+    few, whatever their size, else a finding, since which of them the program reads depends on its input."""
     if path in ROOTS or path.rsplit("/", 1)[-1] in SYSTEM_LEAVES:
         return
-    files, todo = [], [path]
-    while todo:
-        here = todo.pop()
-        for name in sorted(keeper.listdir(here)):
-            child = f"{here}/{name}"
-            (todo if keeper.is_dir(child) else files).append(child)
-        if len(files) > MAX_FILES:
-            keeper.finding(Finding("data-dir-not-kept", f"{path} is named as a data directory but has over "
-                                   f"{MAX_FILES} files: --include what the app reads there", WARNING, where))
-            return
+    files = dir_files(fs, path, max_bytes=None, follow_links=True)
+    if files is None:
+        keeper.finding(Finding("data-dir-not-kept", f"{path} is named as a data directory but has over "
+                               f"{MAX_FILES} files: --include what the app reads there", WARNING, where))
+        return
     for file in files:
         keeper.keep_path(file, src, "named-data-dir", where)

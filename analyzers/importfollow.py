@@ -57,9 +57,9 @@ class ImportKeeper(Keeper, Protocol):
 
 
 class Imports:
-    def __init__(self, keeper: ImportKeeper, finder: Finder, builtins, places: Places, dists: DistIndex,
+    def __init__(self, keeper: ImportKeeper, fs, finder: Finder, builtins, places: Places, dists: DistIndex,
                  cache: ScanCache, app: AppFiles) -> None:
-        self._k, self._finder, self._builtins, self._places = keeper, finder, builtins, places
+        self._k, self._fs, self._finder, self._builtins, self._places = keeper, fs, finder, builtins, places
         self._dists, self._cache, self._app = dists, cache, app
         self.facts: list[tuple[str, CodeFact]] = []  # (file, fact)
         # quoted dotted names in kept libraries (entry point groups among them) -> the first module naming each
@@ -174,7 +174,7 @@ class Imports:
         codecnames.keep_codecs(self._k, node, facts.codecs, origin, depth)
         for directory in facts.data_dirs:  # a search root a library names: kept when small, else said
             if self._k.is_dir(directory):
-                envdirs.keep_named_data_dir(self._k, directory, node, origin)
+                envdirs.keep_named_data_dir(self._k, self._fs, directory, node, origin)
         for directory in facts.sys_path_dirs:
             if self._finder.add_entry(directory):
                 self._k.keep_path(directory, node, "sys-path-entry", origin)

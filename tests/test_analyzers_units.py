@@ -717,6 +717,19 @@ def test_data_scripts_and_tool_arguments_are_scanned_through_the_scan_cache(tmp_
     assert not {"module:seen_by_script", "module:seen_by_job"} & set(second)
 
 
+def test_dir_files_of_an_env_dir_and_of_a_named_data_dir(tmp_path):
+    """An Env dir is kept under a byte limit, a symlinked dir in it counting as one file; a data dir a library
+    names has no byte limit and its symlinked dirs are walked into."""
+    from faktory.analyzers.envdirs import dir_files
+
+    fs = _tree(tmp_path, {"/data/a.txt": "hello", "/data/sub/b.txt": "b", "/data/link": ("->", "/elsewhere"),
+                          "/elsewhere/c.txt": "c"})
+    assert sorted(dir_files(fs, "/data")) == ["/data/a.txt", "/data/link", "/data/sub/b.txt"]
+    assert sorted(dir_files(fs, "/data", max_bytes=None, follow_links=True)) == [
+        "/data/a.txt", "/data/link/c.txt", "/data/sub/b.txt"]
+    assert dir_files(fs, "/data", max_bytes=3) is None and dir_files(fs, "/usr") is None
+
+
 # --- names no import statement states ------------------------------------------------------------------
 
 DYNLOAD = Path("/root/.pyenv/versions/3.12.1/lib/python3.12/lib-dynload")
