@@ -4,10 +4,10 @@ Collects import statements (top level, in functions, in try/except — marked op
 handler guards them; `if TYPE_CHECKING:` bodies skipped), names given to the import machinery
 (`import_module`, `__import__`, `find_spec`, `pkgutil.resolve_name`, `importlib.resources`; aliases resolved;
 a name built over a literal loop or table expanded; a name that cannot be determined is recorded as
-`computed`), import wrappers (a function whose parameter reaches those calls) and calls passing module-like
-literals (matched to wrappers by analyzers/wrappers.py), quoted dotted names with their lines, constant library
-names given to ctypes, and calls that are facts for findings (subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax)
-falls back to a line scanner for imports, and the error is a `syntax-error` fact.
+`computed`), import wrappers and calls passing module-like literals (read by analyzers/wrapperscan.py),
+quoted dotted names with their lines, constant library names given to ctypes, and calls that are facts for
+findings (subprocess, fork, threads, writes). Source that the host's parser rejects (newer syntax) falls back to
+a line scanner for imports, and the error is a `syntax-error` fact.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import ast
 import bisect
 import re
 from dataclasses import dataclass, field
+
+from faktory.analyzers.astexpr import const_str, dotted, string_parts
+from faktory.analyzers.wrapperscan import (Call, FunctionScope, Wrapper, forwarding_wrappers, literal_calls,
+                                           resolve_calls)
 
 IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"}
 SUBPROCESS_CALLS = {"os.system", "os.popen", "os.execv", "os.execve", "os.execl", "os.execle", "os.execlp",
@@ -61,16 +65,6 @@ class CodeFact:
     lineno: int
 
 
-@dataclass(frozen=True)
-class Wrapper:
-    """A function that imports what its caller names: `def load(name): return import_module(f"pkg.{name}")`."""
-    function: str  # a module-level function's name
-    index: int  # its parameter's position
-    param: str  # and name (a call may pass it by keyword)
-    template: str  # the imported name with "{}" for the argument: "{}", "pkg.backends.{}"
-    lineno: int  # of the import call
-
-
 @dataclass
 class ModuleScan:
     imports: list[ImportRef] = field(default_factory=list)
@@ -87,27 +81,12 @@ class ModuleScan:
     wrappers: list[Wrapper] = field(default_factory=list)
     # calls with literal module-like arguments: (callee, argument, value, line, in a function); the callee is
     # "pkg.mod.func" (through an import), ".mod.func" (relative, one dot per level) or "=func" (this module's)
-    calls: list[tuple[str, int | str, str, int, bool]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
 
 
 def _callee_word(func: ast.AST) -> str | None:
     """The last name of a callee: `config.scan` -> "scan", `open` -> "open"."""
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-def _const_str(node: ast.AST | None) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 EXPAND_LIMIT = 64  # values one computed name may take before it counts as unknown
@@ -117,10 +96,10 @@ DOTTED_STRING = re.compile(r"""(["'])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(:[A-Za-z_
 
 def _literal_strings(node: ast.AST, allow_single: bool = True) -> tuple[str, ...] | None:
     """The strings of a literal tuple/list/set of str constants (or of one str constant)."""
-    if allow_single and _const_str(node) is not None:
-        return (_const_str(node),)
+    if allow_single and const_str(node) is not None:
+        return (const_str(node),)
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
-        values = tuple(_const_str(e) for e in node.elts)
+        values = tuple(const_str(e) for e in node.elts)
         if all(v is not None for v in values):
             return values
     return None
@@ -182,7 +161,7 @@ def _anchor(call: ast.Call, own: ast.AST | None) -> tuple[str | None, bool]:
     """An import call's literal `package` argument, and whether a relative name has a package to resolve
     against at all: the caller's own (`own`, f"{__spec__.parent}.x"), a literal, `__package__` or `__name__`."""
     anchor = _package_arg(call)
-    literal = _const_str(anchor)
+    literal = const_str(anchor)
     return literal, own is not None or bool(literal) or (
         isinstance(anchor, ast.Name) and anchor.id in ("__package__", "__name__"))
 
@@ -201,14 +180,14 @@ def _constant_prefix(node: ast.AST) -> str | None:
     """The constant start of a computed string: f"plugins.{name}", "plugins." + name, "plugins.%s" % name,
     "plugins.{}".format(name)."""
     if isinstance(node, ast.JoinedStr) and node.values:
-        return _const_str(node.values[0])
+        return const_str(node.values[0])
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return _const_str(node.left) or _constant_prefix(node.left)
+        return const_str(node.left) or _constant_prefix(node.left)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
-        text = _const_str(node.left)
+        text = const_str(node.left)
         return text.split("%", 1)[0] if text else None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
-        text = _const_str(node.func.value)
+        text = const_str(node.func.value)
         return text.split("{", 1)[0] if text else None
     return None
 
@@ -223,13 +202,13 @@ def _program_of(call: ast.Call) -> str | None:
         return None
     first = call.args[0]
     if isinstance(first, (ast.List, ast.Tuple)) and first.elts:
-        return _const_str(first.elts[0])
-    text = _const_str(first)
+        return const_str(first.elts[0])
+    text = const_str(first)
     if text is None:
         return None
     shell = any(kw.arg == "shell" and isinstance(kw.value, ast.Constant) and kw.value.value is True
                 for kw in call.keywords)
-    if shell or _dotted(call.func) in SHELL_STRING_CALLS or _dotted(call.func) in ("system", "popen"):
+    if shell or dotted(call.func) in SHELL_STRING_CALLS or dotted(call.func) in ("system", "popen"):
         words = text.split()
         return f"sh {words[0]}" if words else None
     return text if " " not in text else None
@@ -238,7 +217,7 @@ def _program_of(call: ast.Call) -> str | None:
 def _is_main_guard(test: ast.AST) -> bool:
     """`if __name__ == "__main__":`"""
     return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
-            and len(test.comparators) == 1 and _const_str(test.comparators[0]) == "__main__")
+            and len(test.comparators) == 1 and const_str(test.comparators[0]) == "__main__")
 
 
 LINUX = {"sys.platform": "linux", "os.name": "posix", "platform.system()": "Linux", "sys.implementation.name": "cpython"}
@@ -247,9 +226,9 @@ LINUX = {"sys.platform": "linux", "os.name": "posix", "platform.system()": "Linu
 def _static_text(node: ast.AST) -> str | None:
     """'sys.platform', 'os.name', 'platform.system()' for the expressions whose value on Linux is known."""
     if isinstance(node, ast.Call) and not node.args:
-        inner = _dotted(node.func)
+        inner = dotted(node.func)
         return f"{inner}()" if inner else None
-    return _dotted(node)
+    return dotted(node)
 
 
 def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
@@ -275,11 +254,11 @@ def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
         prefix = test.args[0]
         if subject is not None:
             if isinstance(prefix, ast.Tuple):
-                options = [_const_str(e) for e in prefix.elts]
+                options = [const_str(e) for e in prefix.elts]
                 if all(o is not None for o in options):
                     return any(subject.startswith(o) for o in options)
-            elif _const_str(prefix) is not None:
-                return subject.startswith(_const_str(prefix))
+            elif const_str(prefix) is not None:
+                return subject.startswith(const_str(prefix))
         return None
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         left, right = test.left, test.comparators[0]
@@ -289,11 +268,11 @@ def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
         if subject is None:
             return None
         op = test.ops[0]
-        if isinstance(op, (ast.Eq, ast.NotEq)) and _const_str(right) is not None:
-            equal = subject == _const_str(right)
+        if isinstance(op, (ast.Eq, ast.NotEq)) and const_str(right) is not None:
+            equal = subject == const_str(right)
             return equal if isinstance(op, ast.Eq) else not equal
         if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
-            options = [_const_str(e) for e in right.elts]
+            options = [const_str(e) for e in right.elts]
             if all(o is not None for o in options):
                 found = subject in options
                 return found if isinstance(op, ast.In) else not found
@@ -301,7 +280,7 @@ def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
 
 
 def _is_type_checking(test: ast.AST) -> bool:
-    name = _dotted(test)
+    name = dotted(test)
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
 
 
@@ -320,8 +299,6 @@ TEXT_CALLS = frozenset({
     "splitext", "glob", "rglob", "fnmatch", "match", "search", "sub", "compile", "open", "get", "add", "append",
     "Path", "exists", "isfile", "isdir", "print", "write",
 })
-MODULE_LIKE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_][\w.]*)?", re.ASCII)
-CALL_ARGS = 4  # positional arguments of a call looked at
 LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
 _FROM_INTERESTING = re.compile(
     r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
@@ -374,141 +351,6 @@ COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For
             ast.With, ast.AsyncWith, ast.Try) + tuple(getattr(ast, n) for n in ("TryStar", "Match") if hasattr(ast, n))
 
 
-def _string_parts(node: ast.AST) -> list[ast.AST] | None:
-    """The pieces a string expression joins: f"a.{x}", "a." + x, "a.%s" % x, "a.{}".format(x); None otherwise."""
-    if isinstance(node, ast.JoinedStr):
-        parts: list[ast.AST] = []
-        for value in node.values:
-            if isinstance(value, ast.FormattedValue):
-                if value.format_spec is not None or value.conversion not in (-1, 115):
-                    return None
-                parts.append(value.value)
-            else:
-                parts.append(value)
-        return parts
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        return [node.left, node.right]
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _const_str(node.left) is not None:
-        template = _const_str(node.left)
-        if template.count("%s") != 1 or template.count("%") != 1:
-            return None
-        arg = node.right.elts[0] if isinstance(node.right, ast.Tuple) and len(node.right.elts) == 1 else node.right
-        head, tail = template.split("%s")
-        return [ast.Constant(head), arg, ast.Constant(tail)]
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format" \
-            and _const_str(node.func.value) is not None and len(node.args) == 1 and not node.keywords:
-        template = _const_str(node.func.value)
-        if template.count("{}") != 1 or template.count("{") != 1:
-            return None
-        head, tail = template.split("{}")
-        return [ast.Constant(head), node.args[0], ast.Constant(tail)]
-    return None
-
-
-# str methods whose result, taken from a name, holds the module part of it ("pkg.mod.Attr".rsplit(".", 1))
-NAME_METHODS = frozenset({"rsplit", "split", "partition", "rpartition", "replace", "strip", "lstrip", "rstrip",
-                          "removeprefix", "removesuffix"})
-
-
-@dataclass
-class _Function:
-    """A module-level function: which of its names carry a parameter's value on to an import call."""
-    name: str
-    params: list[str]  # positional, in order
-    keywords: list[str]
-    derived: dict[str, tuple[str, str]] = field(default_factory=dict)  # local -> (parameter, template)
-    rebound: set[str] = field(default_factory=set)  # parameters given another value
-
-    @classmethod
-    def of(cls, node: ast.FunctionDef | ast.AsyncFunctionDef) -> _Function:
-        args = node.args
-        return cls(node.name, [a.arg for a in args.posonlyargs + args.args], [a.arg for a in args.kwonlyargs])
-
-    def template(self, node: ast.AST | None) -> tuple[str, str] | None:
-        """(parameter, template) when `node` is a parameter, or a string built around one (f"pkg.{name}")."""
-        if isinstance(node, ast.Name):
-            if node.id in self.derived:
-                return self.derived[node.id]
-            if node.id in self.rebound or node.id not in self.params + self.keywords:
-                return None
-            return node.id, "{}"
-        while isinstance(node, ast.Subscript):  # name.split(".")[0]
-            node = node.value
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in NAME_METHODS:
-            return self.template(node.func.value)  # the module is a prefix of the argument: kept as such
-        parts = _string_parts(node) if node is not None else None
-        if parts is None:
-            return None
-        found, out = None, ""
-        for part in parts:
-            text = _const_str(part)
-            if text is not None:
-                if "{" in text or "}" in text:
-                    return None
-                out += text
-                continue
-            inner = self.template(part)
-            if inner is None or found is not None:
-                return None
-            found, out = inner[0], out + inner[1]
-        return (found, out) if found else None
-
-    def assign(self, target: ast.AST, value: ast.AST) -> None:
-        found = self.template(value)
-        names = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
-        for item in names:
-            if not isinstance(item, ast.Name):
-                continue
-            if found:
-                self.derived[item.id] = found
-            else:
-                self.derived.pop(item.id, None)
-                self.rebound.add(item.id)
-
-    def note_import(self, arg: ast.AST, lineno: int, out: list[Wrapper]) -> None:
-        """`import_module(<arg>)` in this function: a wrapper when the argument carries a parameter."""
-        found = self.template(arg)
-        if found is None:
-            return
-        param, template = found
-        wrapper = Wrapper(self.name, self.params.index(param) if param in self.params else -1, param, template,
-                          lineno)
-        if all((w.function, w.param, w.template) != (wrapper.function, param, template) for w in out):
-            out.append(wrapper)
-
-
-def _forwarding_wrappers(tree: ast.Module, wrappers: list[Wrapper]) -> None:
-    """Functions that pass a parameter on to a wrapper of the same module are wrappers too: Django's
-    `import_string(path)` splits it and calls `cached_import(module_path, class_name)`."""
-    functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    for _ in range(3):  # chains are short; each round may add the next link
-        known: dict[str, list[Wrapper]] = {}
-        for w in wrappers:
-            known.setdefault(w.function, []).append(w)
-        before = len(wrappers)
-        for func in functions:
-            calls = [c for c in ast.walk(func) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
-                     and c.func.id in known and c.func.id != func.name]
-            if not calls:
-                continue
-            scope = _Function.of(func)
-            for node in sorted((n for n in ast.walk(func) if isinstance(n, ast.Assign) and len(n.targets) == 1),
-                               key=lambda n: n.lineno):
-                scope.assign(node.targets[0], node.value)
-            for call in calls:
-                for w in known[call.func.id]:
-                    arg = call.args[w.index] if 0 <= w.index < len(call.args) else \
-                        next((k.value for k in call.keywords if k.arg == w.param), None)
-                    found = scope.template(arg)
-                    if found is not None:
-                        wrapper = Wrapper(func.name, scope.params.index(found[0]) if found[0] in scope.params else -1,
-                                          found[0], w.template.replace("{}", found[1]), call.lineno)
-                        if all((x.function, x.param) != (wrapper.function, wrapper.param) for x in wrappers):
-                            wrappers.append(wrapper)
-        if len(wrappers) == before:
-            return
-
-
 class _Walker:
     """Walks statements only; expressions are walked just where a trigger word appears (fast on big modules)."""
 
@@ -528,9 +370,9 @@ class _Walker:
         self._values: dict[str, tuple[str, ...]] = {}
         self._classes = 0
         # the module-level function being walked: its name, parameters, and locals built from a parameter
-        self._function: _Function | None = None
+        self._function: FunctionScope | None = None
         self._relative: dict[str, str] = {}  # names bound by `from .mod import f`: ".mod.f"
-        self._calls: list[tuple[str, int | str, str, int, bool]] = []  # literal calls, callee as written
+        self._calls: list[Call] = []  # literal calls, callee as written
         self.relative: list[tuple[str, int]] = []  # ".views" given to a call: a module of the caller's package
         # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
         self._built: dict[str, ast.AST] = {}
@@ -585,7 +427,7 @@ class _Walker:
                 self._functions += 1
                 outer = self._function
                 if self._functions == 1 and not self._classes:
-                    self._function = _Function.of(node)
+                    self._function = FunctionScope.of(node)
                 built, self._built = self._built, {}
                 self.walk(node.body)
                 self._built = built
@@ -658,13 +500,13 @@ class _Walker:
     def _expand(self, node: ast.AST) -> list[str] | None:
         """Every value a string expression can take when it is built from literals and literal-bound names
         (`"pkg.plugins." + name` in a loop over a literal tuple); None when one part is not known."""
-        text = _const_str(node)
+        text = const_str(node)
         if text is not None:
             return [text]
         if isinstance(node, ast.Name):
             values = self._values.get(node.id)
             return list(values) if values is not None else None
-        parts = _string_parts(node)
+        parts = string_parts(node)
         if parts is None:
             return None
         out = [""]
@@ -707,7 +549,7 @@ class _Walker:
         if handler.type is None:
             return True
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        return any((_dotted(t) or "").split(".")[-1] in IMPORT_ERRORS for t in types)
+        return any((dotted(t) or "").split(".")[-1] in IMPORT_ERRORS for t in types)
 
     # imports
     def visit_Import(self, node: ast.Import) -> None:
@@ -745,12 +587,12 @@ class _Walker:
     # calls
     def visit_Call(self, node: ast.Call) -> None:
         name = self._qualified(node.func)
-        first = _const_str(node.args[0]) if node.args else None
+        first = const_str(node.args[0]) if node.args else None
         if name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:
             if node.args and self._function is not None:
                 self._function.note_import(node.args[0], node.lineno, self.scan.wrappers)
         elif name:
-            self._note_literal_call(_dotted(node.func), node)
+            self._calls.extend(literal_calls(dotted(node.func), node, self._expand, self._lazy > 0))
         if first and RELATIVE_NAME.fullmatch(first) and _callee_word(node.func) not in TEXT_CALLS:
             self.relative.append((first, node.lineno))
         own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
@@ -779,8 +621,8 @@ class _Walker:
                     else (text[level:], level)
                 self.scan.imports.append(ImportRef(module, level, (), node.lineno, True, self._lazy > 0))
         elif name in LISTING_CALLS and node.args and isinstance(node.args[0], ast.Attribute) and \
-                node.args[0].attr == "__path__" and _dotted(node.args[0].value):
-            self._listed.append((_dotted(node.args[0].value), node.lineno, self._lazy > 0))
+                node.args[0].attr == "__path__" and dotted(node.args[0].value):
+            self._listed.append((dotted(node.args[0].value), node.lineno, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
             prefix = _constant_prefix(target) or ""
@@ -823,41 +665,19 @@ class _Walker:
         elif name in FORK_CALLS:
             self.scan.facts.append(CodeFact("fork", name, node.lineno))
         elif name in ("open", "io.open", "builtins.open") and first and first.startswith("/"):
-            mode = _const_str(node.args[1]) if len(node.args) > 1 else None
+            mode = const_str(node.args[1]) if len(node.args) > 1 else None
             for kw in node.keywords:
                 if kw.arg == "mode":
-                    mode = _const_str(kw.value)
+                    mode = const_str(kw.value)
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
 
-    def _note_literal_call(self, callee: str, node: ast.Call) -> None:
-        """A call passing module-like literals (`import_optional_dependency("tabulate")`): the callee may be an
-        import wrapper, which the analysis tells once it has the callee's module's scan."""
-        arguments = [(i, arg) for i, arg in enumerate(node.args[:CALL_ARGS])]
-        arguments += [(kw.arg, kw.value) for kw in node.keywords if kw.arg]
-        for where, arg in arguments:
-            values = self._expand(arg)
-            for value in values or ():
-                if len(value) <= 200 and MODULE_LIKE.fullmatch(value):
-                    self._calls.append((callee, where, value, node.lineno, self._lazy > 0))
-
     def resolve_calls(self, tree: ast.Module) -> None:
-        """The literal calls whose callee an import or a module-level def names, in absolute form where it can
-        be; wrappers that only pass their parameter on to another wrapper of this module."""
-        defs = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-        for callee, where, value, lineno, lazy in self._calls:
-            head, dot, rest = callee.partition(".")
-            if head in self.aliases:
-                target = self.aliases[head] + dot + rest
-            elif head in self._relative:
-                target = self._relative[head] + dot + rest
-            elif head in defs and not rest:
-                target = f"={head}"
-            else:
-                continue
-            self.scan.calls.append((target, where, value, lineno, lazy))
+        """The literal calls in absolute form; wrappers that only pass their parameter on to another wrapper of
+        this module."""
+        self.scan.calls.extend(resolve_calls(self._calls, self.aliases, self._relative, tree))
         if self.scan.wrappers:
-            _forwarding_wrappers(tree, self.scan.wrappers)
+            forwarding_wrappers(tree, self.scan.wrappers)
 
     def resolve_listed(self) -> None:
         """A package whose directory is listed (`pkgutil.iter_modules(ns_pkg.__path__)`, Pelican's namespace
@@ -870,7 +690,7 @@ class _Walker:
                 self.scan.imports.append(ImportRef(package, 0, (PACKAGE_TREE,), lineno, True, lazy))
 
     def _qualified(self, func: ast.AST) -> str | None:
-        name = _dotted(func)
+        name = dotted(func)
         if not name:
             return None
         head, _, rest = name.partition(".")

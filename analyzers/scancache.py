@@ -16,7 +16,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan, Wrapper
+from faktory.analyzers.imports import CodeFact, ImportRef, ModuleScan
+from faktory.analyzers.wrapperscan import Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once

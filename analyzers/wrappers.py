@@ -2,7 +2,7 @@
 
 pandas' `import_optional_dependency("tabulate")` calls `importlib.import_module(name)`; Django's
 `import_string("pkg.mod.Attr")` splits its argument and imports the module part. A module's scan records the
-wrappers it defines (imports.Wrapper: function, parameter, template such as "pkg.backends.{}") and the calls it
+wrappers it defines (wrapperscan.Wrapper: function, parameter, template such as "pkg.backends.{}") and the calls it
 makes with module-like literals; here a call is matched to the wrapper it names — through an import of the
 wrapper's module (or of a package re-exporting it), an attribute of its alias, or in the same module — and the module the literal names (the
 longest importable prefix of "pkg.mod.Attr" / "pkg.mod:Attr") is kept, `imported-by-wrapper` with file:line. A
@@ -15,7 +15,8 @@ from typing import Callable, Iterator
 
 from faktory.analyzers import startup
 from faktory.analyzers.finder import Finder, ModuleSpec
-from faktory.analyzers.imports import ModuleScan, Wrapper, absolute
+from faktory.analyzers.imports import ModuleScan, absolute
+from faktory.analyzers.wrapperscan import Wrapper
 from faktory.analyzers.keeper import Keeper
 
 REASON = "imported-by-wrapper"

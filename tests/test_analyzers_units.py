@@ -533,7 +533,7 @@ def load(kind, name):
 def test_import_wrappers_and_literal_calls_are_recorded_and_cached():
     """A function whose parameter reaches import_module (directly, in a template, split, or passed on to
     another wrapper of the module) is a wrapper; calls with module-like literals name their callee absolutely."""
-    from faktory.analyzers.imports import Wrapper
+    from faktory.analyzers.wrapperscan import Wrapper
     from faktory.analyzers.scancache import decode_scan, encode_scan
 
     scan = scan_source(b'''
