@@ -106,9 +106,10 @@ class LaunchSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str]
     workdir: str = "/"
+    tty: bool = False  # the console as the app's terminal (`docker run -it`); else stdin /dev/null, output a pipe
 
     def record(self, modules: Iterable[str] = ()) -> bytes:
-        items = [f"W{self.workdir or '/'}"]
+        items = [f"W{self.workdir or '/'}"] + (["T"] if self.tty else [])
         items += [f"K{m}" for m in modules]
         items.append(f"S{SEED_PATH}")
         items += [f"E{k}={v}" for k, v in self.env.items()]

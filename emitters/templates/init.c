@@ -1,13 +1,18 @@
 /* faktory microVM init: PID 1 of the Linux initramfs built from a closure.
  *
  * Reads /.faktory/launch (NUL-separated records: "W<workdir>", "E<KEY=VALUE>", "A<arg>", "K<module.ko>",
- * "S<seed file>"), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0 (QEMU user
- * networking: 10.0.2.15/24 via 10.0.2.2), seeds the entropy pool, runs the app as a child, reaps orphans, prints
- * the exit status on the console and powers the machine off.
+ * "S<seed file>", "T" for a terminal), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0
+ * (QEMU user networking: 10.0.2.15/24 via 10.0.2.2), seeds the entropy pool, runs the app as a child, reaps
+ * orphans, prints the exit status on the console and powers the machine off.
+ *
+ * The app's stdio is what `docker run IMAGE` gives (no -i, no -t): stdin /dev/null, stdout and stderr a pipe,
+ * which PID 1 copies to the console. A console tty would make apps colour their output, page it or wait for
+ * keys where the container does none of that. "T" keeps the console as the app's terminal (`docker run -it`).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <linux/random.h>
 #include <net/if.h>
@@ -147,11 +152,43 @@ static void network_up(void) {
     close(sock);
 }
 
+/* Copy what the app writes to the console until it exits (and a moment for what its last write left in the
+ * pipe); reap every orphan meanwhile. A daemon the app left behind holding the pipe does not keep us here. */
+static int run_until_exit(pid_t child, int from, int writer) {
+    static char buf[65536];
+    int status = 0, code = 1, done = 0;
+    if (writer >= 0) close(writer);
+    while (!done) {
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, from < 0 ? 0 : WNOHANG)) > 0) {
+            if (pid == child) {
+                code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                done = 1;
+                break;
+            }
+        }
+        if (pid < 0 && errno == ECHILD) done = 1;
+        if (from < 0) continue;
+        struct pollfd pfd = {from, POLLIN, 0};
+        while (poll(&pfd, 1, done ? 0 : 100) > 0) {
+            ssize_t n = read(from, buf, sizeof buf);
+            if (n <= 0) { close(from); from = -1; break; }
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(1, buf + off, (size_t)(n - off));
+                if (w <= 0) break;
+                off += w;
+            }
+        }
+    }
+    return code;
+}
+
 int main(void) {
     static char *args[MAX_ITEMS + 1], *envs[MAX_ITEMS + 1];
     int nargs = 0, nenvs = 0;
     const char *workdir = "/";
     const char *seed = NULL;
+    int tty = 0;
 
     mount_basics();
     console_stdio();
@@ -170,6 +207,7 @@ int main(void) {
         case 'A': if (nargs < MAX_ITEMS) args[nargs++] = p + 1; break;
         case 'K': load_module(p + 1); break;
         case 'S': seed = p + 1; break;
+        case 'T': tty = 1; break;
         }
     }
     args[nargs] = NULL;
@@ -178,25 +216,25 @@ int main(void) {
     if (seed) seed_entropy(seed);
     network_up();
 
+    int out[2] = {-1, -1};
+    if (!tty && pipe2(out, O_CLOEXEC) != 0) die("pipe");
     pid_t child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
         /* Never power off from here: report and let PID 1 print the status. */
+        if (!tty) {
+            int null = open("/dev/null", O_RDONLY);
+            if (null >= 0) { dup2(null, 0); if (null > 0) close(null); }
+            dup2(out[1], 1);
+            dup2(out[1], 2);
+        }
         if (chdir(workdir) != 0) { fprintf(stderr, "faktory-init: chdir %s: %s\n", workdir, strerror(errno)); _exit(126); }
         environ = envs;
         execvpe(args[0], args, envs);
         fprintf(stderr, "faktory-init: exec %s: %s\n", args[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
-    int status = 0, code = 1;
-    for (;;) {
-        pid_t pid = wait(&status);
-        if (pid < 0 && errno == ECHILD) break;
-        if (pid == child) {
-            code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-    }
+    int code = run_until_exit(child, tty ? -1 : out[0], out[1]);
     fflush(stdout);
     fprintf(stderr, "\nfaktory-init: exit status %d\n", code);
     fflush(stderr);

@@ -41,11 +41,13 @@ def command(
                                              "mkfs) or a Nanos build tree (default: the newest in ~/.ops)."),
     until: Optional[str] = typer.Option(None, "--until", help="Stop once this text is on the console (a runtime "
                                         "that never powers off, such as the ELF loader)."),
+    tty: bool = typer.Option(False, "--tty", "-t", help="microvm: the console is the app's terminal, as with "
+                             "`docker run -it` (default: stdin /dev/null and output through a pipe, as `docker run`)."),
 ) -> None:
     unwind_on_signals()
     ports = [parse_port(p) for p in publish] if publish else _free_defaults(default_ports(outdir))
     with bootable(outdir, args=args or (), ports=ports, kernel=kernel, memory_mb=memory, nanos_dir=nanos_dir,
-                  until=until) as spec:
+                  until=until, tty=tty) as spec:
         print(f"faktory: booting with {spec.accelerator}, {spec.memory_mb} MiB", file=sys.stderr)
         vm = VM(spec, echo=True).start()
         result = vm.wait(timeout if timeout > 0 else None)  # stops QEMU on any exception (signals included)

@@ -73,9 +73,10 @@ def launch_of(manifest: OutputManifest, args: Sequence[str]) -> LaunchOut:
 @contextmanager
 def bootable(outdir: Path, *, args: Sequence[str] = (), ports: Sequence[tuple[int, int]] = (),
              kernel: Path | None = None, memory_mb: int | None = None, nanos_dir: Path | None = None,
-             until: str | None = None) -> Iterator[BootSpec]:
+             until: str | None = None, tty: bool = False) -> Iterator[BootSpec]:
     """A BootSpec for the output; `args` replace the image's Cmd like `docker run IMAGE ARGS…` does.
-    `until`: the text that means the app is done, for a runtime that never powers off."""
+    `until`: the text that means the app is done, for a runtime that never powers off. `tty`: a microVM's app
+    gets the console as its terminal, like `docker run -it`."""
     outdir = Path(outdir)
     manifest = read_manifest(outdir)
     if kernel is not None and not Path(kernel).is_file():
@@ -89,15 +90,15 @@ def bootable(outdir: Path, *, args: Sequence[str] = (), ports: Sequence[tuple[in
         elif mode == RUN_ELFLOADER:
             yield elfloader_spec(outdir, manifest, launch, Path(kernel), memory, tuple(ports), until)  # type: ignore[arg-type]
         else:
-            yield linux_spec(outdir, manifest, launch, kernel, work, memory, tuple(ports))
+            yield linux_spec(outdir, manifest, launch, kernel, work, memory, tuple(ports), tty)
 
 
 def linux_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, kernel: Path | None, work: Path,
-               memory: int, ports: tuple[tuple[int, int], ...]) -> BootSpec:
+               memory: int, ports: tuple[tuple[int, int], ...], tty: bool = False) -> BootSpec:
     assert manifest.boot is not None
     if kernel is None:
         kernel = outdir / manifest.boot.kernel if manifest.boot.kernel else default_kernel()
-    spec = LaunchSpec(launch.argv, launch.env, launch.workdir)
+    spec = LaunchSpec(launch.argv, launch.env, launch.workdir, tty)
     initrd = work / "initrd.cpio"
     with open(initrd, "wb") as out, open(outdir / manifest.boot.initrd, "rb") as src:
         shutil.copyfileobj(src, out, 1 << 20)
