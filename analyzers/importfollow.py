@@ -111,7 +111,11 @@ class Imports:
             if ref.lazy and library:
                 # Function-level imports of library code are followed one level deeper each time; a stdlib
                 # module reached that way does not get its own followed (they serve rarely used functions).
-                if base.split(".")[0] in startup.DEV_ONLY or (stdlib and depth >= 1):
+                # A dev tool's lazy import is skipped unless an installed dev tool (pytest, not the stdlib's
+                # unittest) imports it: kept at all, that tool is what the app runs, and pytest_configure's
+                # `import pdb` always runs.
+                tool = name.split(".")[0] in startup.DEV_ONLY and not stdlib
+                if (base.split(".")[0] in startup.DEV_ONLY and not tool) or (stdlib and depth >= 1):
                     continue
                 child = depth + 1
             self._k.keep_module(base, node, "imports", detail, ref.optional, child)
@@ -130,6 +134,9 @@ class Imports:
             self._wrapper_calls.follow(name, is_package, node, scan, where, depth, library)
         for lib, lineno in scan.libraries:
             nativecode.keep_ctypes_library(self._k, self._k.library_dirs(), node, lib, f"{where}:{lineno}")
+        if not stdlib:
+            for group, _ in scan.groups:
+                self.library_strings.setdefault(group, node)
         if not stdlib and where.startswith("/"):
             if library:
                 strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,

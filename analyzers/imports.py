@@ -82,6 +82,25 @@ class ModuleScan:
     # calls with literal module-like arguments: (callee, argument, value, line, in a function); the callee is
     # "pkg.mod.func" (through an import), ".mod.func" (relative, one dot per level) or "=func" (this module's)
     calls: list[Call] = field(default_factory=list)
+    # entry-point groups a call names: `load_setuptools_entrypoints("pytest11")`, `entry_points(group="tox")`;
+    # a bare word is no dotted string, so `strings` misses it
+    groups: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
+    """Literal group names of a call: the first argument of a callee named like `*entry_point*` (pluggy's
+    `load_setuptools_entrypoints`, pkg_resources' `iter_entry_points`), and any `group=` keyword."""
+    found = []
+    lowered = (word or "").lower()
+    if node.args and ("entry_point" in lowered or "entrypoint" in lowered):
+        text = const_str(node.args[0])
+        if text:
+            found.append(text)
+    found += [text for kw in node.keywords if kw.arg == "group" for text in [const_str(kw.value)] if text]
+    return [text for text in found if ENTRY_POINT_GROUP.fullmatch(text)]
+
+
+ENTRY_POINT_GROUP = re.compile(r"[A-Za-z_][\w.\-]{0,100}", re.ASCII)
 
 
 def _callee_word(func: ast.AST) -> str | None:
@@ -178,7 +197,10 @@ def _anchored(name: str, level: int, package: str) -> tuple[str, int]:
 
 def _constant_prefix(node: ast.AST) -> str | None:
     """The constant start of a computed string: f"plugins.{name}", "plugins." + name, "plugins.%s" % name,
-    "plugins.{}".format(name)."""
+    "plugins.{}".format(name), and either branch of a conditional (`"_pytest." + name if name in builtin else
+    name`: pytest's own plugins)."""
+    if isinstance(node, ast.IfExp):
+        return _constant_prefix(node.body) or _constant_prefix(node.orelse)
     if isinstance(node, ast.JoinedStr) and node.values:
         return const_str(node.values[0])
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
@@ -287,7 +309,8 @@ def _is_type_checking(test: ast.AST) -> bool:
 TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "files", "read_text", "read_binary", "open_text",
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
-                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages")
+                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages",
+                 "group=", "ntry_point", "ntrypoint")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
 LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])\.*[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
 # `config.scan(".views")`, `config.include(".routes")`: a module relative to the caller's package, resolved by the
@@ -593,8 +616,11 @@ class _Walker:
                 self._function.note_import(node.args[0], node.lineno, self.scan.wrappers)
         elif name:
             self._calls.extend(literal_calls(dotted(node.func), node, self._expand, self._lazy > 0))
-        if first and RELATIVE_NAME.fullmatch(first) and _callee_word(node.func) not in TEXT_CALLS:
+        word = _callee_word(node.func)
+        if first and RELATIVE_NAME.fullmatch(first) and word not in TEXT_CALLS:
             self.relative.append((first, node.lineno))
+        for group in _entry_point_groups(node, word):
+            self.scan.groups.append((group, node.lineno))
         own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
         if own is None and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in self._built \
                 and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:

@@ -59,7 +59,7 @@ def sandbox_tmp():
 
 def _assert_recall_and_size(image, closure, traced, label, log, argv, env, workdir, root):
     paths = check.without_program_lookups(traced.paths, log.read_text(errors="replace"), argv[0], workdir or "/",
-                                          str(root), env)
+                                          str(root), env, image.fs)
     dynamic = check.dynamic_files(image.fs, paths)
     assert dynamic, f"{label}: the traced run touched no image file (strace output not parsed?)"
     kept = check.closure_files(closure)

@@ -111,6 +111,28 @@ def test_oracle_does_not_demand_programs_only_looked_up():
     assert kept == {"/usr/local/bin/tool", "/usr/local/bin/helper", "/etc/tool.conf"}
 
 
+def test_oracle_does_not_demand_recorded_files_only_checked_for_existence(tmp_path):
+    from tests.oracle.check import without_program_lookups
+    from tests.oracle.dirfs import DirFileSystem
+
+    site = "/usr/lib/python3/site-packages"
+    for rel, text in {"plug/__init__.py": "", "plug/extra.py": "", "plug/conf.py": "",
+                      "plug-1.0.dist-info/RECORD": "plug/__init__.py,,\nplug/extra.py,,\n"}.items():
+        (tmp_path / site.lstrip("/") / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / site.lstrip("/") / rel).write_text(text)
+    log = "\n".join([
+        '7 execve("/usr/bin/tool", ["tool"], 0x1 /* 3 vars */) = 0',
+        f'7 newfstatat(AT_FDCWD</src>, "{site}/plug/extra.py", {{st_mode=S_IFREG|0644, ...}}, 0) = 0',
+        f'7 openat(AT_FDCWD</src>, "{site}/plug/__init__.py", O_RDONLY) = 3',
+        f'7 newfstatat(AT_FDCWD</src>, "{site}/plug/conf.py", {{st_mode=S_IFREG|0644, ...}}, 0) = 0',
+    ])
+    paths = {"/usr/bin/tool", f"{site}/plug/extra.py", f"{site}/plug/__init__.py", f"{site}/plug/conf.py"}
+    kept = without_program_lookups(paths, log, "tool", "/src", "/host/root", {"PATH": "/usr/bin"},
+                                   DirFileSystem(tmp_path))
+    # extra.py: RECORD lists it and the run only checked it exists; conf.py is no RECORD file: still demanded
+    assert kept == {"/usr/bin/tool", f"{site}/plug/__init__.py", f"{site}/plug/conf.py"}
+
+
 def test_modules_named_in_a_packages_config_files_are_kept(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import theme\n",
@@ -433,3 +455,43 @@ def test_a_data_directory_a_library_names_keeps_its_files(tmp_path, elf_bytes):
     paths = set(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).paths())
     assert "/usr/share/nltk_data/corpora/stopwords/english" in paths
     assert not {"/usr/share/other/file", "/var/cache/debconf/config.dat"} & paths
+
+
+def test_a_test_runner_that_is_the_app_keeps_its_plugins(tmp_path, elf_bytes):
+    """pytest as the container's command: its own plugins imported by `"_pytest." + name if … else name`, third
+    party ones through the bare `pytest11` group pluggy's load_setuptools_entrypoints("pytest11") names (and a
+    tox-like `entry_points(group="runner_ext")`), and a lazy `import pdb` in a dev tool's own hook."""
+    files = _python_files(elf_bytes, **{
+        "/usr/local/bin/pytest": "#!/usr/local/bin/python3\nimport pytest\npytest.main()\n",
+        f"{SITE}/pytest/__init__.py": "from _pytest.config import main\n",
+        f"{SITE}/_pytest/__init__.py": "",
+        f"{SITE}/_pytest/config.py": (
+            "builtin_plugins = ('helpconfig', 'debugging')\n"
+            "class PluginManager:\n"
+            "    def import_plugin(self, modname):\n"
+            "        importspec = '_pytest.' + modname if modname in builtin_plugins else modname\n"
+            "        __import__(importspec)\n"
+            "    def start(self):\n"
+            "        self.load_setuptools_entrypoints('pytest11')\n"
+            "        from importlib.metadata import entry_points\n"
+            "        entry_points(group='runner_ext')\n"
+            "def main():\n    PluginManager().start()\n"),
+        f"{SITE}/_pytest/helpconfig.py": "", f"{SITE}/_pytest/debugging.py": "def pytest_configure():\n    import pdb\n",
+        f"{STDLIB}/pdb.py": "import bdb\n", f"{STDLIB}/bdb.py": "",
+        f"{SITE}/myplugin.py": "", f"{SITE}/myplugin-1.0.dist-info/entry_points.txt": "[pytest11]\nmine = myplugin\n",
+        f"{SITE}/extplug.py": "", f"{SITE}/extplug-1.0.dist-info/entry_points.txt": "[runner_ext]\next = extplug\n",
+        f"{SITE}/unused.py": "", f"{SITE}/unused-1.0.dist-info/entry_points.txt": "[other]\nx = unused\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("pytest",), workdir="/")
+    kept = _modules(closure.graph)
+    assert {"_pytest.helpconfig", "_pytest.debugging", "myplugin", "extplug", "pdb", "bdb"} <= kept
+    assert "unused" not in kept
+
+
+def test_a_library_that_lazily_imports_a_dev_tool_does_not_keep_it(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import lib\n",
+        f"{SITE}/lib.py": "def debug():\n    import pdb\n    pdb.set_trace()\n",
+        f"{STDLIB}/pdb.py": "",
+    })
+    assert "pdb" not in _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)

@@ -51,11 +51,48 @@ def closure_files(closure) -> set[str]:
     return {d["path"] for _, d in closure.file_nodes() if d.get("kind") == FILE}
 
 
-def without_program_lookups(paths, log: str, program: str, cwd: str, host_root: str, env: dict[str, str]) -> set[str]:
-    """The traced paths minus files of the PATH directories that the run only looked up (stat, access) and
-    never opened or executed: a program is needed when it runs; `shutil.which`, or a walk of sys.path[0] when
-    that is a console script's bin dir (entry-point discovery), stats its neighbours. Whether their absence
-    changes anything is what the closure-alone run, with the same output, checks."""
+def without_program_lookups(paths, log: str, program: str, cwd: str, host_root: str, env: dict[str, str],
+                            fs=None) -> set[str]:
+    """The traced paths minus what the run only looked up (stat, access) and never opened or executed:
+    - files of the PATH directories: a program is needed when it runs; `shutil.which`, or a walk of sys.path[0]
+      when that is a console script's bin dir (entry-point discovery), stats its neighbours;
+    - with `fs` (the image's files), files a distribution's RECORD lists: `Distribution.files` checks that each
+      listed file exists (pytest does so for every plugin distribution, to mark its modules for rewriting).
+    Whether their absence changes anything is what the closure-alone run, with the same output, checks."""
     used = parse_strace(log, program, cwd, host_root, calls=frozenset(PATH_CALLS) - LOOKUP_CALLS)
     bins = {posixpath.normpath(d) for d in env.get("PATH", "").split(":") if d.startswith("/")}
-    return {p for p in paths if p in used or posixpath.dirname(p) not in bins}
+    recorded = _recorded_files(fs, {p for p in paths if p not in used}) if fs is not None else set()
+    return {p for p in paths if p in used or (posixpath.dirname(p) not in bins and p not in recorded)}
+
+
+def _recorded_files(fs, paths) -> set[str]:
+    """Those of `paths` that a RECORD of their site dir's *.dist-info lists."""
+    by_site: dict[str, set[str]] = {}
+    out = set()
+    for path in paths:
+        for marker in ("/site-packages/", "/dist-packages/"):
+            at = path.find(marker)
+            if at < 0:
+                continue
+            site = path[:at + len(marker) - 1]
+            if site not in by_site:
+                by_site[site] = _site_records(fs, site)
+            if path in by_site[site]:
+                out.add(path)
+    return out
+
+
+def _site_records(fs, site: str) -> set[str]:
+    listed = set()
+    for name in fs.listdir(site) or ():
+        if not name.endswith(".dist-info"):
+            continue
+        try:
+            text = fs.read_bytes(posixpath.join(site, name, "RECORD")).decode("utf-8", "replace")
+        except Exception:
+            continue
+        for line in text.splitlines():
+            rel = line.split(",", 1)[0]
+            if rel:
+                listed.add(posixpath.normpath(posixpath.join(site, rel)))
+    return listed
