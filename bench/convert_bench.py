@@ -1,12 +1,15 @@
 """Side by side, per fixture, in one run: the physical limit, faktory, PyInstaller and the dynamic minimum.
 
-    .venv/bin/python bench/convert_bench.py [APP ...] [--target oci] [--no-pyinstaller] [--sizes-only]
+    .venv/bin/python bench/convert_bench.py [APP ...] [--corpus] [--target oci] [--no-pyinstaller] [--sizes-only]
     .venv/bin/python bench/convert_bench.py --pyinstaller-only APP ...    # fill the PyInstaller cache
+    .venv/bin/python bench/convert_bench.py --corpus --rows rows.jsonl    # every corpus app, rows kept as JSON
+    .venv/bin/python bench/convert_bench.py --table rows.jsonl            # the table again from kept rows
 
-Per fixture (fixture names; default: a representative set):
+Per fixture (fixture names; default: a representative set; `--corpus`: every app of docs/corpus.md):
 1. gunzip: Python zlib over its gzip layer blobs (the fixture's OCI layout), 1 MiB reads: reading the layers once.
 2. `faktory convert --to TARGET` of that OCI layout in a child process, cold (empty FAKTORY_CACHE_DIR: no layer
-   cache, no scan cache) and warm (the same cache again), plain and `--compact`.
+   cache, no scan cache) and warm (the same cache again), plain and `--compact`; the raw target (files shipped
+   uncompressed) plain and `--compact`, so `--compact` is checked never larger on both.
 3. PyInstaller 6 `--onedir --strip` built inside the image's root by bench/peer_pyinstaller.py, whose bundle must
    print what the original prints. Results are cached per image id under the cache dir's `bench/` (a build takes
    minutes): `--pyinstaller-only` fills it, in the background, before a bench run.
@@ -122,6 +125,7 @@ def faktory_side(ref: str, target: str, raw_target: str | None, scratch: Path) -
            "warm": convert(ref, target, scratch / "out", cache, False),
            "compact": convert(ref, target, scratch / "out", cache, True)}
     if raw_target:
+        out["default_raw"] = convert(ref, raw_target, scratch / "out", cache, False)
         out["compact_raw"] = convert(ref, raw_target, scratch / "out", cache, True)
     shutil.rmtree(cache)
     return out
@@ -231,6 +235,17 @@ def bench_app(app: str, target: str, raw_target: str | None, fixture, *, peer: b
     return row
 
 
+def no_larger(compact: Output | None, default: Output | None) -> bool | None:
+    """--compact never larger than the default: payload and artifact both."""
+    if compact is None or default is None:
+        return None
+    return compact.payload <= default.payload and compact.artifact <= default.artifact
+
+
+def yes_no(flag: bool | None) -> str:
+    return "–" if flag is None else ("yes" if flag else "**no**")
+
+
 def print_table(rows: list[dict], target: str, raw_target: str | None, *, header: bool = True) -> None:
     """Sizes in MB. `× min`: against the dynamic minimum as shipped (stripped). PyInstaller's bundle keeps its
     pure-Python modules zlib'd in one archive, so it is set against faktory's gzip'd output (both as shipped)
@@ -239,30 +254,60 @@ def print_table(rows: list[dict], target: str, raw_target: str | None, *, header
     if header:
         print(f"| app | blobs | gunzip s | cold s (× gunzip) | warm s (× gunzip) | dynamic min (image / stripped) | "
               f"{target} default files (× min) | {target} --compact files (× min) | {target} image default / --compact "
-              f"| {raw} --compact files | PyInstaller --strip dir / tar.gz | --compact vs PyInstaller: image vs tar.gz, "
-              f"{raw} vs dir |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              f"| {raw} files default / --compact | PyInstaller --strip dir / tar.gz | --compact vs PyInstaller: "
+              f"image vs tar.gz, {raw} vs dir | --compact ≤ PyInstaller | --compact ≤ default ({target}, {raw}) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         fk, dyn, peer = r["faktory"], r.get("dynamic"), r.get("peer")
         minimum = dyn.stripped if dyn else None
-        raw_out = fk.get("compact_raw")
+        raw_out, raw_default = fk.get("compact_raw"), fk.get("default_raw")
         if peer and peer.ok:
             peer_cell = f"{mb(peer.bytes)} / {mb(peer.packed)}"
             versus = (f"{ratio(fk['compact'].artifact, peer.packed)}, "
                       f"{ratio(raw_out.payload, peer.bytes) if raw_out else '–'}")
+            below = (fk["compact"].artifact <= peer.packed, raw_out.payload <= peer.bytes if raw_out else None)
+            below_cell = f"{yes_no(below[0])}, {yes_no(below[1])}"
         else:
-            peer_cell, versus = (f"fails: {peer.why[:70]}" if peer else "–"), "–"
+            why = peer.why.split(": ", 1)[0] if peer else ""
+            peer_cell, versus, below_cell = (f"fails ({why})" if peer else "–"), "–", "–"
+        raw_cell = f"{mb(raw_default.payload) if raw_default else '–'} / {mb(raw_out.payload) if raw_out else '–'}"
+        never = f"{yes_no(no_larger(fk['compact'], fk['cold']))}, {yes_no(no_larger(raw_out, raw_default))}"
         print(f"| {r['app']} | {mb(r['blobs'])} | {r['gunzip_s']:.2f} | {fk['cold'].seconds:.1f} "
               f"({ratio(fk['cold'].seconds, r['gunzip_s'])}) | {fk['warm'].seconds:.1f} "
               f"({ratio(fk['warm'].seconds, r['gunzip_s'])}) | {mb(dyn.image) if dyn else '–'} / {mb(minimum)} | "
               f"{mb(fk['cold'].payload)} ({ratio(fk['cold'].payload, minimum)}) | {mb(fk['compact'].payload)} "
               f"({ratio(fk['compact'].payload, minimum)}) | {mb(fk['cold'].artifact)} / {mb(fk['compact'].artifact)} "
-              f"| {mb(raw_out.payload) if raw_out else '–'} | {peer_cell} | {versus} |", flush=True)
+              f"| {raw_cell} | {peer_cell} | {versus} | {below_cell} | {never} |", flush=True)
+
+
+def save_row(path: Path, row: dict) -> None:
+    """One JSON line per row, appended (a long run keeps what it measured)."""
+    doc = {**row, "faktory": {k: asdict(v) for k, v in row["faktory"].items()},
+           "dynamic": ({"image": row["dynamic"].image, "stripped": row["dynamic"].stripped}
+                       if row.get("dynamic") else None),
+           "peer": asdict(row["peer"]) if row.get("peer") else None}
+    with open(path, "a") as fh:
+        fh.write(json.dumps(doc) + "\n")
+
+
+def load_rows(path: Path) -> list[dict]:
+    """Rows saved by save_row; a later row of an app replaces an earlier one."""
+    rows: dict[str, dict] = {}
+    for line in path.read_text().splitlines():
+        doc = json.loads(line)
+        doc["faktory"] = {k: Output(**v) for k, v in doc["faktory"].items()}
+        doc["dynamic"] = Minimum(doc["dynamic"]["image"], doc["dynamic"]["stripped"], {}) if doc["dynamic"] else None
+        doc["peer"] = PeerResult(**doc["peer"]) if doc["peer"] else pyinstaller(doc["app"], build=False)
+        rows[doc["app"]] = doc
+    return list(rows.values())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="convert_bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("apps", nargs="*", default=list(APPS))
+    parser.add_argument("apps", nargs="*")
+    parser.add_argument("--corpus", action="store_true", help="every corpus app (docs/corpus.md)")
+    parser.add_argument("--rows", type=Path, help="append each measured row to this JSON-lines file")
+    parser.add_argument("--table", type=Path, help="print the table from a --rows file, measure nothing")
     parser.add_argument("--target", default="oci")
     parser.add_argument("--raw-target", default="unikraft", help="a target with uncompressed files ('' for none)")
     parser.add_argument("--no-pyinstaller", action="store_true", help="leave the PyInstaller column out")
@@ -270,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pyinstaller-only", action="store_true", help="only fill the PyInstaller cache")
     parser.add_argument("--sizes-only", action="store_true", help="no strace oracle run")
     args = parser.parse_args(argv)
+    if args.table:
+        print_table(load_rows(args.table), args.target, args.raw_target or None)
+        return 0
+    args.apps = args.apps or ([name for name, spec in catalog.apps().items() if spec.corpus] if args.corpus
+                              else list(APPS))
     if args.pyinstaller_only:
         for app in args.apps:
             result = pyinstaller(app, build=True)
@@ -281,9 +331,16 @@ def main(argv: list[str] | None = None) -> int:
         if app not in fixtures.images:
             print(f"{app}: fixture unavailable: {fixtures.missing.get(app)}", file=sys.stderr)
             continue
-        row = bench_app(app, args.target, args.raw_target or None, fixtures.images[app],
-                        peer=not args.no_pyinstaller, build_peer=args.build_pyinstaller, sizes_only=args.sizes_only)
+        try:
+            row = bench_app(app, args.target, args.raw_target or None, fixtures.images[app],
+                            peer=not args.no_pyinstaller, build_peer=args.build_pyinstaller,
+                            sizes_only=args.sizes_only)
+        except RuntimeError as err:  # one app's failed convert does not end a 30-app run
+            print(f"{app}: {err}", file=sys.stderr, flush=True)
+            continue
         rows.append(row)
+        if args.rows:
+            save_row(args.rows, row)
         print_table([row], args.target, args.raw_target or None, header=len(rows) == 1)
     print(f"\nload average {os.getloadavg()[0]:.1f}; all rows:")
     print_table(rows, args.target, args.raw_target or None)

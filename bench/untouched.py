@@ -3,7 +3,7 @@ stands above the dynamic minimum, and so where the analysis keeps for recall wha
 
     .venv/bin/python bench/untouched.py APP [APP ...] [--top 15]
 
-Runs each fixture's one-shot probe under strace in its exported root (the oracle's sandbox,
+Runs each fixture's probe (one-shot, or a server and one GET) under strace in its exported root (the oracle's sandbox,
 tests/test_analyze_oracle.py), then groups closure files not touched by: a site-packages distribution's top
 directory, a stdlib module or package, lib-dynload, or the directory of anything else. Prints bytes kept, bytes
 touched and the largest untouched groups. Nothing is asserted.
@@ -49,17 +49,26 @@ def group_of(path: str) -> str:
 def measure(app: str, top: int) -> None:
     images = build.ensure(only=[app])
     fixture = images.images[app]
-    if not fixture.probe.cmd:
-        print(f"{app}: no one-shot probe")
+    probe = fixture.probe
+    if not probe or not (probe.cmd or probe.http_port):
+        print(f"{app}: no probe")
         return
     image = open_image(fixture.tag)
     cfg = image.config
-    argv = list(cfg.entrypoint or ()) + list(fixture.probe.cmd)
-    closure = analyze(check.with_cmd(image, tuple(fixture.probe.cmd)))
+    if probe.http_port:  # a server: its own command, one GET (as convert_bench.dynamic_minimum_of)
+        argv = list(cfg.argv)
+        closure = analyze(image)
+    else:
+        argv = list(cfg.entrypoint or ()) + list(probe.cmd)
+        closure = analyze(check.with_cmd(image, tuple(probe.cmd)))
     with trace.private_dir(prefix=f"untouched-{app}-") as home, tempfile.TemporaryDirectory() as scratch:
         root = rootfs.export_image(fixture.tag, home / "root")
         log = Path(scratch) / "strace.log"
-        traced = trace.run_traced(root, argv, cfg.env_map, cfg.working_dir, log)
+        if probe.http_port:
+            traced = trace.serve_and_get(root, argv, cfg.env_map, cfg.working_dir, probe.http_port, probe.http_path,
+                                         log)
+        else:
+            traced = trace.run_traced(root, argv, cfg.env_map, cfg.working_dir, log)
         paths = check.without_program_lookups(traced.paths, log.read_text(errors="replace"), argv[0],
                                               cfg.working_dir or "/", str(root), cfg.env_map)
     dynamic = check.dynamic_files(image.fs, paths)
