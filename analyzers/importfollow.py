@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from faktory.analyzers import codecnames, envdirs, nativecode, sourcemine, startup, strings, stubs
+from faktory.analyzers import codecnames, envdirs, libcalls, nativecode, sourcemine, startup, strings, stubs
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -130,6 +130,9 @@ class Imports:
             self._wrapper_calls.follow(name, is_package, node, scan, where, depth, library)
         for lib, lineno in scan.libraries:
             nativecode.keep_ctypes_library(self._k, self._k.library_dirs(), node, lib, f"{where}:{lineno}")
+        computed_loads = [fact for fact in scan.facts if fact.kind == libcalls.FACT]
+        if computed_loads and not stdlib and where.startswith("/"):
+            libcalls.keep_computed(self._k, self._k.library_dirs(), node, where, computed_loads, library)
         if not stdlib and where.startswith("/"):
             if library:
                 strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,
@@ -144,7 +147,8 @@ class Imports:
                     self._k.finding(Finding("computed-import", f"{text}: the module name is computed at run time",
                                             WARNING, f"{where}:{lineno}"))
         # a module the scan gave up on is named wherever it is: its imports are unknown
-        self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
+        self.facts.extend((where, fact) for fact in scan.facts
+                          if (app or fact.kind == "not-scanned") and fact.kind != libcalls.FACT)
         if app and not library:
             for program, lineno in scan.programs:
                 self._app.keep_program(program, node, f"{where}:{lineno}")
