@@ -680,7 +680,11 @@ class _Walker:
             return []
         if name in ("ctypes.LibraryLoader", "ctypes.CDLL.__init__"):  # a class, self: no library name first
             return [text for text in [const_str(node.args[0])] if text]
-        values = self._expand(node.args[0])
+        arg = node.args[0]
+        if isinstance(arg, ast.Call) and (self._qualified(arg.func) or "").endswith("find_library") and \
+                arg.args and self._expand(arg.args[0]) is not None:
+            return []  # CDLL(find_library("c")): the inner call names the library (visited on its own)
+        values = self._expand(arg)
         if values is None:
             self.scan.facts.append(CodeFact("dlopen-computed", f"{name}({_source_of(node.args[0])})", node.lineno))
         return values or []
