@@ -11,7 +11,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from faktory.analyzers import codecnames, envdirs, libcalls, nativecode, sourcemine, startup, strings, stubs
+from faktory.analyzers import (codecnames, envdirs, libcalls, nativecode, pluginloaders, sourcemine, startup,
+                               strings, stubs)
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -139,7 +140,11 @@ class Imports:
                                                   self._related_to(spec.origin))
                 for text, _ in scan.strings:
                     self.library_strings.setdefault(text, node)
+            on_self = {lineno for text, lineno, _ in scan.computed if "(self." in text}
+            explained = pluginloaders.keep_listed_packages(self._k, node, where, on_self, depth) if on_self else set()
             for text, lineno, in_function in scan.computed:
+                if lineno in explained:
+                    continue  # a plugin loader's package, kept whole
                 if in_function and library:  # runs only if the app calls that function, like a library's fork
                     self._k.finding(Finding("lazy-computed-import", f"{text}: the module name is computed at run "
                                             "time, inside a library function", INFO, f"{where}:{lineno}"))

@@ -280,6 +280,42 @@ def test_fontconfig_keeps_its_configuration_and_fonts_whoever_loads_it(tmp_path,
     assert "/usr/share/misc/unrelated.txt" not in paths
 
 
+LOADER = ("import glob, os\n"
+          "class PluginLoader:\n"
+          "    def __init__(self, class_name, package, subdir=None):\n"
+          "        self.class_name = class_name\n        self.package = package\n"
+          "    def paths(self):\n"
+          "        m = __import__(self.package)\n"
+          "        for part in self.package.split('.')[1:]:\n            m = getattr(m, part)\n"
+          "        return glob.glob(os.path.dirname(m.__file__) + '/*.py')\n"
+          "class Jinja2Loader(PluginLoader):\n    pass\n"
+          "cache_loader = PluginLoader('CacheModule', 'tool.plugins.cache')\n"
+          "filter_loader = Jinja2Loader('FilterModule', package='tool.plugins.filter')\n"
+          "class Registry:\n"
+          "    def __init__(self, name):\n        self.name = name\n"
+          "    def get(self):\n        return __import__(self.name)\n"
+          "registry = Registry('tool.plugins.unlisted')\n")
+
+
+def test_a_plugin_loader_keeps_the_packages_it_is_built_with_whole(tmp_path, elf_bytes):
+    # ansible-core's shape: the class imports self.package and globs its directory; plugins load by file path
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from tool import loader\n",
+        f"{SITE}/tool/__init__.py": "", f"{SITE}/tool/loader.py": LOADER,
+        f"{SITE}/tool/plugins/__init__.py": "",
+        f"{SITE}/tool/plugins/cache/__init__.py": "", f"{SITE}/tool/plugins/cache/memory.py": "import json\n",
+        f"{SITE}/tool/plugins/filter/__init__.py": "", f"{SITE}/tool/plugins/filter/core.py": "",
+        f"{SITE}/tool/plugins/unlisted/__init__.py": "", f"{SITE}/tool/plugins/unlisted/extra.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"tool.plugins.cache.memory", "tool.plugins.filter.core"} <= kept
+    assert "tool.plugins.unlisted.extra" not in kept  # imports self.name but lists nothing: not a loader
+    assert closure.graph.edges["module:tool.loader", "module:tool.plugins.cache.memory"]["reason"] == "plugin-package"
+    lines = {f.where for f in closure.findings if f.kind == "lazy-computed-import"}
+    assert f"{SITE}/tool/loader.py:7" not in lines and f"{SITE}/tool/loader.py:19" in lines
+
+
 def test_directories_named_by_path_literals_in_app_code_are_kept_whole(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/probe.py": 'import os\nrender("/tpl", out="/tmp/out")\nos.listdir("/usr/local/lib")\n'
