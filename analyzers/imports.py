@@ -376,6 +376,7 @@ class _Walker:
         self.relative: list[tuple[str, int]] = []  # ".views" given to a call: a module of the caller's package
         # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
         self._built: dict[str, ast.AST] = {}
+        self._found: set[str] = set()  # names bound to find_library("literal"): a load of one is named already
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -428,9 +429,9 @@ class _Walker:
                 outer = self._function
                 if self._functions == 1 and not self._classes:
                     self._function = FunctionScope.of(node)
-                built, self._built = self._built, {}
+                (built, self._built), (found, self._found) = (self._built, {}), (self._found, set())
                 self.walk(node.body)
-                self._built = built
+                self._built, self._found = built, found
                 self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
@@ -475,6 +476,10 @@ class _Walker:
                         self._built[target] = node.value
                     else:
                         self._built.pop(target, None)
+                    if self._finds_literal(node.value):
+                        self._found.add(target)
+                    else:
+                        self._found.discard(target)
                 self._exprs(node)
 
     def _bind(self, target: ast.AST, iterable: ast.AST) -> tuple[str, tuple[str, ...] | None] | None:
@@ -673,6 +678,10 @@ class _Walker:
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
 
+    def _finds_literal(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and (self._qualified(node.func) or "").endswith("find_library") and \
+            bool(node.args) and self._expand(node.args[0]) is not None
+
     def _loaded(self, node: ast.Call, name: str) -> list[str]:
         """The library names a load call is given (literals, loop variables over literal tuples); a name known
         only at run time is a `dlopen-computed` fact (analyzers/libcalls.py asks the callers of its function)."""
@@ -681,9 +690,8 @@ class _Walker:
         if name in ("ctypes.LibraryLoader", "ctypes.CDLL.__init__"):  # a class, self: no library name first
             return [text for text in [const_str(node.args[0])] if text]
         arg = node.args[0]
-        if isinstance(arg, ast.Call) and (self._qualified(arg.func) or "").endswith("find_library") and \
-                arg.args and self._expand(arg.args[0]) is not None:
-            return []  # CDLL(find_library("c")): the inner call names the library (visited on its own)
+        if self._finds_literal(arg) or isinstance(arg, ast.Name) and arg.id in self._found:
+            return []  # CDLL(find_library("c")), or a name bound to it: that call names the library
         values = self._expand(arg)
         if values is None:
             self.scan.facts.append(CodeFact("dlopen-computed", f"{name}({_source_of(node.args[0])})", node.lineno))

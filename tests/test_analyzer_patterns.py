@@ -256,12 +256,13 @@ def test_a_library_name_known_only_at_run_time_is_a_finding_with_its_line(tmp_pa
         f"{SITE}/vendorlib/__init__.py": ("import ctypes, os\n"
                                           "lib = ctypes.CDLL(os.environ.get('VENDOR_LIB', 'libv.so'))\n"
                                           "libc = ctypes.cdll.LoadLibrary(ctypes.util.find_library('c'))\n"
+                                          "name = ctypes.util.find_library('m')\nlibm = ctypes.CDLL(name)\n"
                                           "def later(name):\n    return ctypes.CDLL(name + '.so')\n"),
     })
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
     found = {(f.kind, f.where) for f in closure.findings if "computed-library" in f.kind}
     assert found == {("computed-library", f"{SITE}/vendorlib/__init__.py:2"),
-                     ("lazy-computed-library", f"{SITE}/vendorlib/__init__.py:5")}, found
+                     ("lazy-computed-library", f"{SITE}/vendorlib/__init__.py:7")}, found
 
 
 def test_fontconfig_keeps_its_configuration_and_fonts_whoever_loads_it(tmp_path, elf_bytes):
