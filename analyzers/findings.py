@@ -18,6 +18,10 @@ Stable `kind` strings:
                        location file:line
   lazy-computed-import INFO   the same inside a function of library code: it runs only if the app calls that
                        function (flask has 13), so it is a note on the verdict, not "unverified"
+  computed-library     WARNING a ctypes/cffi load outside the stdlib whose library name is computed at run time and that
+                       runs at import (module level, or a helper a module-level call gives no literal), file:line;
+                       a helper's literal callers are followed instead (analyzers/libcalls.py)
+  lazy-computed-library INFO  the same inside a library function nothing calls at import
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files

@@ -11,7 +11,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from faktory.analyzers import codecnames, envdirs, nativecode, sourcemine, startup, strings, stubs
+from faktory.analyzers import (codecnames, envdirs, libcalls, nativecode, pluginloaders, sourcemine, startup,
+                               strings, stubs)
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
@@ -137,13 +138,20 @@ class Imports:
         if not stdlib:
             for group, _ in scan.groups:
                 self.library_strings.setdefault(group, node)
+        computed_loads = [fact for fact in scan.facts if fact.kind == libcalls.FACT]
+        if computed_loads and not stdlib and where.startswith("/"):
+            libcalls.keep_computed(self._k, self._k.library_dirs(), node, where, computed_loads, library)
         if not stdlib and where.startswith("/"):
             if library:
                 strings.keep_same_package_strings(self._k, name, scan.strings, where, depth,
                                                   self._related_to(spec.origin))
                 for text, _ in scan.strings:
                     self.library_strings.setdefault(text, node)
+            on_self = {lineno for text, lineno, _ in scan.computed if "(self." in text}
+            explained = pluginloaders.keep_listed_packages(self._k, node, where, on_self, depth) if on_self else set()
             for text, lineno, in_function in scan.computed:
+                if lineno in explained:
+                    continue  # a plugin loader's package, kept whole
                 if in_function and library:  # runs only if the app calls that function, like a library's fork
                     self._k.finding(Finding("lazy-computed-import", f"{text}: the module name is computed at run "
                                             "time, inside a library function", INFO, f"{where}:{lineno}"))
@@ -151,7 +159,8 @@ class Imports:
                     self._k.finding(Finding("computed-import", f"{text}: the module name is computed at run time",
                                             WARNING, f"{where}:{lineno}"))
         # a module the scan gave up on is named wherever it is: its imports are unknown
-        self.facts.extend((where, fact) for fact in scan.facts if app or fact.kind == "not-scanned")
+        self.facts.extend((where, fact) for fact in scan.facts
+                          if (app or fact.kind == "not-scanned") and fact.kind != libcalls.FACT)
         if app and not library:
             for program, lineno in scan.programs:
                 self._app.keep_program(program, node, f"{where}:{lineno}")

@@ -60,7 +60,7 @@ class ImportRef:
 
 @dataclass(frozen=True)
 class CodeFact:
-    kind: str  # subprocess | fork | threads | multiprocessing | ctypes | writes | dlopen-null
+    kind: str  # subprocess | fork | threads | multiprocessing | ctypes | writes | dlopen-null | dlopen-computed
     detail: str
     lineno: int
 
@@ -399,6 +399,7 @@ class _Walker:
         self.relative: list[tuple[str, int]] = []  # ".views" given to a call: a module of the caller's package
         # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
         self._built: dict[str, ast.AST] = {}
+        self._found: set[str] = set()  # names bound to find_library("literal"): a load of one is named already
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -451,9 +452,9 @@ class _Walker:
                 outer = self._function
                 if self._functions == 1 and not self._classes:
                     self._function = FunctionScope.of(node)
-                built, self._built = self._built, {}
+                (built, self._built), (found, self._found) = (self._built, {}), (self._found, set())
                 self.walk(node.body)
-                self._built = built
+                self._built, self._found = built, found
                 self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
@@ -498,6 +499,10 @@ class _Walker:
                         self._built[target] = node.value
                     else:
                         self._built.pop(target, None)
+                    if self._finds_literal(node.value):
+                        self._found.add(target)
+                    else:
+                        self._found.discard(target)
                 self._exprs(node)
 
     def _bind(self, target: ast.AST, iterable: ast.AST) -> tuple[str, tuple[str, ...] | None] | None:
@@ -671,18 +676,19 @@ class _Walker:
             # imported is the module's own def (ctypes/util.py's test() calls it), which need not ask ldconfig
             if name in CTYPES_FIND or name.endswith(".find_library"):
                 self.scan.libraries.append((LDCONFIG, node.lineno))
-            if first:
-                self.scan.libraries.append((first, node.lineno))
-            elif node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is None:
+            loaded = self._loaded(node, name)
+            self.scan.libraries += [(lib, node.lineno) for lib in loaded]
+            if node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is None:
                 self.scan.facts.append(CodeFact("dlopen-null", f"{name}(None)", node.lineno))
             if name not in CTYPES_FIND:
                 self.scan.facts.append(CodeFact("ctypes", f"{name}({first or '…'})", node.lineno))
-        elif name and name.endswith(".dlopen") and first:
+        elif name and name.endswith(".dlopen") and node.args:
             # cffi's ffi.dlopen("libfoo.so.1") loads a library by name; a bare name ("uuid") goes through
             # ctypes.util.find_library, which asks /sbin/ldconfig
-            self.scan.libraries.append((first, node.lineno))
-            if ".so" not in first and "/" not in first:
-                self.scan.libraries.append((LDCONFIG, node.lineno))
+            for lib in self._loaded(node, name):
+                self.scan.libraries.append((lib, node.lineno))
+                if ".so" not in lib and "/" not in lib:
+                    self.scan.libraries.append((LDCONFIG, node.lineno))
         elif name and (name.startswith("subprocess.") or name in SUBPROCESS_CALLS):
             self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
             program = _program_of(node)
@@ -697,6 +703,25 @@ class _Walker:
                     mode = const_str(kw.value)
             if mode and any(c in mode for c in "wax+") and not first.startswith(("/tmp/", "/dev/")):
                 self.scan.facts.append(CodeFact("writes", first, node.lineno))
+
+    def _finds_literal(self, node: ast.AST) -> bool:
+        return isinstance(node, ast.Call) and (self._qualified(node.func) or "").endswith("find_library") and \
+            bool(node.args) and self._expand(node.args[0]) is not None
+
+    def _loaded(self, node: ast.Call, name: str) -> list[str]:
+        """The library names a load call is given (literals, loop variables over literal tuples); a name known
+        only at run time is a `dlopen-computed` fact (analyzers/libcalls.py asks the callers of its function)."""
+        if not node.args or isinstance(node.args[0], ast.Constant) and node.args[0].value is None:
+            return []
+        if name in ("ctypes.LibraryLoader", "ctypes.CDLL.__init__"):  # a class, self: no library name first
+            return [text for text in [const_str(node.args[0])] if text]
+        arg = node.args[0]
+        if self._finds_literal(arg) or isinstance(arg, ast.Name) and arg.id in self._found:
+            return []  # CDLL(find_library("c")), or a name bound to it: that call names the library
+        values = self._expand(arg)
+        if values is None:
+            self.scan.facts.append(CodeFact("dlopen-computed", f"{name}({_source_of(node.args[0])})", node.lineno))
+        return values or []
 
     def resolve_calls(self, tree: ast.Module) -> None:
         """The literal calls in absolute form; wrappers that only pass their parameter on to another wrapper of

@@ -6,6 +6,7 @@ import posixpath
 
 from faktory.analyzers.elf import (DEFAULT_DIRS, ElfInfo, expand_origin, info_from_json, info_to_json, ld_so_conf_dirs,
                                    parse_elf)
+from faktory.analyzers import libdata
 from faktory.analyzers.elfread import open_view
 from faktory.analyzers.graphbuild import GraphBuilder, fnode
 from faktory.analyzers.scancache import FileFacts
@@ -85,6 +86,7 @@ class NativeResolver:
             return info
         self._done.add(real)
         node = fnode(real)
+        libdata.keep_library_data(self.gb, real, node)
         if info.interp:
             self.keep_elf(info.interp, node, "PT_INTERP", info.interp)
         origin = posixpath.dirname(real)

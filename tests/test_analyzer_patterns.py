@@ -243,6 +243,102 @@ def test_a_library_only_cffi_dlopen_names_is_kept(tmp_path, elf_bytes):
     assert "file:/sbin/ldconfig" in graph
 
 
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+# WeasyPrint's shape: a helper tries each name its caller gives, at import time
+TRY_NAMES = ("import os\nfrom contextlib import suppress\n"
+             "def _dlopen(ffi, *names, allow_fail=False):\n    for name in names:\n        with suppress(OSError):\n"
+             "            return ffi.dlopen(name, 2)\n    return ffi.dlopen(names[0], 2)\n"
+             "pango = _dlopen(ffi, 'libpango-1.0-0', 'pango-1.0', 'libpango-1.0.so.0')\n"
+             "fc = _dlopen(ffi, 'libfontconfig-1', 'fontconfig')\n")
+
+
+def test_libraries_a_helper_opens_by_its_callers_names_are_kept(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import textlib\n",
+        f"{SITE}/textlib/__init__.py": "from cffi import FFI\nffi = FFI()\n" + TRY_NAMES +
+                                       "def load(path):\n    import ctypes\n    return ctypes.CDLL(path)\n"
+                                       "core = load('libcore.so.3')\n"
+                                       "for each in ('libone.so.1', 'libtwo.so.2'):\n    ffi.dlopen(each)\n",
+        f"{LIBDIR}/libpango-1.0.so.0": elf_bytes, f"{LIBDIR}/libfontconfig.so.1": elf_bytes,
+        f"{LIBDIR}/libcore.so.3": elf_bytes, f"{LIBDIR}/libone.so.1": elf_bytes, f"{LIBDIR}/libtwo.so.2": elf_bytes,
+        f"{LIBDIR}/libunused.so.1": elf_bytes, "/sbin/ldconfig": elf_bytes,
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = set(closure.graph)
+    for lib in ("libpango-1.0.so.0", "libfontconfig.so.1", "libcore.so.3", "libone.so.1", "libtwo.so.2"):
+        assert f"file:{LIBDIR}/{lib}" in kept, lib
+    assert f"file:{LIBDIR}/libunused.so.1" not in kept
+    assert "file:/sbin/ldconfig" in kept  # 'fontconfig' is looked up by find_library
+    assert not [f for f in closure.findings if "computed-library" in f.kind]
+
+
+def test_a_library_name_known_only_at_run_time_is_a_finding_with_its_line(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import vendorlib\n",
+        f"{SITE}/vendorlib/__init__.py": ("import ctypes, os\n"
+                                          "lib = ctypes.CDLL(os.environ.get('VENDOR_LIB', 'libv.so'))\n"
+                                          "libc = ctypes.cdll.LoadLibrary(ctypes.util.find_library('c'))\n"
+                                          "name = ctypes.util.find_library('m')\nlibm = ctypes.CDLL(name)\n"
+                                          "def later(name):\n    return ctypes.CDLL(name + '.so')\n"),
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    found = {(f.kind, f.where) for f in closure.findings if "computed-library" in f.kind}
+    assert found == {("computed-library", f"{SITE}/vendorlib/__init__.py:2"),
+                     ("lazy-computed-library", f"{SITE}/vendorlib/__init__.py:7")}, found
+
+
+def test_fontconfig_keeps_its_configuration_and_fonts_whoever_loads_it(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from cffi import FFI\nffi = FFI()\nfc = ffi.dlopen('libfontconfig.so.1')\n",
+        f"{LIBDIR}/libfontconfig.so.1.12.0": elf_bytes, f"{LIBDIR}/libfontconfig.so.1": ("->", "libfontconfig.so.1.12.0"),
+        "/etc/fonts/fonts.conf": "<fontconfig><dir>/usr/share/fonts</dir></fontconfig>",
+        "/usr/share/fontconfig/conf.avail/10-hinting.conf": "<fontconfig/>",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf": "ttf", "/var/cache/fontconfig/x-le64.cache-8": "c",
+        "/usr/share/misc/unrelated.txt": "u",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    paths = set(closure.paths())
+    assert {"/etc/fonts/fonts.conf", "/usr/share/fontconfig/conf.avail/10-hinting.conf",
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/var/cache/fontconfig/x-le64.cache-8"} <= paths
+    assert "/usr/share/misc/unrelated.txt" not in paths
+
+
+LOADER = ("import glob, os\n"
+          "class PluginLoader:\n"
+          "    def __init__(self, class_name, package, subdir=None):\n"
+          "        self.class_name = class_name\n        self.package = package\n"
+          "    def paths(self):\n"
+          "        m = __import__(self.package)\n"
+          "        for part in self.package.split('.')[1:]:\n            m = getattr(m, part)\n"
+          "        return glob.glob(os.path.dirname(m.__file__) + '/*.py')\n"
+          "class Jinja2Loader(PluginLoader):\n    pass\n"
+          "cache_loader = PluginLoader('CacheModule', 'tool.plugins.cache')\n"
+          "filter_loader = Jinja2Loader('FilterModule', package='tool.plugins.filter')\n"
+          "class Registry:\n"
+          "    def __init__(self, name):\n        self.name = name\n"
+          "    def get(self):\n        return __import__(self.name)\n"
+          "registry = Registry('tool.plugins.unlisted')\n")
+
+
+def test_a_plugin_loader_keeps_the_packages_it_is_built_with_whole(tmp_path, elf_bytes):
+    # ansible-core's shape: the class imports self.package and globs its directory; plugins load by file path
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "from tool import loader\n",
+        f"{SITE}/tool/__init__.py": "", f"{SITE}/tool/loader.py": LOADER,
+        f"{SITE}/tool/plugins/__init__.py": "",
+        f"{SITE}/tool/plugins/cache/__init__.py": "", f"{SITE}/tool/plugins/cache/memory.py": "import json\n",
+        f"{SITE}/tool/plugins/filter/__init__.py": "", f"{SITE}/tool/plugins/filter/core.py": "",
+        f"{SITE}/tool/plugins/unlisted/__init__.py": "", f"{SITE}/tool/plugins/unlisted/extra.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"tool.plugins.cache.memory", "tool.plugins.filter.core"} <= kept
+    assert "tool.plugins.unlisted.extra" not in kept  # imports self.name but lists nothing: not a loader
+    assert closure.graph.edges["module:tool.loader", "module:tool.plugins.cache.memory"]["reason"] == "plugin-package"
+    lines = {f.where for f in closure.findings if f.kind == "lazy-computed-import"}
+    assert f"{SITE}/tool/loader.py:7" not in lines and f"{SITE}/tool/loader.py:19" in lines
+
+
 def test_directories_named_by_path_literals_in_app_code_are_kept_whole(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/probe.py": 'import os\nrender("/tpl", out="/tmp/out")\nos.listdir("/usr/local/lib")\n'
