@@ -8,6 +8,8 @@ Stable `kind` strings:
   native-library       INFO   a shared library outside the interpreter's own closure (vendored .libs, ctypes)
   subprocess | fork | multiprocessing | threads | ctypes | dlopen-null | writes
                        WARNING from app/site-packages code, location file:line
+  pipe                 INFO   `os.pipe()` in app/site-packages code; the unikraft target warns (its base runtime's
+                       fstat of a pipe fails with ENOSYS: set_wakeup_fd, os.fdopen and open() over it raise)
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
   shell-chain          WARNING a `sh -c` line runs other commands before the app (their programs and Python
                        needs are kept where they can be followed; a VM target runs the app alone)
@@ -64,9 +66,14 @@ FACT_MESSAGES = {
     "ctypes": "loads native code through ctypes ({detail})",
     "dlopen-null": "calls dlopen(NULL) through ctypes ({detail})",
     "writes": "writes outside /tmp ({detail})",
+    "pipe": "makes a pipe ({detail})",
     "syntax-error": "does not parse ({detail}): importing it fails; its imports are guessed line by line",
     "not-scanned": "was not scanned for imports: {detail}",
 }
+
+
+# Facts that matter only to some targets, which raise them there (a pipe on Unikraft's base runtime)
+TARGET_FACTS = frozenset({"pipe"})
 
 
 def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
@@ -109,8 +116,8 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(Finding(fact.kind, FACT_MESSAGES.get(fact.kind, fact.kind).format(detail=fact.detail), WARNING,
-                           f"{where}:{fact.lineno}"))
+        out.append(Finding(fact.kind, FACT_MESSAGES.get(fact.kind, fact.kind).format(detail=fact.detail),
+                           INFO if fact.kind in TARGET_FACTS else WARNING, f"{where}:{fact.lineno}"))
     for name, (where, optional) in sorted(analysis.missing.items()):
         if not optional and not where.startswith(("module:", "file:", "entrypoint")) and \
                 closure.owner_of(where.rsplit(":", 1)[0]) == "app":

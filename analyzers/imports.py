@@ -26,6 +26,7 @@ SUBPROCESS_CALLS = {"os.system", "os.popen", "os.execv", "os.execve", "os.execl"
                     "os.execlpe", "os.execvp", "os.execvpe", "os.spawnv", "os.spawnve", "os.spawnl", "os.spawnlp",
                     "os.spawnvp", "os.posix_spawn", "os.posix_spawnp", "pty.spawn"}
 FORK_CALLS = {"os.fork", "os.forkpty", "pty.fork"}
+PIPE_CALLS = {"os.pipe", "os.pipe2"}  # a runtime whose fstat of a pipe fails breaks set_wakeup_fd/fdopen over it
 CTYPES_LOADERS = {"ctypes.CDLL", "ctypes.PyDLL", "ctypes.cdll.LoadLibrary", "ctypes.pydll.LoadLibrary",
                   "ctypes.CDLL.__init__", "ctypes.util.find_library", "ctypes.LibraryLoader"}
 CTYPES_FIND = {"ctypes.util.find_library"}
@@ -309,7 +310,7 @@ def _is_type_checking(test: ast.AST) -> bool:
 TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "files", "read_text", "read_binary", "open_text",
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
-                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages",
+                 "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages", "pipe",
                  "group=", "ntry_point", "ntrypoint")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
 LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])\.*[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
@@ -696,6 +697,8 @@ class _Walker:
                 self.scan.programs.append((program, node.lineno))
         elif name in FORK_CALLS:
             self.scan.facts.append(CodeFact("fork", name, node.lineno))
+        elif name in PIPE_CALLS:
+            self.scan.facts.append(CodeFact("pipe", name, node.lineno))
         elif name in ("open", "io.open", "builtins.open") and first and first.startswith("/"):
             mode = const_str(node.args[1]) if len(node.args) > 1 else None
             for kw in node.keywords:

@@ -15,7 +15,8 @@ def facts(closure: Closure, *kinds: str) -> list[Finding]:
 
 
 DOES = {"subprocess": "starts processes", "fork": "forks", "multiprocessing": "uses multiprocessing",
-        "threads": "starts threads", "ctypes": "loads libraries with ctypes", "dlopen-null": "calls dlopen(NULL)"}
+        "threads": "starts threads", "ctypes": "loads libraries with ctypes", "dlopen-null": "calls dlopen(NULL)",
+        "pipe": "makes pipes"}
 
 
 def library_of(closure: Closure, location: Location | None) -> str | None:
@@ -26,15 +27,19 @@ def library_of(closure: Closure, location: Location | None) -> str | None:
     return None if owner == "app" else owner
 
 
-def judge(closure: Closure, kinds: tuple[str, ...], target: str, why: str) -> list[Finding]:
-    """Facts in the app's own code block the target; the same facts inside libraries are one warning per
-    library and kind (click can start a pager, which a CLI that never pages does not need)."""
+def judge(closure: Closure, kinds: tuple[str, ...], target: str, why: str, *, app_severity: str = BLOCKER,
+          stdlib: bool = True) -> list[Finding]:
+    """Facts in the app's own code block the target (or get `app_severity`); the same facts inside libraries are
+    one warning per library and kind (click can start a pager, which a CLI that never pages does not need).
+    `stdlib=False`: the stdlib's own uses are left out (they serve calls the target already warns about)."""
     out: list[Finding] = []
     grouped: dict[tuple[str, str], list[Finding]] = {}
     for f in facts(closure, *kinds):
         lib = library_of(closure, f.location)
+        if lib == "stdlib" and not stdlib:
+            continue
         if lib is None:
-            out.append(replace(f, severity=BLOCKER, target=target, message=f"{f.message} ({why})"))
+            out.append(replace(f, severity=app_severity, target=target, message=f"{f.message} ({why})"))
         else:
             grouped.setdefault((f.kind, lib), []).append(f)
     for (kind, lib), found in grouped.items():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from faktory.analyzers.model import Closure, Finding
+from faktory.analyzers.model import WARNING, Closure, Finding
 from faktory.emitters.base import RUN_ELFLOADER, RUN_LINUX, PUSH_WITH_KERNEL, Artifact, Boot, Capabilities, \
     EmitOptions, ImageOut, LaunchOut
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
@@ -153,6 +153,12 @@ def kernel_cmdline(env: dict[str, str], argv: list[str], *, fstab: bool = True) 
     return f"{' '.join(params)} -- {args}" if params else args
 
 
+# Measured on a 0.16.3 base runtime: fstat of a pipe's fd returns ENOSYS (a socketpair's works), so CPython's
+# checks on an fd it is given fail there; twisted's waker is a pipe given to signal.set_wakeup_fd.
+PIPE_WHY = ("the base runtime's fstat of a pipe fails with ENOSYS: signal.set_wakeup_fd, os.fdopen and open() "
+            "over a pipe raise OSError")
+
+
 class UnikraftEmitter:
     name = "unikraft"
     capabilities = Capabilities(push=PUSH_WITH_KERNEL, run=(RUN_ELFLOADER, RUN_LINUX), options=("kernel",))
@@ -163,6 +169,7 @@ class UnikraftEmitter:
 
     def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         out = judge(closure, ("fork", "subprocess", "multiprocessing"), self.name, "app-elfloader has no fork/exec")
+        out += judge(closure, ("pipe",), self.name, PIPE_WHY, app_severity=WARNING, stdlib=False)
         interp = closure.interpreter
         if needs_loader(closure):
             out.append(blocker("non-pie", f"{interp.real_path} is not position-independent (ET_EXEC): the base "

@@ -591,3 +591,25 @@ def test_a_library_that_lazily_imports_a_dev_tool_does_not_keep_it(tmp_path, elf
         f"{STDLIB}/pdb.py": "",
     })
     assert "pdb" not in _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+
+
+def test_a_pipe_is_a_unikraft_warning_only(tmp_path, elf_bytes):
+    """Unikraft's base runtime fails fstat on a pipe (ENOSYS), so set_wakeup_fd over one raises: a library or
+    app that makes pipes is a unikraft warning, never a blocker, and no other target's concern; the stdlib's own
+    pipes (subprocess) serve calls the target already warns about."""
+    from faktory.emitters.convert import check
+
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import os, waker, subprocess\nr, w = os.pipe()\n",
+        f"{SITE}/waker.py": "import os, signal\ndef install():\n    r, w = os.pipe()\n    signal.set_wakeup_fd(w)\n",
+        f"{STDLIB}/subprocess.py": "import os\ndef popen():\n    return os.pipe()\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    notes = [f for f in closure.findings if f.kind == "pipe"]
+    assert {f.severity for f in notes} == {"info"} and {str(f.location).split(":")[0] for f in notes} == {
+        "/app/main.py", f"{SITE}/waker.py"}  # notes in the analysis, not warnings
+    on_unikraft = [f for f in check(closure, "unikraft") if f.kind == "pipe"]
+    assert sorted(f.severity for f in on_unikraft) == ["warning", "warning"]
+    assert any("fstat of a pipe" in f.message and "waker" in f.message for f in on_unikraft)
+    assert not any("stdlib" in f.message for f in on_unikraft)
+    assert not [f for f in check(closure, "oci") if f.kind == "pipe" and f.severity != "info"]
