@@ -22,9 +22,14 @@ def dir_files(fs, path: str, max_bytes: int | None = MAX_BYTES, follow_links: bo
     `follow_links`: a symlink to a directory is walked into, else it counts as a file."""
     if path in ROOTS:
         return None
-    files, size, todo = [], 0, [path]
+    files, size, todo, seen = [], 0, [path], set()
     while todo:
         here = todo.pop()
+        if follow_links:  # a link back up (`loop -> ..`) is walked once, not for ever
+            real = _real(fs, here)
+            if real in seen or len(seen) > MAX_FILES:
+                continue
+            seen.add(real)
         try:
             names = sorted(fs.listdir(here))
         except (OSError, KeyError, ValueError):
@@ -43,6 +48,13 @@ def dir_files(fs, path: str, max_bytes: int | None = MAX_BYTES, follow_links: bo
             if len(files) > MAX_FILES or (max_bytes is not None and size > max_bytes):
                 return None
     return files
+
+
+def _real(fs, path: str) -> str:
+    try:
+        return fs.resolve(path)
+    except Exception:  # a loop the resolver gives up on: the path itself, once
+        return path
 
 
 def keep_small_dir(keeper: Keeper, fs, path: str, src: str, reason: str) -> None:

@@ -1031,3 +1031,30 @@ def test_a_wrapper_ending_in_control_flow_is_one_clear_refusal(tmp_path, elf_byt
         _resolver(fs, ["sh", "/loop.sh"]).resolve()
     with pytest.raises(UnsupportedEntrypoint, match="not in the image"):
         _resolver(fs, ["sh", "/missing.sh"]).resolve()
+
+
+def test_a_data_dir_walk_that_follows_links_ends_on_a_link_loop(tmp_path):
+    """Image contents are untrusted: `loop -> .` and `up -> ..` inside a library's data dir are walked once."""
+    import signal
+
+    from faktory.analyzers.envdirs import dir_files
+
+    data = tmp_path / "usr/share/tooldata"
+    (data / "sub").mkdir(parents=True)
+    (data / "words.txt").write_text("a\n")
+    (data / "sub" / "more.txt").write_text("b\n")
+    os.symlink(".", data / "loop")
+    os.symlink("..", data / "sub" / "up")
+    empty = tmp_path / "usr/share/emptydata"
+    empty.mkdir(parents=True)
+    os.symlink(".", empty / "self")  # no file ever: the old walk never ended
+    fs = DirFileSystem(tmp_path)
+    signal.alarm(20)  # a hang fails the test instead of stalling the run
+    try:
+        found = dir_files(fs, "/usr/share/tooldata", max_bytes=None, follow_links=True)
+        assert dir_files(fs, "/usr/share/emptydata", max_bytes=None, follow_links=True) == []
+    finally:
+        signal.alarm(0)
+    assert found is not None
+    assert {"/usr/share/tooldata/words.txt", "/usr/share/tooldata/sub/more.txt"} <= set(found)
+    assert len(found) <= 4
