@@ -141,9 +141,16 @@ class Analysis:
 
     def _keep_package_data(self, node: str, pkg_dir: str) -> None:
         """Non-code files of a kept package, down into data dirs but not into subpackages."""
-        stack = [pkg_dir]
+        stack, seen = [pkg_dir], set()
         while stack:
             directory = stack.pop()
+            try:
+                real = self.gb.realpath(directory)
+            except Exception:  # a loop the resolver gives up on: the path, once
+                real = directory
+            if real in seen:  # a symlinked dir back up (`loop -> .`): walked once
+                continue
+            seen.add(real)
             for name in sorted(self.gb.listdir(directory)):
                 path = posixpath.join(directory, name)
                 if name == "__pycache__":

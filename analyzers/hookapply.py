@@ -33,6 +33,7 @@ class Keeper(Protocol):
     def keep_elf(self, path: str, src: str, reason: str, detail: str) -> None: ...
     def listdir(self, path: str) -> frozenset[str]: ...
     def is_dir(self, path: str) -> bool: ...
+    def realpath(self, path: str) -> str: ...
     def read_text(self, path: str) -> str | None: ...
     def dist_meta(self, dist: str) -> str | None: ...
     def dist_modules(self, dist: str) -> list[str]: ...  # dotted names of the modules its RECORD lists
@@ -78,13 +79,22 @@ def _matches(rel: str, patterns: tuple[str, ...]) -> bool:
     return any(glob_regex(p).match(prefix) for p in patterns for prefix in prefixes)
 
 
-def _walk(keeper: Keeper, top: str, rel: str = ""):
-    for name in sorted(keeper.listdir(top)):
-        path, sub = posixpath.join(top, name), f"{rel}/{name}" if rel else name
-        if keeper.is_dir(path):
-            yield from _walk(keeper, path, sub)
-        else:
-            yield path, sub
+def _walk(keeper: Keeper, top: str):
+    """(path, path relative to top) of the files below `top`; a symlinked dir is walked once, so a link back up
+    (`loop -> .`) in an image ends the walk instead of recursing for ever."""
+    stack, seen = [(top, "")], set()
+    while stack:
+        here, rel = stack.pop()
+        real = keeper.realpath(here)
+        if real in seen:
+            continue
+        seen.add(real)
+        for name in sorted(keeper.listdir(here), reverse=True):
+            path, sub = posixpath.join(here, name), f"{rel}/{name}" if rel else name
+            if keeper.is_dir(path):
+                stack.append((path, sub))
+            else:
+                yield path, sub
 
 
 def keep_data_files(rule: DataFiles, keeper: Keeper, node: str, reason: str, detail: str) -> None:
@@ -165,6 +175,12 @@ class ImageKeeper:
 
     def is_dir(self, path: str) -> bool:
         return self.gb.is_dir(path)
+
+    def realpath(self, path: str) -> str:
+        try:
+            return self.gb.realpath(path)
+        except Exception:  # a loop the resolver gives up on
+            return path
 
     def read_text(self, path: str) -> str | None:
         if not self.gb.is_file(path):

@@ -1058,3 +1058,24 @@ def test_a_data_dir_walk_that_follows_links_ends_on_a_link_loop(tmp_path):
     assert found is not None
     assert {"/usr/share/tooldata/words.txt", "/usr/share/tooldata/sub/more.txt"} <= set(found)
     assert len(found) <= 4
+
+
+def test_symlink_loops_in_an_image_end_every_walk(tmp_path, elf_bytes):
+    """Untrusted image contents: a package data dir holding `loop -> .`, and a `..` link, are kept once; the
+    analysis ends."""
+    import signal
+
+    site = f"{STDLIB}/site-packages"
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tool\n", f"{site}/tool/__init__.py": "", f"{site}/tool/data/words.txt": "a\n",
+        f"{site}/tool/data/loop": ("->", "."), f"{site}/tool/data/nested/up": ("->", ".."),
+        f"{site}/tool/data/nested/x.txt": "x\n",
+    })
+    signal.alarm(60)
+    try:
+        closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    finally:
+        signal.alarm(0)
+    paths = set(closure.paths())
+    assert {f"{site}/tool/data/words.txt", f"{site}/tool/data/nested/x.txt"} <= paths
+    assert not any("/loop/loop/" in p or "/up/up/" in p for p in paths)

@@ -300,3 +300,43 @@ def test_community_hooks_on_the_django_fixture(fixture_images, monkeypatch):
 
     monkeypatch.setattr(communityhooks, "community_hook", lambda name: None)
     assert f"module:{module}" not in analysis.analyze(open_image(tag)).graph
+
+
+def test_collect_data_files_ends_on_a_symlink_loop(tmp_path):
+    """A hook's collect_data_files over an untrusted package dir holding `loop -> .` keeps each file once."""
+    import os
+    import signal
+
+    from faktory.analyzers.hookapply import keep_data_files
+    from tests.oracle.dirfs import DirFileSystem
+
+    pkg = tmp_path / "site/tool"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "data" / "a.json").write_text("{}")
+    os.symlink(".", pkg / "data" / "loop")
+    fs = DirFileSystem(tmp_path)
+    kept = []
+
+    class Files:  # the part of hookapply.Keeper that keep_data_files asks, over the hand-made tree
+        def find_package_dirs(self, name):
+            return ("/site/tool",) if name == "tool" else None
+
+        def is_dir(self, path):
+            entry = fs.stat(path)
+            return entry is not None and entry.kind == "dir"
+
+        def listdir(self, path):
+            return frozenset(fs.listdir(path))
+
+        def realpath(self, path):
+            return fs.resolve(path)
+
+        def keep_file(self, path, src, reason, detail):
+            kept.append(path)
+
+    signal.alarm(20)
+    try:
+        keep_data_files(DataFiles("tool"), Files(), "module:tool", "hook", "hook-tool.py:1")
+    finally:
+        signal.alarm(0)
+    assert kept == ["/site/tool/data/a.json"]
