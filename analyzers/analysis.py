@@ -141,14 +141,17 @@ class Analysis:
 
     def _keep_package_data(self, node: str, pkg_dir: str) -> None:
         """Non-code files of a kept package, down into data dirs but not into subpackages."""
-        stack, seen = [pkg_dir], set()
+        stack, seen, top = [pkg_dir], set(), None
         while stack:
             directory = stack.pop()
             try:
                 real = self.gb.realpath(directory)
             except Exception:  # a loop the resolver gives up on: the path, once
                 real = directory
-            if real in seen:  # a symlinked dir back up (`loop -> .`): walked once
+            top = top or real
+            # a symlinked dir back up (`loop -> .`) is walked once; one to an ancestor (`up -> ..`, `root -> /`)
+            # holds the package, not its data
+            if real in seen or (real != top and (top + "/").startswith(real.rstrip("/") + "/")):
                 continue
             seen.add(real)
             for name in sorted(self.gb.listdir(directory)):

@@ -145,7 +145,9 @@ class GraphBuilder:
                 end = self._keep_components(target, depth + 1, inner)
                 if end is None:
                     return None
-                self.edge(fnode(here), fnode(inner[0] if inner and inner[0] == target else end), "symlink", entry.linkname)
+                if end != "/":  # a link to the root (`rootlink -> /`) needs no node: every output has a root
+                    self.edge(fnode(here), fnode(inner[0] if inner and inner[0] == target else end), "symlink",
+                              entry.linkname)
                 for link in inner:
                     self.edge(fnode(here), fnode(link), "symlink-on-path", target)
                 cur = end

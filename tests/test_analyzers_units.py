@@ -1069,7 +1069,9 @@ def test_symlink_loops_in_an_image_end_every_walk(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import tool\n", f"{site}/tool/__init__.py": "", f"{site}/tool/data/words.txt": "a\n",
         f"{site}/tool/data/loop": ("->", "."), f"{site}/tool/data/nested/up": ("->", ".."),
-        f"{site}/tool/data/nested/x.txt": "x\n",
+        f"{site}/tool/data/nested/x.txt": "x\n", f"{site}/tool/data/pkgs": ("->", "../.."),
+        f"{site}/tool/data/root": ("->", "/"), "/opt/unrelated/big.bin": "x" * 1000,
+        "/app/rootlink": ("->", "/"),  # kept with the app's dir: a link to the root is a path like any other
     })
     signal.alarm(60)
     try:
@@ -1079,3 +1081,6 @@ def test_symlink_loops_in_an_image_end_every_walk(tmp_path, elf_bytes):
     paths = set(closure.paths())
     assert {f"{site}/tool/data/words.txt", f"{site}/tool/data/nested/x.txt"} <= paths
     assert not any("/loop/loop/" in p or "/up/up/" in p for p in paths)
+    # links to an ancestor of the package (`../..`, `/`) hold the package, not its data
+    assert "/opt/unrelated/big.bin" not in paths and f"{site}/tool/data/pkgs/tool/__init__.py" not in paths
+    assert "/app/rootlink" in paths
