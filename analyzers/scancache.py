@@ -56,6 +56,16 @@ def decode_scan(text: str) -> ModuleScan:
     )
 
 
+def storable_key(key: str) -> str:
+    """`key` as SQLite can store it: a path that is no UTF-8 (surrogate-escaped bytes) gets its bytes escaped,
+    behind a prefix no plain key has, so two names never meet in one key."""
+    try:
+        key.encode("utf-8")
+        return key
+    except UnicodeEncodeError:
+        return "~esc:" + key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class ScanCache:
     def __init__(self, path: Path | None) -> None:
         self._db = None
@@ -75,7 +85,7 @@ class ScanCache:
             return None
         try:
             with self._lock:
-                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (key,)).fetchone()
+                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (storable_key(key),)).fetchone()
             return decode_scan(row[0]) if row else None
         except (sqlite3.Error, ValueError, KeyError, TypeError):
             return None
@@ -96,7 +106,7 @@ class ScanCache:
             return None
         try:
             with self._lock:
-                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (key,)).fetchone()
+                row = self._db.execute("SELECT value FROM scans WHERE key = ?", (storable_key(key),)).fetchone()
             value = json.loads(row[0]) if row else None
             return value if isinstance(value, list) else None
         except (sqlite3.Error, ValueError):
@@ -107,7 +117,7 @@ class ScanCache:
             self._queue((key, json.dumps(names, separators=(",", ":"))))
 
     def _queue(self, row: tuple[str, str]) -> None:
-        self._pending.append(row)
+        self._pending.append((storable_key(row[0]), row[1]))
         if len(self._pending) >= FLUSH_ROWS:  # written as they come: 200,000 file facts are not all held
             self.flush()
 

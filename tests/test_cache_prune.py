@@ -134,3 +134,18 @@ def test_prune_drops_scan_rows_of_removed_layers_and_stale_scan_formats(three):
     left = ScanCache(current)
     assert {key for key in rows if left.get_names(key) is not None} == {f"{ids['recent'][0]}:/app/recent",
                                                                         "sha256:" + "ab" * 32}
+
+
+def test_a_path_that_is_no_utf8_is_cached_under_its_own_key(tmp_path):
+    """A layer may hold a file named with bytes that are no UTF-8 (`\\xff\\xfe.txt`): its scan facts are stored
+    and found again, never under the key of a file literally named with a backslash."""
+    from faktory.analyzers.scancache import ScanCache
+
+    cache = ScanCache(tmp_path / "scans.sqlite")
+    odd = "sha256:" + "ab" * 32 + ":/data/" + b"\xff\xfe.txt".decode("utf-8", "surrogateescape")
+    literal = "sha256:" + "ab" * 32 + ":/data/\\xff\\xfe.txt"
+    cache.put_names(odd, ["odd"])
+    cache.put_names(literal, ["literal"])
+    cache.flush()
+    again = ScanCache(tmp_path / "scans.sqlite")
+    assert again.get_names(odd) == ["odd"] and again.get_names(literal) == ["literal"]
