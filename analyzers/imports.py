@@ -478,7 +478,12 @@ class _Walker:
                     elif value is not None:
                         self._exprs(value)
                 bound = self._bind(node.target, node.iter) if kind in (ast.For, ast.AsyncFor) else None
+                # `with contextlib.suppress(ImportError):` guards its body as `try/except ImportError` does
+                guarded = kind in (ast.With, ast.AsyncWith) and any(self._suppresses_import_error(item.context_expr)
+                                                                     for item in node.items)
+                self._optional += guarded
                 self.walk(node.body)
+                self._optional -= guarded
                 if bound:
                     self._unbind(bound)
                 self.walk(getattr(node, "orelse", []))
@@ -572,6 +577,12 @@ class _Walker:
         for b in reversed(bound):
             self._unbind(b)
         self._lazy = lazy
+
+    def _suppresses_import_error(self, expr: ast.AST) -> bool:
+        """`contextlib.suppress(ImportError)`, `suppress(ModuleNotFoundError, OSError)`, under any import name."""
+        if not isinstance(expr, ast.Call) or (self._qualified(expr.func) or "").split(".")[-1] != "suppress":
+            return False
+        return any((dotted(arg) or "").split(".")[-1] in IMPORT_ERRORS for arg in expr.args)
 
     @staticmethod
     def _catches_import_error(handler: ast.ExceptHandler) -> bool:

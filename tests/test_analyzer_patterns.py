@@ -613,3 +613,17 @@ def test_a_pipe_is_a_unikraft_warning_only(tmp_path, elf_bytes):
     assert any("fstat of a pipe" in f.message and "waker" in f.message for f in on_unikraft)
     assert not any("stdlib" in f.message for f in on_unikraft)
     assert not [f for f in check(closure, "oci") if f.kind == "pipe" and f.severity != "info"]
+
+
+def test_contextlib_suppress_import_error_guards_like_try_except(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": ("import contextlib\nfrom contextlib import suppress as quiet\n"
+                         "with contextlib.suppress(ImportError):\n    import speedups\n"
+                         "with quiet(ModuleNotFoundError, OSError):\n    import absent_extra\n"
+                         "with open('/dev/null'):\n    import absent_needed\n"),
+        f"{SITE}/speedups.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    unresolved = {f.message.split()[1] for f in closure.findings if f.kind == "unresolved-import"}
+    assert unresolved - {"contextlib"} == {"absent_needed"}  # the suppressed ones run without it, as the app says
+    assert "speedups" in _modules(closure.graph)  # kept all the same: recall first
