@@ -43,7 +43,8 @@ from faktory.analyzers.model import INFO, WARNING, Closure, Finding
 from faktory.image import Image
 
 # What the analysis could not resolve: a closure with one of these (at WARNING) is convertible but unverified.
-UNRESOLVED_KINDS = ("computed-import", "unreadable-extension", "syntax-error", "not-scanned")
+UNRESOLVED_KINDS = ("computed-import", "computed-library", "unreadable-extension", "syntax-error", "not-scanned",
+                    "data-dir-not-kept")
 
 
 def unresolved(findings) -> list[Finding]:
@@ -51,7 +52,7 @@ def unresolved(findings) -> list[Finding]:
 
 
 # Also unresolved, but only on a path the app may never take: listed with the verdict, which stays "convertible".
-NOTE_KINDS = ("lazy-computed-import",)
+NOTE_KINDS = ("lazy-computed-import", "lazy-computed-library")
 
 
 def noted(findings) -> list[Finding]:

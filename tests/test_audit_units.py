@@ -490,3 +490,22 @@ def test_a_row_cached_under_one_key_is_found_under_the_other(fixture_images, tmp
     other = DigestCache(tmp_path / "other", ("oci",))
     other.put(known, "registry-sha256:" + "c" * 64)  # a keyed run: the digest is stored too
     assert other.get(digest, ref) is not None
+
+
+@pytest.mark.parametrize("kind,label", [("computed-library", "convertible, unverified"),
+                                        ("data-dir-not-kept", "convertible, unverified"),
+                                        ("lazy-computed-library", "convertible")])
+def test_what_the_analysis_cannot_know_about_libraries_and_data_is_unverified(tmp_path, kind, label):
+    """A library loaded by a name computed at import, or a data dir too big to keep: the analysis cannot know
+    what is needed, so the verdict says so; inside a library function nothing calls at import it is a note."""
+    from faktory.analyzers.model import INFO, WARNING, Finding
+    from faktory.audit.verdicts import target_verdict
+    from tests.handmade import python_image
+
+    _, closure = python_image(tmp_path / "root")
+    severity = INFO if kind.startswith("lazy-") else WARNING
+    closure.findings.append(Finding(kind, f"{kind}: cannot know", severity, "/app/main.py:7"))
+    verdict = target_verdict("oci", closure)
+    assert verdict.convertible and verdict.label == label
+    if label == "convertible":
+        assert [n.kind for n in verdict.notes] == [kind]
