@@ -82,6 +82,8 @@ class Analysis:
         self.chain_analysed: set[str] = set()  # those of them whose needs are kept
         self.cache = ScanPool(default_scan_cache())  # the scan cache, and modules parsed on the other cores
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
+        # (path, finding): said only if the path is not kept in the end (another rule may keep a dir whole)
+        self.found_unless_kept: list[tuple[str, Finding]] = []
         self.keeper = _Keeper(self)
 
     # --- modules -------------------------------------------------------------------------------------
@@ -427,6 +429,9 @@ class _Keeper:
 
     def finding(self, finding: Finding) -> None:
         self._a.found.append(finding)
+
+    def finding_unless_kept(self, path: str, finding: Finding) -> None:
+        self._a.found_unless_kept.append((path, finding))
 
 
 def analyze(image: Image, options: AnalyzeOptions | None = None) -> Closure:

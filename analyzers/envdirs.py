@@ -5,6 +5,8 @@ only when the directory is small and not a system directory, where a value is mo
 
 from __future__ import annotations
 
+import re
+
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import WARNING, Finding
 from faktory.image import DIR
@@ -69,15 +71,21 @@ SYSTEM_LEAVES = frozenset({"cache", "log", "tmp", "run", "spool", "mail", "inclu
                            "share", "lib", "lib64", "bin", "sbin", "local", "info", "games", "src", "lock"})
 
 
+# /usr/lib/x86_64-linux-gnu and kin: where a library looks for shared libraries (imageio's findlib), not data
+MULTIARCH = re.compile(r"[a-z0-9_]+-linux-(?:gnu|musl)\w*")
+
+
 def keep_named_data_dir(keeper: Keeper, fs, path: str, src: str, where: str) -> None:
     """A data directory a library's code names (`/usr/share/nltk_data`, maybe a link): its files when there are
     few, whatever their size, else a finding, since which of them the program reads depends on its input."""
-    if path in ROOTS or path.rsplit("/", 1)[-1] in SYSTEM_LEAVES:
+    leaf = path.rsplit("/", 1)[-1]
+    if path in ROOTS or leaf in SYSTEM_LEAVES or MULTIARCH.fullmatch(leaf):
         return
     files = dir_files(fs, path, max_bytes=None, follow_links=True)
     if files is None:
-        keeper.finding(Finding("data-dir-not-kept", f"{path} is named as a data directory but has over "
-                               f"{MAX_FILES} files: --include what the app reads there", WARNING, where))
+        keeper.finding_unless_kept(path, Finding("data-dir-not-kept", f"{path} is named as a data directory but "
+                                                 f"has over {MAX_FILES} files: --include what the app reads there",
+                                                 WARNING, where))
         return
     for file in files:
         keeper.keep_path(file, src, "named-data-dir", where)

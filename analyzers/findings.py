@@ -39,8 +39,9 @@ Stable `kind` strings:
 
 from __future__ import annotations
 
+from faktory.analyzers.graphbuild import fnode
 from faktory.analyzers.model import INFO, WARNING, Closure, Finding
-from faktory.image import Image
+from faktory.image import FILE, Image
 
 # What the analysis could not resolve: a closure with one of these (at WARNING) is convertible but unverified.
 UNRESOLVED_KINDS = ("computed-import", "computed-library", "unreadable-extension", "syntax-error", "not-scanned",
@@ -75,6 +76,18 @@ FACT_MESSAGES = {
 
 # Facts that matter only to some targets, which raise them there (a pipe on Unikraft's base runtime)
 TARGET_FACTS = frozenset({"pipe"})
+
+
+def _kept_whole(graph, fs, path: str) -> bool:
+    """Every file below `path` (a dir, links resolved once) is in the closure: another rule kept it all."""
+    try:
+        top = fs.resolve(path)
+        for entry in fs.walk(top):
+            if entry.kind == FILE and fnode(entry.path) not in graph:
+                return False
+    except Exception:  # a loop, a path through a file: not kept as a whole
+        return False
+    return fnode(top) in graph
 
 
 def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
@@ -129,6 +142,8 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
     for pth, lineno, line in analysis.sys.pth_imports:
         out.append(Finding("pth-import", f"runs at startup: {line.strip()[:80]}", INFO, f"{pth}:{lineno}"))
     out.extend(dict.fromkeys(analysis.found))  # computed imports, unreadable extensions
+    out.extend(dict.fromkeys(f for path, f in analysis.found_unless_kept
+                             if not _kept_whole(closure.graph, image.fs, path)))
     for port in image.config.exposed_ports:
         out.append(Finding("port", f"exposes {port}", INFO))
     return out

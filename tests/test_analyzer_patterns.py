@@ -553,6 +553,20 @@ def test_a_data_directory_a_library_names_keeps_its_files(tmp_path, elf_bytes):
     assert not {"/usr/share/other/file", "/var/cache/debconf/config.dat"} & paths
 
 
+def test_a_big_named_data_dir_is_said_only_when_nothing_keeps_it_whole(tmp_path, elf_bytes):
+    many = {f"/usr/share/bigdata/f{i}.dat": "x" for i in range(70)}
+    many.update({f"/app/assets/a{i}.css": "x" for i in range(70)})
+    many.update({f"/usr/lib/x86_64-linux-gnu/lib{i}.so.1": "x" for i in range(70)})
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import finder\n",
+        f"{SITE}/finder.py": "DIRS = ['/usr/share/bigdata', '/app/assets', '/usr/lib/x86_64-linux-gnu']\n", **many,
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    said = [f.message.split()[0] for f in closure.findings if f.kind == "data-dir-not-kept"]
+    # /app/assets: the app's dir is kept whole anyway; the multiarch dir is where libraries are looked up
+    assert said == ["/usr/share/bigdata"]
+
+
 def test_a_test_runner_that_is_the_app_keeps_its_plugins(tmp_path, elf_bytes):
     """pytest as the container's command: its own plugins imported by `"_pytest." + name if … else name`, third
     party ones through the bare `pytest11` group pluggy's load_setuptools_entrypoints("pytest11") names (and a
