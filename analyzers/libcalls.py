@@ -98,6 +98,11 @@ def names_at(tree: ast.Module, lineno: int) -> Names:
                 found += [s for arg in given for s in _strings(arg)]
                 at_import |= not inside
         return Names(tuple(dict.fromkeys(found)), at_import, finds)
+    for func in ast.walk(tree):  # a method, or a function nested in one: runs when something calls it
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                func.lineno <= lineno <= (func.end_lineno or func.lineno):
+            loads = [c for c in ast.walk(func) if isinstance(c, ast.Call) and c.lineno == lineno and _loader(c)]
+            return Names((), False, bool(loads) and _loader(loads[0]) in ("dlopen", "find_library"))
     return Names((), True, False)  # at module level: runs when the module is imported
 
 

@@ -641,3 +641,18 @@ def test_contextlib_suppress_import_error_guards_like_try_except(tmp_path, elf_b
     unresolved = {f.message.split()[1] for f in closure.findings if f.kind == "unresolved-import"}
     assert unresolved - {"contextlib"} == {"absent_needed"}  # the suppressed ones run without it, as the app says
     assert "speedups" in _modules(closure.graph)  # kept all the same: recall first
+
+
+def test_a_computed_library_load_in_a_library_method_is_a_note(tmp_path, elf_bytes):
+    # sphinx/search/ja.py: MecabSplitter.init_ctypes runs find_library(lib) only when Japanese search is set up
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import splitter\n",
+        f"{SITE}/splitter.py": ("import ctypes, ctypes.util\n"
+                                "class Splitter:\n"
+                                "    def init_ctypes(self, options):\n"
+                                "        lib = options.get('lib')\n"
+                                "        self.native = ctypes.CDLL(ctypes.util.find_library(lib))\n"),
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kinds = {(f.kind, f.severity) for f in closure.findings if "library name is computed" in f.message}
+    assert kinds == {("lazy-computed-library", "info")}
