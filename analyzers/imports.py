@@ -42,6 +42,13 @@ RESOURCE_MODULES = ("importlib.resources", "importlib_resources", "pkgutil", "pk
 
 
 PACKAGE_TREE = "**"  # ImportRef.names value: every module under the package may be imported (computed names)
+# ImportRef.names value: a module-level `__getattr__(name)` imports `pkg.{name}`: a direct submodule of pkg is
+# imported when its name is read as an attribute of pkg (lazyattrs.py)
+ATTRIBUTE_TREE = "*attr"
+# ImportRef.names value beside PACKAGE_TREE: the variable part starts with the parameter of a wrapper of the same
+# function (scipy's `_sub_module_deprecation(sub_package, …)` imports f"scipy.{sub_package}.{module}"): what
+# the callers name decides, and their literal calls keep those
+CALLER_NAMED = "*caller"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,9 @@ class ModuleScan:
     # entry-point groups a call names: `load_setuptools_entrypoints("pytest11")`, `entry_points(group="tox")`;
     # a bare word is no dotted string, so `strings` misses it
     groups: list[tuple[str, int]] = field(default_factory=list)
+    # objects read by a computed attribute name (`getattr(pkg, name)`, `inspect.getmembers(pkg)`): (the object as
+    # an absolute or relative module name, line); "" once, for the first one on an object not bound by an import
+    wholesale: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
@@ -676,7 +686,9 @@ class _Walker:
                     (level == 0 or package):
                 if level and own is None and literal:
                     parent, level = _anchored(parent, level, literal)
-                self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
+                tree = ATTRIBUTE_TREE if self._imports_attribute(target, prefix) else PACKAGE_TREE
+                names = (tree, CALLER_NAMED) if self._wrapper_parameter_first(target) else (tree,)
+                self.scan.imports.append(ImportRef(parent, level, names, node.lineno, True, self._lazy > 0))
             else:
                 self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno, self._functions > 0))
         elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
@@ -737,6 +749,27 @@ class _Walker:
             self.scan.facts.append(CodeFact("dlopen-computed", f"{name}({_source_of(node.args[0])})", node.lineno))
         return values or []
 
+    def _imports_attribute(self, target: ast.AST, prefix: str) -> bool:
+        """`def __getattr__(name): … import_module(f"pkg.{name}")` at module level: the attribute read names the
+        submodule (scipy's subpackages)."""
+        function = self._function
+        return (function is not None and function.name == "__getattr__" and self._functions == 1
+                and not self._classes and bool(function.params) and prefix.endswith(".")
+                and isinstance(target, ast.JoinedStr) and len(target.values) == 2
+                and isinstance(target.values[1], ast.FormattedValue) and target.values[1].format_spec is None
+                and isinstance(target.values[1].value, ast.Name) and target.values[1].value.id == function.params[0])
+
+    def _wrapper_parameter_first(self, target: ast.AST) -> bool:
+        function = self._function
+        if function is None or not isinstance(target, ast.JoinedStr):
+            return False
+        # the parameter itself, not a value made from it (rich's f".unicode{v.replace('.', '-')}" differs from
+        # the literal its callers pass: the package tree stays the answer there)
+        first = next((v for v in target.values if isinstance(v, ast.FormattedValue)), None)
+        return first is not None and first.conversion == -1 and first.format_spec is None \
+            and isinstance(first.value, ast.Name) \
+            and any(w.function == function.name and w.param == first.value.id for w in self.scan.wrappers)
+
     def resolve_calls(self, tree: ast.Module) -> None:
         """The literal calls in absolute form; wrappers that only pass their parameter on to another wrapper of
         this module."""
@@ -783,6 +816,37 @@ def _line_scan(text: str) -> ModuleScan:
             names = tuple(n.strip().split(" as ")[0] for n in m.group(3).split(",") if n.strip())
             scan.imports.append(ImportRef(m.group(2), len(m.group(1)), names, lineno, indented, indented))
     return scan
+
+
+READ_ATTRIBUTE = re.compile(r"\.([A-Za-z_]\w*)")  # a literal first: the regex engine's fast search
+READ_QUOTED = re.compile(r"""["']([A-Za-z_]\w*)["']""")
+# getattr(obj, <not a literal>), hasattr too; inspect.getmembers(obj) reads every name dir(obj) gives
+COMPUTED_GETATTR = re.compile(r"""attr\(\s*([A-Za-z_][\w.]*)\s*,\s*(?![rRbBuU]?["'])(?=\S)"""  # literal first: fast
+                              r"""|getmembers\(\s*([A-Za-z_][\w.]*)\s*[,)]""")
+
+
+def read_names(text: str) -> frozenset[str]:
+    """Every `.name` and quoted "name" of the source (over-approximate: comments and docstrings too), which the
+    code may read as an attribute of something (lazyattrs.py). At C speed; an AST walk would cost a third of the
+    scan, and only modules that name a lazy package need it, so it is not part of the scan."""
+    return frozenset(READ_ATTRIBUTE.findall(text)).union(READ_QUOTED.findall(text))
+
+
+def wholesale_reads(text: str, aliases: dict[str, str], relative: dict[str, str]) -> list[tuple[str, int]]:
+    """The objects `getattr(obj, computed)` reads, as module names through the module's imports; "" once for one
+    bound otherwise (a parameter, a local: maybe a module)."""
+    found: dict[str, int] = {}
+    if "attr(" not in text and "getmembers(" not in text:
+        return []
+    for m in COMPUTED_GETATTR.finditer(text):
+        if m.group(1) and text[m.start() - 3: m.start()] not in ("get", "has"):
+            continue
+        head, dot, rest = (m.group(1) or m.group(2)).partition(".")
+        bound = aliases.get(head) or relative.get(head)
+        target = bound + dot + rest if bound else ""
+        if target not in found:
+            found[target] = text.count("\n", 0, m.start()) + 1
+    return list(found.items())
 
 
 def dotted_strings(text: str) -> list[tuple[str, int]]:
@@ -841,4 +905,5 @@ def _scan(source: bytes) -> ModuleScan:
         walker.resolve_calls(tree)
         scan = walker.scan
     scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
+    scan.wholesale = wholesale_reads(text, walker.aliases if walker else {}, walker._relative if walker else {})
     return scan

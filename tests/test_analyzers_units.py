@@ -636,7 +636,7 @@ def test_zipfile_keeps_the_codec_of_member_names_without_the_utf8_flag(tmp_path,
 
 def test_computed_import_names_relative_to_the_own_package(tmp_path, elf_bytes):
     """f"{__spec__.parent}.{plugin}" (Pillow's plugin table) is a name inside the module's own package."""
-    from faktory.analyzers.imports import PACKAGE_TREE
+    from faktory.analyzers.imports import CALLER_NAMED, PACKAGE_TREE
 
     scan = scan_source(b'''
 def init(plugin, name):
@@ -662,7 +662,7 @@ def other(kind):
 ''')
     assert [(r.module, r.level, r.names) for r in scan.imports[1:]] == [
         ("tui.widgets", 0, (PACKAGE_TREE,)), ("web.backends.sqlite.base", 0, ()), ("", 2, (PACKAGE_TREE,)),
-        ("tui.drivers", 0, (PACKAGE_TREE,))]
+        ("tui.drivers", 0, (PACKAGE_TREE, CALLER_NAMED))]  # what load's callers name
     assert [text for text, _, _ in scan.computed] == ["importlib.import_module(path)"]
     site = f"{STDLIB}/site-packages"
     files = _python_files(elf_bytes, **{
