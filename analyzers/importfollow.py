@@ -18,8 +18,8 @@ from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, mnode
-from faktory.analyzers.imports import ATTRIBUTE_TREE, CALLER_NAMED, PACKAGE_TREE, READ_ATTRIBUTE, CodeFact, \
-    ImportRef, ModuleScan, absolute, read_names, scan_source
+from faktory.analyzers.imports import ATTRIBUTE_TREE, CALLER_NAMED, PACKAGE_TREE, READ_ATTRIBUTE, TABLE_NAMED, \
+    CodeFact, ImportRef, ModuleScan, absolute, literal_binding, read_names, scan_source
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
@@ -72,6 +72,7 @@ class Imports:
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
         self.lazy = LazyAttributes(keeper)  # submodules a lazy package loads on attribute access
+        self._tables: dict[tuple[str, str], tuple[str, ...] | None] = {}  # (module, name) -> its literal strings
         self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
                                            lambda module, spec: self.scan_of(module, spec=spec))
 
@@ -126,6 +127,13 @@ class Imports:
                 self._k.finding(Finding("lazy-computed-import", f"{base}.*: a library function imports the module "
                                         "its caller names; the callers' literal names are kept, not the package "
                                         "tree", INFO, detail))
+                continue
+            table = next((n[len(TABLE_NAMED):] for n in ref.names if n.startswith(TABLE_NAMED)), None)
+            values = self._table_values(name, is_package, table) if table and not stdlib else None
+            if values is not None:  # `for plugin in _plugins` over another module's literal list: those modules
+                for value in values:
+                    if value.isidentifier():
+                        self._k.keep_module(f"{base}.{value}", node, "dynamic-import", detail, True, depth)
                 continue
             if PACKAGE_TREE in ref.names or ATTRIBUTE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module
                 if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
@@ -199,6 +207,19 @@ class Imports:
             if stubs.attaches_stub(self._k, where):
                 refs = [ref for ref in refs if not self._wait_for_attribute(name, node, ref, stub, depth)]
             self.follow(name, spec, ModuleScan(imports=refs), app, stub, depth)
+
+    def _table_values(self, name: str, is_package: bool, source: str) -> tuple[str, ...] | None:
+        """The strings of a module-level literal list/tuple another module binds once (`_plugins = [...]` in
+        PIL/__init__.py), named as this module imported it ("._plugins"); None when it is not such a literal."""
+        level = len(source) - len(source.lstrip("."))
+        owner_part, _, attr = source[level:].rpartition(".")
+        owner = absolute(name, is_package, owner_part, level) if level else owner_part
+        spec = self._finder.find(owner) if owner else None
+        if spec is None or spec.kind != "source" or not spec.origin or self._finder.find(f"{owner}.{attr}"):
+            return None
+        if (owner, attr) not in self._tables:
+            self._tables[(owner, attr)] = literal_binding(self._finder.read_source(spec), attr)
+        return self._tables[(owner, attr)]
 
     def _wait_for_attribute(self, package: str, node: str, ref: ImportRef, stub: str, depth: int) -> bool:
         """A stub line lazy_loader attaches (`from . import sub`, `from .sub import name`): its submodule waits for

@@ -672,11 +672,27 @@ def other(kind):
                                    "def open(path):\n    for plugin in _plugins:\n"
                                    "        __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n"),
         f"{site}/imgkit/PngPlugin.py": "", f"{site}/imgkit/WebpPlugin.py": "from . import _webp\n",
-        f"{site}/imgkit/_webp.py": "",
+        f"{site}/imgkit/_webp.py": "", f"{site}/imgkit/TkViewer.py": "import tkinter\n",
     })
     kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
             if n.startswith("module:")}
     assert {"imgkit.PngPlugin", "imgkit.WebpPlugin", "imgkit._webp"} <= kept
+    assert "imgkit.TkViewer" not in kept  # the loop is over imgkit's literal `_plugins`, which does not name it
+    # a lookup in a literal table (Pillow's `_EXTENSION_PLUGIN.get(ext)`) is one of its values
+    files[f"{site}/imgkit/core.py"] = ("TABLE: dict[str, str] = {'.png': 'PngPlugin', '.apng': 'PngPlugin'}\n"
+                                      "def open(path):\n    plugin = TABLE.get(path[-4:])\n"
+                                      "    __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n")
+    kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph
+            if n.startswith("module:")}
+    assert "imgkit.PngPlugin" in kept and not {"imgkit.WebpPlugin", "imgkit.TkViewer"} & kept
+    # not a literal there (built at run time): any module of the package
+    files[f"{site}/imgkit/__init__.py"] = "import os\n_plugins = os.listdir('.')\n"
+    files[f"{site}/imgkit/core.py"] = ("from . import _plugins\n"
+                                      "def open(path):\n    for plugin in _plugins:\n"
+                                      "        __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n")
+    kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root3", files, ("python3", "/app/main.py")).graph
+            if n.startswith("module:")}
+    assert {"imgkit.PngPlugin", "imgkit.TkViewer"} <= kept
 
 
 def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
