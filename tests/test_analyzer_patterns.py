@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from faktory.analyzers.codecnames import codec_module, codec_names, normalize_encoding, parse_aliases
 from faktory.analyzers.pathext import added_dirs
+from faktory.analyzers.report import explain
 from tests.test_analyzers_units import STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
 
 SITE = f"{STDLIB}/site-packages"
@@ -563,6 +564,8 @@ def test_a_lazily_attached_submodule_is_kept_only_when_its_name_is_read(tmp_path
     left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
     assert len(left) == 1 and "imgkit._edges, imgkit.draw" in left[0].message and left[0].severity == "info"
     assert closure.graph.edges["module:imgkit", "module:imgkit.color"]["reason"] == "lazy-attribute"
+    answer = explain(closure, "imgkit.draw")
+    assert answer.node is None and "not kept: imgkit attaches submodules lazily" in answer.message
     # a re-exported name loads its submodule, and what that submodule reads is read too (a fixpoint)
     files["/app/main.py"] = "from imgkit import sobel\n"
     kept = _modules(_analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph)
