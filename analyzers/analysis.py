@@ -202,9 +202,11 @@ class Analysis:
                 if record.spec.kind == "extension" and record.spec.origin:
                     is_app = self.places.is_app
                     stdlib = None if record.app else (lambda found: found.kind == "builtin" or not is_app(found))
-                    nativecode.mine_extension(self.keeper, self.cache, content_key(self.image, record.spec.origin),
-                                              name, record.spec, record.depth, record.app, stdlib,
-                                              self.native.strings_of(record.spec.origin))
+                    names = nativecode.mine_extension(self.keeper, self.cache,
+                                                      content_key(self.image, record.spec.origin), name, record.spec,
+                                                      record.depth, record.app, stdlib,
+                                                      self.native.strings_of(record.spec.origin))
+                    self.imports.read_native_names(names, mnode(name))
                 if record.spec.kind == "bytecode":
                     self.imports.keep_bytecode_names(name, record.spec)
                 record.scan = self.imports.scan_of(name, spec=record.spec)
@@ -284,7 +286,8 @@ class Analysis:
             image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
             sys_path=tuple(sp.entries), observation=observation, site_dirs=tuple(sp.site_dirs),
         )
-        closure.findings = findings_mod.collect(self, closure, image) + self.extra_findings
+        closure.findings = findings_mod.collect(self, closure, image) + self.extra_findings \
+            + self.imports.lazy.findings()
         self.cache.flush()
         return closure
 
@@ -360,6 +363,9 @@ class _Keeper:
 
     def keep_submodules(self, package: str, src: str, reason: str, depth: int = 0) -> None:
         self._a.names.keep_submodules(package, src, reason, depth)
+
+    def submodules(self, package: str) -> list[str]:
+        return self._a.names.submodules(package)
 
     def keep_matching_modules(self, pattern: str, src: str, reason: str, depth: int = 0) -> None:
         self._a.names.keep_matching_modules(pattern, src, reason, depth)

@@ -24,6 +24,9 @@ Stable `kind` strings:
                        runs at import (module level, or a helper a module-level call gives no literal), file:line;
                        a helper's literal callers are followed instead (analyzers/libcalls.py)
   lazy-computed-library INFO  the same inside a library function nothing calls at import
+  lazy-submodule-left-out INFO submodules a lazy package (lazy_loader's attach_stub, a `__getattr__` importing
+                       f"pkg.{name}") attaches that no kept code reads, left out (location: the stub line); WARNING
+                       when the app's own code reads attributes by a computed name (location: that line)
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
@@ -53,7 +56,7 @@ def unresolved(findings) -> list[Finding]:
 
 
 # Also unresolved, but only on a path the app may never take: listed with the verdict, which stays "convertible".
-NOTE_KINDS = ("lazy-computed-import", "lazy-computed-library")
+NOTE_KINDS = ("lazy-computed-import", "lazy-computed-library", "lazy-submodule-left-out")
 
 
 def noted(findings) -> list[Finding]:

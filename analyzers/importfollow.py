@@ -13,11 +13,13 @@ from typing import Callable, Protocol
 
 from faktory.analyzers import (codecnames, envdirs, libcalls, nativecode, pluginloaders, sourcemine, startup,
                                strings, stubs)
+from faktory.analyzers.lazyattrs import LazyAttributes, Waiting
 from faktory.analyzers.appfiles import AppFiles
 from faktory.analyzers.dists import DistIndex, requirements
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, mnode
-from faktory.analyzers.imports import PACKAGE_TREE, CodeFact, ModuleScan, absolute, scan_source
+from faktory.analyzers.imports import ATTRIBUTE_TREE, CALLER_NAMED, PACKAGE_TREE, READ_ATTRIBUTE, TABLE_NAMED, \
+    CodeFact, ImportRef, ModuleScan, absolute, literal_binding, read_names, scan_source
 from faktory.analyzers.keeper import Keeper
 from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.analyzers.scancache import ScanCache
@@ -55,6 +57,8 @@ class ImportKeeper(Keeper, Protocol):
     def library_dirs(self) -> list[str]: ...  # the loader's search dirs, for ctypes
     # the cache key of a file's content (of `data` when the image has no layer digests)
     def content_key(self, path: str, data: bytes | None = None) -> str | None: ...
+    def submodules(self, package: str) -> list[str]: ...  # the direct submodules the image has
+    def kept(self, name: str) -> ModuleSpec | None: ...
 
 
 class Imports:
@@ -67,6 +71,8 @@ class Imports:
         self.library_strings: dict[str, str] = {}
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
+        self.lazy = LazyAttributes(keeper)  # submodules a lazy package loads on attribute access
+        self._tables: dict[tuple[str, str], tuple[str, ...] | None] = {}  # (module, name) -> its literal strings
         self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
                                            lambda module, spec: self.scan_of(module, spec=spec))
 
@@ -79,6 +85,12 @@ class Imports:
         except OSError:
             return
         strings.keep_bytecode_names(self._k, name, spec, data, self._builtins)
+        self.read_native_names(strings.marshal_names(data[16:]), mnode(name))
+
+    def read_native_names(self, names, node: str) -> None:
+        """Names in code with no source (marshalled, an extension's string tables) that it may read."""
+        parts = frozenset(part for text in names for part in text.split("."))
+        self.lazy.read(lambda: parts, parts | {node.rpartition(":")[2].partition(".")[0]}, node)
 
     def follow(self, name: str, spec: ModuleSpec | None, scan: ModuleScan, app: bool, where: str,
                depth: int = 0) -> None:
@@ -89,6 +101,8 @@ class Imports:
         excluded = self._k.excluded_imports(name)
         if spec and spec.kind == "source" and spec.origin and not stdlib:
             self._mine_source(node, spec.origin, depth)
+        self._note_reads(name, is_package, node, scan, where, not library and not stdlib,
+                         self._lazy_itself(spec, scan, where, stdlib))
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = absolute(name, is_package, ref.module, ref.level)
@@ -104,7 +118,24 @@ class Imports:
                 continue
             if excluded and ref.lazy and any(base == x or base.startswith(x + ".") for x in excluded):
                 continue
-            if PACKAGE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module of pkg
+            if ATTRIBUTE_TREE in ref.names and base == name and not stdlib:  # `__getattr__` imports f"pkg.{name}"
+                for sub in self._k.submodules(base):
+                    self.lazy.wait(Waiting(sub, base, sub.rpartition(".")[2], node, detail, True, depth))
+                continue
+            if ref.lazy and library and CALLER_NAMED in ref.names:
+                # a library function importing what its caller names: its literal calls keep those (wrappers.py)
+                self._k.finding(Finding("lazy-computed-import", f"{base}.*: a library function imports the module "
+                                        "its caller names; the callers' literal names are kept, not the package "
+                                        "tree", INFO, detail))
+                continue
+            table = next((n[len(TABLE_NAMED):] for n in ref.names if n.startswith(TABLE_NAMED)), None)
+            values = self._table_values(name, is_package, table) if table and not stdlib else None
+            if values is not None:  # `for plugin in _plugins` over another module's literal list: those modules
+                for value in values:
+                    if value.isidentifier():
+                        self._k.keep_module(f"{base}.{value}", node, "dynamic-import", detail, True, depth)
+                continue
+            if PACKAGE_TREE in ref.names or ATTRIBUTE_TREE in ref.names:  # import_module(f"pkg.{name}"): any module
                 if not stdlib:  # the stdlib's computed imports (encodings by name, …) have hooks of their own
                     self._k.keep_package_tree(base, node, "dynamic-import", detail, depth)
                 continue
@@ -172,7 +203,77 @@ class Imports:
                 stub_scan = self.scan_file(stub, self._k.read_bytes(stub))
             except OSError:
                 return
-            self.follow(name, spec, ModuleScan(imports=stub_scan.imports), app, stub, depth)
+            refs = stub_scan.imports
+            if stubs.attaches_stub(self._k, where):
+                refs = [ref for ref in refs if not self._wait_for_attribute(name, node, ref, stub, depth)]
+            self.follow(name, spec, ModuleScan(imports=refs), app, stub, depth)
+
+    def _table_values(self, name: str, is_package: bool, source: str) -> tuple[str, ...] | None:
+        """The strings of a module-level literal list/tuple another module binds once (`_plugins = [...]` in
+        PIL/__init__.py), named as this module imported it ("._plugins"); None when it is not such a literal."""
+        level = len(source) - len(source.lstrip("."))
+        owner_part, _, attr = source[level:].rpartition(".")
+        owner = absolute(name, is_package, owner_part, level) if level else owner_part
+        spec = self._finder.find(owner) if owner else None
+        if spec is None or spec.kind != "source" or not spec.origin or self._finder.find(f"{owner}.{attr}"):
+            return None
+        if (owner, attr) not in self._tables:
+            self._tables[(owner, attr)] = literal_binding(self._finder.read_source(spec), attr)
+        return self._tables[(owner, attr)]
+
+    def _wait_for_attribute(self, package: str, node: str, ref: ImportRef, stub: str, depth: int) -> bool:
+        """A stub line lazy_loader attaches (`from . import sub`, `from .sub import name`): its submodule waits for
+        a read of its name; False for a line it would not take (it raises on those), followed as an import."""
+        if ref.level != 1 or "*" in ref.names or not ref.names:
+            return False
+        detail = f"{stub}:{ref.lineno}"
+        for attr in ref.names:
+            module = f"{package}.{ref.module}" if ref.module else f"{package}.{attr}"
+            self.lazy.wait(Waiting(module, package, attr, node, detail, ref.optional, depth))
+        return True
+
+    def _lazy_itself(self, spec: ModuleSpec | None, scan: ModuleScan, where: str, stdlib: bool) -> bool:
+        """A package that attaches its submodules lazily: its own quoted names (`__all__`, scipy's `submodules`
+        list) are the names it serves, not ones it reads."""
+        if stdlib or spec is None or not spec.is_package or where != spec.origin:
+            return False
+        if any(ATTRIBUTE_TREE in ref.names for ref in scan.imports):
+            return True
+        return stubs.stub_read_by(self._k, where) is not None and stubs.attaches_stub(self._k, where)
+
+    def _note_reads(self, name: str, is_package: bool, node: str, scan: ModuleScan, where: str, own: bool,
+                    lazy_itself: bool) -> None:
+        """What this module may read (lazyattrs.py), on the packages it names: its attributes, quoted names and
+        from-imports, read from its source only once a package it names turns out lazy (code with no source to
+        read, `python -c`, reads everything); a computed getattr on a module, or `from pkg import *`, reads all of
+        that module's attributes."""
+        if where.endswith(".pyi"):
+            return
+        tops = {name.partition(".")[0]}
+        tops.update(ref.module.partition(".")[0] for ref in scan.imports if ref.level == 0)
+        tops.update(text.partition(".")[0] for text, _ in scan.strings)
+
+        def reads() -> frozenset[str] | None:
+            text = self._k.read_text(where) if where.startswith("/") else None
+            if text is None:
+                return None
+            found = frozenset(READ_ATTRIBUTE.findall(text)) if lazy_itself else read_names(text)
+            return found.union(n for ref in scan.imports for n in ref.names)
+        self.lazy.read(reads, frozenset(tops), node)
+        for ref in scan.imports:
+            if "*" in ref.names:
+                base = absolute(name, is_package, ref.module, ref.level)
+                if base:
+                    self.lazy.read_all(base, node, f"{where}:{ref.lineno}")
+        for target, lineno in scan.wholesale:
+            if not target:
+                if own:
+                    self.lazy.uncertain(f"{where}:{lineno}")
+                continue
+            level = len(target) - len(target.lstrip("."))
+            base = absolute(name, is_package, target[level:], level)
+            if base:
+                self.lazy.read_all(base, node, f"{where}:{lineno}")
 
     def _mine_source(self, node: str, origin: str, depth: int) -> None:
         """Codecs the source names by a literal; directories it puts on sys.path become entries (with the

@@ -42,6 +42,17 @@ RESOURCE_MODULES = ("importlib.resources", "importlib_resources", "pkgutil", "pk
 
 
 PACKAGE_TREE = "**"  # ImportRef.names value: every module under the package may be imported (computed names)
+# ImportRef.names value: a module-level `__getattr__(name)` imports `pkg.{name}`: a direct submodule of pkg is
+# imported when its name is read as an attribute of pkg (lazyattrs.py)
+ATTRIBUTE_TREE = "*attr"
+# ImportRef.names value beside PACKAGE_TREE: the variable part starts with the parameter of a wrapper of the same
+# function (scipy's `_sub_module_deprecation(sub_package, …)` imports f"scipy.{sub_package}.{module}"): what
+# the callers name decides, and their literal calls keep those
+CALLER_NAMED = "*caller"
+# ImportRef.names prefix beside PACKAGE_TREE: the last part loops over a name imported from another module
+# (Pillow's `for plugin in _plugins`, `from . import _plugins`): "*table:._plugins"; a literal list there is the
+# answer, else the package tree
+TABLE_NAMED = "*table:"
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,9 @@ class ModuleScan:
     # entry-point groups a call names: `load_setuptools_entrypoints("pytest11")`, `entry_points(group="tox")`;
     # a bare word is no dotted string, so `strings` misses it
     groups: list[tuple[str, int]] = field(default_factory=list)
+    # objects read by a computed attribute name (`getattr(pkg, name)`, `inspect.getmembers(pkg)`): (the object as
+    # an absolute or relative module name, line); "" once, for the first one on an object not bound by an import
+    wholesale: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
@@ -401,6 +415,9 @@ class _Walker:
         # Names bound to a computed string (`path = f"._{snake(name)}"`): a later import_module(path) has its prefix
         self._built: dict[str, ast.AST] = {}
         self._found: set[str] = set()  # names bound to find_library("literal"): a load of one is named already
+        self._tables: dict[str, tuple[str, ...]] = {}  # module-level dicts of literal strings: their values
+        # loop variables over a name another module defines (`from . import _plugins`): name -> that name
+        self._imported_loops: dict[str, str] = {}
 
     def walk(self, stmts) -> None:
         for node in stmts:
@@ -454,8 +471,9 @@ class _Walker:
                 if self._functions == 1 and not self._classes:
                     self._function = FunctionScope.of(node)
                 (built, self._built), (found, self._found) = (self._built, {}), (self._found, set())
+                values, self._values = self._values, dict(self._values)  # its own bindings end with it
                 self.walk(node.body)
-                self._built, self._found = built, found
+                self._built, self._found, self._values = built, found, values
                 self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
@@ -482,12 +500,23 @@ class _Walker:
                 guarded = kind in (ast.With, ast.AsyncWith) and any(self._suppresses_import_error(item.context_expr)
                                                                      for item in node.items)
                 self._optional += guarded
+                looped = self._bind_imported(node.target, node.iter) if kind in (ast.For, ast.AsyncFor) \
+                    and not bound else None
+                unknown = None
+                if kind in (ast.For, ast.AsyncFor) and not bound and isinstance(node.target, ast.Name):
+                    unknown = (node.target.id, self._values.pop(node.target.id, None))  # values not known here
                 self.walk(node.body)
                 self._optional -= guarded
                 if bound:
                     self._unbind(bound)
+                if unknown:
+                    self._unbind(unknown)
+                if looped:
+                    self._imported_loops.pop(looped, None)
                 self.walk(getattr(node, "orelse", []))
             else:
+                if kind in (ast.Assign, ast.AnnAssign) and self._functions == 0 and not self._classes:
+                    self._note_table(node)
                 if kind is ast.Assign and len(node.targets) == 1 and self._function is not None:
                     self._function.assign(node.targets[0], node.value)
                 if kind is ast.Assign and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -497,6 +526,8 @@ class _Walker:
                         if truth is not None:
                             self._consts[target] = truth
                     values = _literal_strings(node.value)
+                    if values is None:
+                        values = self._looked_up(node.value)
                     if values is not None:
                         self._values[target] = values
                     else:
@@ -523,6 +554,36 @@ class _Walker:
         previous = self._values.get(target.id)
         self._values[target.id] = values
         return target.id, previous
+
+    def _note_table(self, node: ast.Assign | ast.AnnAssign) -> None:
+        """`_EXTENSION_PLUGIN: dict[str, str] = {".png": "PngImagePlugin", …}`: what a lookup in it can give."""
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if len(node.targets) == 1
+                                                                        else None)
+        if not isinstance(target, ast.Name):
+            return
+        values = tuple(const_str(v) for v in node.value.values) if isinstance(node.value, ast.Dict) else ()
+        if values and all(v is not None for v in values):
+            self._tables[target.id] = tuple(dict.fromkeys(values))  # many keys, fewer values
+        else:
+            self._tables.pop(target.id, None)
+
+    def _looked_up(self, node: ast.AST) -> tuple[str, ...] | None:
+        """`TABLE.get(key)` or `TABLE[key]` over a literal table: one of its values (or None, which imports nothing)."""
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" \
+                and isinstance(node.func.value, ast.Name) and len(node.args) == 1:
+            return self._tables.get(node.func.value.id)
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            return self._tables.get(node.value.id)
+        return None
+
+    def _bind_imported(self, target: ast.AST, iterable: ast.AST) -> str | None:
+        """`for plugin in _plugins` where `from . import _plugins`: its values are another module's literal."""
+        if isinstance(target, ast.Name) and isinstance(iterable, ast.Name):
+            source = self._relative.get(iterable.id) or self.aliases.get(iterable.id)
+            if source and source.rpartition(".")[2] == iterable.id:
+                self._imported_loops[target.id] = source
+                return target.id
+        return None
 
     def _unbind(self, bound: tuple[str, tuple[str, ...] | None]) -> None:
         name, previous = bound
@@ -676,7 +737,12 @@ class _Walker:
                     (level == 0 or package):
                 if level and own is None and literal:
                     parent, level = _anchored(parent, level, literal)
-                self.scan.imports.append(ImportRef(parent, level, (PACKAGE_TREE,), node.lineno, True, self._lazy > 0))
+                tree = ATTRIBUTE_TREE if self._imports_attribute(target, prefix) else PACKAGE_TREE
+                names = (tree, CALLER_NAMED) if self._wrapper_parameter_first(target) else (tree,)
+                table = self._imported_table(target)
+                if table:
+                    names += (TABLE_NAMED + table,)
+                self.scan.imports.append(ImportRef(parent, level, names, node.lineno, True, self._lazy > 0))
             else:
                 self.scan.computed.append((f"{name}({_source_of(node.args[0])})", node.lineno, self._functions > 0))
         elif (name and first and name.endswith(RESOURCE_CALL_SUFFIXES) and name.startswith(RESOURCE_MODULES)
@@ -737,6 +803,34 @@ class _Walker:
             self.scan.facts.append(CodeFact("dlopen-computed", f"{name}({_source_of(node.args[0])})", node.lineno))
         return values or []
 
+    def _imports_attribute(self, target: ast.AST, prefix: str) -> bool:
+        """`def __getattr__(name): … import_module(f"pkg.{name}")` at module level: the attribute read names the
+        submodule (scipy's subpackages)."""
+        function = self._function
+        return (function is not None and function.name == "__getattr__" and self._functions == 1
+                and not self._classes and bool(function.params) and prefix.endswith(".")
+                and isinstance(target, ast.JoinedStr) and len(target.values) == 2
+                and isinstance(target.values[1], ast.FormattedValue) and target.values[1].format_spec is None
+                and isinstance(target.values[1].value, ast.Name) and target.values[1].value.id == function.params[0])
+
+    def _imported_table(self, target: ast.AST) -> str | None:
+        """f"{__spec__.parent}.{plugin}" with `plugin` a loop variable over an imported name: that name."""
+        if isinstance(target, ast.JoinedStr) and len(target.values) == 2 and const_str(target.values[0]) == "." \
+                and isinstance(target.values[1], ast.FormattedValue) and isinstance(target.values[1].value, ast.Name):
+            return self._imported_loops.get(target.values[1].value.id)
+        return None
+
+    def _wrapper_parameter_first(self, target: ast.AST) -> bool:
+        function = self._function
+        if function is None or not isinstance(target, ast.JoinedStr):
+            return False
+        # the parameter itself, not a value made from it (rich's f".unicode{v.replace('.', '-')}" differs from
+        # the literal its callers pass: the package tree stays the answer there)
+        first = next((v for v in target.values if isinstance(v, ast.FormattedValue)), None)
+        return first is not None and first.conversion == -1 and first.format_spec is None \
+            and isinstance(first.value, ast.Name) \
+            and any(w.function == function.name and w.param == first.value.id for w in self.scan.wrappers)
+
     def resolve_calls(self, tree: ast.Module) -> None:
         """The literal calls in absolute form; wrappers that only pass their parameter on to another wrapper of
         this module."""
@@ -783,6 +877,62 @@ def _line_scan(text: str) -> ModuleScan:
             names = tuple(n.strip().split(" as ")[0] for n in m.group(3).split(",") if n.strip())
             scan.imports.append(ImportRef(m.group(2), len(m.group(1)), names, lineno, indented, indented))
     return scan
+
+
+READ_ATTRIBUTE = re.compile(r"\.([A-Za-z_]\w*)")  # a literal first: the regex engine's fast search
+READ_QUOTED = re.compile(r"""["']([A-Za-z_]\w*)["']""")
+# getattr(obj, <not a literal>), hasattr too; inspect.getmembers(obj) reads every name dir(obj) gives
+COMPUTED_GETATTR = re.compile(r"""attr\(\s*([A-Za-z_][\w.]*)\s*,\s*(?![rRbBuU]?["'])(?=\S)"""  # literal first: fast
+                              r"""|getmembers\(\s*([A-Za-z_][\w.]*)\s*[,)]""")
+
+
+def literal_binding(source: bytes | None, name: str) -> tuple[str, ...] | None:
+    """The strings of `name = [...]` (a list or tuple of literals) when the module binds `name` at its top level
+    that once and nowhere else (no `name +=`, no other assignment, no def or import of it)."""
+    if not source or name.encode() not in source:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    found: list[tuple[str, ...] | None] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                keep = node in tree.body and not isinstance(node, ast.AugAssign) and node.value is not None
+                found.append(_literal_strings(node.value, allow_single=False) if keep else None)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            found.append(None)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == name for a in node.names):
+            found.append(None)
+        elif isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Del):
+            found.append(None)
+    return found[0] if len(found) == 1 else None
+
+
+def read_names(text: str) -> frozenset[str]:
+    """Every `.name` and quoted "name" of the source (over-approximate: comments and docstrings too), which the
+    code may read as an attribute of something (lazyattrs.py). At C speed; an AST walk would cost a third of the
+    scan, and only modules that name a lazy package need it, so it is not part of the scan."""
+    return frozenset(READ_ATTRIBUTE.findall(text)).union(READ_QUOTED.findall(text))
+
+
+def wholesale_reads(text: str, aliases: dict[str, str], relative: dict[str, str]) -> list[tuple[str, int]]:
+    """The objects `getattr(obj, computed)` reads, as module names through the module's imports; "" once for one
+    bound otherwise (a parameter, a local: maybe a module)."""
+    found: dict[str, int] = {}
+    if "attr(" not in text and "getmembers(" not in text:
+        return []
+    for m in COMPUTED_GETATTR.finditer(text):
+        if m.group(1) and text[m.start() - 3: m.start()] not in ("get", "has"):
+            continue
+        head, dot, rest = (m.group(1) or m.group(2)).partition(".")
+        bound = aliases.get(head) or relative.get(head)
+        target = bound + dot + rest if bound else ""
+        if target not in found:
+            found[target] = text.count("\n", 0, m.start()) + 1
+    return list(found.items())
 
 
 def dotted_strings(text: str) -> list[tuple[str, int]]:
@@ -841,4 +991,5 @@ def _scan(source: bytes) -> ModuleScan:
         walker.resolve_calls(tree)
         scan = walker.scan
     scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
+    scan.wholesale = wholesale_reads(text, walker.aliases if walker else {}, walker._relative if walker else {})
     return scan

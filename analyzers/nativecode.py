@@ -16,10 +16,11 @@ from faktory.analyzers.scancache import ScanCache
 
 def mine_extension(keeper: Keeper, cache: ScanCache, content_key: str | None, name: str, spec: ModuleSpec,
                    depth: int, app: bool, stdlib: Callable[[ModuleSpec], bool] | None,
-                   mined: list[str] | None = None) -> None:
+                   mined: list[str] | None = None) -> list[str]:
     """An extension imports through the C API what no source names (mypyc's `<hex>__mypyc` runtime, Cython's
     and pybind11's imports): the names its string sections hold. `stdlib` tells the stdlib's modules, the only
-    ones a stdlib extension's names may keep (None: any). `mined`: the names read with its headers, if any."""
+    ones a stdlib extension's names may keep (None: any). `mined`: the names read with its headers, if any.
+    Returns the names (none when unreadable)."""
     origin = spec.origin
     key = content_key and f"elf-strings-{strings.NATIVE_FORMAT}:{content_key}"
     names = cache.get_names(key) if key else None
@@ -32,14 +33,15 @@ def mine_extension(keeper: Keeper, cache: ScanCache, content_key: str | None, na
         except OSError:
             names = None
         if names is None and not app:
-            return
+            return []
         if names is None:
             keeper.finding(Finding("unreadable-extension", f"{name} ({origin}) cannot be read as ELF: what it "
                                                            "imports from native code is unknown", WARNING, origin))
-            return
+            return []
     if fresh and key:
         cache.put_names(key, names)
     strings.keep_native_names(keeper, name, origin, names, depth, spec.is_package, stdlib)
+    return names
 
 
 def keep_ctypes_library(keeper: Keeper, search_dirs: Iterable[str], node: str, lib: str, detail: str) -> None:

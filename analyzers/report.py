@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 import networkx as nx
 
 from faktory.analyzers.graphbuild import ENTRY, fnode
+from faktory.analyzers.lazyattrs import LEFT_OUT
 from faktory.analyzers.model import Closure
 from faktory.errors import SymlinkLoop
 from faktory.image import FILE
@@ -34,11 +36,14 @@ class WhyAnswer:
     node: str | None  # the graph node QUERY names (file:… or module:…), when kept
     steps: tuple[tuple[str, str, str | None], ...] = ()
     in_image: bool = False  # not kept, but the image has it
+    note: str = ""  # the finding that says why it was left out (a lazily attached submodule no code reads)
 
     @property
     def message(self) -> str:
         if self.node is not None:
             return ""
+        if self.note:
+            return f"{self.query} is in the image but not kept: {self.note}"
         if self.in_image:
             return f"{self.query} is in the image but not kept (nothing the app runs needs it)"
         return f"{self.query} is not in the image"
@@ -64,6 +69,10 @@ def explain(closure: Closure, query: str, fs=None) -> WhyAnswer:
         if fnode(candidate) in graph:
             node = fnode(candidate)
             return WhyAnswer(query, node, tuple(_chain(closure, node)))
+    if "/" not in query:
+        for finding in closure.findings:
+            if finding.kind == LEFT_OUT and re.search(rf"[ ,]{re.escape(query)}[ ,]", finding.message):
+                return WhyAnswer(query, None, in_image=True, note=finding.message)
     in_image = fs is not None and (fs.entry(path) is not None or ("/" not in query and _module_in_image(fs, query)))
     return WhyAnswer(query, None, in_image=bool(in_image))
 

@@ -20,3 +20,10 @@ def stub_read_by(keeper: Keeper, origin: str) -> str | None:
         return None
     text = keeper.read_text(origin)
     return stub if text and "__file__" in text else None
+
+
+def attaches_stub(keeper: Keeper, origin: str) -> bool:
+    """Whether the module hands its stub to lazy_loader (`attach_stub(__name__, __file__)`): the stub's lines are
+    then loaded on attribute access, not at import (lazyattrs.py)."""
+    text = keeper.read_text(origin)
+    return bool(text) and "attach_stub" in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from faktory.analyzers.codecnames import codec_module, codec_names, normalize_encoding, parse_aliases
 from faktory.analyzers.pathext import added_dirs
+from faktory.analyzers.report import explain
 from tests.test_analyzers_units import STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
 
 SITE = f"{STDLIB}/site-packages"
@@ -538,10 +539,69 @@ def test_a_stub_read_through_file_keeps_the_stub_and_what_it_imports(tmp_path, e
     files["/app/main.py"] = "import imgkit.filters, typed\nimgkit.filters.gaussian\n"
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
     kept = _modules(closure.graph)
-    assert {"imgkit.filters._gaussian", "imgkit.filters.rank"} <= kept
+    assert "imgkit.filters._gaussian" in kept  # `gaussian` is read; `rank` is not (test below)
     assert not {"imgkit.filters.unused", "unused_dep"} & kept
     paths = set(closure.paths())
     assert f"{SITE}/imgkit/filters/__init__.pyi" in paths and f"{SITE}/typed.pyi" not in paths
+
+
+def _lazy_package(main: str, elf_bytes, **more) -> dict:
+    """imgkit attaches three submodules through its stub (lazy_loader's attach_stub), one of them by the name it
+    re-exports (`from ._edges import sobel`)."""
+    return _python_files(elf_bytes, **{
+        "/app/main.py": main,
+        f"{SITE}/lazyload.py": "def attach_stub(name, file):\n    return open(file + 'i').read()\n",
+        f"{SITE}/imgkit/__init__.py": "import lazyload\n__getattr__ = lazyload.attach_stub(__name__, __file__)\n"
+                                      "__all__ = ['color', 'draw', 'sobel']\n",
+        f"{SITE}/imgkit/__init__.pyi": "from . import color, draw\nfrom ._edges import sobel\n",
+        f"{SITE}/imgkit/color.py": "from . import _space\n", f"{SITE}/imgkit/_space.py": "",
+        f"{SITE}/imgkit/draw.py": "import heavy\n", f"{SITE}/heavy.py": "",
+        f"{SITE}/imgkit/_edges.py": "from imgkit import color\n", **more})
+
+
+def test_a_lazily_attached_submodule_is_kept_only_when_its_name_is_read(tmp_path, elf_bytes):
+    files = _lazy_package("import imgkit as ik\nprint(ik.color)\n", elf_bytes)
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"imgkit", "imgkit.color", "imgkit._space"} <= kept  # the package's `__all__` reads nothing
+    assert not {"imgkit.draw", "heavy", "imgkit._edges"} & kept
+    left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
+    assert len(left) == 1 and "imgkit._edges, imgkit.draw" in left[0].message and left[0].severity == "info"
+    assert closure.graph.edges["module:imgkit", "module:imgkit.color"]["reason"] == "lazy-attribute"
+    answer = explain(closure, "imgkit.draw")
+    assert answer.node is None and "not kept: imgkit attaches submodules lazily" in answer.message
+    # a re-exported name loads its submodule, and what that submodule reads is read too (a fixpoint)
+    files["/app/main.py"] = "from imgkit import sobel\n"
+    kept = _modules(_analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph)
+    assert {"imgkit._edges", "imgkit.color"} <= kept and "imgkit.draw" not in kept
+
+
+def test_a_computed_getattr_on_a_lazy_package_keeps_all_its_submodules(tmp_path, elf_bytes):
+    files = _lazy_package("import sys\nimport imgkit\nfor name in sys.argv[1:]:\n    getattr(imgkit, name)\n",
+                          elf_bytes)
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    assert {"imgkit.color", "imgkit.draw", "heavy", "imgkit._edges"} <= _modules(closure.graph)
+    assert not [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
+    files["/app/main.py"] = "from imgkit import *\n"
+    assert "imgkit.draw" in _modules(_analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph)
+    # on an object not known to be a module: the narrowing stands, said as a warning at that line
+    files["/app/main.py"] = "import imgkit\nimgkit.color\ndef get(obj, name):\n    return getattr(obj, name)\n"
+    closure = _analyze_root(tmp_path / "root3", files, ("python3", "/app/main.py"))
+    left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
+    assert left and left[0].severity == "warning" and "/app/main.py:4" in left[0].message
+
+
+def test_a_module_getattr_importing_its_submodules_keeps_those_read(tmp_path, elf_bytes):
+    # scipy: `def __getattr__(name): if name in submodules: return import_module(f"scipy.{name}")`
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import sci\nsci.linalg.solve\n",
+        f"{SITE}/sci/__init__.py": ("import importlib\nsubmodules = ['linalg', 'signal']\n"
+                                    "def __getattr__(name):\n    if name in submodules:\n"
+                                    "        return importlib.import_module(f'sci.{name}')\n"),
+        f"{SITE}/sci/linalg.py": "", f"{SITE}/sci/signal.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "sci.linalg" in kept and "sci.signal" not in kept
 
 
 def test_a_data_directory_a_library_names_keeps_its_files(tmp_path, elf_bytes):

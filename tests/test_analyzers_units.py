@@ -636,7 +636,7 @@ def test_zipfile_keeps_the_codec_of_member_names_without_the_utf8_flag(tmp_path,
 
 def test_computed_import_names_relative_to_the_own_package(tmp_path, elf_bytes):
     """f"{__spec__.parent}.{plugin}" (Pillow's plugin table) is a name inside the module's own package."""
-    from faktory.analyzers.imports import PACKAGE_TREE
+    from faktory.analyzers.imports import CALLER_NAMED, PACKAGE_TREE
 
     scan = scan_source(b'''
 def init(plugin, name):
@@ -662,7 +662,7 @@ def other(kind):
 ''')
     assert [(r.module, r.level, r.names) for r in scan.imports[1:]] == [
         ("tui.widgets", 0, (PACKAGE_TREE,)), ("web.backends.sqlite.base", 0, ()), ("", 2, (PACKAGE_TREE,)),
-        ("tui.drivers", 0, (PACKAGE_TREE,))]
+        ("tui.drivers", 0, (PACKAGE_TREE, CALLER_NAMED))]  # what load's callers name
     assert [text for text, _, _ in scan.computed] == ["importlib.import_module(path)"]
     site = f"{STDLIB}/site-packages"
     files = _python_files(elf_bytes, **{
@@ -672,11 +672,27 @@ def other(kind):
                                    "def open(path):\n    for plugin in _plugins:\n"
                                    "        __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n"),
         f"{site}/imgkit/PngPlugin.py": "", f"{site}/imgkit/WebpPlugin.py": "from . import _webp\n",
-        f"{site}/imgkit/_webp.py": "",
+        f"{site}/imgkit/_webp.py": "", f"{site}/imgkit/TkViewer.py": "import tkinter\n",
     })
     kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph
             if n.startswith("module:")}
     assert {"imgkit.PngPlugin", "imgkit.WebpPlugin", "imgkit._webp"} <= kept
+    assert "imgkit.TkViewer" not in kept  # the loop is over imgkit's literal `_plugins`, which does not name it
+    # a lookup in a literal table (Pillow's `_EXTENSION_PLUGIN.get(ext)`) is one of its values
+    files[f"{site}/imgkit/core.py"] = ("TABLE: dict[str, str] = {'.png': 'PngPlugin', '.apng': 'PngPlugin'}\n"
+                                      "def open(path):\n    plugin = TABLE.get(path[-4:])\n"
+                                      "    __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n")
+    kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph
+            if n.startswith("module:")}
+    assert "imgkit.PngPlugin" in kept and not {"imgkit.WebpPlugin", "imgkit.TkViewer"} & kept
+    # not a literal there (built at run time): any module of the package
+    files[f"{site}/imgkit/__init__.py"] = "import os\n_plugins = os.listdir('.')\n"
+    files[f"{site}/imgkit/core.py"] = ("from . import _plugins\n"
+                                      "def open(path):\n    for plugin in _plugins:\n"
+                                      "        __import__(f'{__spec__.parent}.{plugin}', globals(), locals(), [])\n")
+    kept = {n[len("module:"):] for n in _analyze_root(tmp_path / "root3", files, ("python3", "/app/main.py")).graph
+            if n.startswith("module:")}
+    assert {"imgkit.PngPlugin", "imgkit.TkViewer"} <= kept
 
 
 def test_app_root_keeps_hidden_files_but_not_hidden_directories(tmp_path, elf_bytes):
