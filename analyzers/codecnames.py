@@ -14,10 +14,12 @@ from typing import Iterable
 
 from faktory.analyzers.keeper import Keeper
 
-CODEC_FORMAT = 1  # part of the cache key: bump when codec_names changes
+CODEC_FORMAT = 2  # part of the cache key: bump when codec_names changes
 _NAME = r"""(["'])([A-Za-z][A-Za-z0-9_.\- ]{1,40})\1"""
 CODEC_LITERAL = re.compile(
-    r"""(?:\.(?:en|de)code\(\s*|\bencoding\s*=\s*|"""
+    # a bare or qualified `lookup("utf-16le")`: codecs' own imported by name, or a library's wrapper of it
+    # (webencodings.lookup); a literal that names no codec keeps nothing
+    r"""(?:\.(?:en|de)code\(\s*|\bencoding\s*=\s*|\blookup\(\s*|"""
     r"""\bcodecs\.(?:lookup|getencoder|getdecoder|getincrementalencoder|getincrementaldecoder|getreader|"""
     r"""getwriter|iterencode|iterdecode)\(\s*)""" + _NAME)
 CODEC_SECOND_ARG = re.compile(  # codecs.encode(obj, "rot13"), codecs.open(path, "r", "utf-16")

@@ -706,3 +706,16 @@ def test_contextlib_suppress_import_error_guards_like_try_except(tmp_path, elf_b
     assert unresolved - {"contextlib"} == {"absent_needed"}  # the suppressed ones run without it, as the app says
     assert "speedups" in _modules(closure.graph)  # kept all the same: recall first
 
+
+
+def test_a_codec_named_through_a_lookup_wrapper_is_kept(tmp_path, elf_bytes):
+    # webencodings: `_UTF16LE = lookup('utf-16le')`, its own lookup over codecs.lookup
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import webenc\n",
+        f"{SITE}/webenc.py": "import codecs\ndef lookup(label):\n    return codecs.lookup(label)\n"
+                             "_UTF16LE = lookup('utf-16le')\nmissing = lookup('no-such-codec')\n",
+        f"{STDLIB}/encodings/aliases.py": ALIASES.replace("}", "    'utf_16le': 'utf_16_le',\n}"),
+        f"{STDLIB}/encodings/utf_16_le.py": "", f"{STDLIB}/encodings/koi8_r.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "encodings.utf_16_le" in kept and "encodings.koi8_r" not in kept
