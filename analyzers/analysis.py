@@ -78,7 +78,7 @@ class Analysis:
         self.effects = HookEffects()
         self.kept_dists: set[str] = set()
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
-        self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs before the app
+        self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs besides the app
         self.chain_analysed: set[str] = set()  # those of them whose needs are kept
         self.cache = ScanPool(default_scan_cache())  # the scan cache, and modules parsed on the other cores
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from faktory.analyzers.elf import is_elf, parse_elf
@@ -91,8 +92,11 @@ def parse_python_argv(args: list[str]) -> PythonCommand:
     return PythonCommand(tuple(flags), tuple(xopts), args=tuple(rest[1:]))
 
 
-def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = None) -> tuple[list[str], str | None]:
-    """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked.
+def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = None,
+                   runs_python: Callable[[list[str], dict[str, str], str | None], bool] | None = None,
+                   ) -> tuple[list[str], str | None]:
+    """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked. Given
+    `runs_python`, the last command it accepts instead (`app && cat report.txt`: the app is not the last one).
     The other commands of the chain go to `skipped` (shell builtins that only set state excepted)."""
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
@@ -107,7 +111,7 @@ def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = N
         else:
             commands[-1].append(tok)
     workdir = None
-    chosen: list[str] = []
+    chain: list[tuple[list[str], str | None, dict[str, str]]] = []  # (command, cd in effect, its own VAR=s)
     for cmd in commands:
         if not cmd:
             continue
@@ -121,16 +125,36 @@ def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = N
                         key, _, value = item.partition("=")
                         env[key] = value
             continue
-        if chosen and skipped is not None:
-            skipped.append(" ".join(chosen))
-        chosen = cmd
-    while chosen and (chosen[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", chosen[0])):
-        if chosen[0] != "exec":
-            key, _, value = chosen[0].partition("=")
-            env[key] = value
-        chosen = chosen[1:]
-    chosen = [_expand_vars(tok, env) for tok in chosen]
-    return chosen, workdir
+        own: dict[str, str] = {}
+        words = cmd
+        while words and (words[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0])):
+            if words[0] != "exec":
+                key, _, value = words[0].partition("=")
+                own[key] = value
+            words = words[1:]
+        chain.append((cmd, workdir, own))
+    if not chain:
+        return [], workdir
+    pick = len(chain) - 1
+    if runs_python is not None and len(chain) > 1:
+        for i in range(len(chain) - 1, -1, -1):
+            cmd, cd, own = chain[i]
+            trial = {**env, **own}
+            if runs_python(_app_words(cmd, trial), trial, cd):
+                pick = i
+                break
+    if skipped is not None:
+        skipped += [" ".join(cmd) for i, (cmd, _, _) in enumerate(chain) if i != pick]
+    chosen, cd, own = chain[pick]
+    env.update(own)
+    return _app_words(chosen, env), cd if pick < len(chain) - 1 else workdir
+
+
+def _app_words(cmd: list[str], env: dict[str, str]) -> list[str]:
+    """A chain command without its `exec` and `VAR=value` prefixes, its variables expanded."""
+    while cmd and (cmd[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", cmd[0])):
+        cmd = cmd[1:]
+    return [_expand_vars(tok, env) for tok in cmd]
 
 
 def _expand_vars(token: str, env: dict[str, str]) -> str:
@@ -274,7 +298,8 @@ class EntrypointResolver:
                 path = self.which(prog)
                 if path:
                     hops.append((path, "shell"))
-                new, cd = _shell_to_argv(argv[idx + 1] if idx + 1 < len(argv) else "", self.env, skipped)
+                new, cd = _shell_to_argv(argv[idx + 1] if idx + 1 < len(argv) else "", self.env, skipped,
+                                         self._runs_python)
                 if cd:
                     self.workdir = posixpath.normpath(posixpath.join(self.workdir, cd))
                 argv = new
@@ -352,6 +377,15 @@ class EntrypointResolver:
         if cd:
             self.workdir = cd
         return argv
+
+    def _runs_python(self, argv: list[str], env: dict[str, str], cd: str | None) -> bool:
+        """Whether a chain command resolves to a Python interpreter (a trial resolve; nothing is kept)."""
+        workdir = posixpath.normpath(posixpath.join(self.workdir, cd)) if cd else self.workdir
+        try:
+            EntrypointResolver(self.gb, tuple(argv), dict(env), workdir).resolve()
+        except UnsupportedEntrypoint:
+            return False
+        return True
 
     def _head(self, path: str) -> bytes:
         with self.gb.fs.open(path) as fh:

@@ -11,8 +11,10 @@ Stable `kind` strings:
   pipe                 INFO   `os.pipe()` in app/site-packages code; the unikraft target warns (its base runtime's
                        fstat of a pipe fails with ENOSYS: set_wakeup_fd, os.fdopen and open() over it raise)
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
-  shell-chain          WARNING a `sh -c` line runs other commands before the app (their programs and Python
+  shell-chain          WARNING a `sh -c` line runs other commands besides the app (their programs and Python
                        needs are kept where they can be followed; a VM target runs the app alone)
+  computed-entry-point-group WARNING entry points filtered by a group held in a name with no literal value
+                       (location file:line)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides
   unresolved-library   WARNING a DT_NEEDED soname not found in the image
   computed-import      WARNING an import call outside the stdlib whose module name is computed at run time and
@@ -111,7 +113,7 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
         vms = ("oci and microvm run it; a unikernel target starts the app alone" if closure.launch.shell_argv
                else "a VM target starts the app alone")
         what = "its needs are kept" if command in analysis.chain_analysed else "only the app's command is analysed"
-        out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` before the app: {what}; "
+        out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` besides the app: {what}; "
                                           f"{vms}", WARNING))
     if analysis.app.unresolved_main:
         out.append(Finding("unresolved-entrypoint", analysis.app.unresolved_main, WARNING, closure.launch.workdir))

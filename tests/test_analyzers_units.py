@@ -126,6 +126,21 @@ def test_the_commands_of_a_shell_chain_keep_what_they_need(tmp_path, elf_bytes):
     assert closure.launch.shell_argv == cmd and all("oci and microvm run it" in m for m in chain)
 
 
+def test_the_app_of_a_shell_chain_is_its_last_python_command(tmp_path, elf_bytes):
+    # `app lint; app fix; cat out`: the chain ends in a program that is not Python, the app comes before it
+    files = _python_files(elf_bytes, **{"/app/main.py": "import applib\n", "/bin/sh": elf_bytes,
+                                        "/bin/cat": Path("/usr/bin/cat").read_bytes(),
+                                        f"{STDLIB}/site-packages/applib.py": ""})
+    cmd = ("/bin/sh", "-c", "python3 main.py lint; cd /app && python3 main.py fix out.txt; cat out.txt")
+    got = _resolver(_tree(tmp_path / "r", files), cmd).resolve()
+    assert got.python.script == "main.py" and got.python.args == ("fix", "out.txt") and got.workdir == "/app"
+    assert got.skipped == ("python3 main.py lint", "cat out.txt")
+    closure = _analyze_root(tmp_path / "root", files, cmd)
+    assert "module:applib" in closure.graph and "/bin/cat" in set(closure.paths())
+    assert closure.launch.shell_argv == cmd  # the VM runs the whole line, as the container does
+    assert len([f for f in closure.findings if f.kind == "shell-chain"]) == 2
+
+
 def test_a_chain_with_a_command_not_followed_starts_the_app_alone(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{"/app/main.py": "", "/app/seed.py": "", "/bin/sh": elf_bytes})
     closure = _analyze_root(tmp_path / "root", files, ("/bin/sh", "-c", "python3 gone.py && exec python3 main.py"))
