@@ -169,6 +169,8 @@ class Imports:
         if not stdlib:
             for group, _ in scan.groups:
                 self.library_strings.setdefault(group, node)
+            for group in self._named_groups(name, is_package, scan, where):
+                self.library_strings.setdefault(group, node)
         computed_loads = [fact for fact in scan.facts if fact.kind == libcalls.FACT]
         if computed_loads and not stdlib and where.startswith("/"):
             libcalls.keep_computed(self._k, self._k.library_dirs(), node, where, computed_loads, library)
@@ -374,6 +376,28 @@ class Imports:
             if base and base not in self._builtins and self._finder.find(base) is None:
                 return False
         return True
+
+    def _named_groups(self, name: str, is_package: bool, scan: ModuleScan, where: str) -> list[str]:
+        """The strings behind the names an entry point's group is compared with: a constant of this module or
+        one it imports by name (`from pkg.plugin import project_name`). An imported one with no literal value is
+        a finding; any other name is a local or a parameter, which the callers' literals name."""
+        found = []
+        for ident, lineno in scan.group_names:
+            value = scan.constants.get(ident)
+            imported = [ref for ref in scan.imports if ident in ref.names] if value is None else []
+            for ref in imported:
+                base = absolute(name, is_package, ref.module, ref.level)
+                other = self.scan_of(base) if base and self._finder.find(base) is not None else None
+                value = other.constants.get(ident) if other is not None else None
+                if value is not None:
+                    break
+            if value is not None:
+                found.append(value)
+            elif imported:
+                self._k.finding(Finding("computed-entry-point-group", f"entry points are filtered by the group in "
+                                        f"`{ident}`, whose value is not a literal here: their plugins are not "
+                                        "kept", WARNING, f"{where}:{lineno}"))
+        return found
 
     def scan_of(self, name: str, source: bytes | None = None, spec: ModuleSpec | None = None) -> ModuleScan | None:
         """The module's scan: from this run, from the content-keyed cache, or parsed now."""

@@ -100,6 +100,10 @@ class ModuleScan:
     # objects read by a computed attribute name (`getattr(pkg, name)`, `inspect.getmembers(pkg)`): (the object as
     # an absolute or relative module name, line); "" once, for the first one on an object not bound by an import
     wholesale: list[tuple[str, int]] = field(default_factory=list)
+    # names an entry point's group is compared with (`if ep.group != project_name`) or given as `group=`; the
+    # follower resolves them through `constants` here or in the module they are imported from
+    group_names: list[tuple[str, int]] = field(default_factory=list)
+    constants: dict[str, str] = field(default_factory=dict)  # module-level `NAME = "word"`
 
 
 def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
@@ -229,6 +233,29 @@ def _constant_prefix(node: ast.AST) -> str | None:
     return None
 
 
+def _default_prefix(node: ast.AST, defaults: dict[str, str]) -> str | None:
+    """The start of f"{base}.{name}" / base + "." + name when `base` is a parameter with a literal default
+    (`def load(label, base_module="pkg.dialects")`): the package the default names."""
+    head, rest = None, None
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.FormattedValue):
+        head = node.values[0].value
+        rest = const_str(node.values[1]) if len(node.values) > 1 else None
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.left, ast.BinOp) \
+            and isinstance(node.left.op, ast.Add):
+        head, rest = node.left.left, const_str(node.left.right)
+    if isinstance(head, ast.Name) and head.id in defaults and rest and rest.startswith("."):
+        return defaults[head.id] + rest
+    return None
+
+
+def _str_defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
+    args = node.args
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {a.arg: text for a, d in pairs for text in [const_str(d)] if text}
+
+
 SHELL_STRING_CALLS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"}
 
 
@@ -325,7 +352,7 @@ TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "fi
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages", "pipe",
-                 "group=", "ntry_point", "ntrypoint")
+                 "group=", "ntry_point", "ntrypoint", ".group")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
 LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])\.*[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
 # `config.scan(".views")`, `config.include(".routes")`: a module relative to the caller's package, resolved by the
@@ -406,6 +433,7 @@ class _Walker:
         self._fallback: tuple[tuple[str, int], ...] = ()
         # Names bound to literal strings: tables (`PLUGINS = ("a", "b")`) and loop variables over them
         self._values: dict[str, tuple[str, ...]] = {}
+        self._defaults: dict[str, str] = {}  # the walked function's parameters with a literal str default
         self._classes = 0
         # the module-level function being walked: its name, parameters, and locals built from a parameter
         self._function: FunctionScope | None = None
@@ -472,8 +500,9 @@ class _Walker:
                     self._function = FunctionScope.of(node)
                 (built, self._built), (found, self._found) = (self._built, {}), (self._found, set())
                 values, self._values = self._values, dict(self._values)  # its own bindings end with it
+                defaults, self._defaults = self._defaults, _str_defaults(node)
                 self.walk(node.body)
-                self._built, self._found, self._values = built, found, values
+                self._built, self._found, self._values, self._defaults = built, found, values, defaults
                 self._function = outer
                 self._functions -= 1
                 self._lazy -= 1
@@ -532,6 +561,9 @@ class _Walker:
                         self._values[target] = values
                     else:
                         self._values.pop(target, None)
+                    word = const_str(node.value)
+                    if self._function is None and self._classes == 0 and word and ENTRY_POINT_GROUP.fullmatch(word):
+                        self.scan.constants[target] = word
                     if _constant_prefix(node.value) or _relative_to_own_package(node.value) is not None:
                         self._built[target] = node.value
                     else:
@@ -635,6 +667,8 @@ class _Walker:
         for sub in subs:
             if isinstance(sub, ast.Call):
                 self.visit_Call(sub)
+            elif isinstance(sub, ast.Compare):
+                self.visit_Compare(sub)
         for b in reversed(bound):
             self._unbind(b)
         self._lazy = lazy
@@ -685,6 +719,18 @@ class _Walker:
         elif top == "subprocess":
             self.scan.facts.append(CodeFact("subprocess", module, lineno))
 
+    def visit_Compare(self, node: ast.Compare) -> None:
+        """`ep.group == "name"` / `ep.group != NAME`: a filter over every entry point names its group."""
+        sides = [node.left, *node.comparators]
+        if len(sides) == 2 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            for mine, other in (sides, sides[::-1]):
+                if isinstance(mine, ast.Attribute) and mine.attr == "group":
+                    text = const_str(other)
+                    if text and ENTRY_POINT_GROUP.fullmatch(text):
+                        self.scan.groups.append((text, node.lineno))
+                    elif isinstance(other, ast.Name):
+                        self.scan.group_names.append((other.id, node.lineno))
+
     # calls
     def visit_Call(self, node: ast.Call) -> None:
         name = self._qualified(node.func)
@@ -699,6 +745,8 @@ class _Walker:
             self.relative.append((first, node.lineno))
         for group in _entry_point_groups(node, word):
             self.scan.groups.append((group, node.lineno))
+        self.scan.group_names += [(kw.value.id, node.lineno) for kw in node.keywords
+                                  if kw.arg == "group" and isinstance(kw.value, ast.Name)]
         own = _relative_to_own_package(node.args[0]) if node.args and name in IMPORT_MODULE_CALLS else None
         if own is None and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in self._built \
                 and name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS:
@@ -729,7 +777,7 @@ class _Walker:
             self._listed.append((dotted(node.args[0].value), node.lineno, self._lazy > 0))
         elif name in IMPORT_MODULE_CALLS | RESOLVE_NAME_CALLS and node.args:
             # import_module(f"app.plugins.{name}"): which one is known at run time; the package they live in now
-            prefix = _constant_prefix(target) or ""
+            prefix = _constant_prefix(target) or _default_prefix(target, self._defaults) or ""
             literal, package = _anchor(node, own) if name in IMPORT_MODULE_CALLS else (None, own is not None)
             level = len(prefix) - len(prefix.lstrip("."))
             parent = prefix[level:].rpartition(".")[0]

@@ -21,7 +21,7 @@ from faktory.analyzers.wrapperscan import Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 27  # bump when the scanner's output changes
+SCAN_FORMAT = 28  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:
@@ -36,6 +36,7 @@ def encode_scan(scan: ModuleScan) -> str:
         "wrappers": [[w.function, w.index, w.param, w.template, w.lineno] for w in scan.wrappers],
         "calls": [list(x) for x in scan.calls], "groups": [list(x) for x in scan.groups],
         "wholesale": [list(x) for x in scan.wholesale],
+        "group_names": [list(x) for x in scan.group_names], "constants": scan.constants,
         **({"timed_out": True} if scan.timed_out else {}),  # only between a scan worker and its parent
     }, separators=(",", ":"))
 
@@ -54,6 +55,7 @@ def decode_scan(text: str) -> ModuleScan:
         calls=[(a, b, c, d, bool(e)) for a, b, c, d, e in doc.get("calls", [])],
         groups=[(a, b) for a, b in doc.get("groups", [])],
         wholesale=[(a, b) for a, b in doc.get("wholesale", [])],
+        group_names=[(a, b) for a, b in doc.get("group_names", [])], constants=dict(doc.get("constants", {})),
         timed_out=bool(doc.get("timed_out")),
     )
 

@@ -719,3 +719,40 @@ def test_a_codec_named_through_a_lookup_wrapper_is_kept(tmp_path, elf_bytes):
     })
     kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
     assert "encodings.utf_16_le" in kept and "encodings.koi8_r" not in kept
+
+
+def test_entry_points_filtered_by_a_group_constant_keep_their_plugins(tmp_path, elf_bytes):
+    """sqlfluff's plugin host walks every entry point and keeps those whose `ep.group` equals `project_name`, a
+    constant of another module; a dialect is `import_module(f"{base_module}.{name}")` with `base_module` a
+    parameter whose default names the package. A group behind an imported name with no literal is a finding."""
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import lintkit.host\nimport lintkit.dialects\n",
+        f"{SITE}/lintkit/__init__.py": "project_name = 'lintkit'\n",
+        f"{SITE}/lintkit/host.py": (
+            "import importlib.metadata\nfrom lintkit import project_name\nfrom lintkit.other import GROUP\n"
+            "def discover():\n"
+            "    for dist in importlib.metadata.distributions():\n"
+            "        for ep in dist.entry_points:\n"
+            "            if ep.group != project_name:\n"
+            "                continue\n"
+            "            yield ep\n"
+            "def others():\n"
+            "    return [ep for ep in eps if ep.group == GROUP]\n"
+            "def by_param(group):\n"
+            "    return [ep for ep in eps if ep.group == group]\n"),
+        f"{SITE}/lintkit/other.py": "import os\nGROUP = os.environ['G']\n",
+        f"{SITE}/lintkit/dialects.py": (
+            "from importlib import import_module\n"
+            "def load(label, base_module='lintkit.flavours'):\n"
+            "    return import_module(f'{base_module}.{label}')\n"),
+        f"{SITE}/lintkit/flavours/__init__.py": "", f"{SITE}/lintkit/flavours/postgres.py": "",
+        f"{STDLIB}/importlib/metadata/__init__.py": "", f"{STDLIB}/importlib/__init__.py": "",
+        f"{SITE}/lintkit_rules/__init__.py": "",
+        f"{SITE}/lintkit-1.0.dist-info/entry_points.txt": "[lintkit]\nrules = lintkit_rules\n",
+        f"{SITE}/unused.py": "", f"{SITE}/unused-1.0.dist-info/entry_points.txt": "[other]\nx = unused\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"lintkit_rules", "lintkit.flavours.postgres"} <= kept and "unused" not in kept
+    group = [f for f in closure.findings if f.kind == "computed-entry-point-group"]
+    assert [(f.message.split("`")[1], str(f.location)) for f in group] == [("GROUP", f"{SITE}/lintkit/host.py:11")]
