@@ -15,7 +15,7 @@ from faktory.analyzers.finder import ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, fnode
 from faktory.analyzers.imports import ModuleScan, scan_source
 from faktory.analyzers.keeper import Keeper
-from faktory.analyzers.model import INFO, Finding
+from faktory.analyzers.model import INFO, WARNING, Finding
 from faktory.image import DIR
 
 APP_ARG = re.compile(r"^([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*):[A-Za-z_][\w.]*(?:\(.*\))?$")
@@ -203,6 +203,11 @@ class AppFiles:
                     self.follow_code(self.scan_file(real, self._k.read_bytes(real)), real)
             elif self._k.is_dir(path) and self._is_app_dir(path):
                 self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
+            elif path in SYSTEM_DIRS and path not in ("/", "/tmp") and self._k.is_dir(path) and \
+                    self._fs.listdir(self._k.realpath(path)):
+                self._k.finding(Finding("argument-dir-not-kept", f"the command line names {path} (`{arg}`), a "
+                                        "system directory, which is not kept whole: --include what the app reads "
+                                        "there", WARNING, path))
 
     def _keep_app_tree(self, path: str, node: str, reason: str) -> None:
         """An app directory outside the system dirs, whole: the tool walks it (a template, a site's sources)."""

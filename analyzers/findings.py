@@ -31,6 +31,7 @@ Stable `kind` strings:
                        when the app's own code reads attributes by a computed name (location: that line)
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
+  argument-dir-not-kept WARNING the command line names a system directory (`-d /srv`), not kept whole
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
                        to keep whole: what the app reads there depends on its input (location file of the name)
   ignore-environment   WARNING -E/-I in the entrypoint (PYTHONPATH/PYTHONHOME are ignored)

@@ -756,3 +756,16 @@ def test_entry_points_filtered_by_a_group_constant_keep_their_plugins(tmp_path, 
     assert {"lintkit_rules", "lintkit.flavours.postgres"} <= kept and "unused" not in kept
     group = [f for f in closure.findings if f.kind == "computed-entry-point-group"]
     assert [(f.message.split("`")[1], str(f.location)) for f in group] == [("GROUP", f"{SITE}/lintkit/host.py:11")]
+
+
+def test_a_system_directory_named_on_the_command_line_is_a_finding(tmp_path, elf_bytes):
+    # `python3 -m http.server -d /srv`: /srv is not kept whole, and saying so beats a silent 404
+    files = _python_files(elf_bytes, **{f"{STDLIB}/http/__init__.py": "", f"{STDLIB}/http/server.py": "",
+                                        "/srv/index.html": "<p>hi</p>", "/srv/www/page.html": "",
+                                        "/app/": ""})
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "-m", "http.server", "-d", "/srv"))
+    found = [(f.kind, str(f.location)) for f in closure.findings if f.kind == "argument-dir-not-kept"]
+    assert found == [("argument-dir-not-kept", "/srv")] and "/srv/index.html" not in set(closure.paths())
+    closure = _analyze_root(tmp_path / "sub", files, ("python3", "-m", "http.server", "-d", "/srv/www"))
+    assert "/srv/www/page.html" in set(closure.paths())
+    assert not [f for f in closure.findings if f.kind == "argument-dir-not-kept"]
