@@ -111,7 +111,7 @@ def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = N
         else:
             commands[-1].append(tok)
     workdir = None
-    chain: list[tuple[list[str], str | None, dict[str, str]]] = []  # (command, cd in effect, its own VAR=s)
+    chain: list[tuple[list[str], str | None]] = []  # (command, the cd in effect)
     for cmd in commands:
         if not cmd:
             continue
@@ -125,36 +125,32 @@ def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = N
                         key, _, value = item.partition("=")
                         env[key] = value
             continue
-        own: dict[str, str] = {}
-        words = cmd
-        while words and (words[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0])):
-            if words[0] != "exec":
-                key, _, value = words[0].partition("=")
-                own[key] = value
-            words = words[1:]
-        chain.append((cmd, workdir, own))
+        chain.append((cmd, workdir))
     if not chain:
         return [], workdir
     pick = len(chain) - 1
-    if runs_python is not None and len(chain) > 1:
-        for i in range(len(chain) - 1, -1, -1):
-            cmd, cd, own = chain[i]
-            trial = {**env, **own}
-            if runs_python(_app_words(cmd, trial), trial, cd):
-                pick = i
-                break
+    for i in range(len(chain) - 1, -1, -1) if runs_python is not None and len(chain) > 1 else ():
+        words, own = _without_prefixes(chain[i][0])
+        trial = {**env, **own}
+        if runs_python([_expand_vars(tok, trial) for tok in words], trial, chain[i][1]):
+            pick = i
+            break
     if skipped is not None:
-        skipped += [" ".join(cmd) for i, (cmd, _, _) in enumerate(chain) if i != pick]
-    chosen, cd, own = chain[pick]
+        skipped += [" ".join(cmd) for i, (cmd, _) in enumerate(chain) if i != pick]
+    words, own = _without_prefixes(chain[pick][0])
     env.update(own)
-    return _app_words(chosen, env), cd if pick < len(chain) - 1 else workdir
+    return [_expand_vars(tok, env) for tok in words], chain[pick][1] if pick < len(chain) - 1 else workdir
 
 
-def _app_words(cmd: list[str], env: dict[str, str]) -> list[str]:
-    """A chain command without its `exec` and `VAR=value` prefixes, its variables expanded."""
+def _without_prefixes(cmd: list[str]) -> tuple[list[str], dict[str, str]]:
+    """A chain command without its `exec` and `VAR=value` prefixes, and the variables those set."""
+    own: dict[str, str] = {}
     while cmd and (cmd[0] == "exec" or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", cmd[0])):
+        if cmd[0] != "exec":
+            key, _, value = cmd[0].partition("=")
+            own[key] = value
         cmd = cmd[1:]
-    return [_expand_vars(tok, env) for tok in cmd]
+    return cmd, own
 
 
 def _expand_vars(token: str, env: dict[str, str]) -> str:
