@@ -9,7 +9,8 @@ Per app, PyInstaller's side:
    copied in from the host with their libraries (PyInstaller needs binutils on Linux; the images have none);
 3. PyInstaller builds the image's entry point inside the root under bubblewrap with no network: a console
    script or a script file as it is, `python -m MOD` through a two-line runpy wrapper (`--hidden-import MOD`,
-   the only hint given);
+   the only hint given); for a `sh -c` line, the console script faktory reads as its app, the bundle then put
+   first on PATH so the line runs it wherever it names the program;
 4. the probe runs against the bundle in the same root (imports come only from the bundle: the frozen python
    has no site-packages on sys.path) and must print, or answer over HTTP, exactly what the original prints in
    that root.
@@ -31,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from faktory.api import analyze, convert, load_image  # noqa: E402
+from faktory.analyzers.entrypoint import EntrypointResolver  # noqa: E402
+from faktory.analyzers.graphbuild import GraphBuilder  # noqa: E402
 from faktory.emitters.base import EmitOptions  # noqa: E402
 from faktory.runner.verify import Probe, normalise, verify_output  # noqa: E402
 from fixtures import catalog  # noqa: E402
@@ -109,6 +112,17 @@ def entry_point(root: Path, argv: list[str], env: dict[str, str], workdir: str) 
     return found, [], argv[1:]
 
 
+def shell_app(image, argv: list[str]) -> str:
+    """The console script a `sh -c` line runs as its app (faktory's own reading of the line): the bundle is
+    built from it and put first on PATH, so every command of the line that runs it runs the bundle."""
+    cfg = image.config
+    got = EntrypointResolver(GraphBuilder(image.fs), tuple(argv), dict(cfg.env_map), cfg.working_dir or "/").resolve()
+    scripts = [path for path, how in got.hops if how == "shebang-script"]
+    if not scripts:
+        raise RuntimeError("the shell line's app is not a console script: nothing to stand in for on PATH")
+    return scripts[-1]
+
+
 def _run_probe(root: Path, argv: list[str], env: dict[str, str], workdir: str, spec) -> tuple[str, int | None]:
     """(output or HTTP body, exit code; None for a server that did not answer, its stderr as the output)."""
     probe = spec.probe
@@ -158,7 +172,8 @@ def peer(app: str, spec, scratch: Path, *, strip: bool = False) -> tuple[bool, s
     shutil.copytree(wheels, root / "opt/pyi-wheels")
     add_binutils(root)
     python = "python3"
-    script, options, args = entry_point(root, argv, env, workdir)
+    on_path = shell_app(image, argv) if Path(argv[0]).name in ("sh", "bash", "dash") and "-c" in argv[1:3] else None
+    script, options, args = (on_path, [], []) if on_path else entry_point(root, argv, env, workdir)
     trace.give_to_sandbox(root / "opt")  # what was copied in as root: the sandbox's uid writes below /opt
     pip_args = ["install", "--quiet", "--no-index", "--find-links", "/opt/pyi-wheels", "--target", "/opt/pyi",
                 *PYINSTALLER]
@@ -184,7 +199,11 @@ def peer(app: str, spec, scratch: Path, *, strip: bool = False) -> tuple[bool, s
         return False, f"build failed: {(build.stderr.strip().splitlines() or [''])[-1][:120]}", 0, seconds
     size = _du(bundle)
     LAST_PACKED[app] = packed_size(bundle)
-    got, code = _run_probe(root, [f"/opt/pyi-out/dist/{name}/{name}", *args], env, workdir, spec)
+    if on_path:  # the same shell line, the bundle standing in for the app's program on PATH
+        got, code = _run_probe(root, argv, {**env, "PATH": f"/opt/pyi-out/dist/{name}:{env.get('PATH', '')}"},
+                               workdir, spec)
+    else:
+        got, code = _run_probe(root, [f"/opt/pyi-out/dist/{name}/{name}", *args], env, workdir, spec)
     if code != ref_code or normalise(got) != normalise(reference):
         last = (normalise(got).splitlines() or ["no output"])[-1]
         return False, f"probe differs: {last[:120]}", size, seconds
