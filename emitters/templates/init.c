@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -228,6 +229,10 @@ int main(void) {
             dup2(out[1], 1);
             dup2(out[1], 2);
         }
+        /* The open-file limits docker run gives (soft 1024, hard 524288), not the kernel's 1024 hard for PID 1:
+           apps raise the soft limit themselves when the hard one allows (locust to 10000, else it warns). */
+        struct rlimit files = {1024, 524288};
+        setrlimit(RLIMIT_NOFILE, &files);
         if (chdir(workdir) != 0) { fprintf(stderr, "faktory-init: chdir %s: %s\n", workdir, strerror(errno)); _exit(126); }
         environ = envs;
         execvpe(args[0], args, envs);
