@@ -92,12 +92,16 @@ def parse_python_argv(args: list[str]) -> PythonCommand:
     return PythonCommand(tuple(flags), tuple(xopts), args=tuple(rest[1:]))
 
 
+FD_REDIRECT = re.compile(r"(?<![\w&])\d*>&\d+|&>>?(?=\s*\S)")
+
+
 def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = None,
                    runs_python: Callable[[list[str], dict[str, str], str | None], bool] | None = None,
                    ) -> tuple[list[str], str | None]:
     """The command a `sh -c` string ends up exec'ing: last command of a `&&`/`;` chain, `cd` tracked. Given
     `runs_python`, the last command it accepts instead (`app && cat report.txt`: the app is not the last one).
     The other commands of the chain go to `skipped` (shell builtins that only set state excepted)."""
+    text = FD_REDIRECT.sub(" ", text)  # `2>&1`, `>&2`: which fd goes where, not a `&` ending a command
     try:
         lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
         lexer.whitespace_split = True

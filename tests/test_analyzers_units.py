@@ -97,6 +97,10 @@ def test_shell_form_cd_env_and_exec(tmp_path, elf_bytes):
     chain = _resolver(fs, ["/bin/sh", "-c", "python3 manage.py migrate --noinput && echo ok; python3 main.py"],
                       {"PATH": "/usr/local/bin:/bin"}).resolve()
     assert chain.python.script == "main.py" and chain.skipped == ("python3 manage.py migrate --noinput",)
+    # `2>&1` says where an fd goes; its `&` ends no command
+    merged = _resolver(fs, ["/bin/sh", "-c", "python3 seed.py 2>&1; python3 main.py >&2"],
+                       {"PATH": "/usr/local/bin:/bin"}).resolve()
+    assert merged.python.script == "main.py" and merged.skipped == ("python3 seed.py",)
 
 
 def test_a_shell_chain_is_a_finding(tmp_path, elf_bytes):
