@@ -333,17 +333,20 @@ def test_nanos_program_is_found_on_path_inside_the_sysroot(handmade, tmp_path):
 
 
 def test_a_microvm_app_gets_docker_runs_stdio_and_a_terminal_only_when_asked(handmade, tmp_path):
-    """`docker run IMAGE` gives no terminal: stdin /dev/null, stdout a pipe. The microVM's app sees the same
-    (a console tty would make apps colour or page their output), and `faktory run -t` gives it the console."""
+    """`docker run IMAGE` gives no terminal: stdin /dev/null, stdout a pipe, open files 1024 soft / 524288 hard.
+    The microVM's app sees the same (a console tty would make apps colour or page their output; locust raises
+    its soft limit), and `faktory run -t` gives it the console."""
     image, closure = handmade
     out = tmp_path / "vm"
     convert(image, closure, "microvm", out)
-    code = "import os, sys; print('stdin', repr(sys.stdin.read()), 'tty', os.isatty(1), os.isatty(0), flush=True)"
+    code = ("import os, sys; lim = [l.split()[3:5] for l in open('/proc/self/limits') if l.startswith('Max open')]; "
+            "print('stdin', repr(sys.stdin.read()), 'tty', os.isatty(1), os.isatty(0), 'nofile', *lim[0], flush=True)")
     env = {**os.environ, "FAKTORY_ACCEL": "tcg"}
     plain = subprocess.run([FAKTORY, "run", str(out), "--timeout", "240", "--", "/usr/local/bin/python3", "-c", code],
                            capture_output=True, text=True, timeout=300, env=env)
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert "stdin '' tty False False" in plain.stdout, plain.stdout
+    assert "nofile 1024 524288" in plain.stdout, plain.stdout  # docker run's default open-file limits
     code = "import os; print('tty', os.isatty(1), os.isatty(0), flush=True)"
     term = subprocess.run([FAKTORY, "run", str(out), "-t", "--timeout", "240", "--", "/usr/local/bin/python3", "-c",
                            code], capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL)
