@@ -27,7 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from faktory.analyzers import classify, datanames, findings as findings_mod, hints, nativecode, observed, plugins, \
-    sourcemine, startup, syspath, sysfiles
+    runas, sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
 from faktory.analyzers.entrypoint import EntrypointResolver, UnsupportedEntrypoint
@@ -50,6 +50,7 @@ from faktory.analyzers.scancache import FileFacts, content_key, default_scan_cac
 from faktory.image import Image
 
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
+ACCOUNT_FILE_LIMIT = 4 << 20  # /etc/passwd of a big LDAP-fed image is still far below this
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 
@@ -228,6 +229,11 @@ class Analysis:
         self.hooks = HookChoice(hints.with_user_hooks(hook_table(), self.options.hooks), self.keeper)
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
+        user = runas.resolve_user(cfg.user or "", self._account_file)
+        if user is not None:  # the app looks itself up (getpass, pwd) as in the container
+            for path in (runas.PASSWD, runas.GROUP):
+                if gb.is_file(path):
+                    gb.keep_path(path, ENTRY, "image-user")
         self.shell_skipped = ep.skipped
         self.file_facts = FileFacts(self.cache, image)  # ELF headers and descriptions, by content
         self.native = NativeResolver(gb, ep.env, self.file_facts)
@@ -279,7 +285,7 @@ class Analysis:
             classify.classify_until_stable(gb, self.native.keep_elf, self.file_facts)
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
-        launch = build_launch(self.interp.path, ep.env, ep.workdir, cmd, script)
+        launch = dataclasses.replace(build_launch(self.interp.path, ep.env, ep.workdir, cmd, script), user=user)
         if ep.skipped and all(text in self.chain_analysed for text in ep.skipped):
             launch = dataclasses.replace(launch, shell_argv=tuple(cfg.argv))
         closure = Closure(
@@ -290,6 +296,13 @@ class Analysis:
             + self.imports.lazy.findings()
         self.cache.flush()
         return closure
+
+    def _account_file(self, path: str) -> str | None:
+        """/etc/passwd or /etc/group as text, at most ACCOUNT_FILE_LIMIT bytes of it (image contents are untrusted)."""
+        if not self.gb.is_file(path):
+            return None
+        with self.gb.fs.open(path) as fh:
+            return fh.read(ACCOUNT_FILE_LIMIT).decode("utf-8", "replace")
 
     def _keep_shell_chain(self, ep) -> None:
         """The commands a `sh -c` chain runs before the app (`alembic upgrade head && exec uvicorn …`): a

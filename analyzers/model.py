@@ -14,6 +14,8 @@ from typing import Iterator, Mapping
 
 import networkx as nx
 
+from faktory.analyzers.runas import RunAs
+
 BLOCKER, WARNING, INFO = "blocker", "warning", "info"
 
 
@@ -94,6 +96,7 @@ class Launch:
     # wrapper script) and all of them were followed and kept: a target with a real kernel and the shell (a Linux
     # microVM) runs this, as the container does; a unikernel starts `argv` alone.
     shell_argv: tuple[str, ...] = ()
+    user: RunAs | None = None  # the image's non-root User, resolved in its own passwd/group files
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Protocol
 
 from faktory.analyzers.model import Closure, Finding
+from faktory.analyzers.runas import RunAs
 
 if TYPE_CHECKING:
     from faktory.image import Image
@@ -97,15 +98,26 @@ class LaunchOut:
     env: Mapping[str, str]
     workdir: str = "/"
     entrypoint: tuple[str, ...] = ()
+    user: RunAs | None = None  # the image's non-root USER, where the target has users (a Linux microVM)
 
     def to_dict(self) -> dict:
-        return {"argv": list(self.argv), "env": dict(self.env), "workdir": self.workdir,
-                "entrypoint": list(self.entrypoint)}
+        doc = {"argv": list(self.argv), "env": dict(self.env), "workdir": self.workdir,
+               "entrypoint": list(self.entrypoint)}
+        if self.user is not None:
+            doc["user"] = {"uid": self.user.uid, "gid": self.user.gid, "groups": list(self.user.groups),
+                           "home": self.user.home, "spec": self.user.spec}
+        return doc
 
     @classmethod
     def from_dict(cls, doc: Mapping) -> "LaunchOut":
+        user = doc.get("user")
+        run_as = None
+        if isinstance(user, Mapping):
+            run_as = RunAs(int(user.get("uid") or 0), int(user.get("gid") or 0),
+                           tuple(int(g) for g in user.get("groups") or ()), str(user.get("home") or "/"),
+                           str(user.get("spec") or ""))
         return cls(tuple(doc.get("argv") or ()), dict(doc.get("env") or {}), doc.get("workdir") or "/",
-                   tuple(doc.get("entrypoint") or ()))
+                   tuple(doc.get("entrypoint") or ()), run_as)
 
 
 @dataclass(frozen=True)

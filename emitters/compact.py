@@ -220,7 +220,7 @@ def _image_bytecode(rootfs: Rootfs, entry: RootEntry, tag: str) -> RootEntry | N
     if size != entry.size & 0xFFFFFFFF or mtime != entry.mtime & 0xFFFFFFFF:
         return None
     return RootEntry(entry.path[:-3] + ".pyc", FILE, entry.mode & 0o7777 or 0o644, found.size, source=cached,
-                     mtime=entry.mtime)
+                     mtime=entry.mtime, uid=entry.uid, gid=entry.gid)
 
 
 def compile_sources(rootfs: Rootfs, version: tuple[int, ...], keep: set[str], workdir: Path,
@@ -296,7 +296,7 @@ def _compile_on_host(rootfs: Rootfs, version: tuple[int, ...], entries: list[Roo
     if failed:
         report.notes.append(f"{len(failed)} modules did not compile and keep their source")
     return {path: RootEntry(path[:-3] + ".pyc", FILE, entry.mode & 0o7777 or 0o644, pyc.stat().st_size,
-                            host_path=str(pyc))
+                            host_path=str(pyc), uid=entry.uid, gid=entry.gid)
             for path, (entry, pyc) in sources.items() if path not in failed and pyc.exists()}
 
 

@@ -17,6 +17,7 @@ from typing import BinaryIO, Iterable
 
 MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
+MAX_ID = 0xFFFFFFFF  # newc's 8 hex digits; a layer tar's PAX uid can be longer
 MAX_SIZE = 0xFFFFFFFF  # newc sizes are 32-bit hex fields
 
 
@@ -41,17 +42,19 @@ class NewcWriter:
         self._out = out
         self._ino = 0
         self.mtime = mtime  # applied to the entries written next
+        self.owner = (0, 0)  # uid, gid: applied to the entries written next
         self._closed = False
         self.written = 0
 
     def _header(self, name: str, mode: int, size: int, *, nlink: int = 1, rdev: tuple[int, int] = (0, 0),
-                uid: int = 0, gid: int = 0, ino: int | None = None) -> None:
+                ino: int | None = None) -> None:
         if size > MAX_SIZE:
             raise CpioError(f"{name}: {size} bytes does not fit a newc entry (32-bit size)")
         if ino is None:
             self._ino += 1
             ino = self._ino
         raw_name = name.encode("utf-8", "surrogateescape") + b"\0"
+        uid, gid = (0, 0) if name == TRAILER else (min(self.owner[0], MAX_ID), min(self.owner[1], MAX_ID))
         fields = (ino, mode, uid, gid, nlink, self.mtime, size, 0, 0, rdev[0], rdev[1], len(raw_name), 0)
         head = MAGIC + b"".join(b"%08X" % f for f in fields)
         self._write(head + raw_name + _pad(len(head) + len(raw_name)))

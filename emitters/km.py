@@ -98,7 +98,8 @@ def flatten(image: Image) -> Rootfs:
         if e.path == "/":
             root.add(RootEntry("/", DIR, e.mode))
         elif e.kind in (DIR, FILE, SYMLINK):
-            root.add(RootEntry(e.path, e.kind, e.mode, e.size, e.linkname, source=e.path if e.kind == FILE else None))
+            root.add(RootEntry(e.path, e.kind, e.mode, e.size, e.linkname, source=e.path if e.kind == FILE else None,
+                               uid=e.uid, gid=e.gid))
     return root
 
 
@@ -149,11 +150,15 @@ class KmEmitter:
         app = self._app_layer(image, closure, full, base, chosen.stdlib, chosen.interpreter)
         env = dict(base.config.env_map)
         env.update(image.config.env_map)
+        user = closure.launch.user  # by number: the km base's passwd does not name the source's users
+        if user is not None:
+            env.setdefault("HOME", user.home)
         raw = {"architecture": base.raw_config.get("architecture", "amd64"), "os": "linux", "config": {
             "Env": [f"{k}={v}" for k, v in env.items()],
             "Entrypoint": list(image.config.entrypoint) if image.config.entrypoint else None,
             "Cmd": list(image.config.cmd) if image.config.cmd else None,
             "WorkingDir": image.config.working_dir or None,
+            "User": f"{user.uid}:{user.gid}" if user else None,
             "ExposedPorts": {p: {} for p in image.config.exposed_ports} or None,
             "Labels": {"org.faktory.base": base_ref, "org.faktory.source": image.ref},
         }}

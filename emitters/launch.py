@@ -18,7 +18,8 @@ def launch_env(image: Image, closure: Closure) -> dict[str, str]:
     env = dict(image.config.env_map)
     env.update(closure.launch.env or {})
     env.setdefault("PATH", DEFAULT_PATH)
-    env.setdefault("HOME", "/root")
+    user = closure.launch.user
+    env.setdefault("HOME", user.home if user else "/root")  # docker run takes it from the user's passwd entry
     return env
 
 
@@ -26,9 +27,10 @@ def launch_spec(image: Image, closure: Closure, shell: bool = False) -> LaunchSp
     """`shell`: a target that can run the image's shell runs its Entrypoint + Cmd when the analysis kept what the
     shell runs before the app (Launch.shell_argv), from the image's WorkingDir, as the container does."""
     if shell and closure.launch.shell_argv:
-        return LaunchSpec(tuple(closure.launch.shell_argv), launch_env(image, closure), image.config.working_dir or "/")
+        return LaunchSpec(tuple(closure.launch.shell_argv), launch_env(image, closure), image.config.working_dir or "/",
+                          user=closure.launch.user)
     workdir = closure.launch.workdir or image.config.working_dir or "/"
-    return LaunchSpec(tuple(closure.launch.argv), launch_env(image, closure), workdir)
+    return LaunchSpec(tuple(closure.launch.argv), launch_env(image, closure), workdir, user=closure.launch.user)
 
 
 def override_argv(entrypoint: list[str] | None, args: list[str]) -> list[str]:

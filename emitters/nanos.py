@@ -16,7 +16,7 @@ from faktory.emitters.base import RUN_NANOS, Artifact, Capabilities, EmitOptions
 from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout
-from faktory.emitters.rules import judge
+from faktory.emitters.rules import judge, single_user
 from faktory.emitters.sizing import memory_mb
 from faktory.image import Image
 
@@ -51,7 +51,7 @@ class NanosEmitter:
 
     def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         return judge(closure, ("fork", "subprocess", "multiprocessing"), self.name,
-                     "Nanos runs a single process: no fork/exec")
+                     "Nanos runs a single process: no fork/exec") + single_user(closure, self.name, "Nanos")
 
     def emit(self, image: Image, closure: Closure, outdir: Path, options: EmitOptions) -> Artifact:
         rootfs, report = prepare_rootfs(image, closure, LAYOUT, options, outdir)

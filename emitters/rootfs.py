@@ -39,6 +39,8 @@ class RootEntry:
     host_path: str | None = None  # content rewritten on the host (--compact)
     rdev: tuple[int, int] = (0, 0)
     mtime: int = 0  # kept: CPython checks a cached .pyc against its source's mtime
+    uid: int = 0  # the image's owner: an app run as the image's USER writes where the image lets it
+    gid: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class Rootfs:
         if entry.path == "/" and skip_root:
             return
         writer.mtime = entry.mtime
+        writer.owner = (entry.uid, entry.gid)
         if entry.kind == DIR:
             writer.add_dir(entry.path, entry.mode)
         elif entry.kind == SYMLINK:
@@ -229,6 +232,7 @@ class Rootfs:
                 info = tarfile.TarInfo(entry.path.lstrip("/"))
                 info.mode = entry.mode & 0o7777
                 info.mtime = entry.mtime
+                info.uid, info.gid = entry.uid, entry.gid
                 if entry.kind == DIR:
                     info.type = tarfile.DIRTYPE
                     tar.addfile(info)
@@ -341,7 +345,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
         entry = fs.entry(path)
         if path != "/":
             add_real_dir(posixpath.dirname(path))
-        root.add(RootEntry(path, DIR, entry.mode if entry else 0o755))
+        root.add(RootEntry(path, DIR, entry.mode if entry else 0o755, uid=entry.uid if entry else 0,
+                           gid=entry.gid if entry else 0))
 
     def add_path(path: str, depth: int) -> None:
         if not path.startswith("/") or "//" in path or "/." in path or (path.endswith("/") and path != "/"):
@@ -364,7 +369,8 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
             if layout.exclude(candidate):
                 return
             if entry.kind == SYMLINK:
-                root.add(RootEntry(candidate, SYMLINK, 0o777, len(entry.linkname), entry.linkname))
+                root.add(RootEntry(candidate, SYMLINK, 0o777, len(entry.linkname), entry.linkname,
+                                   uid=entry.uid, gid=entry.gid))
                 target = _link_target(candidate, entry.linkname)
                 add_path(target, depth + 1)
                 if last:
@@ -388,11 +394,13 @@ def materialise(image: Image, paths: Iterable[str], layout: Layout = Layout()) -
             if entry.kind == FILE:
                 add_real_dir(real)
                 candidate = entry.path if entry.path == candidate else candidate  # the image's string, no copy
-                root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime))
+                root.add(RootEntry(candidate, FILE, entry.mode, entry.size, source=candidate, mtime=entry.mtime,
+                                   uid=entry.uid, gid=entry.gid))
                 if candidate == path:  # root.entries now says it is done: seen stays small (dirs, links, misses)
                     seen.discard(path)
             elif entry.kind in (CHAR, BLOCK) and layout.keep_devices:
-                root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor)))
+                root.add(RootEntry(candidate, entry.kind, entry.mode, rdev=(entry.devmajor, entry.devminor),
+                                   uid=entry.uid, gid=entry.gid))
             else:
                 root.skipped.append(f"{candidate}: {entry.kind} node left out")
 

@@ -109,6 +109,16 @@ def blocker(kind: str, message: str, target: str, location: str | None = None) -
     return Finding(kind, message, BLOCKER, location, target)
 
 
+def single_user(closure: Closure, target: str, runtime: str) -> list[Finding]:
+    """An image that runs as a non-root USER, on a runtime with one user: the app runs as uid 0 there, which an
+    app that refuses root, or relies on what root may not do, notices."""
+    user = closure.launch.user
+    if user is None:
+        return []
+    return [warning("user", f"the image runs as USER {user.spec} (uid {user.uid}, gid {user.gid}); {runtime} has "
+                    f"no users, so the app runs as uid 0 (HOME stays {user.home})", target)]
+
+
 def unrunnable(closure: Closure, target: str) -> list[Finding]:
     """What stops every target alike: the code the entrypoint runs is not in the image as analysed."""
     return as_severity(facts(closure, "unresolved-entrypoint"), target, BLOCKER, "the converted image could not start")

@@ -13,7 +13,7 @@ from faktory.emitters.iso import write_iso
 from faktory.emitters.launch import launch_env
 from faktory.emitters.prepare import WORK, cleanup, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, Rootfs
-from faktory.emitters.rules import as_severity, blocker, extension_findings, facts, judge
+from faktory.emitters.rules import as_severity, blocker, extension_findings, facts, judge, single_user
 from faktory.image import DIR, FILE, Image
 
 RUMP_VERSION = (3, 5)
@@ -69,6 +69,7 @@ class RumprunEmitter:
                                "python.hvt is Python 3.5", self.name, closure.interpreter.real_path))
         out += extension_findings(closure, self.name, "is not compiled into rumprun's static python")
         out += judge(closure, ("fork", "subprocess", "multiprocessing"), self.name, "rumprun runs one process")
+        out += single_user(closure, self.name, "rumprun")
         out += judge(closure, ("ctypes", "dlopen-null"), self.name, "no _ctypes in rumprun")
         out += judge(closure, ("threads",), self.name, "rumprun threads are cooperative only")
         out += as_severity(facts(closure, "writes"), self.name, WARNING, "only /tmp is writable")

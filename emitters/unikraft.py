@@ -18,7 +18,7 @@ from faktory.emitters.launch import exposed_ports, launch_env, safe_name
 from faktory.emitters.oci_layout import OCI_CONFIG, Layout as OciLayout
 from faktory.emitters.prepare import cleanup, compact_extra, listing, prepare_rootfs
 from faktory.emitters.rootfs import Layout, RootEntry, Rootfs
-from faktory.emitters.rules import blocker, judge
+from faktory.emitters.rules import blocker, judge, single_user
 from faktory.emitters.sizing import memory_mb
 from faktory.errors import FaktoryError
 from faktory.image import FILE, Image
@@ -170,6 +170,7 @@ class UnikraftEmitter:
     def check(self, closure: Closure, options: EmitOptions = EmitOptions()) -> list[Finding]:
         out = judge(closure, ("fork", "subprocess", "multiprocessing"), self.name, "app-elfloader has no fork/exec")
         out += judge(closure, ("pipe",), self.name, PIPE_WHY, app_severity=WARNING, stdlib=False)
+        out += single_user(closure, self.name, "Unikraft")
         interp = closure.interpreter
         if needs_loader(closure):
             out.append(blocker("non-pie", f"{interp.real_path} is not position-independent (ET_EXEC): the base "

@@ -21,6 +21,7 @@ from typing import Iterable, Mapping
 
 import platformdirs
 
+from faktory.analyzers.runas import RunAs
 from faktory.emitters.cpio import NewcWriter
 from faktory.errors import FaktoryError
 
@@ -107,9 +108,11 @@ class LaunchSpec:
     env: Mapping[str, str]
     workdir: str = "/"
     tty: bool = False  # the console as the app's terminal (`docker run -it`); else stdin /dev/null, output a pipe
+    user: RunAs | None = None  # the image's non-root USER: the init drops to it before the app starts
 
     def record(self, modules: Iterable[str] = ()) -> bytes:
         items = [f"W{self.workdir or '/'}"] + (["T"] if self.tty else [])
+        items += [f"U{self.user.record()}"] if self.user else []
         items += [f"K{m}" for m in modules]
         items.append(f"S{SEED_PATH}")
         items += [f"E{k}={v}" for k, v in self.env.items()]

@@ -1,7 +1,7 @@
 /* faktory microVM init: PID 1 of the Linux initramfs built from a closure.
  *
  * Reads /.faktory/launch (NUL-separated records: "W<workdir>", "E<KEY=VALUE>", "A<arg>", "K<module.ko>",
- * "S<seed file>", "T" for a terminal), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0
+ * "S<seed file>", "T" for a terminal, "U<uid>:<gid>:<group,...>" for the image's USER), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0
  * (QEMU user networking: 10.0.2.15/24 via 10.0.2.2), seeds the entropy pool, runs the app as a child, reaps
  * orphans, prints the exit status on the console and powers the machine off.
  *
@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
 #include <fcntl.h>
 #include <linux/random.h>
@@ -32,6 +33,23 @@
 #include <unistd.h>
 
 #define MAX_ITEMS 512
+
+/* "uid:gid:g1,g2,...": the image's USER as docker run resolves it (supplementary groups may be none). */
+static int drop_to_user(const char *spec) {
+    static gid_t groups[MAX_ITEMS];
+    char *end;
+    size_t n = 0;
+    unsigned long uid = strtoul(spec, &end, 10);
+    if (*end != ':') { errno = EINVAL; return -1; }
+    unsigned long gid = strtoul(end + 1, &end, 10);
+    if (*end != ':') { errno = EINVAL; return -1; }
+    for (const char *p = end + 1; *p && n < MAX_ITEMS; p = *end ? end + 1 : end) {
+        groups[n++] = (gid_t)strtoul(p, &end, 10);
+        if (*end && *end != ',') { errno = EINVAL; return -1; }
+    }
+    if (setgroups(n, groups) != 0 || setgid((gid_t)gid) != 0 || setuid((uid_t)uid) != 0) return -1;
+    return 0;
+}
 
 static void say(const char *msg) { fprintf(stderr, "faktory-init: %s\n", msg); }
 
@@ -189,6 +207,7 @@ int main(void) {
     int nargs = 0, nenvs = 0;
     const char *workdir = "/";
     const char *seed = NULL;
+    const char *user = NULL;
     int tty = 0;
 
     mount_basics();
@@ -209,6 +228,7 @@ int main(void) {
         case 'K': load_module(p + 1); break;
         case 'S': seed = p + 1; break;
         case 'T': tty = 1; break;
+        case 'U': user = p + 1; break;
         }
     }
     args[nargs] = NULL;
@@ -233,6 +253,10 @@ int main(void) {
            apps raise the soft limit themselves when the hard one allows (locust to 10000, else it warns). */
         struct rlimit files = {1024, 524288};
         setrlimit(RLIMIT_NOFILE, &files);
+        if (user && drop_to_user(user) != 0) {
+            fprintf(stderr, "faktory-init: run as %s: %s\n", user, strerror(errno));
+            _exit(126);
+        }
         if (chdir(workdir) != 0) { fprintf(stderr, "faktory-init: chdir %s: %s\n", workdir, strerror(errno)); _exit(126); }
         environ = envs;
         execvpe(args[0], args, envs);

@@ -1,0 +1,72 @@
+"""An image that runs as a non-root USER runs as that user in the converted image too: same uid, gid, groups and
+HOME, and the files it owns in the image are still its own (it writes into its home dir), on oci and microvm.
+A runtime with no users says so in a finding."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+FAKTORY = str(Path(__file__).resolve().parents[1] / ".venv/bin/faktory")
+ENV = {"COLUMNS": "200", "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+WHOAMI = """import getpass, os, pathlib
+home = pathlib.Path(os.environ["HOME"])
+(home / "state.txt").write_text("saved")
+print("uid", os.getuid(), "gid", os.getgid(), "groups", sorted(os.getgroups()), "user", getpass.getuser(),
+      "home", home, "file-owner", (home / "state.txt").stat().st_uid, "cwd", os.getcwd())
+"""
+
+
+def _faktory(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([FAKTORY, *args], capture_output=True, text=True, timeout=900, env=ENV)
+
+
+def test_the_image_user_owns_its_files_and_runs_the_app(fixture_images, tmp_path):
+    tag = "faktory-test/image-user:latest"
+    build = tmp_path / "ctx"
+    build.mkdir()
+    (build / "whoami.py").write_text(WHOAMI)
+    # pkg-app runs as USER inventory (uid 1001), WORKDIR its home; a second group lists it as a member.
+    (build / "Dockerfile").write_text(f"FROM {fixture_images['pkg-app'].tag}\nUSER root\n"
+                                      "RUN groupadd --gid 2345 reporters && usermod -aG reporters inventory\n"
+                                      "COPY whoami.py /opt/whoami.py\nUSER inventory\n"
+                                      'CMD ["python", "/opt/whoami.py"]\n')
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=600)
+    try:
+        original = subprocess.run(["docker", "run", "--rm", "--network=none", tag], capture_output=True, text=True,
+                                  timeout=300)
+        assert "uid 1001 " in original.stdout and ", 2345] user inventory home /var/lib/inventory file-owner 1001" \
+            in original.stdout, original.stdout + original.stderr  # its primary group is a system one (999)
+        for target in ("oci", "microvm"):
+            proc = _faktory("verify", tag, "--to", target, "-o", str(tmp_path / target), "--json")
+            assert proc.returncode == 0, target + proc.stdout + proc.stderr
+            doc = json.loads(proc.stdout)
+            # verify compares the whole output with the original's, which the assertion above pinned
+            assert doc["passed"] and any(c["name"].startswith("run default command") for c in doc["checks"]), doc
+        launch = json.loads((tmp_path / "microvm" / "faktory.json").read_text())["launch"]
+        gid = int(original.stdout.split(" gid ")[1].split()[0])
+        assert launch["user"] == {"uid": 1001, "gid": gid, "groups": [gid, 2345], "home": "/var/lib/inventory",
+                                  "spec": "inventory"}
+        assert launch["env"]["HOME"] == "/var/lib/inventory"
+        proc = _faktory("convert", tag, "--to", "unikraft", "-o", str(tmp_path / "uk"))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        findings = json.loads((tmp_path / "uk" / "faktory.json").read_text())["findings"]
+        assert any(f["kind"] == "user" and "USER inventory (uid 1001" in f["message"] for f in findings), findings
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
+
+
+def test_a_user_the_image_does_not_have_is_one_line_and_exit_2(fixture_images, tmp_path):
+    tag = "faktory-test/image-user-missing:latest"
+    build = tmp_path / "ctx"
+    build.mkdir()
+    (build / "Dockerfile").write_text(f"FROM {fixture_images['pkg-app'].tag}\nUSER ghost\n")
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=600)
+    try:
+        proc = _faktory("convert", tag, "--to", "oci", "-o", str(tmp_path / "o"))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr.count("\n") == 1 and "USER 'ghost'" in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / "o").exists()
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
