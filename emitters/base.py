@@ -99,6 +99,7 @@ class LaunchOut:
     workdir: str = "/"
     entrypoint: tuple[str, ...] = ()
     user: RunAs | None = None  # the image's non-root USER, where the target has users (a Linux microVM)
+    hostname: str = ""  # the VM's host name (a Linux microVM), like a container's id
 
     def to_dict(self) -> dict:
         doc = {"argv": list(self.argv), "env": dict(self.env), "workdir": self.workdir,
@@ -106,6 +107,8 @@ class LaunchOut:
         if self.user is not None:
             doc["user"] = {"uid": self.user.uid, "gid": self.user.gid, "groups": list(self.user.groups),
                            "home": self.user.home, "spec": self.user.spec}
+        if self.hostname:
+            doc["hostname"] = self.hostname
         return doc
 
     @classmethod
@@ -117,7 +120,7 @@ class LaunchOut:
                            tuple(int(g) for g in user.get("groups") or ()), str(user.get("home") or "/"),
                            str(user.get("spec") or ""))
         return cls(tuple(doc.get("argv") or ()), dict(doc.get("env") or {}), doc.get("workdir") or "/",
-                   tuple(doc.get("entrypoint") or ()), run_as)
+                   tuple(doc.get("entrypoint") or ()), run_as, str(doc.get("hostname") or ""))
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,23 @@ def launch_env(image: Image, closure: Closure) -> dict[str, str]:
     return env
 
 
+def host_name(image: Image) -> str:
+    """Twelve hex digits, as a container's host name is its short id: here the image's, so it stays put."""
+    digest = (image.digest or "").split(":")[-1]
+    return digest[:12] if len(digest) >= 12 else "faktory"
+
+
 def launch_spec(image: Image, closure: Closure, shell: bool = False) -> LaunchSpec:
     """`shell`: a target that can run the image's shell runs its Entrypoint + Cmd when the analysis kept what the
     shell runs before the app (Launch.shell_argv), from the image's WorkingDir, as the container does."""
+    user, hostname = closure.launch.user, host_name(image)
+    env = launch_env(image, closure)
+    env.setdefault("HOSTNAME", hostname)  # docker run sets it too
     if shell and closure.launch.shell_argv:
-        return LaunchSpec(tuple(closure.launch.shell_argv), launch_env(image, closure), image.config.working_dir or "/",
-                          user=closure.launch.user)
+        return LaunchSpec(tuple(closure.launch.shell_argv), env, image.config.working_dir or "/", user=user,
+                          hostname=hostname)
     workdir = closure.launch.workdir or image.config.working_dir or "/"
-    return LaunchSpec(tuple(closure.launch.argv), launch_env(image, closure), workdir, user=closure.launch.user)
+    return LaunchSpec(tuple(closure.launch.argv), env, workdir, user=user, hostname=hostname)
 
 
 def override_argv(entrypoint: list[str] | None, args: list[str]) -> list[str]:

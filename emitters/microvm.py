@@ -61,7 +61,7 @@ class MicrovmEmitter:
         return Artifact(self.name, outdir, {}, run,
                         boot=Boot(INITRD, CMDLINE, memory, kernel=KERNEL),
                         launch=LaunchOut(tuple(launch.argv), dict(launch.env), launch.workdir,
-                                         tuple(image.config.entrypoint or ()), launch.user),
+                                         tuple(image.config.entrypoint or ()), launch.user, launch.hostname),
                         contents={INITRD: tuple(listing(rootfs))}, ports=tuple(ports),
                         details={"kernel": {"source": str(kernel), "cmdline": CMDLINE}, "memory_mb": memory,
                                  "overlay": overlay, "skipped": rootfs.skipped,

@@ -109,10 +109,12 @@ class LaunchSpec:
     workdir: str = "/"
     tty: bool = False  # the console as the app's terminal (`docker run -it`); else stdin /dev/null, output a pipe
     user: RunAs | None = None  # the image's non-root USER: the init drops to it before the app starts
+    hostname: str = ""  # the VM's host name, resolvable through /etc/hosts as a container's is
 
     def record(self, modules: Iterable[str] = ()) -> bytes:
         items = [f"W{self.workdir or '/'}"] + (["T"] if self.tty else [])
         items += [f"U{self.user.record()}"] if self.user else []
+        items += [f"H{self.hostname}"] if self.hostname else []
         items += [f"K{m}" for m in modules]
         items.append(f"S{SEED_PATH}")
         items += [f"E{k}={v}" for k, v in self.env.items()]

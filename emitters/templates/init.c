@@ -1,7 +1,7 @@
 /* faktory microVM init: PID 1 of the Linux initramfs built from a closure.
  *
  * Reads /.faktory/launch (NUL-separated records: "W<workdir>", "E<KEY=VALUE>", "A<arg>", "K<module.ko>",
- * "S<seed file>", "T" for a terminal, "U<uid>:<gid>:<group,...>" for the image's USER), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0
+ * "S<seed file>", "T" for a terminal, "U<uid>:<gid>:<group,...>" for the image's USER, "H<hostname>"), prepares /dev /proc /sys /tmp, loads the NIC module, brings up lo and eth0
  * (QEMU user networking: 10.0.2.15/24 via 10.0.2.2), seeds the entropy pool, runs the app as a child, reaps
  * orphans, prints the exit status on the console and powers the machine off.
  *
@@ -173,6 +173,15 @@ static void network_up(void) {
 
 /* Copy what the app writes to the console until it exits (and a moment for what its last write left in the
  * pipe); reap every orphan meanwhile. A daemon the app left behind holding the pipe does not keep us here. */
+/* Docker gives the container a host name and maps it to the container's address in /etc/hosts: apps resolve
+ * their own name (gethostbyname(gethostname()), celery's node names, dask), which fails with "(none)". */
+static void set_hostname(const char *name) {
+    if (sethostname(name, strlen(name)) != 0) { say("sethostname failed"); return; }
+    mkdir("/etc", 0755);
+    FILE *hosts = fopen("/etc/hosts", "a");
+    if (hosts) { fprintf(hosts, "10.0.2.15\t%s\n", name); fclose(hosts); }
+}
+
 static int run_until_exit(pid_t child, int from, int writer) {
     static char buf[65536];
     int status = 0, code = 1, done = 0;
@@ -208,6 +217,7 @@ int main(void) {
     const char *workdir = "/";
     const char *seed = NULL;
     const char *user = NULL;
+    const char *hostname = NULL;
     int tty = 0;
 
     mount_basics();
@@ -229,6 +239,7 @@ int main(void) {
         case 'S': seed = p + 1; break;
         case 'T': tty = 1; break;
         case 'U': user = p + 1; break;
+        case 'H': hostname = p + 1; break;
         }
     }
     args[nargs] = NULL;
@@ -236,6 +247,7 @@ int main(void) {
     if (nargs == 0) { errno = EINVAL; die("no argv in /.faktory/launch"); }
     if (seed) seed_entropy(seed);
     network_up();
+    if (hostname && *hostname) set_hostname(hostname);
 
     int out[2] = {-1, -1};
     if (!tty && pipe2(out, O_CLOEXEC) != 0) die("pipe");

@@ -67,7 +67,7 @@ def launch_of(manifest: OutputManifest, args: Sequence[str]) -> LaunchOut:
     if launch is None:
         raise NotBootable("faktory.json has no launch record")
     argv = override_argv(list(launch.entrypoint), list(args)) if args else list(launch.argv)
-    return LaunchOut(tuple(argv), launch.env, launch.workdir, launch.entrypoint, launch.user)
+    return LaunchOut(tuple(argv), launch.env, launch.workdir, launch.entrypoint, launch.user, launch.hostname)
 
 
 @contextmanager
@@ -98,7 +98,7 @@ def linux_spec(outdir: Path, manifest: OutputManifest, launch: LaunchOut, kernel
     assert manifest.boot is not None
     if kernel is None:
         kernel = outdir / manifest.boot.kernel if manifest.boot.kernel else default_kernel()
-    spec = LaunchSpec(launch.argv, launch.env, launch.workdir, tty, launch.user)
+    spec = LaunchSpec(launch.argv, launch.env, launch.workdir, tty, launch.user, launch.hostname)
     initrd = work / "initrd.cpio"
     with open(initrd, "wb") as out, open(outdir / manifest.boot.initrd, "rb") as src:
         shutil.copyfileobj(src, out, 1 << 20)

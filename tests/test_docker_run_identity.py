@@ -1,6 +1,8 @@
-"""An image that runs as a non-root USER runs as that user in the converted image too: same uid, gid, groups and
-HOME, and the files it owns in the image are still its own (it writes into its home dir), on oci and microvm.
-A runtime with no users says so in a finding."""
+"""What `docker run` gives the app besides its files, the converted image gives too.
+
+An image that runs as a non-root USER runs as that user: same uid, gid, groups and HOME, and the files it owns in
+the image are still its own (it writes into its home dir), on oci and microvm; a runtime with no users says so in
+a finding. The microVM has a host name the app can resolve, as a container has."""
 
 from __future__ import annotations
 
@@ -70,3 +72,16 @@ def test_a_user_the_image_does_not_have_is_one_line_and_exit_2(fixture_images, t
         assert not (tmp_path / "o").exists()
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
+
+
+def test_the_microvm_host_name_resolves_like_a_containers(fixture_images, tmp_path):
+    out = tmp_path / "vm"
+    proc = _faktory("convert", fixture_images["flask"].tag, "--to", "microvm", "-o", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    launch = json.loads((out / "faktory.json").read_text())["launch"]
+    name = launch["hostname"]
+    assert len(name) == 12 and launch["env"]["HOSTNAME"] == name
+    code = "import os, socket; print(socket.gethostname(), os.environ['HOSTNAME'], socket.gethostbyname(socket.gethostname()))"
+    proc = _faktory("run", str(out), "--timeout", "300", "--", "python", "-c", code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{name} {name} 10.0.2.15" in proc.stdout, proc.stdout + proc.stderr
