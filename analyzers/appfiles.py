@@ -244,15 +244,15 @@ class AppFiles:
         (`cookiecutter("/tpl")`, a site root handed to a generator: walked at run time, so kept whole)."""
         for m in PATH_LITERAL.finditer(source):
             path = m.group(2).decode("utf-8", "replace")
-            if path.startswith(("/proc/", "/sys/", "/dev/", "/tmp/")) or path in ("/", "/tmp"):
-                continue
+            if path.startswith(("/proc/", "/sys/", "/dev/")) or path in ("/", "/tmp"):
+                continue  # the kernel's files; a /tmp path is kept only when the image has that file
             base = posixpath.dirname(path)
             if m.group(0)[1:].startswith(b"file://") and self._k.is_file(path) and self._is_app_dir(base):
                 # a document URL: the links in it resolve against its directory, read as they are followed
                 self._keep_app_tree(base, node, "path-literal")
             elif self._k.is_file(path):
                 self._k.keep_path(path, node, "path-literal", where)
-            elif self._k.is_dir(path) and self._is_app_dir(path):
+            elif self._k.is_dir(path) and not path.startswith("/tmp/") and self._is_app_dir(path):
                 self._keep_app_tree(path, node, "path-literal")
 
     def keep_strings(self, node: str, source: bytes, where: str, depth: int = 0, own_words: bool = True) -> None:

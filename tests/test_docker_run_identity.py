@@ -85,3 +85,20 @@ def test_the_microvm_host_name_resolves_like_a_containers(fixture_images, tmp_pa
     proc = _faktory("run", str(out), "--timeout", "300", "--", "python", "-c", code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{name} {name} 10.0.2.15" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_what_the_image_has_in_tmp_stays_visible_in_the_microvm(fixture_images, tmp_path):
+    tag = "faktory-test/files-in-tmp:latest"
+    build = tmp_path / "ctx"
+    build.mkdir()
+    (build / "seed.txt").write_text("seeded at build time\n")
+    (build / "app.py").write_text("print(open('/tmp/seed/seed.txt').read().strip())\n")
+    (build / "Dockerfile").write_text(f"FROM {fixture_images['pkg-app'].tag}\nCOPY seed.txt /tmp/seed/seed.txt\n"
+                                      'COPY app.py /srv/app.py\nCMD ["python", "/srv/app.py"]\n')
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=600)
+    try:
+        proc = _faktory("verify", tag, "--to", "microvm", "-o", str(tmp_path / "vm"), "--json")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert json.loads(proc.stdout)["passed"], proc.stdout
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)

@@ -90,8 +90,9 @@ static void mount_basics(void) {
     mount("proc", "/proc", "proc", 0, NULL);
     mkdir("/sys", 0555);
     mount("sysfs", "/sys", "sysfs", 0, NULL);
-    mkdir("/tmp", 01777);
-    mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777");
+    /* No tmpfs over /tmp: the initramfs is writable already, and what the image has in /tmp stays visible,
+       as in the container. */
+    if (mkdir("/tmp", 01777) == 0) chmod("/tmp", 01777);
     mkdir("/run", 0755);
 }
 
