@@ -267,6 +267,9 @@ class Analysis:
             self.drain()
         if ep.workdir and ep.workdir != "/":
             gb.keep_path(ep.workdir, ENTRY, "workdir")
+        for volume in cfg.volumes:  # docker run seeds the volume with what the image has there: the app's data
+            if volume != "/" and gb.is_dir(volume):
+                gb.keep_tree(volume, ENTRY, "volume")
         self.app.keep_app_root(script, ep.workdir)
         self.app.keep_env_paths(ep.env)
         self.app.keep_argument_paths(cmd.args, ep.workdir)

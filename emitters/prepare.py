@@ -45,17 +45,18 @@ def prepare_rootfs(image: Image, closure: Closure, layout: Layout, options: Emit
 
 
 def ensure_workdir(rootfs: Rootfs, image: Image, closure: Closure) -> None:
-    """The working dir exists even when nothing in it is needed: Docker creates WorkingDir, so must we."""
-    workdir = closure.launch.workdir or image.config.working_dir
-    if not workdir or workdir == "/" or workdir in rootfs.entries:
-        return
-    entry = image.fs.stat(workdir)
-    if entry is not None and entry.kind == DIR:
-        extra = materialise(image, [workdir])
-        for path, value in extra.entries.items():
-            rootfs.entries.setdefault(path, value)
-    elif entry is None:
-        rootfs.add(RootEntry(workdir, DIR, 0o755))
+    """The working dir and the image's volumes exist even when nothing in them is needed: Docker creates
+    WorkingDir, and mounts a volume at each Volumes path, so must we."""
+    for wanted in (closure.launch.workdir or image.config.working_dir, *image.config.volumes):
+        if not wanted or wanted == "/" or wanted in rootfs.entries:
+            continue
+        entry = image.fs.stat(wanted)
+        if entry is not None and entry.kind == DIR:
+            extra = materialise(image, [wanted])
+            for path, value in extra.entries.items():
+                rootfs.entries.setdefault(path, value)
+        elif entry is None:
+            rootfs.add(RootEntry(wanted, DIR, 0o755))
 
 
 def cleanup(staging: Path) -> None:

@@ -42,6 +42,7 @@ class ImageConfig:
     exposed_ports: tuple[str, ...] = ()  # "8080/tcp"
     labels: Mapping[str, str] = field(default_factory=dict)
     stop_signal: str | None = None
+    volumes: tuple[str, ...] = ()  # absolute, normalised: docker run mounts a volume there, seeded from the image
 
     @property
     def env_map(self) -> dict[str, str]:

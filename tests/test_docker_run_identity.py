@@ -102,3 +102,36 @@ def test_what_the_image_has_in_tmp_stays_visible_in_the_microvm(fixture_images, 
         assert json.loads(proc.stdout)["passed"], proc.stdout
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
+
+
+VOLUME_APP = """import os, sqlite3
+seed = os.path.join(os.environ["SEED_DIR"], "greeting.txt")  # a computed path: only the volume keeps it
+db = sqlite3.connect("/data/app.db")
+db.execute("create table t (x)")
+db.execute("insert into t values (1)")
+print(open(seed).read().strip(), db.execute("select count(*) from t").fetchone()[0])
+"""
+
+
+def test_the_image_volumes_exist_with_what_the_image_has_there(fixture_images, tmp_path):
+    """`VOLUME /data` (not in the image: docker makes it) and `VOLUME /seed` (in the image, with a file the app
+    finds by a computed path): the app writes the one and reads the other, on oci and microvm."""
+    tag = "faktory-test/volumes:latest"
+    build = tmp_path / "ctx"
+    build.mkdir()
+    (build / "app.py").write_text(VOLUME_APP)
+    (build / "Dockerfile").write_text(f"FROM {fixture_images['pkg-app'].tag}\nUSER root\n"
+                                      "RUN mkdir /seed && echo hello > /seed/greeting.txt\nVOLUME /data /seed/\n"
+                                      'COPY app.py /srv/app.py\nENV SEED_DIR=/seed\nCMD ["python", "/srv/app.py"]\n')
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(build)], check=True, capture_output=True, timeout=600)
+    try:
+        original = subprocess.run(["docker", "run", "--rm", "--network=none", tag], capture_output=True, text=True,
+                                  timeout=300)
+        assert original.stdout.strip() == "hello 1", original.stdout + original.stderr
+        for target in ("oci", "microvm"):
+            proc = _faktory("verify", tag, "--to", target, "-o", str(tmp_path / target), "--json")
+            assert proc.returncode == 0 and json.loads(proc.stdout)["passed"], target + proc.stdout + proc.stderr
+        why = _faktory("analyze", tag, "--why", "/seed/greeting.txt")
+        assert "volume" in why.stdout, why.stdout + why.stderr
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import Any, Mapping
 
 from faktory.digests import require
@@ -161,6 +162,8 @@ def image_config(raw: Mapping) -> ImageConfig:
         exposed_ports=tuple(sorted(mapping("ExposedPorts"))),
         labels=dict(labels),
         stop_signal=text("StopSignal") or None,
+        volumes=tuple(sorted({posixpath.normpath("/" + v.strip().lstrip("/")) for v in mapping("Volumes")
+                              if isinstance(v, str) and v.strip().strip("/")})),
     )
 
 
