@@ -229,7 +229,8 @@ class Analysis:
         self.hooks = HookChoice(hints.with_user_hooks(hook_table(), self.options.hooks), self.keeper)
         self.resolver = EntrypointResolver(gb, cfg.argv, cfg.env_map, cfg.working_dir)
         ep = self.resolver.resolve()  # afterwards its env and PATH lookups are the launch's
-        user = runas.resolve_user(cfg.user or "", self._account_file)
+        image_user = runas.resolve_user(cfg.user or "", self._account_file)
+        user = runas.resolve_user(ep.user, self._account_file) if ep.user else image_user  # gosu drops last
         if user is not None:  # the app looks itself up (getpass, pwd) as in the container
             for path in (runas.PASSWD, runas.GROUP):
                 if gb.is_file(path):
@@ -290,7 +291,7 @@ class Analysis:
 
         launch = dataclasses.replace(build_launch(self.interp.path, ep.env, ep.workdir, cmd, script), user=user)
         if ep.skipped and all(text in self.chain_analysed for text in ep.skipped):
-            launch = dataclasses.replace(launch, shell_argv=tuple(cfg.argv))
+            launch = dataclasses.replace(launch, shell_argv=tuple(cfg.argv), shell_user=image_user)
         closure = Closure(
             image_ref=image.ref, image_digest=image.digest, interpreter=interp, launch=launch, graph=gb.graph,
             sys_path=tuple(sp.entries), observation=observation, site_dirs=tuple(sp.site_dirs),

@@ -1,6 +1,6 @@
 """From Entrypoint + Cmd to the Python interpreter the container really runs, and with what.
 
-Follows `/bin/sh -c "…"` (shell form), `env`, init shims (tini, dumb-init), PATH lookup from the image's Env,
+Follows `/bin/sh -c "…"` (shell form), `env`, init shims (tini, dumb-init), privilege drops (gosu, su-exec), PATH lookup from the image's Env,
 console-script shebangs (`#!/usr/local/bin/python3.12`, `#!/usr/bin/env python3`) and shell wrapper scripts
 (`sh /run.sh` or a `#!/bin/sh` entrypoint) that end in `exec …` or in a plain command. Only reads files; never
 runs them.
@@ -21,6 +21,8 @@ from faktory.errors import FaktoryError
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELLS = {"sh", "bash", "dash", "ash", "busybox"}
 INIT_SHIMS = {"tini", "dumb-init", "catatonit", "tini-static"}
+# Privilege-drop programs that exec the rest of their argv as the user named first (`exec gosu app "$@"`).
+USER_SHIMS = {"gosu", "su-exec", "s6-setuidgid"}
 PYTHON_NAME = re.compile(r"^(python|pypy)[0-9.]*[dmu]*$")
 MAX_HOPS = 16
 
@@ -49,6 +51,7 @@ class EntrypointResult:
     env: dict[str, str]
     hops: list[tuple[str, str]] = field(default_factory=list)  # (path kept, reason)
     skipped: tuple[str, ...] = ()  # commands a shell line runs before the one that execs the app
+    user: str = ""  # the user a privilege-drop program (gosu) runs the app as, when one does
 
 
 def parse_python_argv(args: list[str]) -> PythonCommand:
@@ -263,6 +266,7 @@ class EntrypointResolver:
         self.argv = list(argv)
         self.env = dict(env)
         self.workdir = workdir or "/"
+        self.user = ""
 
     def which(self, prog: str) -> str | None:
         if "/" in prog:
@@ -315,6 +319,12 @@ class EntrypointResolver:
                         self.env[key] = value
                     argv = argv[1:]
                 continue
+            if name in USER_SHIMS and len(argv) > 2 and not argv[1].startswith("-"):
+                path = self.which(prog)
+                if path:
+                    hops.append((path, "user-shim"))
+                self.user, argv = argv[1], argv[2:]
+                continue
             if name in INIT_SHIMS:
                 path = self.which(prog)
                 if path:
@@ -334,7 +344,7 @@ class EntrypointResolver:
             if is_elf(head):
                 if self._is_python(path, name):
                     return EntrypointResult(path, parse_python_argv(argv[1:]), self.workdir, self.env, hops,
-                                            tuple(skipped))
+                                            tuple(skipped), self.user)
                 raise UnsupportedEntrypoint(f"entrypoint runs {path}, which is not a Python interpreter")
             if head.startswith(b"#!"):
                 shebang = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").strip()

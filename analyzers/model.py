@@ -96,7 +96,8 @@ class Launch:
     # wrapper script) and all of them were followed and kept: a target with a real kernel and the shell (a Linux
     # microVM) runs this, as the container does; a unikernel starts `argv` alone.
     shell_argv: tuple[str, ...] = ()
-    user: RunAs | None = None  # the image's non-root User, resolved in its own passwd/group files
+    user: RunAs | None = None  # who runs `argv`: the image's non-root User (or gosu's), from its passwd/group
+    shell_user: RunAs | None = None  # who runs `shell_argv`: the image's User (a gosu in it drops by itself)
 
 
 @dataclass

@@ -32,14 +32,14 @@ def host_name(image: Image) -> str:
 def launch_spec(image: Image, closure: Closure, shell: bool = False) -> LaunchSpec:
     """`shell`: a target that can run the image's shell runs its Entrypoint + Cmd when the analysis kept what the
     shell runs before the app (Launch.shell_argv), from the image's WorkingDir, as the container does."""
-    user, hostname = closure.launch.user, host_name(image)
+    hostname = host_name(image)
     env = launch_env(image, closure)
     env.setdefault("HOSTNAME", hostname)  # docker run sets it too
     if shell and closure.launch.shell_argv:
-        return LaunchSpec(tuple(closure.launch.shell_argv), env, image.config.working_dir or "/", user=user,
-                          hostname=hostname)
+        return LaunchSpec(tuple(closure.launch.shell_argv), env, image.config.working_dir or "/",
+                          user=closure.launch.shell_user, hostname=hostname)
     workdir = closure.launch.workdir or image.config.working_dir or "/"
-    return LaunchSpec(tuple(closure.launch.argv), env, workdir, user=user, hostname=hostname)
+    return LaunchSpec(tuple(closure.launch.argv), env, workdir, user=closure.launch.user, hostname=hostname)
 
 
 def override_argv(entrypoint: list[str] | None, args: list[str]) -> list[str]:

@@ -179,6 +179,19 @@ def test_wrapper_script_and_init_shim(tmp_path, elf_bytes):
     assert [reason for _, reason in got.hops] == ["init-shim", "wrapper-script"]
 
 
+def test_a_privilege_drop_runs_the_app_as_its_user(tmp_path, elf_bytes):
+    """`exec gosu app "$@"` at the end of an entrypoint script: the app is what gosu runs, as gosu's user."""
+    fs = _tree(tmp_path, {
+        "/usr/bin/python3": elf_bytes, "/usr/bin/gosu": elf_bytes, "/bin/su-exec": elf_bytes,
+        "/docker-entrypoint.sh": '#!/bin/sh\nset -e\nchown -R app /data\nexec gosu app "$@"\n',
+    })
+    got = _resolver(fs, ["/docker-entrypoint.sh", "python3", "-m", "worker"]).resolve()
+    assert got.python.module == "worker" and got.user == "app"
+    assert [reason for _, reason in got.hops] == ["wrapper-script", "user-shim"]
+    got = _resolver(fs, ["su-exec", "1000:1000", "python3", "serve.py"]).resolve()
+    assert got.python.script == "serve.py" and got.user == "1000:1000"
+
+
 def test_wrapper_script_exports_reach_the_launch_and_its_shell_is_kept(tmp_path, elf_bytes):
     fs = _tree(tmp_path, {
         "/usr/bin/python3": elf_bytes, "/usr/bin/dash": elf_bytes, "/bin": ("->", "usr/bin"),
