@@ -226,6 +226,17 @@ class AppFiles:
                 envdirs.keep_small_dir(self._k, self._fs, self._k.realpath(value), ENTRY, f"env:{key}")
             elif DOTTED_LITERAL.fullmatch(f'"{value}"'.encode("utf-8", "replace")):
                 self._k.keep_named(value, ENTRY, f"env:{key}", f"{key}={value}")
+        self._keep_tz_zone(env)
+
+    def _keep_tz_zone(self, env: dict[str, str]) -> None:
+        """`TZ=Europe/Berlin`: the C library reads that zone's file under $TZDIR (/usr/share/zoneinfo) for every
+        local time, and no Python code names it."""
+        zone = env.get("TZ", "").removeprefix(":")
+        if not zone or ".." in zone.split("/"):
+            return
+        path = zone if zone.startswith("/") else posixpath.join(env.get("TZDIR") or "/usr/share/zoneinfo", zone)
+        if self._k.is_file(path):
+            self._k.keep_path(path, ENTRY, "env:TZ")
 
     def own_source(self, node: str, where: str) -> None:
         """The app's own source file, once: the image files and the modules it names by string."""

@@ -1132,3 +1132,18 @@ def test_symlink_loops_in_an_image_end_every_walk(tmp_path, elf_bytes):
     # links to an ancestor of the package (`../..`, `/`) hold the package, not its data
     assert "/opt/unrelated/big.bin" not in paths and f"{site}/tool/data/pkgs/tool/__init__.py" not in paths
     assert "/app/rootlink" in paths
+
+
+def test_the_zone_tz_names_is_kept(tmp_path, elf_bytes):
+    """`TZ=Europe/Berlin` (or `:Europe/Berlin`, or under $TZDIR): glibc reads that zone file for local time."""
+    files = _python_files(elf_bytes, **{"/app/main.py": "print('local time')\n",
+                                        "/usr/share/zoneinfo/Europe/Berlin": "TZif2 zone",
+                                        "/usr/share/zoneinfo/Asia/Tokyo": "TZif2 other", "/opt/zones/Local": "TZif2 mine"})
+    for tz, kept in (("TZ=Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin"),
+                     ("TZ=:Europe/Berlin", "/usr/share/zoneinfo/Europe/Berlin")):
+        paths = _analyze_root(tmp_path / tz.replace(":", "c").replace("/", "_"), files, ("python3", "main.py"),
+                              env=("PATH=/usr/local/bin", tz)).paths()
+        assert kept in paths and "/usr/share/zoneinfo/Asia/Tokyo" not in paths
+    paths = _analyze_root(tmp_path / "tzdir", files, ("python3", "main.py"),
+                          env=("PATH=/usr/local/bin", "TZ=Local", "TZDIR=/opt/zones")).paths()
+    assert "/opt/zones/Local" in paths
