@@ -92,17 +92,20 @@ def test_a_user_the_image_does_not_have_is_one_line_and_exit_2(fixture_images, t
         assert not (tmp_path / "o").exists()
 
 
-def test_the_microvm_host_name_resolves_like_a_containers(fixture_images, tmp_path):
+def test_the_microvm_host_name_and_resolver_are_a_containers(fixture_images, tmp_path):
     out = tmp_path / "vm"
     proc = _faktory("convert", fixture_images["flask"].tag, "--to", "microvm", "-o", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     launch = json.loads((out / "faktory.json").read_text())["launch"]
     name = launch["hostname"]
     assert len(name) == 12 and launch["env"]["HOSTNAME"] == name
-    code = "import os, socket; print(socket.gethostname(), os.environ['HOSTNAME'], socket.gethostbyname(socket.gethostname()))"
+    code = ("import os, socket; print(socket.gethostname(), os.environ['HOSTNAME'], "
+            "socket.gethostbyname(socket.gethostname())); print(open('/etc/resolv.conf').read())")
     proc = _faktory("run", str(out), "--timeout", "300", "--", "python", "-c", code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{name} {name} 10.0.2.15" in proc.stdout, proc.stdout + proc.stderr
+    # the resolver docker run would mount from the host: QEMU's, which forwards to it (the image carries its build's)
+    assert "nameserver 10.0.2.3" in proc.stdout, proc.stdout
 
 
 def test_what_the_image_has_in_tmp_stays_visible_in_the_microvm(fixture_images, tmp_path):

@@ -183,6 +183,15 @@ static void set_hostname(const char *name) {
     if (hosts) { fprintf(hosts, "10.0.2.15\t%s\n", name); fclose(hosts); }
 }
 
+/* Docker mounts the host's resolv.conf over the image's, which holds whatever its build saw (or nothing): the
+ * VM's counterpart is QEMU's user-network resolver, which forwards to the host's. */
+static void ensure_resolver(void) {
+    mkdir("/etc", 0755);
+    unlink("/etc/resolv.conf");  /* also a link to a resolver daemon's file */
+    FILE *conf = fopen("/etc/resolv.conf", "w");
+    if (conf) { fputs("nameserver 10.0.2.3\n", conf); fclose(conf); }
+}
+
 static int run_until_exit(pid_t child, int from, int writer) {
     static char buf[65536];
     int status = 0, code = 1, done = 0;
@@ -248,6 +257,7 @@ int main(void) {
     if (nargs == 0) { errno = EINVAL; die("no argv in /.faktory/launch"); }
     if (seed) seed_entropy(seed);
     network_up();
+    ensure_resolver();
     if (hostname && *hostname) set_hostname(hostname);
 
     int out[2] = {-1, -1};
