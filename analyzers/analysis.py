@@ -49,8 +49,8 @@ from faktory.analyzers.prescan import ScanPool
 from faktory.analyzers.scancache import FileFacts, content_key, default_scan_cache
 from faktory.image import Image
 
-# Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
 ACCOUNT_FILE_LIMIT = 4 << 20  # /etc/passwd of a big LDAP-fed image is still far below this
+# Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 
