@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from faktory.analyzers.astexpr import const_str, dotted, string_parts
+from faktory.analyzers.dropins import grown_path_lines
 from faktory.analyzers.wrapperscan import (Call, FunctionScope, Wrapper, forwarding_wrappers, literal_calls,
                                            resolve_calls)
 
@@ -1038,6 +1039,8 @@ def _scan(source: bytes) -> ModuleScan:
         walker.resolve_listed()
         walker.resolve_calls(tree)
         scan = walker.scan
+        # a drop-in package (`__path__.extend(pluginPackagePaths(__name__))`): its modules are found by listing
+        scan.imports += [ImportRef("", 1, (PACKAGE_TREE,), line, True) for line in grown_path_lines(tree)]
     scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
     scan.wholesale = wholesale_reads(text, walker.aliases if walker else {}, walker._relative if walker else {})
     return scan

@@ -769,3 +769,32 @@ def test_a_system_directory_named_on_the_command_line_is_a_finding(tmp_path, elf
     closure = _analyze_root(tmp_path / "sub", files, ("python3", "-m", "http.server", "-d", "/srv/www"))
     assert "/srv/www/page.html" in set(closure.paths())
     assert not [f for f in closure.findings if f.kind == "argument-dir-not-kept"]
+
+
+def test_a_package_growing_its_own_path_from_its_name_keeps_its_drop_in_modules(tmp_path, elf_bytes):
+    # Twisted's twisted.plugins: `__path__.extend(pluginPackagePaths(__name__))`, then getPlugins lists the
+    # package's directories and imports what it finds; a pkgutil.extend_path namespace keeps only what is named
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tool.plugins\nimport ns.used\n",
+        f"{SITE}/tool/__init__.py": "def dirs(name):\n    return []\n",
+        f"{SITE}/tool/plugins/__init__.py": "from tool import dirs\n__path__.extend(dirs(__name__))\n__all__ = []\n",
+        f"{SITE}/tool/plugins/web.py": "", f"{SITE}/tool/plugins/mail.py": "",
+        f"{SITE}/tool/other.py": "",
+        f"{SITE}/ns/__init__.py": "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+        f"{SITE}/ns/used.py": "", f"{SITE}/ns/unused.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"tool.plugins.web", "tool.plugins.mail", "ns.used"} <= kept
+    assert not {"tool.other", "ns.unused"} & kept
+
+
+def test_only_path_growth_computed_from_the_package_name_marks_a_drop_in_package():
+    from faktory.analyzers.dropins import grown_path_lines
+    import ast
+    src = ("import os\n__path__.extend(find(__name__))\n__path__ += paths_for(__name__)\n"
+           "__path__.append(os.path.join(os.path.dirname(__file__), 'vendor'))\n"
+           "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+           "try:\n    __path__.insert(0, here(__name__))\nexcept ImportError:\n    pass\n"
+           "def f():\n    __path__.extend(find(__name__))\n")
+    assert grown_path_lines(ast.parse(src)) == [2, 3, 7]
+
