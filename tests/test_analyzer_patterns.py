@@ -798,3 +798,21 @@ def test_only_path_growth_computed_from_the_package_name_marks_a_drop_in_package
            "def f():\n    __path__.extend(find(__name__))\n")
     assert grown_path_lines(ast.parse(src)) == [2, 3, 7]
 
+
+def test_a_wheels_vendored_libraries_count_for_its_distribution(tmp_path, elf_bytes):
+    # auditwheel's `opencv_python_headless.libs/`: kept through DT_NEEDED, no module of their own
+    from faktory.analyzers.analysis import analyze
+    from faktory.analyzers.options import AnalyzeOptions, hint
+    from faktory.analyzers.report import owner
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+    from tests.test_analyzers_units import _tree
+
+    libs = f"{SITE}/opencv_python_headless.libs"
+    files = _python_files(elf_bytes, **{"/app/main.py": "", f"{libs}/libpng16-9ec86663.so.16": b"\x7fELF",
+                                        f"{SITE}/stray/data.bin": b"x"})
+    include = tuple(hint("include", p, "hint:--include") for p in (f"{libs}/*", f"{SITE}/stray/*"))
+    image = DirImage(_tree(tmp_path / "root", files), ImageConfig(cmd=("python3", "/app/main.py"), working_dir="/app"))
+    closure = analyze(image, AnalyzeOptions(hints=include))
+    assert owner(closure, f"file:{libs}/libpng16-9ec86663.so.16") == "opencv-python-headless"
+    assert owner(closure, f"file:{SITE}/stray/data.bin") == "site-packages (unattributed)"
