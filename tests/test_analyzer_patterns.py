@@ -799,6 +799,24 @@ def test_only_path_growth_computed_from_the_package_name_marks_a_drop_in_package
     assert grown_path_lines(ast.parse(src)) == [2, 3, 7]
 
 
+def test_a_module_name_built_in_one_branch_of_an_if_keeps_its_package(tmp_path, elf_bytes):
+    # Radicale's load_plugin: `if type_ in internal: module = "radicale.%s.%s" % (kind, type_) else: module =
+    # type_`, then import_module(module); the `if` holds no import of its own
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import cal.utils\ncal.utils.load_plugin(('none',), 'auth', 'Auth')\n",
+        f"{SITE}/cal/__init__.py": "", f"{SITE}/cal/auth/__init__.py": "", f"{SITE}/cal/auth/none.py": "",
+        f"{SITE}/cal/utils.py": (
+            "from importlib import import_module\n\n"
+            "def load_plugin(internal_types, module_name, class_name, type_='none'):\n"
+            "    if type_ in internal_types:\n        module = 'cal.%s.%s' % (module_name, type_)\n"
+            "    else:\n        module = type_\n"
+            "    try:\n        return getattr(import_module(module), class_name)\n"
+            "    except Exception as e:\n        raise RuntimeError(module) from e\n"),
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "cal.auth.none" in kept
+
+
 def test_a_wheels_vendored_libraries_count_for_its_distribution(tmp_path, elf_bytes):
     # auditwheel's `opencv_python_headless.libs/`: kept through DT_NEEDED, no module of their own
     from faktory.analyzers.analysis import analyze
