@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from faktory.analyzers.astexpr import const_str, dotted, string_parts
+from faktory.analyzers.dropins import grown_path_lines
 from faktory.analyzers.wrapperscan import (Call, FunctionScope, Wrapper, forwarding_wrappers, literal_calls,
                                            resolve_calls)
 
@@ -364,6 +365,7 @@ TEXT_CALLS = frozenset({
     "splitext", "glob", "rglob", "fnmatch", "match", "search", "sub", "compile", "open", "get", "add", "append",
     "Path", "exists", "isfile", "isdir", "print", "write",
 })
+IMPORTED_NAME = re.compile(r"(?:import_module|__import__|find_spec|resolve_name)\(\s*([A-Za-z_]\w*)\s*[,)]")
 LISTING_CALLS = frozenset({"pkgutil.iter_modules", "pkgutil.walk_packages"})
 _FROM_INTERESTING = re.compile(
     r"from\s+(?:subprocess|os|ctypes(?:\.util)?|importlib(?:\.\w+)?|pkgutil|pkg_resources|pty)\s+import\s+\(?([^)\n]+)")
@@ -469,7 +471,10 @@ class _Walker:
                     continue
                 self._exprs(node.test)
                 self.walk(node.body)
+                built = dict(self._built)
                 self.walk(node.orelse)
+                for target, value in built.items():  # a computed name from either branch, as for `a if t else b`
+                    self._built.setdefault(target, value)
             elif kind is ast.Try or kind.__name__ == "TryStar":
                 guarded = any(self._catches_import_error(h) for h in node.handlers)
                 self._optional += guarded
@@ -1033,11 +1038,16 @@ def _scan(source: bytes) -> ModuleScan:
         lineno = getattr(exc, "lineno", None) or 1
         scan.facts.append(CodeFact("syntax-error", f"{getattr(exc, 'msg', exc)}", lineno))
     else:
-        walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import",), text)))
+        # the name an import call is given may be bound in an `if` holding no import or trigger word of its own
+        # (`if type_ in internal: module = "pkg.%s.%s" % (kind, type_)`): compound statements naming it are walked
+        given = {m.group(1) for m in IMPORTED_NAME.finditer(text)}
+        walker = _Walker(_trigger_lines(text), sorted(_lines_of_words(("import", *given), text)))
         walker.walk(tree.body)
         walker.resolve_listed()
         walker.resolve_calls(tree)
         scan = walker.scan
+        # a drop-in package (`__path__.extend(pluginPackagePaths(__name__))`): its modules are found by listing
+        scan.imports += [ImportRef("", 1, (PACKAGE_TREE,), line, True) for line in grown_path_lines(tree)]
     scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
     scan.wholesale = wholesale_reads(text, walker.aliases if walker else {}, walker._relative if walker else {})
     return scan

@@ -12,6 +12,7 @@ import networkx as nx
 from faktory.analyzers.graphbuild import ENTRY, fnode
 from faktory.analyzers.lazyattrs import LEFT_OUT
 from faktory.analyzers.model import Closure
+from faktory.distinfo import canonical_name
 from faktory.errors import SymlinkLoop
 from faktory.image import FILE
 
@@ -115,13 +116,24 @@ def owner(closure: Closure, node: str) -> str:
     if path.startswith(interp.prefix + "/") and "site-packages" not in path and "dist-packages" not in path:
         return "python"
     if "-packages/" in path:
-        return "site-packages (unattributed)"
+        return _vendored_libs_owner(closure, path) or "site-packages (unattributed)"
     app_dirs = [d for d in (closure.launch.workdir,
                             posixpath.dirname(closure.launch.script) if closure.launch.script else None)
                 if d and d != "/"]
     if any(path == d or path.startswith(d + "/") for d in app_dirs):
         return "app"
     return "system"
+
+
+def _vendored_libs_owner(closure: Closure, path: str) -> str | None:
+    """auditwheel puts a wheel's bundled libraries in `<dist>.libs/` beside its packages; they are kept through
+    DT_NEEDED edges from an extension, never a module of their own, yet belong to that distribution."""
+    for site in closure.site_dirs:
+        if path.startswith(site.rstrip("/") + "/"):
+            top = path[len(site.rstrip("/")) + 1:].split("/", 1)[0]
+            if top.endswith(".libs") and len(top) > len(".libs"):
+                return canonical_name(top[:-len(".libs")])
+    return None
 
 
 def sizes(closure: Closure) -> list[tuple[str, int, int]]:

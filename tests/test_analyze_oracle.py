@@ -120,6 +120,9 @@ def test_http_probe_is_covered_by_the_closure(app, fixture_images, exported, tmp
 
     alone = sandbox_tmp / "closure"
     rootfs.materialise(image.fs, closure.paths(), alone)
-    served = trace.serve_and_get(alone, list(closure.launch.argv), dict(closure.launch.env), closure.launch.workdir,
-                                 probe.http_port, probe.http_path, None)
+    # a server started by a shell line (`cp -r store /tmp/store && exec server`) starts as the original does
+    launch = closure.launch
+    shell = bool(launch.shell_argv)
+    served = trace.serve_and_get(alone, list(cfg.argv) if shell else list(launch.argv), dict(launch.env),
+                                 cfg.working_dir if shell else launch.workdir, probe.http_port, probe.http_path, None)
     assert served.stdout == traced.stdout, f"{app}: the closure alone answers differently: {served.stderr[-2000:]}"

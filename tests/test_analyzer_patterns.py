@@ -769,3 +769,68 @@ def test_a_system_directory_named_on_the_command_line_is_a_finding(tmp_path, elf
     closure = _analyze_root(tmp_path / "sub", files, ("python3", "-m", "http.server", "-d", "/srv/www"))
     assert "/srv/www/page.html" in set(closure.paths())
     assert not [f for f in closure.findings if f.kind == "argument-dir-not-kept"]
+
+
+def test_a_package_growing_its_own_path_from_its_name_keeps_its_drop_in_modules(tmp_path, elf_bytes):
+    # Twisted's twisted.plugins: `__path__.extend(pluginPackagePaths(__name__))`, then getPlugins lists the
+    # package's directories and imports what it finds; a pkgutil.extend_path namespace keeps only what is named
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import tool.plugins\nimport ns.used\n",
+        f"{SITE}/tool/__init__.py": "def dirs(name):\n    return []\n",
+        f"{SITE}/tool/plugins/__init__.py": "from tool import dirs\n__path__.extend(dirs(__name__))\n__all__ = []\n",
+        f"{SITE}/tool/plugins/web.py": "", f"{SITE}/tool/plugins/mail.py": "",
+        f"{SITE}/tool/other.py": "",
+        f"{SITE}/ns/__init__.py": "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n",
+        f"{SITE}/ns/used.py": "", f"{SITE}/ns/unused.py": "",
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"tool.plugins.web", "tool.plugins.mail", "ns.used"} <= kept
+    assert not {"tool.other", "ns.unused"} & kept
+
+
+def test_only_path_growth_computed_from_the_package_name_marks_a_drop_in_package():
+    from faktory.analyzers.dropins import grown_path_lines
+    import ast
+    src = ("import os\n__path__.extend(find(__name__))\n__path__ += paths_for(__name__)\n"
+           "__path__.append(os.path.join(os.path.dirname(__file__), 'vendor'))\n"
+           "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+           "try:\n    __path__.insert(0, here(__name__))\nexcept ImportError:\n    pass\n"
+           "def f():\n    __path__.extend(find(__name__))\n")
+    assert grown_path_lines(ast.parse(src)) == [2, 3, 7]
+
+
+def test_a_module_name_built_in_one_branch_of_an_if_keeps_its_package(tmp_path, elf_bytes):
+    # Radicale's load_plugin: `if type_ in internal: module = "radicale.%s.%s" % (kind, type_) else: module =
+    # type_`, then import_module(module); the `if` holds no import of its own
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import cal.utils\ncal.utils.load_plugin(('none',), 'auth', 'Auth')\n",
+        f"{SITE}/cal/__init__.py": "", f"{SITE}/cal/auth/__init__.py": "", f"{SITE}/cal/auth/none.py": "",
+        f"{SITE}/cal/utils.py": (
+            "from importlib import import_module\n\n"
+            "def load_plugin(internal_types, module_name, class_name, type_='none'):\n"
+            "    if type_ in internal_types:\n        module = 'cal.%s.%s' % (module_name, type_)\n"
+            "    else:\n        module = type_\n"
+            "    try:\n        return getattr(import_module(module), class_name)\n"
+            "    except Exception as e:\n        raise RuntimeError(module) from e\n"),
+    })
+    kept = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert "cal.auth.none" in kept
+
+
+def test_a_wheels_vendored_libraries_count_for_its_distribution(tmp_path, elf_bytes):
+    # auditwheel's `opencv_python_headless.libs/`: kept through DT_NEEDED, no module of their own
+    from faktory.analyzers.analysis import analyze
+    from faktory.analyzers.options import AnalyzeOptions, hint
+    from faktory.analyzers.report import owner
+    from faktory.image import ImageConfig
+    from tests.oracle.dirimage import DirImage
+    from tests.test_analyzers_units import _tree
+
+    libs = f"{SITE}/opencv_python_headless.libs"
+    files = _python_files(elf_bytes, **{"/app/main.py": "", f"{libs}/libpng16-9ec86663.so.16": b"\x7fELF",
+                                        f"{SITE}/stray/data.bin": b"x"})
+    include = tuple(hint("include", p, "hint:--include") for p in (f"{libs}/*", f"{SITE}/stray/*"))
+    image = DirImage(_tree(tmp_path / "root", files), ImageConfig(cmd=("python3", "/app/main.py"), working_dir="/app"))
+    closure = analyze(image, AnalyzeOptions(hints=include))
+    assert owner(closure, f"file:{libs}/libpng16-9ec86663.so.16") == "opencv-python-headless"
+    assert owner(closure, f"file:{SITE}/stray/data.bin") == "site-packages (unattributed)"
