@@ -198,6 +198,17 @@ class AppFiles:
         real = self._k.realpath(path)
         self.follow_code(self.scan_file(real, self._k.read_bytes(real)), path)
 
+    def keep_program_constant(self, program: str, node: str, detail: str) -> None:
+        """A program code that starts processes names in a constant (`git_exec_name = "git"`): kept, when the
+        launch PATH has it, as keep_program keeps one, and said (the call reads the attribute, not a literal)."""
+        path = self._k.which(program)
+        if path is None or program in self._named_prefixes:
+            return
+        self._named_prefixes.add(program)
+        self.keep_program(program, node, detail)
+        self._k.finding(Finding("computed-program", f"`{program}` named by a constant of code that starts "
+                                f"processes: kept {path}", INFO, detail))
+
     def keep_programs_named(self, prefix: str, node: str, detail: str) -> None:
         """A program named at run time from a constant start (`which(f"jupyter-{sub}")`, `execvp("git-" + cmd)`):
         which one runs depends on the command line or the input, so every program named so is kept, as

@@ -202,6 +202,9 @@ class Imports:
                 self._follow_started(called, node, f"{where}:{lineno}", depth)
         for prefix, lineno in scan.program_prefixes:  # library code too: a launcher's subcommands
             self._app.keep_programs_named(prefix, node, f"{where}:{lineno}")
+        if scan.program_names and any(fact.kind == "subprocess" for fact in scan.facts):
+            for program, lineno in scan.program_names:  # code that starts processes names its program in a constant
+                self._app.keep_program_constant(program, node, f"{where}:{lineno}")
         self._app.own_source(node, where)
         stub = stubs.stub_read_by(self._k, where) if spec and spec.kind == "source" and where == spec.origin \
             and not stdlib else None

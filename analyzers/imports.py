@@ -88,6 +88,8 @@ class ModuleScan:
     programs: list[tuple[str, int]] = field(default_factory=list)  # literal programs given to subprocess/os.system
     # the constant start of a program name computed at run time (`which(f"jupyter-{sub}")`, `execvp("git-" + cmd)`)
     program_prefixes: list[tuple[str, int]] = field(default_factory=list)
+    # literal program names held by a module or class constant (`git_exec_name = "git"`)
+    program_names: list[tuple[str, int]] = field(default_factory=list)
     strings: list[tuple[str, int]] = field(default_factory=list)  # quoted dotted names ("pkg.mod", "pkg.mod:attr")
     # import calls whose name is not determined: (call, line, inside a function: runs only when it is called)
     computed: list[tuple[str, int, bool]] = field(default_factory=list)
@@ -263,6 +265,10 @@ def _str_defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str
 
 SHELL_STRING_CALLS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"}
 PATH_LOOKUPS = {"shutil.which", "distutils.spawn.find_executable"}  # a program found on PATH, to be run
+# A module or class constant naming the program its code runs: GitPython's `git_exec_name = "git"`,
+# pytesseract's `tesseract_cmd = "tesseract"`; the call then reads the attribute, never a literal
+PROGRAM_ATTRIBUTE = re.compile(r"exec|binary|_bin$|^bin_|cmd|command|prog", re.IGNORECASE)
+PROGRAM_WORD = re.compile(r"/?[A-Za-z0-9][\w.+-]*(?:/[\w.+-]+)*")
 
 
 def _program_of(call: ast.Call) -> str | None:
@@ -570,6 +576,8 @@ class _Walker:
                     word = const_str(node.value)
                     if self._function is None and self._classes == 0 and word and ENTRY_POINT_GROUP.fullmatch(word):
                         self.scan.constants[target] = word
+                    if self._functions == 0 and word and PROGRAM_ATTRIBUTE.search(target) and PROGRAM_WORD.fullmatch(word):
+                        self.scan.program_names.append((word, node.lineno))
                     if _constant_prefix(node.value) or _relative_to_own_package(node.value) is not None:
                         self._built[target] = node.value
                     else:

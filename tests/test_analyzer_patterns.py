@@ -806,3 +806,19 @@ def test_a_function_the_app_calls_as_it_starts_has_its_imports_followed_eagerly(
     mods = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
     assert {"tool_impl", "minidom", "expatbuilder", "other"} <= mods
     assert "rarely" not in mods  # another function's lazy import stays one level deeper
+
+
+def test_a_program_named_by_a_constant_of_code_that_starts_processes_is_kept(tmp_path, elf_bytes):
+    # GitPython runs `[self.GIT_PYTHON_GIT_EXECUTABLE, …]`, set from `git_exec_name = "git"`: no literal at the call
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import vcs, quiet\nvcs.Git().log()\n",
+        f"{SITE}/vcs.py": "import subprocess\n\nclass Git:\n    git_exec_name = 'git'\n    editor_cmd = 'nano'\n"
+                          "    def log(self):\n        return subprocess.run([self.git_exec_name, 'log'])\n",
+        f"{SITE}/quiet.py": "tool_cmd = 'other'\n",  # starts nothing: its constant is no program it runs
+        "/usr/bin/git": elf_bytes, "/usr/bin/other": elf_bytes, "/app/": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    paths = set(closure.paths())
+    assert "/usr/bin/git" in paths and "/usr/bin/other" not in paths
+    found = [str(f.location) for f in closure.findings if f.kind == "computed-program"]
+    assert found == [f"{SITE}/vcs.py:4"]  # nano is not in the image: nothing to keep, nothing to say
