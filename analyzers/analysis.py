@@ -256,6 +256,7 @@ class Analysis:
         self.imports = Imports(self.keeper, gb.fs, self.finder, self.builtins, self.places, self.dists, self.cache,
                                self.app)
         self.app.follow_code, self.app.scan_file = self.imports.follow_main, self.imports.scan_file
+        self.app.interpreter = interp.real_path
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,
                                  self.names.submodules)
@@ -437,6 +438,10 @@ class _Keeper:
     def which(self, program: str) -> str | None:
         assert self._a.resolver is not None
         return self._a.resolver.which(program)
+
+    def programs_named(self, prefix: str) -> list[str]:
+        assert self._a.resolver is not None
+        return self._a.resolver.programs_named(prefix)
 
     def read_bytes(self, path: str) -> bytes:
         return self._a.gb.fs.read_bytes(path)

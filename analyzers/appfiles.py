@@ -27,6 +27,7 @@ SYSTEM_PREFIXES = ("/usr/lib/", "/usr/share/", "/proc/", "/sys/", "/dev/", "/etc
 DOTTED_LITERAL = re.compile(rb"""(["'])([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+)\1""")
 # An absolute path, or a file:// URL of one ("file:///site/index.html", a crawler's start page)
 PATH_LITERAL = re.compile(rb"""(["'])(?:file://)?(/[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@-]+)*)\1""")
+MAX_NAMED_PROGRAMS = 64  # programs a computed name's constant start may stand for: more is no subcommand family
 MAX_DATA_SCRIPTS = 2000  # scripts of walked trees whose imports are followed: a source tree given to a linter can be huge
 
 
@@ -39,6 +40,7 @@ class AppKeeper(Keeper, Protocol):
     def is_file(self, path: str) -> bool: ...
     def realpath(self, path: str) -> str: ...
     def which(self, program: str) -> str | None: ...  # on the launch PATH, as the shell finds it
+    def programs_named(self, prefix: str) -> list[str]: ...  # those `which` finds whose name starts so
 
 
 class AppFiles:
@@ -53,6 +55,8 @@ class AppFiles:
         self.follow_code: Callable[[ModuleScan, str], None] = lambda scan, where: None
         # the scan of a file's source, (path, source) -> scan: the import follower's, through the scan cache
         self.scan_file: Callable[[str, bytes], ModuleScan] = lambda path, source: scan_source(source)
+        self.interpreter = ""  # the analysed interpreter's real path: a script it runs has its imports followed
+        self._named_prefixes: set[str] = set()
 
     def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
                   missing: dict) -> str | None:
@@ -178,9 +182,51 @@ class AppFiles:
             if info is None and self._k.keep_path(path, node, "subprocess", detail):
                 head = self._k.read_bytes(path)[:256]
                 if head.startswith(b"#!"):  # a script: its interpreter runs it
-                    interp = head[2:].split(b"\n", 1)[0].split()
+                    interp = [w.decode("utf-8", "replace") for w in head[2:].split(b"\n", 1)[0].split()]
                     if interp:
-                        self.keep_program(interp[0].decode("utf-8", "replace"), node, detail, seen | {path})
+                        self.keep_program(" ".join(interp[:2]) if posixpath.basename(interp[0]) == "env"
+                                          else interp[0], node, detail, seen | {path})
+                        self._follow_script(path, interp)
+
+    def _follow_script(self, path: str, interp: list[str]) -> None:
+        """A Python script the analysed interpreter runs (`#!/usr/local/bin/python3`, `#!/usr/bin/env python3`):
+        its imports are the app's too (`jupyter nbconvert` runs `jupyter-nbconvert`)."""
+        program = interp[1] if posixpath.basename(interp[0]) == "env" and len(interp) > 1 else interp[0]
+        found = self._k.which(program)
+        if not self.interpreter or found is None or self._k.realpath(found) != self.interpreter:
+            return
+        real = self._k.realpath(path)
+        self.follow_code(self.scan_file(real, self._k.read_bytes(real)), path)
+
+    def keep_program_constant(self, program: str, node: str, detail: str) -> None:
+        """A program code that starts processes names in a constant (`git_exec_name = "git"`): kept, when the
+        launch PATH has it, as keep_program keeps one, and said (the call reads the attribute, not a literal)."""
+        path = self._k.which(program)
+        if path is None or program in self._named_prefixes:
+            return
+        self._named_prefixes.add(program)
+        self.keep_program(program, node, detail)
+        self._k.finding(Finding("computed-program", f"`{program}` named by a constant of code that starts "
+                                f"processes: kept {path}", INFO, detail))
+
+    def keep_programs_named(self, prefix: str, node: str, detail: str) -> None:
+        """A program named at run time from a constant start (`which(f"jupyter-{sub}")`, `execvp("git-" + cmd)`):
+        which one runs depends on the command line or the input, so every program named so is kept, as
+        keep_program keeps one; a family too large to be subcommands is a finding instead."""
+        if prefix in self._named_prefixes:
+            return
+        self._named_prefixes.add(prefix)
+        found = self._k.programs_named(prefix)
+        if len(found) > MAX_NAMED_PROGRAMS:
+            self._k.finding(Finding("computed-program", f"a program named `{prefix}…` at run time: {len(found)} "
+                                    "programs are named so, none kept (hint: --include)", WARNING, detail))
+            return
+        for path in found:
+            self.keep_program(path, node, detail)
+        if found:
+            names = ", ".join(posixpath.basename(p) for p in found)
+            self._k.finding(Finding("computed-program", f"a program named `{prefix}…` at run time: kept the "
+                                    f"{len(found)} named so ({names})", INFO, detail))
 
     def keep_argument_paths(self, args, workdir: str) -> None:
         """Files and dirs the command line names (`--config /etc/app/config.yaml`, `-r /src`), and modules

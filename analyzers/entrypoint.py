@@ -280,6 +280,22 @@ class EntrypointResolver:
                 return candidate
         return None
 
+    def programs_named(self, prefix: str) -> list[str]:
+        """The programs whose name starts with `prefix` (longer than it), as `which` would find each: in the
+        prefix's own directory when it has one (`/usr/lib/git-core/git-`), else the first on the launch PATH."""
+        directory, start = posixpath.split(prefix)
+        if directory:
+            dirs = [directory if directory.startswith("/") else posixpath.join(self.workdir, directory)]
+        else:
+            dirs = [d for d in self.env.get("PATH", DEFAULT_PATH).split(":") if d]
+        found: dict[str, str] = {}
+        for d in dirs:
+            for name in sorted(self.gb.listdir(d)):
+                path = posixpath.join(d, name)
+                if name.startswith(start) and name != start and name not in found and self.gb.is_file(path):
+                    found[name] = path
+        return list(found.values())
+
     def resolve(self) -> EntrypointResult:
         argv = list(self.argv)
         if not argv:

@@ -13,6 +13,10 @@ Stable `kind` strings:
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
   shell-chain          WARNING a `sh -c` line runs other commands besides the app (their programs and Python
                        needs are kept where they can be followed; a VM target runs the app alone)
+  computed-program     INFO   a program named at run time from a constant start (`which(f"jupyter-{sub}")`): the
+                       programs of the launch PATH (or of the prefix's dir) named so are kept, listed in the
+                       message, location file:line; WARNING when too many match to keep them; INFO too for a
+                       program a constant of code that starts processes names (`git_exec_name = "git"`), kept
   computed-entry-point-group WARNING entry points filtered by a group held in a name with no literal value
                        (location file:line)
   unresolved-import    WARNING a non-optional import from app code that no sys.path entry provides

@@ -71,6 +71,7 @@ class Imports:
         self.library_strings: dict[str, str] = {}
         self._requires: dict[str | None, frozenset[str]] = {}  # distribution -> what it requires
         self._scans: dict[str, ModuleScan] = {}
+        self._started: set[tuple[str, str]] = set()  # (module, function) the app calls as it runs, followed
         self.lazy = LazyAttributes(keeper)  # submodules a lazy package loads on attribute access
         self._tables: dict[tuple[str, str], tuple[str, ...] | None] = {}  # (module, name) -> its literal strings
         self._wrapper_calls = WrapperCalls(keeper, finder, builtins, places.in_stdlib,
@@ -197,6 +198,13 @@ class Imports:
         if app and not library:
             for program, lineno in scan.programs:
                 self._app.keep_program(program, node, f"{where}:{lineno}")
+            for called, lineno in scan.started:
+                self._follow_started(called, node, f"{where}:{lineno}", depth)
+        for prefix, lineno in scan.program_prefixes:  # library code too: a launcher's subcommands
+            self._app.keep_programs_named(prefix, node, f"{where}:{lineno}")
+        if scan.program_names and any(fact.kind == "subprocess" for fact in scan.facts):
+            for program, lineno in scan.program_names:  # code that starts processes names its program in a constant
+                self._app.keep_program_constant(program, node, f"{where}:{lineno}")
         self._app.own_source(node, where)
         stub = stubs.stub_read_by(self._k, where) if spec and spec.kind == "source" and where == spec.origin \
             and not stdlib else None
@@ -209,6 +217,24 @@ class Imports:
             if stubs.attaches_stub(self._k, where):
                 refs = [ref for ref in refs if not self._wait_for_attribute(name, node, ref, stub, depth)]
             self.follow(name, spec, ModuleScan(imports=refs), app, stub, depth)
+
+    def _follow_started(self, called: str, node: str, detail: str, depth: int) -> None:
+        """A function the app calls as it runs (IPython's console script calls `start_ipython()`, which imports
+        the terminal app) runs for sure: its function-level imports are followed as the caller's, not lazily."""
+        module, _, function = called.rpartition(".")
+        spec = self._finder.find(module) if module and (module, function) not in self._started else None
+        if spec is None or spec.kind != "source":
+            return
+        self._started.add((module, function))
+        scan = self.scan_of(module, spec=spec)
+        for ref in scan.imports if scan is not None else ():
+            base = absolute(module, spec.is_package, ref.module, ref.level) if ref.function == function else None
+            if not base:
+                continue
+            self._k.keep_module(base, node, "started-import", detail, ref.optional, depth)
+            for attr in ref.names:
+                if attr != "*" and self._finder.find(f"{base}.{attr}") is not None:
+                    self._k.keep_module(f"{base}.{attr}", node, "started-import", detail, True, depth)
 
     def _table_values(self, name: str, is_package: bool, source: str) -> tuple[str, ...] | None:
         """The strings of a module-level literal list/tuple another module binds once (`_plugins = [...]` in

@@ -69,6 +69,7 @@ class ImportRef:
     fallback_for: tuple[tuple[str, int, tuple[str, ...]], ...] = ()
     # An import statement in `try: … except ImportError:` (not a call naming a module): the code runs without it
     guarded: bool = False
+    function: str = ""  # the module-level function whose body holds it: a call of it at start-up makes it run
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class ModuleScan:
     parsed: bool = True
     main_block_imports: bool = False  # an `if __name__ == "__main__":` block was skipped
     programs: list[tuple[str, int]] = field(default_factory=list)  # literal programs given to subprocess/os.system
+    # the constant start of a program name computed at run time (`which(f"jupyter-{sub}")`, `execvp("git-" + cmd)`)
+    program_prefixes: list[tuple[str, int]] = field(default_factory=list)
+    # literal program names held by a module or class constant (`git_exec_name = "git"`)
+    program_names: list[tuple[str, int]] = field(default_factory=list)
     strings: list[tuple[str, int]] = field(default_factory=list)  # quoted dotted names ("pkg.mod", "pkg.mod:attr")
     # import calls whose name is not determined: (call, line, inside a function: runs only when it is called)
     computed: list[tuple[str, int, bool]] = field(default_factory=list)
@@ -105,6 +110,8 @@ class ModuleScan:
     # follower resolves them through `constants` here or in the module they are imported from
     group_names: list[tuple[str, int]] = field(default_factory=list)
     constants: dict[str, str] = field(default_factory=dict)  # module-level `NAME = "word"`
+    # imported functions the module calls as it runs (module level, the `__main__` block): "pkg.mod.func", line
+    started: list[tuple[str, int]] = field(default_factory=list)
 
 
 def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
@@ -258,6 +265,11 @@ def _str_defaults(node: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str
 
 
 SHELL_STRING_CALLS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"}
+PATH_LOOKUPS = {"shutil.which", "distutils.spawn.find_executable"}  # a program found on PATH, to be run
+# A module or class constant naming the program its code runs: GitPython's `git_exec_name = "git"`,
+# pytesseract's `tesseract_cmd = "tesseract"`; the call then reads the attribute, never a literal
+PROGRAM_ATTRIBUTE = re.compile(r"exec|binary|_bin$|^bin_|cmd|command|prog", re.IGNORECASE)
+PROGRAM_WORD = re.compile(r"/?[A-Za-z0-9][\w.+-]*(?:/[\w.+-]+)*")
 
 
 def _program_of(call: ast.Call) -> str | None:
@@ -353,7 +365,7 @@ TRIGGER_WORDS = ("import_module", "__import__", "find_spec", "resolve_name", "fi
                  "open_binary", "get_data", "resource_", "is_resource",
                  "CDLL", "PyDLL", "LoadLibrary", "find_library", "cdll", "pydll", "dlopen",
                  "subprocess", "system", "popen", "exec", "spawn", "fork", "open", "iter_modules", "walk_packages", "pipe",
-                 "group=", "ntry_point", "ntrypoint", ".group")
+                 "group=", "ntry_point", "ntrypoint", ".group", "which", "find_executable")
 # a call whose first argument is a module-like literal: `import_optional_dependency("tabulate")`
 LITERAL_CALL = re.compile(r"""\(\s*[rRuU]?(["'])\.*[A-Za-z_][\w.:]{0,200}\1""")  # after a name: see _trigger_lines
 # `config.scan(".views")`, `config.include(".routes")`: a module relative to the caller's package, resolved by the
@@ -569,6 +581,8 @@ class _Walker:
                     word = const_str(node.value)
                     if self._function is None and self._classes == 0 and word and ENTRY_POINT_GROUP.fullmatch(word):
                         self.scan.constants[target] = word
+                    if self._functions == 0 and word and PROGRAM_ATTRIBUTE.search(target) and PROGRAM_WORD.fullmatch(word):
+                        self.scan.program_names.append((word, node.lineno))
                     if _constant_prefix(node.value) or _relative_to_own_package(node.value) is not None:
                         self._built[target] = node.value
                     else:
@@ -712,8 +726,9 @@ class _Walker:
                 self._relative[a.asname or a.name] = "." * node.level + (f"{node.module}." if node.module else "") + a.name
 
     def _add(self, module: str, level: int, names: tuple[str, ...], lineno: int) -> None:
+        function = self._function.name if self._function is not None and self._lazy == 1 else ""
         self.scan.imports.append(ImportRef(module, level, names, lineno, self._optional > 0, self._lazy > 0,
-                                           self._fallback, guarded=self._optional > 0))
+                                           self._fallback, guarded=self._optional > 0, function=function))
         top = module.split(".")[0] if level == 0 else ""
         if top in ("threading", "_thread", "concurrent"):
             self.scan.facts.append(CodeFact("threads", module, lineno))
@@ -820,11 +835,16 @@ class _Walker:
                 self.scan.libraries.append((lib, node.lineno))
                 if ".so" not in lib and "/" not in lib:
                     self.scan.libraries.append((LDCONFIG, node.lineno))
-        elif name and (name.startswith("subprocess.") or name in SUBPROCESS_CALLS):
-            self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
+        elif name and (name.startswith("subprocess.") or name in SUBPROCESS_CALLS or name in PATH_LOOKUPS):
+            if name not in PATH_LOOKUPS:
+                self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
             program = _program_of(node)
             if program:
                 self.scan.programs.append((program, node.lineno))
+            elif node.args:
+                prefix = self._program_prefix(node.args[0])
+                if prefix:
+                    self.scan.program_prefixes.append((prefix, node.lineno))
         elif name in FORK_CALLS:
             self.scan.facts.append(CodeFact("fork", name, node.lineno))
         elif name in PIPE_CALLS:
@@ -900,6 +920,16 @@ class _Walker:
             if head in self.aliases:  # bound by an import in this module, not only a parameter
                 package = f"{self.aliases[head]}.{rest}" if rest else self.aliases[head]
                 self.scan.imports.append(ImportRef(package, 0, (PACKAGE_TREE,), lineno, True, lazy))
+
+    def _program_prefix(self, arg: ast.AST) -> str | None:
+        """The constant start of a computed program name: `f"jupyter-{sub}"`, `["git-" + cmd, …]`, or a name
+        bound to such a string earlier; None for a shell line (a space in it) or no constant start."""
+        if isinstance(arg, (ast.List, ast.Tuple)) and arg.elts:
+            arg = arg.elts[0]
+        if isinstance(arg, ast.Name) and arg.id in self._built:
+            arg = self._built[arg.id]
+        prefix = _constant_prefix(arg)
+        return prefix if prefix and not any(c.isspace() for c in prefix) else None
 
     def _qualified(self, func: ast.AST) -> str | None:
         name = dotted(func)
@@ -1024,6 +1054,25 @@ def scan_source(source: bytes) -> ModuleScan:
         return _unscanned("nested too deeply to parse")
 
 
+def _started_calls(body, aliases: dict[str, str]) -> list[tuple[str, int]]:
+    """Calls of imported functions in the statements that run with the module (not in a def or class; the
+    `__main__` block too): a console script's `sys.exit(start_ipython())` names `IPython.start_ipython`."""
+    found: list[tuple[str, int]] = []
+    for stmt in body:
+        if isinstance(stmt, ast.If) and _is_main_guard(stmt.test):
+            found += _started_calls(stmt.body, aliases)
+            continue
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            continue
+        for sub in ast.walk(stmt):
+            if isinstance(sub, ast.Call):
+                name = dotted(sub.func)
+                head, _, rest = (name or "").partition(".")
+                if head in aliases:
+                    found.append((f"{aliases[head]}.{rest}" if rest else aliases[head], sub.lineno))
+    return found
+
+
 def _unscanned(why: str, timed_out: bool = False) -> ModuleScan:
     return ModuleScan(parsed=False, facts=[CodeFact("not-scanned", why, 1)], timed_out=timed_out)
 
@@ -1048,6 +1097,7 @@ def _scan(source: bytes) -> ModuleScan:
         scan = walker.scan
         # a drop-in package (`__path__.extend(pluginPackagePaths(__name__))`): its modules are found by listing
         scan.imports += [ImportRef("", 1, (PACKAGE_TREE,), line, True) for line in grown_path_lines(tree)]
+        scan.started = _started_calls(tree.body, walker.aliases)
     scan.strings = dotted_strings(text) + (walker.relative if walker is not None else [])
     scan.wholesale = wholesale_reads(text, walker.aliases if walker else {}, walker._relative if walker else {})
     return scan

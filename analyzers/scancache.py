@@ -21,22 +21,25 @@ from faktory.analyzers.wrapperscan import Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 30  # bump when the scanner's output changes
+SCAN_FORMAT = 32  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:
     return json.dumps({
         "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
-                     [[m, lv, list(n)] for m, lv, n in r.fallback_for], r.guarded] for r in scan.imports],
+                     [[m, lv, list(n)] for m, lv, n in r.fallback_for], r.guarded, r.function] for r in scan.imports],
         "libraries": [list(x) for x in scan.libraries],
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
         "programs": [list(x) for x in scan.programs],
+        "program_prefixes": [list(x) for x in scan.program_prefixes],
+        "program_names": [list(x) for x in scan.program_names],
         "strings": [list(x) for x in scan.strings], "computed": [list(x) for x in scan.computed],
         "wrappers": [[w.function, w.index, w.param, w.template, w.lineno] for w in scan.wrappers],
         "calls": [list(x) for x in scan.calls], "groups": [list(x) for x in scan.groups],
         "wholesale": [list(x) for x in scan.wholesale],
         "group_names": [list(x) for x in scan.group_names], "constants": scan.constants,
+        "started": [list(x) for x in scan.started],
         **({"timed_out": True} if scan.timed_out else {}),  # only between a scan worker and its parent
     }, separators=(",", ":"))
 
@@ -44,18 +47,21 @@ def encode_scan(scan: ModuleScan) -> str:
 def decode_scan(text: str) -> ModuleScan:
     doc = json.loads(text)
     return ModuleScan(
-        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b, tuple(c)) for a, b, c in fb), bool(g))
-                 for m, lv, n, ln, opt, lazy, fb, g in doc["imports"]],
+        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b, tuple(c)) for a, b, c in fb), bool(g), f)
+                 for m, lv, n, ln, opt, lazy, fb, g, f in doc["imports"]],
         libraries=[(a, b) for a, b in doc["libraries"]],
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],
         programs=[(a, b) for a, b in doc.get("programs", [])],
+        program_prefixes=[(a, b) for a, b in doc.get("program_prefixes", [])],
+        program_names=[(a, b) for a, b in doc.get("program_names", [])],
         strings=[(a, b) for a, b in doc["strings"]], computed=[(a, b, bool(c)) for a, b, c in doc["computed"]],
         wrappers=[Wrapper(*w) for w in doc.get("wrappers", [])],
         calls=[(a, b, c, d, bool(e)) for a, b, c, d, e in doc.get("calls", [])],
         groups=[(a, b) for a, b in doc.get("groups", [])],
         wholesale=[(a, b) for a, b in doc.get("wholesale", [])],
         group_names=[(a, b) for a, b in doc.get("group_names", [])], constants=dict(doc.get("constants", {})),
+        started=[(a, b) for a, b in doc.get("started", [])],
         timed_out=bool(doc.get("timed_out")),
     )
 

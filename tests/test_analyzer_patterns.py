@@ -834,3 +834,54 @@ def test_a_wheels_vendored_libraries_count_for_its_distribution(tmp_path, elf_by
     closure = analyze(image, AnalyzeOptions(hints=include))
     assert owner(closure, f"file:{libs}/libpng16-9ec86663.so.16") == "opencv-python-headless"
     assert owner(closure, f"file:{SITE}/stray/data.bin") == "site-packages (unattributed)"
+def test_a_launcher_running_subcommand_programs_by_a_computed_name_keeps_them(tmp_path, elf_bytes):
+    # `jupyter nbconvert` runs `jupyter-nbconvert`, found on PATH as f"jupyter-{subcommand}": each program of
+    # that family is kept, and a Python one has its imports followed; other programs are not
+    launcher = ("import os, sys\nfrom shutil import which\n\ndef main():\n    name = f'tool-{sys.argv[1]}'\n"
+                "    path = which(name)\n    os.execvp(path, [path, *sys.argv[2:]])\n")
+    files = _python_files(elf_bytes, **{
+        f"{SITE}/launcher.py": launcher, f"{SITE}/converter.py": "import formats\n", f"{SITE}/formats.py": "",
+        "/usr/local/bin/tool": "#!/usr/local/bin/python3\nfrom launcher import main\nmain()\n",
+        "/usr/local/bin/tool-convert": "#!/usr/local/bin/python3\nfrom converter import run\nrun()\n",
+        "/usr/local/bin/toolbox": elf_bytes, "/usr/bin/tool-helper": elf_bytes, "/app/": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("tool", "convert", "in.txt"))
+    paths = set(closure.paths())
+    assert {"/usr/local/bin/tool-convert", "/usr/bin/tool-helper"} <= paths and "/usr/local/bin/toolbox" not in paths
+    assert {"converter", "formats"} <= _modules(closure.graph)
+    found = [(f.severity, str(f.location)) for f in closure.findings if f.kind == "computed-program"]
+    assert found == [("info", f"{SITE}/launcher.py:6")]
+
+
+def test_a_function_the_app_calls_as_it_starts_has_its_imports_followed_eagerly(tmp_path, elf_bytes):
+    # IPython's console script runs `start_ipython()`, whose function-level import brings the whole terminal app;
+    # below it, a stdlib function called at import (minidom.parseString's `from xml.dom import expatbuilder`)
+    # must not count as two levels of laziness
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import sys\nfrom tool import start\nif __name__ == '__main__':\n    sys.exit(start())\n",
+        f"{SITE}/tool.py": "def start():\n    from tool_impl import run\n    return run()\n\ndef unused():\n"
+                           "    import tool_extra\n",
+        f"{SITE}/tool_impl.py": "import minidom\n", f"{SITE}/tool_extra.py": "import other\n",
+        f"{STDLIB}/other.py": "def parse(text):\n    import rarely\n",
+        f"{STDLIB}/minidom.py": "def parse(text):\n    import expatbuilder\n", f"{STDLIB}/expatbuilder.py": "",
+        f"{STDLIB}/rarely.py": "",
+    })
+    mods = _modules(_analyze_root(tmp_path / "root", files, ("python3", "/app/main.py")).graph)
+    assert {"tool_impl", "minidom", "expatbuilder", "other"} <= mods
+    assert "rarely" not in mods  # another function's lazy import stays one level deeper
+
+
+def test_a_program_named_by_a_constant_of_code_that_starts_processes_is_kept(tmp_path, elf_bytes):
+    # GitPython runs `[self.GIT_PYTHON_GIT_EXECUTABLE, …]`, set from `git_exec_name = "git"`: no literal at the call
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import vcs, quiet\nvcs.Git().log()\n",
+        f"{SITE}/vcs.py": "import subprocess\n\nclass Git:\n    git_exec_name = 'git'\n    editor_cmd = 'nano'\n"
+                          "    def log(self):\n        return subprocess.run([self.git_exec_name, 'log'])\n",
+        f"{SITE}/quiet.py": "tool_cmd = 'other'\n",  # starts nothing: its constant is no program it runs
+        "/usr/bin/git": elf_bytes, "/usr/bin/other": elf_bytes, "/app/": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    paths = set(closure.paths())
+    assert "/usr/bin/git" in paths and "/usr/bin/other" not in paths
+    found = [str(f.location) for f in closure.findings if f.kind == "computed-program"]
+    assert found == [f"{SITE}/vcs.py:4"]  # nano is not in the image: nothing to keep, nothing to say
