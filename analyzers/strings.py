@@ -31,6 +31,10 @@ DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 # inside a message ("invalid decimal literal") is not a name. The first part may start with a digit: mypyc's
 # shared runtime is `<hex>__mypyc`.
 NATIVE_NAME = re.compile(rb"(?<![\x20-\x7e])([A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-Za-z0-9_]{0,80}){0,6})(?![\x20-\x7e])")
+# The same test, fast: every non-printable byte made NUL, the distinct runs between them matched whole (one
+# regex step per run instead of a look-behind at every byte of the sections: the regex step takes half the time).
+_NUL_UNPRINTABLE = bytes(b if 0x20 <= b <= 0x7e else 0 for b in range(256))
+_WHOLE_NAME = re.compile(rb"[A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-Za-z0-9_]{0,80}){0,6}")
 # A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
 WORD_LITERAL = re.compile(r"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
 NATIVE_SECTIONS = (".rodata", ".data", ".data.rel.ro")
@@ -85,12 +89,14 @@ def elf_string_names(data) -> list[str] | None:
         return None
     names: set[str] = set()
     for chunk, bare in chunks:
-        for raw in set(NATIVE_NAME.findall(chunk)):  # one decode per distinct string
-            text = raw.decode("ascii")
-            if ("." in text or (bare and len(text) > 1)) and _is_name(text):
-                names.add(text)
-        if bare:
-            names.update(PACKED + run.decode("ascii") for run in set(PACKED_RUN.findall(chunk))
+        runs = set(bytes(chunk).translate(_NUL_UNPRINTABLE).split(b"\0"))  # NATIVE_NAME's candidates, once each
+        for raw in runs:
+            # _is_name on bytes: the regex already made every part after the first an identifier
+            if (b"." in raw or (bare and len(raw) > 1)) and _WHOLE_NAME.fullmatch(raw) and \
+                    not raw.partition(b".")[0].isdigit():
+                names.add(raw.decode("ascii"))
+        if bare:  # a packed run lies inside one printable run: the distinct ones, NUL apart, hold them all
+            names.update(PACKED + run.decode("ascii") for run in set(PACKED_RUN.findall(b"\0".join(runs)))
                          if len(run) <= MAX_PACKED_RUN)
     return sorted(names)
 
