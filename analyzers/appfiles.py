@@ -251,9 +251,20 @@ class AppFiles:
                 self._keep_app_tree(path, ENTRY, "argument")  # a tree the tool is told to walk (`-r /src`)
             elif path in SYSTEM_DIRS and path not in ("/", "/tmp") and self._k.is_dir(path) and \
                     self._fs.listdir(self._k.realpath(path)):
-                self._k.finding(Finding("argument-dir-not-kept", f"the command line names {path} (`{arg}`), a "
-                                        "system directory, which is not kept whole: --include what the app reads "
-                                        "there", WARNING, path))
+                self._keep_named_system_dir(path, arg)
+
+    def _keep_named_system_dir(self, path: str, arg: str) -> None:
+        """A system directory the command line names itself (`http.server -d /srv`, `--root /opt`): what the
+        tool reads there is the image's, so a small one is kept like an Env-named dir; a big one (`/usr`,
+        `/etc`) is more likely a search root, and saying so beats a silent miss."""
+        files = envdirs.dir_files(self._fs, self._k.realpath(path), roots=frozenset())  # named: only the limits
+        if files is not None:
+            for file in files:
+                self._k.keep_path(file, ENTRY, "argument", arg)
+            return
+        self._k.finding(Finding("argument-dir-not-kept", f"the command line names {path} (`{arg}`), a system "
+                                f"directory with over {envdirs.MAX_FILES} files or {envdirs.MAX_BYTES >> 20} MiB, "
+                                "which is not kept whole: --include what the app reads there", WARNING, path))
 
     def _keep_app_tree(self, path: str, node: str, reason: str) -> None:
         """An app directory outside the system dirs, whole: the tool walks it (a template, a site's sources)."""

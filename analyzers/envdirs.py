@@ -18,11 +18,12 @@ ROOTS = frozenset({"/", "/bin", "/sbin", "/lib", "/lib64", "/usr", "/usr/bin", "
                    "/var", "/var/lib", "/opt", "/srv", "/root", "/home", "/tmp", "/run", "/proc", "/sys", "/dev"})
 
 
-def dir_files(fs, path: str, max_bytes: int | None = MAX_BYTES, follow_links: bool = False) -> list[str] | None:
-    """Everything but directories under `path` (symlinks resolved by the caller), None when it is a system
-    root or too big to keep whole: over MAX_FILES files, or over `max_bytes` (None: any size).
+def dir_files(fs, path: str, max_bytes: int | None = MAX_BYTES, follow_links: bool = False,
+              roots: frozenset[str] = ROOTS) -> list[str] | None:
+    """Everything but directories under `path` (symlinks resolved by the caller), None when it is one of
+    `roots` or too big to keep whole: over MAX_FILES files, or over `max_bytes` (None: any size).
     `follow_links`: a symlink to a directory is walked into, else it counts as a file."""
-    if path in ROOTS:
+    if path in roots:
         return None
     files, size, todo, seen = [], 0, [path], set()
     while todo:

@@ -758,15 +758,20 @@ def test_entry_points_filtered_by_a_group_constant_keep_their_plugins(tmp_path, 
     assert [(f.message.split("`")[1], str(f.location)) for f in group] == [("GROUP", f"{SITE}/lintkit/host.py:11")]
 
 
-def test_a_system_directory_named_on_the_command_line_is_a_finding(tmp_path, elf_bytes):
-    # `python3 -m http.server -d /srv`: /srv is not kept whole, and saying so beats a silent 404
-    files = _python_files(elf_bytes, **{f"{STDLIB}/http/__init__.py": "", f"{STDLIB}/http/server.py": "",
-                                        "/srv/index.html": "<p>hi</p>", "/srv/www/page.html": "",
-                                        "/app/": ""})
-    closure = _analyze_root(tmp_path / "root", files, ("python3", "-m", "http.server", "-d", "/srv"))
+def test_a_system_directory_named_on_the_command_line_is_kept_when_small_else_a_finding(tmp_path, elf_bytes):
+    # `python3 -m http.server -d /srv`: a small /srv is the site, kept; a big one is a finding, not a silent 404
+    site = {f"{STDLIB}/http/__init__.py": "", f"{STDLIB}/http/server.py": "", "/app/": "",
+            "/srv/index.html": "<p>hi</p>", "/srv/www/page.html": ""}
+    command = ("python3", "-m", "http.server", "-d", "/srv")
+    closure = _analyze_root(tmp_path / "small", _python_files(elf_bytes, **site), command)
+    assert {"/srv/index.html", "/srv/www/page.html"} <= set(closure.paths())
+    assert not [f for f in closure.findings if f.kind == "argument-dir-not-kept"]
+    big = dict(site, **{f"/srv/pages/{n}.html": "" for n in range(70)})
+    closure = _analyze_root(tmp_path / "big", _python_files(elf_bytes, **big), command)
     found = [(f.kind, str(f.location)) for f in closure.findings if f.kind == "argument-dir-not-kept"]
     assert found == [("argument-dir-not-kept", "/srv")] and "/srv/index.html" not in set(closure.paths())
-    closure = _analyze_root(tmp_path / "sub", files, ("python3", "-m", "http.server", "-d", "/srv/www"))
+    closure = _analyze_root(tmp_path / "sub", _python_files(elf_bytes, **big), ("python3", "-m", "http.server",
+                                                                               "-d", "/srv/www"))
     assert "/srv/www/page.html" in set(closure.paths())
     assert not [f for f in closure.findings if f.kind == "argument-dir-not-kept"]
 
