@@ -26,8 +26,8 @@ import shlex
 from collections import deque
 from dataclasses import dataclass, field
 
-from faktory.analyzers import classify, datanames, findings as findings_mod, hints, nativecode, observed, plugins, \
-    runas, sourcemine, startup, syspath, sysfiles
+from faktory.analyzers import bundledwheels, classify, datanames, findings as findings_mod, hints, nativecode, \
+    observed, plugins, runas, sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
 from faktory.analyzers.entrypoint import EntrypointResolver, UnsupportedEntrypoint
@@ -51,6 +51,10 @@ from faktory.image import Image
 
 ACCOUNT_FILE_LIMIT = 4 << 20  # /etc/passwd of a big LDAP-fed image is still far below this
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
+# what a POSIX shell runs itself: no program to find
+SHELL_BUILTINS = frozenset({".", ":", "[", "alias", "cd", "command", "echo", "eval", "exec", "exit", "export", "false",
+                            "kill", "printf", "pwd", "read", "return", "set", "shift", "source", "test", "trap", "true",
+                            "type", "ulimit", "umask", "unset", "wait"})
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 
@@ -81,6 +85,7 @@ class Analysis:
         self.resolver: EntrypointResolver | None = None  # set by run(): finds programs on the launch PATH
         self.shell_skipped: tuple[str, ...] = ()  # commands a `sh -c` chain runs besides the app
         self.chain_analysed: set[str] = set()  # those of them whose needs are kept
+        self.chain_absent: dict[str, str] = {}  # command -> its program, which the image lacks (made as it runs)
         self.cache = ScanPool(default_scan_cache())  # the scan cache, and modules parsed on the other cores
         self.found: list[Finding] = []  # what the analysis could not resolve (computed names, unreadable code)
         # (path, finding): said only if the path is not kept in the end (another rule may keep a dir whole)
@@ -169,10 +174,20 @@ class Analysis:
                 if name.endswith(DEV_ONLY_SUFFIXES) or self._is_extension_name(name):
                     continue
                 self.gb.keep_path(path, node, "package-data")
+                if name.endswith(".whl"):
+                    bundledwheels.keep_wheel_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
+                                                            path, node, self._is_stdlib_module)
                 entry = self.gb.fs.stat(path)
                 if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
                     datanames.keep_config_names(self.keeper, node[len("module:"):], path,
                                                 self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
+
+    def _is_stdlib_module(self, name: str) -> bool:
+        if name in self.builtins:
+            return True
+        spec = self.finder.find(name)
+        origin = (spec.origin or (spec.search[0] if spec.search else "")) if spec else ""
+        return bool(origin) and self.places.in_stdlib(origin)
 
     def _is_extension_name(self, name: str) -> bool:
         return name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so") or "." not in name[:-3])
@@ -321,6 +336,9 @@ class Analysis:
             try:
                 sub = EntrypointResolver(self.gb, tuple(words), dict(ep.env), ep.workdir).resolve()
             except UnsupportedEntrypoint:  # not Python: a program the shell starts (mkdir, a migration tool)
+                if words and "=" not in words[0] and words[0] not in SHELL_BUILTINS \
+                        and self.resolver.which(words[0]) is None:
+                    self.chain_absent[text] = words[0]
                 self.app.keep_program(words[0], ENTRY, f"sh -c: {text}")
                 self.chain_analysed.add(text)
                 continue

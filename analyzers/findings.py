@@ -12,7 +12,8 @@ Stable `kind` strings:
                        fstat of a pipe fails with ENOSYS: set_wakeup_fd, os.fdopen and open() over it raise)
   unresolved-entrypoint WARNING the module `python -m` runs is not found (every target's check blocks on it)
   shell-chain          WARNING a `sh -c` line runs other commands besides the app (their programs and Python
-                       needs are kept where they can be followed; a VM target runs the app alone)
+                       needs are kept where they can be followed; a VM target runs the app alone); a program the
+                       image lacks (a venv's pip the line makes first) is named: what it needs is unknown
   computed-program     INFO   a program named at run time from a constant start (`which(f"jupyter-{sub}")`): the
                        programs of the launch PATH (or of the prefix's dir) named so are kept, listed in the
                        message, location file:line; WARNING when too many match to keep them; INFO too for a
@@ -35,6 +36,8 @@ Stable `kind` strings:
                        when the app's own code reads attributes by a computed name (location: that line)
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
+  unreadable-wheel     INFO   a wheel a kept package ships as data (virtualenv's seed pip) that cannot be read as a
+                       zip: the stdlib modules its code imports once installed are unknown (location: its path)
   argument-dir-not-kept WARNING the command line names a system directory (`-d /srv`), not kept whole
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
                        to keep whole: what the app reads there depends on its input (location file of the name)
@@ -118,6 +121,9 @@ def collect(analysis, closure: Closure, image: Image) -> list[Finding]:
         vms = ("oci and microvm run it; a unikernel target starts the app alone" if closure.launch.shell_argv
                else "a VM target starts the app alone")
         what = "its needs are kept" if command in analysis.chain_analysed else "only the app's command is analysed"
+        if command in analysis.chain_absent:  # a venv's python or pip, a downloaded tool: nothing to follow
+            what = (f"`{analysis.chain_absent[command]}` is not in the image (made as the line runs?), so what it "
+                    "needs is unknown and only what the rest keeps is there")
         out.append(Finding("shell-chain", f"the entrypoint's shell runs `{command[:80]}` besides the app: {what}; "
                                           f"{vms}", WARNING))
     if analysis.app.unresolved_main:

@@ -320,12 +320,37 @@ class Imports:
         for directory in facts.data_dirs:  # a search root a library names: kept when small, else said
             if self._k.is_dir(directory):
                 envdirs.keep_named_data_dir(self._k, self._fs, directory, node, origin)
+        self._keep_quoted_files(node, origin, facts.file_names, depth)
         for directory in facts.sys_path_dirs:
             if self._finder.add_entry(directory):
                 self._k.keep_path(directory, node, "sys-path-entry", origin)
                 for entry in sorted(self._k.listdir(directory)):
                     if entry.endswith(".dist-info"):
                         self._k.keep_tree(posixpath.join(directory, entry), node, "dist-info")
+
+    def _keep_quoted_files(self, node: str, origin: str, names: tuple[tuple[str, int], ...], depth: int) -> None:
+        """A file of the module's own directory that its source quotes by name (`yield "activate_this.py"`, read
+        with `files(__name__) / name`, or `Path(__file__).parent / "_virtualenv.py"` copied into a new venv) is
+        kept, though it is a `.py` no import names or a source file package data leaves out. A module of the
+        package is kept as one, its imports followed as optional."""
+        here = posixpath.dirname(origin)
+        package = node[len("module:"):] if node.startswith("module:") else ""
+        if not origin.endswith("/__init__.py"):
+            package = package.rpartition(".")[0]
+        listing = None
+        for name, lineno in names:
+            listing = listing if listing is not None else set(self._k.listdir(here))
+            path = posixpath.join(here, name)
+            if name not in listing or self._k.is_kept(path) or self._k.is_dir(path):
+                continue
+            detail = f"{origin}:{lineno}"
+            stem, _, suffix = name.rpartition(".")
+            module = f"{package}.{stem}" if package and suffix == "py" and stem.isidentifier() else ""
+            spec = self._finder.find(module) if module else None
+            if spec is not None and spec.origin == path:
+                self._k.keep_module(module, node, "named-by-string", detail, optional=True, depth=depth + 1)
+            else:
+                self._k.keep_path(path, node, "named-by-string", detail)
 
     def _related_to(self, origin: str) -> Callable[[ModuleSpec], bool] | None:
         """Whether a module belongs to a distribution that `origin`'s distribution requires."""

@@ -1,6 +1,7 @@
 """What a module's source says beyond its imports, mined once per content and cached: the codecs it names
-by a literal (codecnames.py), the directories it puts on sys.path (pathext.py) and the absolute data
-directories it names (NLTK's search path `"/usr/share/nltk_data"`, read when a corpus is first used)."""
+by a literal (codecnames.py), the directories it puts on sys.path (pathext.py), the absolute data
+directories it names (NLTK's search path `"/usr/share/nltk_data"`, read when a corpus is first used) and the
+file names it quotes (virtualenv's `yield "activate_this.py"`, read with `files(__name__) / name`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from dataclasses import dataclass
 
 from faktory.analyzers import codecnames, pathext
 
-DATA_FORMAT = 1
+DATA_FORMAT = 2
 MINE_FORMAT = f"{codecnames.CODEC_FORMAT}.{pathext.PATHEXT_FORMAT}.{DATA_FORMAT}"  # part of the cache key
 DATA_DIR = re.compile(rb"""["'](/(?:usr|opt|var|srv)/[\w.+-]+(?:/[\w.+-]+)*)/?["']""")
+# a quoted base name with an extension ("activate_this.py", "schema.sql"); whether the module's own directory
+# holds it is the caller's
+FILE_NAME = re.compile(rb"""(?<![\w\\])["']([A-Za-z0-9_][\w+-]*(?:\.[\w+-]+)*\.[A-Za-z0-9]{1,8})["']""")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class SourceFacts:
     codecs: tuple[str, ...] = ()
     sys_path_dirs: tuple[str, ...] = ()
     data_dirs: tuple[str, ...] = ()  # absolute; whether they are directories of the image is the caller's
+    file_names: tuple[tuple[str, int], ...] = ()  # (quoted base name, line of its first appearance)
 
 
 def cache_key(content_key: str | None) -> str | None:
@@ -31,7 +36,20 @@ def encode(source: bytes, origin: str) -> list[str]:
     here = posixpath.dirname(origin)
     return [f"codec:{n}" for n in codecnames.codec_names(source)] + \
         [f"path:{posixpath.relpath(d, here)}" for d in pathext.added_dirs(source, origin)] + \
-        [f"data:{d}" for d in dict.fromkeys(m.group(1).decode() for m in DATA_DIR.finditer(source))]
+        [f"data:{d}" for d in dict.fromkeys(m.group(1).decode() for m in DATA_DIR.finditer(source))] + \
+        [f"file:{line}:{name}" for name, line in _quoted_file_names(source).items()]
+
+
+def _quoted_file_names(source: bytes) -> dict[str, int]:
+    found: dict[str, int] = {}
+    line, last = 1, 0
+    for m in FILE_NAME.finditer(source):
+        name = m.group(1).decode()
+        if name not in found:
+            line += source.count(b"\n", last, m.start())
+            last = m.start()
+            found[name] = line
+    return found
 
 
 def decode(items: list[str], origin: str) -> SourceFacts:
@@ -39,4 +57,6 @@ def decode(items: list[str], origin: str) -> SourceFacts:
     codecs = tuple(i[6:] for i in items if i.startswith("codec:"))
     dirs = tuple(posixpath.normpath(posixpath.join(here, i[5:])) for i in items if i.startswith("path:"))
     data = tuple(i[5:] for i in items if i.startswith("data:"))
-    return SourceFacts(codecs, dirs, data)
+    files = tuple((name, int(line)) for line, _, name in (i[5:].partition(":") for i in items
+                                                           if i.startswith("file:")))
+    return SourceFacts(codecs, dirs, data, files)

@@ -890,3 +890,77 @@ def test_a_program_named_by_a_constant_of_code_that_starts_processes_is_kept(tmp
     assert "/usr/bin/git" in paths and "/usr/bin/other" not in paths
     found = [str(f.location) for f in closure.findings if f.kind == "computed-program"]
     assert found == [f"{SITE}/vcs.py:4"]  # nano is not in the image: nothing to keep, nothing to say
+
+
+def test_a_file_a_library_module_quotes_by_name_in_its_own_directory_is_kept(tmp_path, elf_bytes):
+    # virtualenv's activator yields "activate_this.py" and reads it with files(self.__module__) / name: a .py that
+    # no import names, which package data leaves out
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import venvtool.activation\n",
+        f"{SITE}/venvtool/__init__.py": "", f"{SITE}/venvtool/activation/__init__.py":
+            "from importlib.resources import files\n\ndef templates():\n    yield 'activate_this.py'\n"
+            "    yield 'activate.h'\n\ndef read(name):\n    return (files(__name__) / name).read_bytes()\n",
+        f"{SITE}/venvtool/activation/activate_this.py": "import site\n",
+        f"{SITE}/venvtool/activation/activate.h": "/* a template */\n",
+        f"{SITE}/venvtool/activation/unnamed.py": "", f"{SITE}/venvtool/other.py": "",
+        f"{STDLIB}/site.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    paths = set(closure.paths())
+    assert {f"{SITE}/venvtool/activation/activate_this.py", f"{SITE}/venvtool/activation/activate.h"} <= paths
+    assert f"{SITE}/venvtool/activation/unnamed.py" not in paths
+    assert f"{SITE}/venvtool/other.py" not in paths
+    why = _why(closure, f"{SITE}/venvtool/activation/activate_this.py")
+    assert "named-by-string" in why and "activation/__init__.py:4" in why
+
+
+def _why(closure, query: str) -> str:
+    return " ".join(str(part) for step in explain(closure, query).steps for part in step if part)
+
+
+def _wheel(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def test_the_stdlib_modules_a_bundled_wheel_imports_are_kept(tmp_path, elf_bytes):
+    # virtualenv installs its embedded pip wheel into a new venv and runs it there on the image's stdlib
+    wheel = _wheel({"tool/__init__.py": "import optparse\nfrom email import parser\nimport tool.cli\n",
+                    "tool/cli.py": "def main():\n    import csv\n    from . import util\n",
+                    "tool/util.py": "import not_anywhere\n", "tool-1.0.dist-info/METADATA": "Name: tool\n"})
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import seeder\n",
+        f"{SITE}/seeder/__init__.py": "", f"{SITE}/seeder/tool-1.0-py3-none-any.whl": wheel,
+        f"{STDLIB}/optparse.py": "", f"{STDLIB}/csv.py": "", f"{STDLIB}/email/__init__.py": "",
+        f"{STDLIB}/email/parser.py": "", f"{STDLIB}/unused.py": "", f"{SITE}/tool/__init__.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    mods = _modules(closure.graph)
+    assert {"optparse", "csv", "email", "email.parser"} <= mods
+    assert "unused" not in mods and "tool" not in mods  # the wheel's own package is installed from it
+    assert "bundled-wheel-import" in _why(closure, f"{STDLIB}/optparse.py")
+
+
+def test_an_unreadable_bundled_wheel_is_a_finding(tmp_path, elf_bytes):
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import seeder\n",
+        f"{SITE}/seeder/__init__.py": "", f"{SITE}/seeder/broken-1.0-py3-none-any.whl": "not a zip",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    assert [f for f in closure.findings if f.kind == "unreadable-wheel"]
+
+
+def test_a_shell_line_running_a_program_the_image_lacks_says_so(tmp_path, elf_bytes):
+    # `virtualenv /tmp/venv && /tmp/venv/bin/pip --version`: the venv's pip is made as the line runs
+    files = _python_files(elf_bytes, **{"/app/main.py": "print('made')\n", "/bin/sh": elf_bytes})
+    closure = _analyze_root(tmp_path / "root", files, (
+        "/bin/sh", "-c", "cd /tmp && python3 /app/main.py && /tmp/venv/bin/pip --version && python3 /app/main.py"))
+    chain = [f.message for f in closure.findings if f.kind == "shell-chain"]
+    assert any("`/tmp/venv/bin/pip` is not in the image" in m for m in chain), chain
+    assert not any("`cd` is not in the image" in m for m in chain)
