@@ -30,7 +30,7 @@ from faktory.analyzers import bundledwheels, classify, datanames, findings as fi
     observed, plugins, runas, sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
-from faktory.analyzers.entrypoint import EntrypointResolver, UnsupportedEntrypoint
+from faktory.analyzers.entrypoint import SHELL_BUILTINS, EntrypointResolver, UnsupportedEntrypoint
 from faktory.analyzers.finder import Finder, ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, GraphBuilder, fnode, mnode
 from faktory.analyzers.communityhooks import HookChoice
@@ -51,10 +51,6 @@ from faktory.image import Image
 
 ACCOUNT_FILE_LIMIT = 4 << 20  # /etc/passwd of a big LDAP-fed image is still far below this
 # Not package data at run time: code (kept as modules, or not at all), C sources, gettext sources (.mo is read)
-# what a POSIX shell runs itself: no program to find
-SHELL_BUILTINS = frozenset({".", ":", "[", "alias", "cd", "command", "echo", "eval", "exec", "exit", "export", "false",
-                            "kill", "printf", "pwd", "read", "return", "set", "shift", "source", "test", "trap", "true",
-                            "type", "ulimit", "umask", "unset", "wait"})
 DEV_ONLY_SUFFIXES = (".py", ".pyc", ".pyo", ".pyi", ".pxd", ".pyx", ".pxi", ".h", ".hpp", ".c", ".cc", ".cpp", ".a",
                      ".o", ".lib", ".po", ".pot")
 
@@ -174,20 +170,17 @@ class Analysis:
                 if name.endswith(DEV_ONLY_SUFFIXES) or self._is_extension_name(name):
                     continue
                 self.gb.keep_path(path, node, "package-data")
-                if name.endswith(".whl"):
-                    bundledwheels.keep_wheel_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
-                                                            path, node, self._is_stdlib_module)
                 entry = self.gb.fs.stat(path)
+                if name.endswith(".whl") and entry is not None:
+                    bundledwheels.keep_wheel_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
+                                                            path, entry.size, node, self._is_stdlib_module)
                 if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
                     datanames.keep_config_names(self.keeper, node[len("module:"):], path,
                                                 self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
 
     def _is_stdlib_module(self, name: str) -> bool:
-        if name in self.builtins:
-            return True
         spec = self.finder.find(name)
-        origin = (spec.origin or (spec.search[0] if spec.search else "")) if spec else ""
-        return bool(origin) and self.places.in_stdlib(origin)
+        return name in self.builtins or (spec is not None and not self.places.is_app(spec))
 
     def _is_extension_name(self, name: str) -> bool:
         return name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so") or "." not in name[:-3])

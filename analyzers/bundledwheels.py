@@ -41,16 +41,16 @@ def wheel_imports(data: bytes) -> list[str]:
     return [f"{module}\t{where}" for module, where in found.items()]
 
 
-def keep_wheel_stdlib_imports(keeper: Keeper, cache: ScanCache, content_key: str | None, path: str, node: str,
-                              is_stdlib: Callable[[str], bool]) -> None:
+def keep_wheel_stdlib_imports(keeper: Keeper, cache: ScanCache, content_key: str | None, path: str, size: int,
+                              node: str, is_stdlib: Callable[[str], bool]) -> None:
+    """`size`: the wheel's, from its stat: one too big is said, not read."""
     key = content_key and f"wheel-imports-{WHEEL_FORMAT}:{content_key}"
     items = cache.get_names(key) if key else None
     if items is None:
         try:
-            data = keeper.read_bytes(path)
-            if len(data) > MAX_WHEEL_BYTES:
+            if size > MAX_WHEEL_BYTES:
                 raise ValueError(f"over {MAX_WHEEL_BYTES >> 20} MiB")
-            items = wheel_imports(data)
+            items = wheel_imports(keeper.read_bytes(path))
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
             keeper.finding(Finding("unreadable-wheel", f"{path}: the wheel cannot be read ({exc}): the stdlib "
                                    "modules its code imports once installed are unknown", INFO, path))

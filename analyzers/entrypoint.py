@@ -204,6 +204,9 @@ _OPENS = {"if", "case", "for", "while", "until", "select"}
 _CLOSES = {"fi", "esac", "done"}
 _STATE_ONLY = {"set", "export", "echo", "printf", "true", ":", "umask", "cd", "trap", "shift", "unset", "readonly",
                "local", "ulimit", "return", "wait"}
+# what a POSIX shell runs itself: no program to find on PATH
+SHELL_BUILTINS = frozenset(_STATE_ONLY | {".", "[", "alias", "command", "eval", "exec", "exit", "false", "kill", "pwd",
+                                          "read", "source", "test", "type"})
 
 
 def _wrapper_command(text: str) -> tuple[str | None, list[str]]:

@@ -333,13 +333,14 @@ class Imports:
         with `files(__name__) / name`, or `Path(__file__).parent / "_virtualenv.py"` copied into a new venv) is
         kept, though it is a `.py` no import names or a source file package data leaves out. A module of the
         package is kept as one, its imports followed as optional."""
+        if not names:
+            return
         here = posixpath.dirname(origin)
         package = node[len("module:"):] if node.startswith("module:") else ""
         if not origin.endswith("/__init__.py"):
             package = package.rpartition(".")[0]
-        listing = None
+        listing = self._k.listdir(here)
         for name, lineno in names:
-            listing = listing if listing is not None else set(self._k.listdir(here))
             path = posixpath.join(here, name)
             if name not in listing or self._k.is_kept(path) or self._k.is_dir(path):
                 continue

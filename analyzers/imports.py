@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from faktory.analyzers.astexpr import const_str, dotted, string_parts
 from faktory.analyzers.dropins import grown_path_lines
+from faktory.analyzers.textlines import first_lines, lines_at
 from faktory.analyzers.wrapperscan import (Call, FunctionScope, Wrapper, forwarding_wrappers, literal_calls,
                                            resolve_calls)
 
@@ -396,13 +397,7 @@ def _lines_of_words(words, text: str) -> set[int]:
             positions.append(i)
             i = text.find(word, i + 1)
     positions.sort()
-    lines: set[int] = set()
-    line, last = 1, 0
-    for pos in positions:
-        line += text.count("\n", last, pos)
-        last = pos
-        lines.add(line)
-    return lines
+    return set(lines_at(text, positions))
 
 
 def _trigger_lines(text: str) -> list[int]:
@@ -418,11 +413,7 @@ def _trigger_lines(text: str) -> list[int]:
     # the pattern starts at its "(" (a literal the regex engine finds fast); a call has a name before it
     starts = [m.start() for m in LITERAL_CALL.finditer(text) if m.start() and (text[m.start() - 1].isalnum()
                                                                               or text[m.start() - 1] == "_")]
-    line, last = 1, 0
-    for pos in starts:
-        line += text.count("\n", last, pos)
-        last = pos
-        lines.add(line)
+    lines.update(lines_at(text, starts))
     return sorted(lines)
 
 
@@ -1020,15 +1011,8 @@ def wholesale_reads(text: str, aliases: dict[str, str], relative: dict[str, str]
 
 def dotted_strings(text: str) -> list[tuple[str, int]]:
     """Quoted dotted names with the line of their first appearance: "pkg.mod", 'pkg.mod:attr', "pkg:attr"."""
-    found: dict[str, int] = {}
-    line, last = 1, 0
-    for m in DOTTED_STRING.finditer(text):
-        value = m.group(2) + (m.group(3) or "")
-        if ("." in m.group(2) or m.group(3)) and value not in found:
-            line += text.count("\n", last, m.start())
-            last = m.start()
-            found[value] = line
-    return list(found.items())
+    return list(first_lines(text, ((m.group(2) + (m.group(3) or ""), m.start()) for m in DOTTED_STRING.finditer(text)
+                                   if "." in m.group(2) or m.group(3))).items())
 
 
 FORK_SCAN_BYTES = 512 << 10  # bigger sources are parsed in a child that a deadline can kill

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from faktory.analyzers import codecnames, pathext
+from faktory.analyzers.textlines import first_lines
 
 DATA_FORMAT = 2
 MINE_FORMAT = f"{codecnames.CODEC_FORMAT}.{pathext.PATHEXT_FORMAT}.{DATA_FORMAT}"  # part of the cache key
@@ -37,19 +38,8 @@ def encode(source: bytes, origin: str) -> list[str]:
     return [f"codec:{n}" for n in codecnames.codec_names(source)] + \
         [f"path:{posixpath.relpath(d, here)}" for d in pathext.added_dirs(source, origin)] + \
         [f"data:{d}" for d in dict.fromkeys(m.group(1).decode() for m in DATA_DIR.finditer(source))] + \
-        [f"file:{line}:{name}" for name, line in _quoted_file_names(source).items()]
-
-
-def _quoted_file_names(source: bytes) -> dict[str, int]:
-    found: dict[str, int] = {}
-    line, last = 1, 0
-    for m in FILE_NAME.finditer(source):
-        name = m.group(1).decode()
-        if name not in found:
-            line += source.count(b"\n", last, m.start())
-            last = m.start()
-            found[name] = line
-    return found
+        [f"file:{line}:{name}" for name, line in
+         first_lines(source, ((m.group(1).decode(), m.start()) for m in FILE_NAME.finditer(source))).items()]
 
 
 def decode(items: list[str], origin: str) -> SourceFacts:
