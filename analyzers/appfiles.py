@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Callable, Protocol
 
-from faktory.analyzers import envdirs, strings
+from faktory.analyzers import envdirs, helperdirs, strings
 from faktory.analyzers.entrypoint import PythonCommand, UnsupportedEntrypoint
 from faktory.analyzers.finder import ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, fnode
@@ -57,6 +57,9 @@ class AppFiles:
         self.scan_file: Callable[[str, bytes], ModuleScan] = lambda path, source: scan_source(source)
         self.interpreter = ""  # the analysed interpreter's real path: a script it runs has its imports followed
         self._named_prefixes: set[str] = set()
+        # helpers and data a kept program names by built-in paths, kept as the programs it starts are
+        self._built_in = helperdirs.BuiltInPaths(
+            keeper, fs, lambda helper, node, detail, reason: self.keep_program(helper, node, detail, reason=reason))
 
     def keep_main(self, cmd: PythonCommand, workdir: str, follow_main: Callable[[ModuleScan, str], None],
                   missing: dict) -> str | None:
@@ -171,15 +174,19 @@ class AppFiles:
         if self._k.is_file(cached):
             self._k.keep_path(cached, fnode(path), "bytecode-cache")
 
-    def keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset()) -> None:
+    def keep_program(self, program: str, node: str, detail: str, seen: frozenset[str] = frozenset(),
+                     reason: str = "subprocess") -> None:
         """A program the app's own code starts by name (`subprocess.run(["git", …])`): it and its libraries are
-        kept, found on the launch PATH as the shell would; a shell command line keeps the shell too."""
+        kept, found on the launch PATH as the shell would; a shell command line keeps the shell too. An ELF
+        program's built-in paths keep its helpers and data (helperdirs)."""
         for name in program.split():  # "sh git": the shell, then the program
             path = self._k.which(name)
             if path is None or path in seen:
                 continue
-            info = self._k.keep_elf(path, node, "subprocess", detail)
-            if info is None and self._k.keep_path(path, node, "subprocess", detail):
+            info = self._k.keep_elf(path, node, reason, detail)
+            if info is not None:
+                self._keep_built_in_paths(path)
+            elif self._k.keep_path(path, node, reason, detail):
                 head = self._k.read_bytes(path)[:256]
                 if head.startswith(b"#!"):  # a script: its interpreter runs it
                     interp = [w.decode("utf-8", "replace") for w in head[2:].split(b"\n", 1)[0].split()]
@@ -187,6 +194,11 @@ class AppFiles:
                         self.keep_program(" ".join(interp[:2]) if posixpath.basename(interp[0]) == "env"
                                           else interp[0], node, detail, seen | {path})
                         self._follow_script(path, interp)
+
+    def _keep_built_in_paths(self, path: str) -> None:
+        """The analysed interpreter aside: its paths are the interpreter contributor's."""
+        if self._k.realpath(path) != self.interpreter:
+            self._built_in.keep(path, fnode(self._k.realpath(path)))
 
     def _follow_script(self, path: str, interp: list[str]) -> None:
         """A Python script the analysed interpreter runs (`#!/usr/local/bin/python3`, `#!/usr/bin/env python3`):

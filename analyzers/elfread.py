@@ -218,3 +218,12 @@ def open_view(data) -> ElfView | None:
         return ElfView(data)
     except (ElfFormatError, struct.error):
         return None
+
+
+# every non-printable byte made NUL: the runs between NULs are a string table's whole strings
+_NUL_UNPRINTABLE = bytes(b if 0x20 <= b <= 0x7e else 0 for b in range(256))
+
+
+def printable_runs(chunk) -> set[bytes]:
+    """The distinct runs of printable ASCII in `chunk`, each bounded by non-printable bytes (NUL, a length byte)."""
+    return set(bytes(chunk).translate(_NUL_UNPRINTABLE).split(b"\0"))

@@ -36,6 +36,9 @@ Stable `kind` strings:
                        when the app's own code reads attributes by a computed name (location: that line)
   unreadable-extension WARNING a non-stdlib extension module that cannot be read as ELF: what its native code
                        imports is unknown (location: its path)
+  helper-program       INFO   a program the app starts runs helpers from a directory its binary names (git's
+                       /usr/lib/git-core): the helpers its strings name are kept (location: the program);
+                       WARNING when it names too many programs of a directory to be helpers (none kept)
   unreadable-wheel     INFO   a wheel a kept package ships as data (virtualenv's seed pip) that cannot be read as a
                        zip: the stdlib modules its code imports once installed are unknown (location: its path)
   argument-dir-not-kept WARNING the command line names a system directory (`-d /srv`), not kept whole

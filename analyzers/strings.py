@@ -17,7 +17,7 @@ import re
 import struct
 from typing import Callable, Iterable
 
-from faktory.analyzers.elfread import PT_LOAD, SHT_NOBITS, ElfFormatError, ElfView, open_view
+from faktory.analyzers.elfread import PT_LOAD, SHT_NOBITS, ElfFormatError, ElfView, open_view, printable_runs
 
 from faktory.analyzers import startup
 from faktory.analyzers.finder import ModuleSpec
@@ -31,9 +31,8 @@ DOTTED_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 # inside a message ("invalid decimal literal") is not a name. The first part may start with a digit: mypyc's
 # shared runtime is `<hex>__mypyc`.
 NATIVE_NAME = re.compile(rb"(?<![\x20-\x7e])([A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-Za-z0-9_]{0,80}){0,6})(?![\x20-\x7e])")
-# The same test, fast: every non-printable byte made NUL, the distinct runs between them matched whole (one
-# regex step per run instead of a look-behind at every byte of the sections: the regex step takes half the time).
-_NUL_UNPRINTABLE = bytes(b if 0x20 <= b <= 0x7e else 0 for b in range(256))
+# The same test, fast: the distinct printable runs (elfread.printable_runs) matched whole (one regex step per run
+# instead of a look-behind at every byte of the sections: the regex step takes half the time).
 _WHOLE_NAME = re.compile(rb"[A-Za-z0-9_]{1,80}(?:\.[A-Za-z_][A-Za-z0-9_]{0,80}){0,6}")
 # A quoted bare name ("polls" in INSTALLED_APPS): counted only when it names a module of the app's own code
 WORD_LITERAL = re.compile(r"""(["'])([A-Za-z_][A-Za-z0-9_]*)\1""")
@@ -89,7 +88,7 @@ def elf_string_names(data) -> list[str] | None:
         return None
     names: set[str] = set()
     for chunk, bare in chunks:
-        runs = set(bytes(chunk).translate(_NUL_UNPRINTABLE).split(b"\0"))  # NATIVE_NAME's candidates, once each
+        runs = printable_runs(chunk)  # NATIVE_NAME's candidates, once each
         for raw in runs:
             # _is_name on bytes: the regex already made every part after the first an identifier
             if (b"." in raw or (bare and len(raw) > 1)) and _WHOLE_NAME.fullmatch(raw) and \

@@ -964,3 +964,30 @@ def test_a_shell_line_running_a_program_the_image_lacks_says_so(tmp_path, elf_by
     chain = [f.message for f in closure.findings if f.kind == "shell-chain"]
     assert any("`/tmp/venv/bin/pip` is not in the image" in m for m in chain), chain
     assert not any("`cd` is not in the image" in m for m in chain)
+
+
+def test_a_program_keeps_the_helpers_and_data_its_binary_names(tmp_path, elf_bytes):
+    # git runs `git-upload-pack` from /usr/lib/git-core, a directory only a string of its binary names, and copies
+    # share/git-core/templates (relative to its prefix /usr) into each new repository
+    from tests.test_analyzers_units import _extension
+
+    tool = _extension("/usr/lib/tool-core", "tool-upload", "tool-remote", "README", "share/tool/templates",
+                      "/etc/toolrc")
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import subprocess\nsubprocess.run(['tool', 'clone'])\n",
+        "/usr/bin/tool": tool,
+        "/usr/lib/tool-core/tool-upload": ("->", "../../bin/tool"),  # a builtin: a link back to the program
+        "/usr/lib/tool-core/tool-remote": elf_bytes, "/usr/lib/tool-core/tool-unnamed": elf_bytes,
+        "/usr/lib/tool-core/README": "not a program\n",
+        "/usr/share/tool/templates/hooks/sample": "#!/bin/sh\n", "/usr/share/tool/other/file": "x\n",
+        "/etc/toolrc": "[core]\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    paths = set(closure.paths())
+    assert {"/usr/bin/tool", "/usr/lib/tool-core/tool-upload", "/usr/lib/tool-core/tool-remote",
+            "/usr/share/tool/templates/hooks/sample"} <= paths
+    assert not {"/usr/lib/tool-core/tool-unnamed", "/usr/lib/tool-core/README", "/usr/share/tool/other/file",
+                "/etc/toolrc"} & paths  # a system file it names is the system files' rules' to keep
+    assert "helper-program" in _why(closure, "/usr/lib/tool-core/tool-remote")
+    assert "program-data" in _why(closure, "/usr/share/tool/templates/hooks/sample")
+    assert [str(f.location) for f in closure.findings if f.kind == "helper-program"] == ["/usr/bin/tool"]

@@ -12,7 +12,8 @@ from fixtures import catalog
 from tests.support.docker_probe import fetch_http, run_once
 
 APPS = sorted(catalog.apps())
-BASES = sorted(["debian-python", "debian-python-pango", *(f"py{v}-slim" for v in catalog.SLIM_VERSIONS)])
+BASES = sorted(["debian-python", "debian-python-git", "debian-python-pango",
+                *(f"py{v}-slim" for v in catalog.SLIM_VERSIONS)])
 ONE_SHOT = [name for name in APPS if catalog.apps()[name].probe.cmd]
 HTTP = [name for name in APPS if catalog.apps()[name].probe.http_port]
 

@@ -77,3 +77,17 @@ def test_a_wrapper_script_without_exec_behaves_the_same_in_oci_and_microvm(fixtu
             assert "starting" in proc.stdout and "FAIL" not in proc.stdout, target + proc.stdout
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, timeout=60)
+
+
+def test_a_converted_run_that_hangs_is_a_failed_check_and_leaves_no_container(fixture_images, tmp_path):
+    # the converted image lacks /etc/os-release, so only it sleeps past the timeout: before, the expired
+    # `docker run` escaped as a traceback and left the container running
+    fx = fixture_images["whiteout"]
+    probe = "python3 -c \"import os, time; os.path.exists('/etc/os-release') or time.sleep(120); print('up')\""
+    before = set(subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True).stdout.split())
+    proc = _verify(fx.tag, "--to", "oci", "--timeout", "15", "--probe", probe, "-o", str(tmp_path / "o"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "exit 124" in proc.stdout and "FAIL" in proc.stdout
+    after = set(subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True).stdout.split())
+    assert after <= before, "the timed-out container is still running"

@@ -8,10 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 
 from faktory.errors import FaktoryError, SourceUnavailable
 
+TIMED_OUT = 124  # the exit code of a run killed at its timeout, as timeout(1) reports it
 HTTP_GET = r"""
 import json, sys, urllib.error, urllib.request
 try:
@@ -73,9 +75,17 @@ def ensure_in_daemon(ref: str, tag: str) -> str:
 
 
 def run_once(image: str, args: list[str] | None, timeout: float = 300) -> RunResult:
-    """`docker run --rm --network=none IMAGE [ARGS]`, stdout and stderr merged like a serial console."""
-    cmd = ["docker", "run", "--rm", "--network=none", image, *(args or [])]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    """`docker run --rm --network=none IMAGE [ARGS]`, stdout and stderr merged like a serial console. A run that
+    outlives `timeout` is killed and is exit code 124 (timeout(1)'s), its output so far kept: a hang is a result."""
+    name = f"faktory-run-{uuid.uuid4().hex[:12]}"
+    cmd = ["docker", "run", "--rm", "--name", name, "--network=none", image, *(args or [])]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        # killing the client leaves the container running: kill it by name
+        subprocess.run(["docker", "kill", name], capture_output=True, timeout=60)
+        output = (exc.stdout or b"").decode("utf-8", "replace")
+        return RunResult(f"{output}\n(no exit after {timeout:.0f} s: killed)", TIMED_OUT)
     return RunResult(proc.stdout.decode("utf-8", "replace"), proc.returncode)
 
 

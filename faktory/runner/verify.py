@@ -133,7 +133,7 @@ def run_vm_output(outdir: Path, probe: Probe, timeout: float, how: VmRun = VmRun
     if boot.seen:  # a runtime that never powers off: the awaited output was seen, its exit status is unknown
         return RunResult(boot.app_output, None)
     if boot.exit_code is None:  # the VM died or hung: keep the kernel's last lines and the cause for the report
-        return RunResult(unexplained(boot), 124 if boot.timed_out else -1)
+        return RunResult(unexplained(boot), dk.TIMED_OUT if boot.timed_out else -1)
     return RunResult(boot.app_output, boot.exit_code)
 
 
