@@ -40,7 +40,7 @@ from faktory.analyzers.imports import ModuleScan
 from faktory.analyzers.importfollow import Imports, Places
 from faktory.analyzers.interpreter import builtin_modules, keep_interpreter
 from faktory.analyzers.launch import build_launch
-from faktory.analyzers.model import Closure, Finding
+from faktory.analyzers.model import WARNING, Closure, Finding
 from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.ownhooks import HookEffects, apply_hook
@@ -172,11 +172,36 @@ class Analysis:
                 self.gb.keep_path(path, node, "package-data")
                 entry = self.gb.fs.stat(path)
                 if name.endswith(".whl") and entry is not None:
-                    bundledwheels.keep_wheel_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
-                                                            path, entry.size, node, self._is_stdlib_module)
+                    needs = bundledwheels.Unpacked(self._is_stdlib_module, self._archive_library_keeper(node), None,
+                                                   bundledwheels.REASON, self.gb.fs.open)
+                    bundledwheels.keep_archive_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
+                                                              path, entry.size, node, needs)
                 if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
                     datanames.keep_config_names(self.keeper, node[len("module:"):], path,
                                                 self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
+
+    def _keep_zipapp_imports(self, path: str) -> None:
+        """`python app.pyz`: what the archive's code imports from the stdlib, a bootstrap's unpacked code too, and
+        the programs it starts (the archive is the app's own code)."""
+        entry = self.gb.fs.stat(path)
+        if entry is not None:
+            node = fnode(path)
+            needs = bundledwheels.Unpacked(self._is_stdlib_module, self._archive_library_keeper(node),
+                                           lambda program, where: self.app.keep_program(program, node, where),
+                                           bundledwheels.ZIPAPP_REASON, self.gb.fs.open, WARNING)
+            bundledwheels.keep_archive_stdlib_imports(self.keeper, self.cache, content_key(self.image, path), path,
+                                                      entry.size, node, needs)
+
+    def _archive_library_keeper(self, node: str):
+        """A library an archive's native code needs once unpacked: the image's, found as ld.so would (no RPATH:
+        the archive's own `.libs/` are in the archive); a missing one is said as any unresolved DT_NEEDED."""
+        def keep(soname: str, where: str) -> None:
+            found = self.native.find_library(soname, None, "/")
+            if found is not None:
+                self.native.keep_elf(found, node, "DT_NEEDED", where)
+            else:
+                self.native.unresolved.append((where, soname))
+        return keep
 
     def _is_stdlib_module(self, name: str) -> bool:
         spec = self.finder.find(name)
@@ -264,6 +289,7 @@ class Analysis:
         self.imports = Imports(self.keeper, gb.fs, self.finder, self.builtins, self.places, self.dists, self.cache,
                                self.app)
         self.app.follow_code, self.app.scan_file = self.imports.follow_main, self.imports.scan_file
+        self.app.keep_archive_code = self._keep_zipapp_imports
         self.app.interpreter = interp.real_path
         self.names = ModuleNames(self.keeper, self.finder)
         self.rules = ImageKeeper(gb, self.finder, self.dists, sp.site_dirs, self.keep_module, self.native.keep_elf,

@@ -9,7 +9,7 @@ import posixpath
 import re
 from typing import Callable, Protocol
 
-from faktory.analyzers import envdirs, helperdirs, strings
+from faktory.analyzers import bundledwheels, envdirs, helperdirs, strings
 from faktory.analyzers.entrypoint import PythonCommand, UnsupportedEntrypoint
 from faktory.analyzers.finder import ModuleSpec
 from faktory.analyzers.graphbuild import ENTRY, fnode
@@ -56,6 +56,8 @@ class AppFiles:
         # the scan of a file's source, (path, source) -> scan: the import follower's, through the scan cache
         self.scan_file: Callable[[str, bytes], ModuleScan] = lambda path, source: scan_source(source)
         self.interpreter = ""  # the analysed interpreter's real path: a script it runs has its imports followed
+        # the stdlib imports of a zip application's code, unpacked code too (set by the analysis: it has the cache)
+        self.keep_archive_code: Callable[[str], None] = lambda path: None
         self._named_prefixes: set[str] = set()
         # helpers and data a kept program names by built-in paths, kept as the programs it starts are
         self._built_in = helperdirs.BuiltInPaths(
@@ -89,12 +91,12 @@ class AppFiles:
             real = self._k.keep_path(path, ENTRY, "script")
             if real is None:
                 raise UnsupportedEntrypoint(f"the entrypoint's script {path} is not in the image")
-            source = self._k.read_bytes(real)
-            if source[:4] == b"PK\x03\x04":
+            if bundledwheels.is_zip_archive(self._fs, real):  # a zipapp, `#!` line or not
                 keep("runpy", ENTRY, "python ZIP")
                 keep("__main__", ENTRY, "python ZIP", path)  # sys.path[0] is the zip
+                self.keep_archive_code(real)
                 return path
-            follow_main(self.scan_file(real, source), path)
+            follow_main(self.scan_file(real, self._k.read_bytes(real)), path)
             return path
         return None
 

@@ -98,6 +98,9 @@ def parse_python_argv(args: list[str]) -> PythonCommand:
 FD_REDIRECT = re.compile(r"(?<![\w&])\d*>&\d+|&>>?(?=\s*\S)")
 
 
+CONTROL_CHARS = ";&|()"  # the shell's control operators; a `(cmd; echo $?)` subshell's commands are the chain's
+
+
 def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = None,
                    runs_python: Callable[[list[str], dict[str, str], str | None], bool] | None = None,
                    ) -> tuple[list[str], str | None]:
@@ -106,14 +109,15 @@ def _shell_to_argv(text: str, env: dict[str, str], skipped: list[str] | None = N
     The other commands of the chain go to `skipped` (shell builtins that only set state excepted)."""
     text = FD_REDIRECT.sub(" ", text)  # `2>&1`, `>&2`: which fd goes where, not a `&` ending a command
     try:
-        lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|")
+        lexer = shlex.shlex(text, posix=True, punctuation_chars=CONTROL_CHARS)
         lexer.whitespace_split = True
         tokens = list(lexer)
     except ValueError as exc:
         raise UnsupportedEntrypoint(f"cannot parse shell command {text!r}: {exc}") from None
     commands: list[list[str]] = [[]]
     for tok in tokens:
-        if tok in (";", "&&", "||", "&", "|"):
+        # `;` `&&` `||` `&` `|`, a subshell's `(`/`)` (a run of them is one token: `);`), a group's `{`/`}`
+        if set(tok) <= set(CONTROL_CHARS) or tok in ("{", "}"):
             commands.append([])
         else:
             commands[-1].append(tok)

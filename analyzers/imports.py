@@ -273,12 +273,19 @@ PROGRAM_ATTRIBUTE = re.compile(r"exec|binary|_bin$|^bin_|cmd|command|prog", re.I
 PROGRAM_WORD = re.compile(r"/?[A-Za-z0-9][\w.+-]*(?:/[\w.+-]+)*")
 
 
+def _command_argument(call: ast.Call) -> ast.AST | None:
+    """The command of a subprocess call: its first argument, or `args=` (`Popen(args=["ldd", exe])`)."""
+    if call.args:
+        return call.args[0]
+    return next((kw.value for kw in call.keywords if kw.arg == "args"), None)
+
+
 def _program_of(call: ast.Call) -> str | None:
     """The program a subprocess call starts, when it is written literally: ["git", …], ("ffmpeg", …),
     "convert a.png b.jpg" with shell=True or os.system. A shell command line also needs the shell: "sh" first."""
-    if not call.args:
+    first = _command_argument(call)
+    if first is None:
         return None
-    first = call.args[0]
     if isinstance(first, (ast.List, ast.Tuple)) and first.elts:
         return const_str(first.elts[0])
     text = const_str(first)
@@ -830,10 +837,11 @@ class _Walker:
             if name not in PATH_LOOKUPS:
                 self.scan.facts.append(CodeFact("subprocess", name, node.lineno))
             program = _program_of(node)
+            command = _command_argument(node)
             if program:
                 self.scan.programs.append((program, node.lineno))
-            elif node.args:
-                prefix = self._program_prefix(node.args[0])
+            elif command is not None:
+                prefix = self._program_prefix(command)
                 if prefix:
                     self.scan.program_prefixes.append((prefix, node.lineno))
         elif name in FORK_CALLS:

@@ -9,7 +9,7 @@ content-keyed: what the cache holds is never sent, a fresh result is put there o
 Workers run `scan_source`, so every bound holds inside them (size limit, SIGALRM in the worker's main thread,
 a forked child for big files, which dies with its worker). A worker that dies or stalls costs one wait of the
 scan limit, after which the module is parsed here. Workers ignore SIGINT: Ctrl-C reaches the analysis, whose
-`close` terminates them.
+`close` terminates them, and SIGTERM kills them outright whatever handler the parent set.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ def worker_count() -> int:
 
 def _quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Pool.terminate() sends SIGTERM and joins. A worker that inherited the CLI's unwinding handler raised
+    # instead of dying, and one that raised between taking the task queue's lock and entering its `with` kept
+    # the lock: its sibling waited on it for ever, and so did the join (`verify` hung after its analysis).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _work(source: bytes, origin: str | None) -> tuple[str, list[str] | None]:

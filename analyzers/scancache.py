@@ -21,7 +21,7 @@ from faktory.analyzers.wrapperscan import Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 32  # bump when the scanner's output changes
+SCAN_FORMAT = 33  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from faktory.analyzers.bundledwheels import is_zip_archive
 from faktory.analyzers.entrypoint import PythonCommand
 from faktory.analyzers.graphbuild import GraphBuilder
 from faktory.analyzers.model import Interpreter
@@ -41,10 +42,7 @@ def _pyvenv_cfg(gb: GraphBuilder, exe: str) -> tuple[str, dict[str, str]] | None
 
 
 def _is_zip(gb: GraphBuilder, path: str) -> bool:
-    if not gb.is_file(path):
-        return False
-    with gb.fs.open(path) as fh:
-        return fh.read(4) == b"PK\x03\x04"
+    return gb.is_file(path) and is_zip_archive(gb.fs, path)
 
 
 def _is_debian_site(gb: GraphBuilder, interp: Interpreter) -> bool:

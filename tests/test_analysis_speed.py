@@ -48,6 +48,36 @@ def test_scans_from_the_pool_equal_scans_made_here(stdlib):
     assert multiprocessing.active_children() == []
 
 
+def _caught_signals(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigCgt for {pid}")
+
+
+def test_pool_workers_die_on_sigterm_whatever_the_cli_handles(stdlib):
+    """The CLI unwinds on SIGTERM (runner.signals); a worker that inherits that handler raises instead of dying
+    when Pool.terminate() signals it, and can leave the task queue's lock held for ever."""
+    from faktory.runner.signals import unwind_on_signals
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    unwind_on_signals()
+    pool = ScanPool(ScanCache(None), workers=2)
+    try:
+        pool.prefetch("key:argparse", lambda: (stdlib / "argparse.py").read_bytes())
+        assert pool.get("key:argparse") is not None  # the workers ran their initializer
+        workers = multiprocessing.active_children()
+        assert workers
+        for worker in workers:
+            caught = _caught_signals(worker.pid)
+            assert not caught & (1 << (signal.SIGTERM - 1)) and not caught & (1 << (signal.SIGHUP - 1)), hex(caught)
+    finally:
+        pool.close()
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGHUP, before[1])
+    assert multiprocessing.active_children() == []
+
+
 def test_the_scan_time_limit_holds_inside_a_worker(monkeypatch):
     monkeypatch.setenv("FAKTORY_MODULE_SCAN_SECONDS", "1")
     slow = b"DATA = [" + b"1," * (3 << 20) + b"]"

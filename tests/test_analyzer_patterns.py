@@ -7,7 +7,7 @@ from __future__ import annotations
 from faktory.analyzers.codecnames import codec_module, codec_names, normalize_encoding, parse_aliases
 from faktory.analyzers.pathext import added_dirs
 from faktory.analyzers.report import explain
-from tests.test_analyzers_units import STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
+from tests.test_analyzers_units import EXT, STDLIB, _analyze_root, _python_files, elf_bytes  # noqa: F401 (fixture)
 
 SITE = f"{STDLIB}/site-packages"
 ALIASES = "aliases = {\n    'latin9': 'iso8859_15',\n    'u16be': 'utf_16_be',\n}\n"
@@ -991,3 +991,60 @@ def test_a_program_keeps_the_helpers_and_data_its_binary_names(tmp_path, elf_byt
     assert "helper-program" in _why(closure, "/usr/lib/tool-core/tool-remote")
     assert "program-data" in _why(closure, "/usr/share/tool/templates/hooks/sample")
     assert [str(f.location) for f in closure.findings if f.kind == "helper-program"] == ["/usr/bin/tool"]
+
+
+def _needing(library: bytes, *names: str) -> bytes:
+    """An extension ELF (the host's _blake2) whose one DT_NEEDED, libc.so.6, is renamed to `library`."""
+    from tests.test_analyzers_units import _extension
+
+    data = _extension(*names, base="_blake2")
+    assert len(library) == len(b"libc.so.6") and data.count(b"\0libc.so.6\0") == 1
+    return data.replace(b"\0libc.so.6\0", b"\0" + library + b"\0")
+
+
+def _libc_bytes() -> bytes:
+    from pathlib import Path
+
+    return Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()
+
+
+def test_a_zipapp_that_unpacks_itself_keeps_what_its_bundled_code_needs(tmp_path, elf_bytes):
+    # shiv and pex: `python app.pyz` runs a bootstrap that extracts the archive's site-packages/ and imports from
+    # there; no sys.path entry shows that code. The archive starts with a `#!` line, as zipapp writes it.
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    buf.write(b"#!/usr/bin/env python3\n")
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__main__.py", "import _boot\n_boot.run()\n")
+        zf.writestr("_boot.py", "import zipfile\ndef run():\n    import site\n")
+        zf.writestr("site-packages/tool/__init__.py", "import csv\nfrom . import _speedups\n")
+        zf.writestr(f"site-packages/tool/_speedups{EXT}", _needing(b"libq.so.6", "decimal"))
+        zf.writestr(f"site-packages/tool/_other{EXT}", _needing(b"libz.so.9"))
+        zf.writestr("site-packages/tool.libs/libz.so.9", b"carried by the archive")
+    files = _python_files(elf_bytes, **{
+        "/app/tool.pyz": buf.getvalue(), "/usr/lib/x86_64-linux-gnu/libq.so.6": _libc_bytes(),
+        f"{STDLIB}/zipfile.py": "", f"{STDLIB}/csv.py": "", f"{STDLIB}/decimal.py": "", f"{STDLIB}/unused.py": "",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
+    mods, paths = _modules(closure.graph), set(closure.paths())
+    assert {"runpy", "zipfile", "csv", "decimal"} <= mods and "unused" not in mods
+    assert "/usr/lib/x86_64-linux-gnu/libq.so.6" in paths
+    assert "zipapp-import" in _why(closure, f"{STDLIB}/csv.py")
+    assert "/app/tool.pyz!site-packages/tool/__init__.py:1" in _why(closure, f"{STDLIB}/csv.py")
+    assert not [f for f in closure.findings if f.kind == "syntax-error" or "tool.pyz" in f.message]
+
+
+def test_a_library_a_zipapp_needs_that_nothing_carries_is_a_finding(tmp_path, elf_bytes):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__main__.py", "")
+        zf.writestr(f"site-packages/tool/_speedups{EXT}", _needing(b"libq.so.6"))
+    files = _python_files(elf_bytes, **{"/app/tool.pyz": buf.getvalue()})
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
+    missing = [f.message for f in closure.findings if f.kind == "unresolved-library" and "tool.pyz" in f.message]
+    assert missing and "libq.so.6" in missing[0] and "_speedups" in missing[0], missing

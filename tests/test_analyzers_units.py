@@ -145,6 +145,15 @@ def test_the_app_of_a_shell_chain_is_its_last_python_command(tmp_path, elf_bytes
     assert len([f for f in closure.findings if f.kind == "shell-chain"]) == 2
 
 
+def test_subshell_and_group_commands_of_a_shell_chain_are_commands_of_their_own(tmp_path, elf_bytes):
+    # `(tool bad.json; echo exit=$?)`: the parenthesis is the shell's, not part of the program's name
+    files = _python_files(elf_bytes, **{"/app/main.py": "", "/bin/sh": elf_bytes})
+    cmd = ("/bin/sh", "-c", "python3 main.py a && (python3 main.py b; echo exit=$?); { python3 main.py c; }")
+    got = _resolver(_tree(tmp_path / "r", files), cmd).resolve()
+    assert got.python.script == "main.py" and got.python.args == ("c",)
+    assert got.skipped == ("python3 main.py a", "python3 main.py b")
+
+
 def test_a_chain_with_a_command_not_followed_starts_the_app_alone(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{"/app/main.py": "", "/app/seed.py": "", "/bin/sh": elf_bytes})
     closure = _analyze_root(tmp_path / "root", files, ("/bin/sh", "-c", "python3 gone.py && exec python3 main.py"))
@@ -544,6 +553,14 @@ def test_programs_the_app_starts_are_kept(tmp_path, elf_bytes):
     assert "/usr/bin/unused" not in paths
 
 
+def test_a_subprocess_command_given_as_args_names_its_program():
+    # pex's bootstrap: subprocess.Popen(args=["ldd", sys.executable]) to tell musl from glibc
+    scan = scan_source(b'import subprocess, sys\nsubprocess.Popen(args=["ldd", sys.executable])\n'
+                       b'subprocess.run(args="uname -a", shell=True)\nsubprocess.run(args=["git-" + sys.argv[1]])\n')
+    assert scan.programs == [("ldd", 2), ("sh uname", 3)]
+    assert scan.program_prefixes == [("git-", 4)]
+
+
 def test_computed_import_names_keep_the_package_they_live_in():
     from faktory.analyzers.imports import PACKAGE_TREE
 
@@ -784,18 +801,18 @@ DYNLOAD = Path("/root/.pyenv/versions/3.12.1/lib/python3.12/lib-dynload")
 EXT = ".cpython-312-x86_64-linux-gnu.so"
 
 
-def _extension(*names: str) -> bytes:
-    """A real extension ELF (the host CPython's _json) whose .rodata is made to hold `names` as C strings, as
+def _extension(*names: str, base: str = "_json") -> bytes:
+    """A real extension ELF (the host CPython's `base`) whose .rodata is made to hold `names` as C strings, as
     mypyc/Cython/pybind11 modules hold the names they import through the C API."""
     from elftools.elf.elffile import ELFFile
     import io
     import re
 
-    data = bytearray((DYNLOAD / f"_json{EXT}").read_bytes())
+    data = bytearray((DYNLOAD / f"{base}{EXT}").read_bytes())
     rodata = ELFFile(io.BytesIO(bytes(data))).get_section_by_name(".rodata")
     start, end = rodata["sh_offset"], rodata["sh_offset"] + rodata["sh_size"]
     runs = [m for m in re.finditer(rb"(?<=\x00)[\x20-\x7e]{30,}(?=\x00)", bytes(data[start:end]))]
-    assert len(runs) >= len(names), "the host _json has fewer long strings than the test needs"
+    assert len(runs) >= len(names), f"the host {base} has fewer long strings than the test needs"
     for run, name in zip(runs, names):
         text = name.encode() + b"\x00" * (len(run.group()) - len(name))
         data[start + run.start(): start + run.end()] = text

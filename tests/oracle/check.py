@@ -83,7 +83,9 @@ def _recorded_files(fs, paths) -> set[str]:
 
 
 def _site_records(fs, site: str) -> set[str]:
-    listed = set()
+    listed: set[str] = set()
+    if fs.stat(site) is None:  # a site dir the run made (a zipapp unpacked under /tmp): no RECORD of the image's
+        return listed
     for name in fs.listdir(site) or ():
         if not name.endswith(".dist-info"):
             continue
