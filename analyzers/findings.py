@@ -39,9 +39,9 @@ Stable `kind` strings:
   helper-program       INFO   a program the app starts runs helpers from a directory its binary names (git's
                        /usr/lib/git-core): the helpers its strings name are kept (location: the program);
                        WARNING when it names too many programs of a directory to be helpers (none kept)
-  unreadable-wheel     INFO   a wheel a kept package ships as data (virtualenv's seed pip), or a zipapp the app runs,
-                       that cannot be read as a zip (or is over 64 MiB): what its code needs once unpacked is
-                       unknown (location: its path)
+  unreadable-wheel     INFO   a wheel a kept package ships as data (virtualenv's seed pip) that cannot be read as a
+                       zip (or holds over 100,000 members): what its code needs once unpacked is unknown
+                       (location: its path); WARNING for a zipapp the app runs: its own code is unknown
   argument-dir-not-kept WARNING the command line names a system directory (`-d /srv`), not kept whole
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
                        to keep whole: what the app reads there depends on its input (location file of the name)
@@ -62,7 +62,7 @@ from faktory.image import FILE, Image
 
 # What the analysis could not resolve: a closure with one of these (at WARNING) is convertible but unverified.
 UNRESOLVED_KINDS = ("computed-import", "computed-library", "unreadable-extension", "syntax-error", "not-scanned",
-                    "data-dir-not-kept")
+                    "data-dir-not-kept", "unreadable-wheel")
 
 
 def unresolved(findings) -> list[Finding]:

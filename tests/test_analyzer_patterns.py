@@ -1048,3 +1048,21 @@ def test_a_library_a_zipapp_needs_that_nothing_carries_is_a_finding(tmp_path, el
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
     missing = [f.message for f in closure.findings if f.kind == "unresolved-library" and "tool.pyz" in f.message]
     assert missing and "libq.so.6" in missing[0] and "_speedups" in missing[0], missing
+
+
+def test_a_zipapp_whose_members_cannot_be_read_is_unresolved_not_silent(tmp_path, elf_bytes):
+    import io
+    import zipfile
+
+    from faktory.analyzers.findings import unresolved
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("__main__.py", "")
+        zf.writestr("site-packages/tool/__init__.py", "import csv\n")
+    data = buf.getvalue()
+    second = data.index(b"PK\x03\x04", 4)  # the second member's local header: its magic broken
+    files = _python_files(elf_bytes, **{"/app/tool.pyz": data[:second] + b"XX" + data[second + 2:]})
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
+    found = [f for f in unresolved(closure.findings) if f.kind == "unreadable-wheel"]
+    assert found and "/app/tool.pyz" in found[0].message, closure.findings
