@@ -158,8 +158,11 @@ def test_ctrl_c_leaves_no_scan_worker(tmp_path):
                FAKTORY_MODULE_SCAN_SECONDS="120")
     stderr = tmp_path / "stderr"
     with open(stderr, "wb") as err_file:  # a file, not a pipe: a leftover process would hold a pipe open
+        # as a terminal starts it: a test run launched in the background (`make test &`) ignores SIGINT, and
+        # Python then installs no KeyboardInterrupt handler at all
         proc = subprocess.Popen([sys.executable, "-m", "faktory", "analyze", _slow_image(tmp_path)],
-                                env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err_file)
+                                env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=err_file,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
 
