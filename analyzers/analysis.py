@@ -25,6 +25,7 @@ import posixpath
 import shlex
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 from faktory.analyzers import bundledwheels, classify, datanames, findings as findings_mod, hints, nativecode, \
     observed, plugins, runas, sourcemine, startup, syspath, sysfiles
@@ -40,7 +41,7 @@ from faktory.analyzers.imports import ModuleScan
 from faktory.analyzers.importfollow import Imports, Places
 from faktory.analyzers.interpreter import builtin_modules, keep_interpreter
 from faktory.analyzers.launch import build_launch
-from faktory.analyzers.model import WARNING, Closure, Finding
+from faktory.analyzers.model import INFO, WARNING, Closure, Finding
 from faktory.analyzers.modnames import ModuleNames
 from faktory.analyzers.options import AnalyzeOptions
 from faktory.analyzers.ownhooks import HookEffects, apply_hook
@@ -172,10 +173,7 @@ class Analysis:
                 self.gb.keep_path(path, node, "package-data")
                 entry = self.gb.fs.stat(path)
                 if name.endswith(".whl") and entry is not None:
-                    needs = bundledwheels.Unpacked(self._is_stdlib_module, self._archive_library_keeper(node), None,
-                                                   bundledwheels.REASON, self.gb.fs.open)
-                    bundledwheels.keep_archive_stdlib_imports(self.keeper, self.cache, content_key(self.image, path),
-                                                              path, entry.size, node, needs)
+                    self._keep_unpacked(path, entry.size, node, bundledwheels.REASON)
                 if entry is not None and datanames.is_config(name, entry.size) and node.startswith("module:"):
                     datanames.keep_config_names(self.keeper, node[len("module:"):], path,
                                                 self.gb.fs.read_bytes(path).decode("utf-8", "replace"), node)
@@ -186,22 +184,25 @@ class Analysis:
         entry = self.gb.fs.stat(path)
         if entry is not None:
             node = fnode(path)
-            needs = bundledwheels.Unpacked(self._is_stdlib_module, self._archive_library_keeper(node),
-                                           lambda program, where: self.app.keep_program(program, node, where),
-                                           bundledwheels.ZIPAPP_REASON, self.gb.fs.open, WARNING)
-            bundledwheels.keep_archive_stdlib_imports(self.keeper, self.cache, content_key(self.image, path), path,
-                                                      entry.size, node, needs)
+            self._keep_unpacked(path, entry.size, node, bundledwheels.ZIPAPP_REASON,
+                                lambda program, where: self.app.keep_program(program, node, where), WARNING)
 
-    def _archive_library_keeper(self, node: str):
-        """A library an archive's native code needs once unpacked: the image's, found as ld.so would (no RPATH:
-        the archive's own `.libs/` are in the archive); a missing one is said as any unresolved DT_NEEDED."""
-        def keep(soname: str, where: str) -> None:
+    def _keep_unpacked(self, path: str, size: int, node: str, reason: str,
+                       keep_program: Callable[[str, str], None] | None = None, unread_severity: str = INFO) -> None:
+        """What the image must give a zip's code once it is unpacked (bundledwheels). A library its native code
+        needs is the image's, found as ld.so would (no RPATH: the zip's own `.libs/` are in the zip); a missing
+        one is said as any unresolved DT_NEEDED."""
+        def keep_library(soname: str, where: str) -> None:
             found = self.native.find_library(soname, None, "/")
             if found is not None:
                 self.native.keep_elf(found, node, "DT_NEEDED", where)
             else:
                 self.native.unresolved.append((where, soname))
-        return keep
+
+        needs = bundledwheels.Unpacked(self._is_stdlib_module, keep_library, keep_program, reason, self.gb.fs.open,
+                                       unread_severity)
+        bundledwheels.keep_archive_stdlib_imports(self.keeper, self.cache, content_key(self.image, path), path, size,
+                                                  node, needs)
 
     def _is_stdlib_module(self, name: str) -> bool:
         spec = self.finder.find(name)

@@ -60,10 +60,11 @@ def _real(fs, path: str) -> str:
         return path
 
 
-def keep_small_dir(keeper: Keeper, fs, path: str, src: str, reason: str) -> None:
+def keep_small_dir(keeper: Keeper, fs, path: str, src: str, reason: str, detail: str | None = None) -> None:
+    """The files of `path` (a real path) when it is small; `detail` defaults to the path."""
     files = dir_files(fs, path)
     for file in files or ():
-        keeper.keep_path(file, src, reason, path)
+        keeper.keep_path(file, src, reason, detail or path)
 
 
 # the system's own directories (platformdirs names /var/cache, numpy's build config /usr/local/lib/pkgconfig):

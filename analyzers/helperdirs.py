@@ -165,6 +165,5 @@ def _keep_data_dir(k: HelperKeeper, fs, path: str, node: str, program: str) -> N
     """A small directory the program names (git's templates, copied into every new repository)."""
     if _never(path) or not k.is_dir(path):
         return
-    files = envdirs.dir_files(fs, k.realpath(path))  # None: a system root, or too big to be this program's
-    for file in files or ():
-        k.keep_path(file, node, DATA, f"{path} named in {program}")
+    # nothing when it is a system root, or too big to be this program's
+    envdirs.keep_small_dir(k, fs, k.realpath(path), node, DATA, f"{path} named in {program}")

@@ -918,11 +918,13 @@ def _why(closure, query: str) -> str:
     return " ".join(str(part) for step in explain(closure, query).steps for part in step if part)
 
 
-def _wheel(members: dict[str, str]) -> bytes:
+def _wheel(members: dict[str, str | bytes], head: bytes = b"") -> bytes:
+    """A zip of `members`; `head` goes first (a zipapp's `#!` line, as zipapp writes it)."""
     import io
     import zipfile
 
     buf = io.BytesIO()
+    buf.write(head)
     with zipfile.ZipFile(buf, "w") as zf:
         for name, text in members.items():
             zf.writestr(name, text)
@@ -1002,31 +1004,21 @@ def _needing(library: bytes, *names: str) -> bytes:
     return data.replace(b"\0libc.so.6\0", b"\0" + library + b"\0")
 
 
-def _libc_bytes() -> bytes:
-    from pathlib import Path
-
-    return Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()
-
-
 def test_a_zipapp_that_unpacks_itself_keeps_what_its_bundled_code_needs(tmp_path, elf_bytes):
     # shiv and pex: `python app.pyz` runs a bootstrap that extracts the archive's site-packages/ and imports from
     # there; no sys.path entry shows that code. The archive starts with a `#!` line, as zipapp writes it.
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    buf.write(b"#!/usr/bin/env python3\n")
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("__main__.py", "import _boot\n_boot.run()\n")
-        zf.writestr("_boot.py", "import zipfile\ndef run():\n    import site\n")
-        zf.writestr("site-packages/tool/__init__.py", "import csv\nfrom . import _speedups\n")
-        zf.writestr(f"site-packages/tool/_speedups{EXT}", _needing(b"libq.so.6", "decimal"))
-        zf.writestr(f"site-packages/tool/_other{EXT}", _needing(b"libz.so.9"))
-        zf.writestr("site-packages/tool.libs/libz.so.9", b"carried by the archive")
+    pyz = _wheel({
+        "__main__.py": "import _boot\n_boot.run()\n", "_boot.py": "import zipfile\ndef run():\n    import site\n",
+        "site-packages/tool/__init__.py": "import csv\nfrom . import _speedups\n",
+        f"site-packages/tool/_speedups{EXT}": _needing(b"libq.so.6", "decimal"),
+        f"site-packages/tool/_other{EXT}": _needing(b"libz.so.9"),
+        "site-packages/tool.libs/libz.so.9": b"carried by the archive",
+    }, head=b"#!/usr/bin/env python3\n")
     files = _python_files(elf_bytes, **{
-        "/app/tool.pyz": buf.getvalue(), "/usr/lib/x86_64-linux-gnu/libq.so.6": _libc_bytes(),
-        f"{STDLIB}/zipfile.py": "", f"{STDLIB}/csv.py": "", f"{STDLIB}/decimal.py": "", f"{STDLIB}/unused.py": "",
+        "/app/tool.pyz": pyz, f"{STDLIB}/zipfile.py": "", f"{STDLIB}/csv.py": "", f"{STDLIB}/decimal.py": "",
+        f"{STDLIB}/unused.py": "",
     })
+    files["/usr/lib/x86_64-linux-gnu/libq.so.6"] = files["/lib/x86_64-linux-gnu/libc.so.6"]
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
     mods, paths = _modules(closure.graph), set(closure.paths())
     assert {"runpy", "zipfile", "csv", "decimal"} <= mods and "unused" not in mods
@@ -1037,30 +1029,17 @@ def test_a_zipapp_that_unpacks_itself_keeps_what_its_bundled_code_needs(tmp_path
 
 
 def test_a_library_a_zipapp_needs_that_nothing_carries_is_a_finding(tmp_path, elf_bytes):
-    import io
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("__main__.py", "")
-        zf.writestr(f"site-packages/tool/_speedups{EXT}", _needing(b"libq.so.6"))
-    files = _python_files(elf_bytes, **{"/app/tool.pyz": buf.getvalue()})
+    pyz = _wheel({"__main__.py": "", f"site-packages/tool/_speedups{EXT}": _needing(b"libq.so.6")})
+    files = _python_files(elf_bytes, **{"/app/tool.pyz": pyz})
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
     missing = [f.message for f in closure.findings if f.kind == "unresolved-library" and "tool.pyz" in f.message]
     assert missing and "libq.so.6" in missing[0] and "_speedups" in missing[0], missing
 
 
 def test_a_zipapp_whose_members_cannot_be_read_is_unresolved_not_silent(tmp_path, elf_bytes):
-    import io
-    import zipfile
-
     from faktory.analyzers.findings import unresolved
 
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("__main__.py", "")
-        zf.writestr("site-packages/tool/__init__.py", "import csv\n")
-    data = buf.getvalue()
+    data = _wheel({"__main__.py": "", "site-packages/tool/__init__.py": "import csv\n"})
     second = data.index(b"PK\x03\x04", 4)  # the second member's local header: its magic broken
     files = _python_files(elf_bytes, **{"/app/tool.pyz": data[:second] + b"XX" + data[second + 2:]})
     closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/tool.pyz"))
