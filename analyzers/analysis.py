@@ -27,8 +27,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from faktory.analyzers import bundledwheels, classify, datanames, findings as findings_mod, hints, nativecode, \
-    observed, plugins, runas, sourcemine, startup, syspath, sysfiles
+from faktory.analyzers import bundledwheels, classify, datanames, findings as findings_mod, hints, localedata, \
+    nativecode, observed, plugins, runas, sourcemine, startup, syspath, sysfiles
 from faktory.analyzers.dists import build_index
 from faktory.analyzers.appfiles import AppFiles, needs_cwd_on_path
 from faktory.analyzers.entrypoint import SHELL_BUILTINS, EntrypointResolver, UnsupportedEntrypoint
@@ -323,6 +323,8 @@ class Analysis:
         if observation is not None:
             self.extra_findings += found
             classify.classify_until_stable(gb, self.native.keep_elf, self.file_facts)
+        own = localedata.own_texts(gb.graph, gb.fs, self.places.is_own_code, cfg.argv)
+        self.extra_findings += localedata.trim(gb.graph, ep.env, own, [h.value for h in hinted if h.kind == "locale"])
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = dataclasses.replace(build_launch(self.interp.path, ep.env, ep.workdir, cmd, script), user=user)

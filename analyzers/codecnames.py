@@ -14,7 +14,7 @@ from typing import Iterable
 
 from faktory.analyzers.keeper import Keeper
 
-CODEC_FORMAT = 2  # part of the cache key: bump when codec_names changes
+CODEC_FORMAT = 3  # part of the cache key: bump when codec_names changes
 _NAME = r"""(["'])([A-Za-z][A-Za-z0-9_.\- ]{1,40})\1"""
 CODEC_LITERAL = re.compile(
     # a bare or qualified `lookup("utf-16le")`: codecs' own imported by name, or a library's wrapper of it
@@ -26,12 +26,58 @@ CODEC_SECOND_ARG = re.compile(  # codecs.encode(obj, "rot13"), codecs.open(path,
     r"""\bcodecs\.(?:encode|decode)\([^(),]+,\s*""" + _NAME)
 
 
+DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(\s*(?:self\s*,\s*)?([A-Za-z_]\w*)", re.M)
+NEXT_LINE = re.compile(r"\n([ \t]*)(\S)")
+HANDED_ON = re.compile(r"(?:\.(?:en|de)code\(|\bencoding\s*=|\blookup\(|\bcodecs\.\w+\()\s*[A-Za-z_]")  # a name given
+MAX_WRAPPER_ROUNDS = 3  # a wrapper of a wrapper of `.decode(enc)`, as deep as libraries go
+
+
 def codec_names(source: bytes) -> list[str]:
-    """Literal codec names in `source`, as written."""
+    """Literal codec names in `source`, as written: given to the codec machinery, or as the first argument of
+    this module's own function that hands its first parameter on to it (pypdf's
+    `fill_from_encoding("cp1252")` over `bytes((x,)).decode(enc)`, at import)."""
     text = source.decode("utf-8", "replace")
     found = {m.group(2) for m in CODEC_LITERAL.finditer(text)}
     found |= {m.group(2) for m in CODEC_SECOND_ARG.finditer(text)}
+    for name in codec_wrappers(text):
+        found |= {m.group(2) for m in re.finditer(rf"\b{name}\(\s*" + _NAME, text)}
     return sorted(found)
+
+
+def codec_wrappers(text: str) -> set[str]:
+    """Functions whose first parameter reaches a codec call (`.decode(p)`, `encoding=p`, `codecs.lookup(p)`), or
+    another such function of the module."""
+    if "def " not in text or not HANDED_ON.search(text):
+        return set()
+    bodies = [(m.group(2), m.group(3), _body(text, m)) for m in DEF.finditer(text)]
+    wrappers: set[str] = set()
+    for _ in range(MAX_WRAPPER_ROUNDS):
+        callee = "|".join(sorted(wrappers)) if wrappers else None
+        grown = {name for name, param, body in bodies if name not in wrappers and _hands_on(body, param, callee)}
+        if not grown:
+            break
+        wrappers |= grown
+    return wrappers
+
+
+def _body(text: str, match: re.Match) -> str:
+    """A function's text: from its def to the next line indented no deeper (a cheap stand-in for the AST)."""
+    indent = len(match.group(1).expandtabs())
+    end = len(text)
+    for line in NEXT_LINE.finditer(text, match.end()):
+        if len(line.group(1).expandtabs()) <= indent and line.group(2) not in ")]}#":
+            end = line.start()
+            break
+    return text[match.start():end]
+
+
+def _hands_on(body: str, param: str, callee: str | None) -> bool:
+    p = re.escape(param)
+    direct = (rf"(?:\.(?:en|de)code\(\s*{p}\b|\bencoding\s*=\s*{p}\b|\bcodecs\.\w+\(\s*{p}\b|"
+              rf"\blookup\(\s*{p}\b)")
+    if re.search(direct, body):
+        return True
+    return callee is not None and re.search(rf"\b(?:{callee})\(\s*{p}\b", body) is not None
 
 
 def normalize_encoding(name: str) -> str:

@@ -42,6 +42,9 @@ Stable `kind` strings:
   unreadable-wheel     INFO   a wheel a kept package ships as data (virtualenv's seed pip) that cannot be read as a
                        zip (or holds over 100,000 members): what its code needs once unpacked is unknown
                        (location: its path); WARNING for a zipapp the app runs: its own code is unknown
+  locale-data-trimmed  INFO   library or system data kept per language (babel's locale-data, gettext catalogues) was
+                       left out for the languages the image does not name (not English, LANG/LC_*, the app's own
+                       literals or --locale): how many files and bytes, in which directories (location: the first)
   argument-dir-not-kept WARNING the command line names a system directory (`-d /srv`), not kept whole
   data-dir-not-kept    WARNING a data directory a library's code names (`/usr/share/nltk_data`) has too many files
                        to keep whole: what the app reads there depends on its input (location file of the name)

@@ -61,6 +61,9 @@ class ImportKeeper(Keeper, Protocol):
     def kept(self, name: str) -> ModuleSpec | None: ...
 
 
+ONE_LINE_STRING = re.compile(r"""(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
+
+
 class Imports:
     def __init__(self, keeper: ImportKeeper, fs, finder: Finder, builtins, places: Places, dists: DistIndex,
                  cache: ScanCache, app: AppFiles) -> None:
@@ -104,6 +107,9 @@ class Imports:
             self._mine_source(node, spec.origin, depth)
         self._note_reads(name, is_package, node, scan, where, not library and not stdlib,
                          self._lazy_itself(spec, scan, where, stdlib))
+        if scan.serves_lazily and not stdlib:
+            for ref in scan.typing_imports:
+                self._wait_for_typing_import(name, is_package, node, ref, where, depth)
         for ref in scan.imports:
             detail = f"{where}:{ref.lineno}"
             base = absolute(name, is_package, ref.module, ref.level)
@@ -260,12 +266,25 @@ class Imports:
             self.lazy.wait(Waiting(module, package, attr, node, detail, ref.optional, depth))
         return True
 
+    def _wait_for_typing_import(self, name: str, is_package: bool, node: str, ref: ImportRef, where: str,
+                                depth: int) -> None:
+        """A relative `if TYPE_CHECKING:` import of a module that serves attributes lazily: what it names loads
+        when read (`from ._figure import Figure` waits for a read of `Figure`, `from ..graph_objs import Bar` for
+        one of `Bar`)."""
+        base = absolute(name, is_package, ref.module, ref.level)
+        if not base or "*" in ref.names:
+            return
+        for attr in ref.names:
+            sub = f"{base}.{attr}"
+            module = sub if self._finder.find(sub) is not None else base
+            self.lazy.wait(Waiting(module, name, attr, node, f"{where}:{ref.lineno}", True, depth))
+
     def _lazy_itself(self, spec: ModuleSpec | None, scan: ModuleScan, where: str, stdlib: bool) -> bool:
         """A package that attaches its submodules lazily: its own quoted names (`__all__`, scipy's `submodules`
         list) are the names it serves, not ones it reads."""
         if stdlib or spec is None or not spec.is_package or where != spec.origin:
             return False
-        if any(ATTRIBUTE_TREE in ref.names for ref in scan.imports):
+        if any(ATTRIBUTE_TREE in ref.names for ref in scan.imports) or (scan.serves_lazily and scan.typing_imports):
             return True
         return stubs.stub_read_by(self._k, where) is not None and stubs.attaches_stub(self._k, where)
 
@@ -285,7 +304,9 @@ class Imports:
             text = self._k.read_text(where) if where.startswith("/") else None
             if text is None:
                 return None
-            found = frozenset(READ_ATTRIBUTE.findall(text)) if lazy_itself else read_names(text)
+            # a lazy package's own relative names (`relative_import(__name__, ["._bar.Bar"])`) are what it serves
+            found = frozenset(READ_ATTRIBUTE.findall(ONE_LINE_STRING.sub("", text))) if lazy_itself \
+                else read_names(text)
             return found.union(n for ref in scan.imports for n in ref.names)
         self.lazy.read(reads, frozenset(tops), node)
         for ref in scan.imports:

@@ -1,7 +1,8 @@
 """What one module's source asks for, read from its AST (never executed).
 
 Collects import statements (top level, in functions, in try/except — marked optional when an ImportError
-handler guards them; `if TYPE_CHECKING:` bodies skipped), names given to the import machinery
+handler guards them; `if TYPE_CHECKING:` bodies skipped, their relative imports set apart for a module that
+serves attributes lazily), names given to the import machinery
 (`import_module`, `__import__`, `find_spec`, `pkgutil.resolve_name`, `importlib.resources`; aliases resolved;
 a name built over a literal loop or table expanded; a name that cannot be determined is recorded as
 `computed`), import wrappers and calls passing module-like literals (read by analyzers/wrapperscan.py),
@@ -113,6 +114,12 @@ class ModuleScan:
     constants: dict[str, str] = field(default_factory=dict)  # module-level `NAME = "word"`
     # imported functions the module calls as it runs (module level, the `__main__` block): "pkg.mod.func", line
     started: list[tuple[str, int]] = field(default_factory=list)
+    # relative imports of a module-level `if TYPE_CHECKING:` body (skipped: they never run as imports), and
+    # whether the module serves attributes lazily (a module-level `__getattr__`, `sys.modules[__name__] = …`):
+    # then those lines name what it loads on attribute access (plotly's `relative_import`, transformers'
+    # `_LazyModule`), as a lazy_loader stub does
+    typing_imports: list[ImportRef] = field(default_factory=list)
+    serves_lazily: bool = False
 
 
 def _entry_point_groups(node: ast.Call, word: str | None) -> list[str]:
@@ -364,6 +371,17 @@ def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
     return None
 
 
+def _serves_attributes(target: ast.AST) -> bool:
+    """`__getattr__ = …` (also in a tuple: plotly's `__all__, __getattr__, __dir__ = relative_import(…)`), or
+    `sys.modules[__name__] = …` (a module object that loads its attributes on access)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return any(_serves_attributes(t) for t in target.elts)
+    if isinstance(target, ast.Name):
+        return target.id == "__getattr__"
+    return isinstance(target, ast.Subscript) and dotted(target.value) == "sys.modules" \
+        and isinstance(target.slice, ast.Name) and target.slice.id == "__name__"
+
+
 def _is_type_checking(test: ast.AST) -> bool:
     name = dotted(test)
     return name in ("TYPE_CHECKING", "typing.TYPE_CHECKING", "t.TYPE_CHECKING")
@@ -473,6 +491,8 @@ class _Walker:
                     self.scan.main_block_imports = True  # runs only when the module is the program
                     continue
                 if _is_type_checking(node.test):
+                    if self._functions == 0 and not self._classes:
+                        self._note_typing_imports(node.body)
                     self.walk(node.orelse)
                     continue
                 truth = static_truth(node.test, self._consts)
@@ -506,6 +526,8 @@ class _Walker:
                 self.walk(node.orelse)
                 self.walk(node.finalbody)
             elif kind in (ast.FunctionDef, ast.AsyncFunctionDef):
+                if node.name == "__getattr__" and self._functions == 0 and not self._classes:
+                    self.scan.serves_lazily = True
                 for dec in node.decorator_list:
                     self._exprs(dec)
                 self._lazy += 1
@@ -561,6 +583,8 @@ class _Walker:
             else:
                 if kind in (ast.Assign, ast.AnnAssign) and self._functions == 0 and not self._classes:
                     self._note_table(node)
+                    if kind is ast.Assign and any(_serves_attributes(t) for t in node.targets):
+                        self.scan.serves_lazily = True
                 if kind is ast.Assign and len(node.targets) == 1 and self._function is not None:
                     self._function.assign(node.targets[0], node.value)
                 if kind is ast.Assign and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -702,6 +726,18 @@ class _Walker:
             return True
         types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
         return any((dotted(t) or "").split(".")[-1] in IMPORT_ERRORS for t in types)
+
+    def _note_typing_imports(self, body: list[ast.stmt]) -> None:
+        """The relative from-imports of a skipped `if TYPE_CHECKING:` body, kept apart from the real imports."""
+        first = len(self.scan.imports)
+        saved = dict(self.aliases), dict(self._relative)
+        for stmt in body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    self.visit_ImportFrom(node)
+        self.scan.typing_imports += self.scan.imports[first:]
+        del self.scan.imports[first:]
+        self.aliases, self._relative = saved  # names for type checkers only: bound by the lazy path, if at all
 
     # imports
     def visit_Import(self, node: ast.Import) -> None:

@@ -1,6 +1,7 @@
 """Lazily attached submodules: a package whose module-level `__getattr__` imports a submodule on first attribute
 access (lazy_loader's `attach_stub(__name__, __file__)` over the package's `__init__.pyi`, scipy's
-`import_module(f"scipy.{name}")`) loads `pkg.sub` only when some code reads `pkg.sub`, or a name the stub
+`import_module(f"scipy.{name}")`, plotly's `relative_import(__name__, …)` whose names only an `if TYPE_CHECKING:`
+body states as imports) loads `pkg.sub` only when some code reads `pkg.sub`, or a name the stub
 re-exports from it (`from ._gaussian import gaussian`: reading `gaussian` loads `_gaussian`).
 
 Such a submodule waits here until a kept module that names the package's top name (imports it, is part of it,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import yaml
 
+from faktory.analyzers import localedata
 from faktory.analyzers.hooks import Hook, parse_hooks
 from faktory.errors import FaktoryError
 
-HINT_KINDS = ("include", "hidden-import", "collect", "exclude")
+HINT_KINDS = ("include", "hidden-import", "collect", "exclude", "locale")
 MODULE_HINT = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\.\*\*|\.\*)?$")
 PACKAGE_HINT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 DEFAULT_OBSERVE_TIMEOUT = 60.0
@@ -62,6 +63,9 @@ def hint(kind: str, value: str, reason: str) -> Hint:
     elif kind == "collect":
         if not PACKAGE_HINT.match(value):
             raise OptionError(f"{option}: wants a package or distribution name, got {value!r}")
+    elif kind == "locale":
+        if value != localedata.ALL and not localedata.language_of(value):
+            raise OptionError(f"{option}: wants a language or locale (de, pt_BR) or `all`, got {value!r}")
     else:
         raise OptionError(f"unknown hint kind {kind!r} (known: {', '.join(HINT_KINDS)})")
     return Hint(kind, value, reason)

@@ -21,13 +21,12 @@ from faktory.analyzers.wrapperscan import Wrapper
 from faktory.cache import default_cache_dir
 
 FLUSH_ROWS = 5000  # pending rows written at once
-SCAN_FORMAT = 33  # bump when the scanner's output changes
+SCAN_FORMAT = 34  # bump when the scanner's output changes
 
 
 def encode_scan(scan: ModuleScan) -> str:
     return json.dumps({
-        "imports": [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
-                     [[m, lv, list(n)] for m, lv, n in r.fallback_for], r.guarded, r.function] for r in scan.imports],
+        "imports": _refs(scan.imports), "typing_imports": _refs(scan.typing_imports), "lazily": scan.serves_lazily,
         "libraries": [list(x) for x in scan.libraries],
         "facts": [[f.kind, f.detail, f.lineno] for f in scan.facts],
         "parsed": scan.parsed, "main": scan.main_block_imports,
@@ -44,11 +43,21 @@ def encode_scan(scan: ModuleScan) -> str:
     }, separators=(",", ":"))
 
 
+def _refs(refs: list[ImportRef]) -> list:
+    return [[r.module, r.level, list(r.names), r.lineno, r.optional, r.lazy,
+             [[m, lv, list(n)] for m, lv, n in r.fallback_for], r.guarded, r.function] for r in refs]
+
+
+def _decode_refs(rows: list) -> list[ImportRef]:
+    return [ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b, tuple(c)) for a, b, c in fb), bool(g), f)
+            for m, lv, n, ln, opt, lazy, fb, g, f in rows]
+
+
 def decode_scan(text: str) -> ModuleScan:
     doc = json.loads(text)
     return ModuleScan(
-        imports=[ImportRef(m, lv, tuple(n), ln, opt, lazy, tuple((a, b, tuple(c)) for a, b, c in fb), bool(g), f)
-                 for m, lv, n, ln, opt, lazy, fb, g, f in doc["imports"]],
+        imports=_decode_refs(doc["imports"]), typing_imports=_decode_refs(doc.get("typing_imports", [])),
+        serves_lazily=bool(doc.get("lazily")),
         libraries=[(a, b) for a, b in doc["libraries"]],
         facts=[CodeFact(k, d, ln) for k, d, ln in doc["facts"]],
         parsed=doc["parsed"], main_block_imports=doc["main"],

@@ -28,6 +28,16 @@ def test_codec_literals_map_to_their_encodings_modules():
     assert codec_module("koi8-r", aliases) == "koi8_r"
 
 
+def test_a_modules_own_codec_wrappers_called_with_literals_name_codecs():
+    # pypdf, at import: `_win_encoding = fill_from_encoding("cp1252")` over `bytes((x,)).decode(enc)`
+    src = (b"def fill(enc):\n    out = []\n    for x in range(256):\n        out.append(bytes((x,)).decode(enc))\n"
+           b"    return out\n\ndef named(encoding):\n    return dict(enumerate(fill(encoding)))\n\n"
+           b"class Reader:\n    def open(self, charset, mode='r'):\n        return open(p, encoding=charset)\n\n"
+           b"WIN = fill('cp1252')\nMAC = named(\"mac_roman\")\nReader().open('koi8-r')\nprint('not-a-codec')\n"
+           b"def unrelated(enc):\n    return enc.upper()\n\nunrelated('utf-16')\n")
+    assert codec_names(src) == ["cp1252", "koi8-r", "mac_roman"]
+
+
 def test_codecs_named_in_library_code_are_kept(tmp_path, elf_bytes):
     files = _python_files(elf_bytes, **{
         "/app/main.py": "import fonts\n",
@@ -589,6 +599,41 @@ def test_a_computed_getattr_on_a_lazy_package_keeps_all_its_submodules(tmp_path,
     closure = _analyze_root(tmp_path / "root3", files, ("python3", "/app/main.py"))
     left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
     assert left and left[0].severity == "warning" and "/app/main.py:4" in left[0].message
+
+
+def test_type_checking_imports_of_a_lazy_module_are_kept_when_read(tmp_path, elf_bytes):
+    """plotly: `if TYPE_CHECKING:` states the imports, the else branch serves them through a `__getattr__` a helper
+    builds from relative names (`relative_import(__name__, [".sub"], ["._figure.Figure"])`); an alias package
+    (`graph_objects`) re-serves its sibling's names from two levels up."""
+    files = _python_files(elf_bytes, **{
+        "/app/main.py": "import plots.objects as go\nfig = go.Figure()\n",
+        f"{SITE}/lazyutil.py": ("import importlib\ndef relative_import(parent, mods=(), classes=()):\n"
+                                "    def __getattr__(name):\n        return importlib.import_module(name, parent)\n"
+                                "    return [], __getattr__, list\n"),
+        f"{SITE}/plots/__init__.py": "",
+        f"{SITE}/plots/objs/__init__.py": (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ._figure import Figure\n"
+            "    from ._bar import Bar\n    from . import bar\nelse:\n    from lazyutil import relative_import\n"
+            "    __all__, __getattr__, __dir__ = relative_import(__name__, ['.bar'], ['._figure.Figure', '._bar.Bar'])\n"),
+        f"{SITE}/plots/objs/_figure.py": "", f"{SITE}/plots/objs/_bar.py": "import heavy\n",
+        f"{SITE}/plots/objs/bar/__init__.py": "", f"{SITE}/heavy.py": "",
+        f"{SITE}/plots/objects/__init__.py": (
+            "import typing\nif typing.TYPE_CHECKING:\n    from ..objs import Figure\n    from ..objs import Bar\n"
+            "else:\n    from lazyutil import relative_import\n"
+            "    __all__, __getattr__, __dir__ = relative_import(__name__, [], ['..objs.Figure', '..objs.Bar'])\n"),
+        # type-only imports of a module that serves nothing lazily stay unimported
+        f"{SITE}/plots/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .objs import _bar\n",
+    })
+    closure = _analyze_root(tmp_path / "root", files, ("python3", "/app/main.py"))
+    kept = _modules(closure.graph)
+    assert {"plots.objects", "plots.objs", "plots.objs._figure"} <= kept
+    assert not {"plots.objs._bar", "heavy", "plots.objs.bar"} & kept
+    assert closure.graph.edges["module:plots.objs", "module:plots.objs._figure"]["reason"] == "lazy-attribute"
+    left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
+    assert left and "plots.objs._bar" in left[0].message
+    files["/app/main.py"] = "import plots.objects as go\nimport plots.typed\ngo.Bar()\n"
+    kept = _modules(_analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph)
+    assert {"plots.objs._bar", "heavy"} <= kept and "plots.objs.bar" not in kept
 
 
 def test_a_module_getattr_importing_its_submodules_keeps_those_read(tmp_path, elf_bytes):

@@ -109,6 +109,7 @@ def test_bad_hints_are_findings(flask):
     (["--hidden-import", "bad name"], "--hidden-import: wants a dotted module name"),
     (["--hidden-import", "pkg.***"], "--hidden-import: wants a dotted module name"),
     (["--collect", "a/b"], "--collect: wants a package or distribution name"),
+    (["--locale", "German!"], "--locale: wants a language or locale (de, pt_BR) or `all`"),
     (["--hooks", "/nonexistent-hooks"], "--hooks: /nonexistent-hooks is not a directory"),
 ])
 def test_malformed_hint_options_are_one_line(args, message, tmp_path):

@@ -22,6 +22,9 @@ HINTS = {  # parameter -> (hint kind, option, help)
     "collect": ("collect", "--collect", "Keep this package whole: modules, data files, metadata. Repeatable."),
     "exclude": ("exclude", "--exclude",
                 "Remove this path or glob (and all below it) from the closure, and what only it kept. Repeatable."),
+    "locale": ("locale", "--locale",
+               "Keep the locale data (babel, gettext catalogues) of this language too, or `all` of every one; by "
+               "default English, the environment's and the app's own literals'. Repeatable."),
 }
 OBSERVE_HELP = ("Also RUN the image's app (sandboxed: bubblewrap, read-only root, loopback-only network) under "
                 "strace and keep every image file it touches. Executes the image's code. See docs/observe.md.")

@@ -15,7 +15,7 @@
         observe: {http: "8080/health"}    # run the original sandboxed under strace (true: its own Cmd); see
                                           # docs/observe.md: this executes the image's code on the workers
         hints: {include: ["/etc/app/*.yaml"], hidden-import: [plugins.**], collect: [pkg], exclude: [...],
-                hooks: [/etc/faktory/hooks]}   # as the CLI's --include … --hooks (hooks: dirs on the workers)
+                locale: [de], hooks: [/etc/faktory/hooks]}   # as the CLI's --include … --hooks (hooks: dirs on the workers)
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Mapping
 
 import yaml
 
+from faktory.analyzers.options import HINT_KINDS
 from faktory.errors import FaktoryError
 from faktory.emitters.convert import ALL_TARGETS
 from faktory.registry.transport import is_loopback  # one rule for "this machine", as for plain HTTP
@@ -153,7 +154,7 @@ def _rule(raw: object, index: int) -> Rule:
     )
 
 
-HINT_KEYS = ("include", "hidden-import", "collect", "exclude")
+HINT_KEYS = HINT_KINDS  # the CLI's hints, one list
 
 
 def _analysis(raw: dict, index: int) -> dict:
