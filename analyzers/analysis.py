@@ -324,7 +324,8 @@ class Analysis:
             self.extra_findings += found
             classify.classify_until_stable(gb, self.native.keep_elf, self.file_facts)
         own = localedata.own_texts(gb.graph, gb.fs, self.places.is_own_code, cfg.argv)
-        self.extra_findings += localedata.trim(gb.graph, ep.env, own, [h.value for h in hinted if h.kind == "locale"])
+        self.extra_findings += localedata.trim(gb.graph, ep.env, own, [h.value for h in hinted if h.kind == "locale"],
+                                               self.places.is_own_code)
         self.extra_findings += hints.exclude(gb.graph, hinted)
 
         launch = dataclasses.replace(build_launch(self.interp.path, ep.env, ep.workdir, cmd, script), user=user)

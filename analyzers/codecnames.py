@@ -26,9 +26,14 @@ CODEC_SECOND_ARG = re.compile(  # codecs.encode(obj, "rot13"), codecs.open(path,
     r"""\bcodecs\.(?:encode|decode)\([^(),]+,\s*""" + _NAME)
 
 
-DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(\s*(?:self\s*,\s*)?([A-Za-z_]\w*)", re.M)
+DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(\s*(?:(?:self|cls)\s*,\s*)?([A-Za-z_]\w*)",
+                 re.M)
+# the codecs calls whose first argument is a codec (codecs.open/encode/decode take data or a path first)
+_CODECS_BY_NAME = (r"codecs\.(?:lookup|getencoder|getdecoder|getincrementalencoder|getincrementaldecoder|getreader|"
+                   r"getwriter)")
 NEXT_LINE = re.compile(r"\n([ \t]*)(\S)")
-HANDED_ON = re.compile(r"(?:\.(?:en|de)code\(|\bencoding\s*=|\blookup\(|\bcodecs\.\w+\()\s*[A-Za-z_]")  # a name given
+# a name, not a literal, given to the codec machinery somewhere in the source: only then can it hold a wrapper
+HANDED_ON = re.compile(r"(?:\.(?:en|de)code\(|\bencoding\s*=|\blookup\(|\b" + _CODECS_BY_NAME + r"\()\s*[A-Za-z_]")
 MAX_WRAPPER_ROUNDS = 3  # a wrapper of a wrapper of `.decode(enc)`, as deep as libraries go
 
 
@@ -73,11 +78,12 @@ def _body(text: str, match: re.Match) -> str:
 
 def _hands_on(body: str, param: str, callee: str | None) -> bool:
     p = re.escape(param)
-    direct = (rf"(?:\.(?:en|de)code\(\s*{p}\b|\bencoding\s*=\s*{p}\b|\bcodecs\.\w+\(\s*{p}\b|"
+    direct = (rf"(?:\.(?:en|de)code\(\s*{p}\b|\bencoding\s*=\s*{p}\b|\b{_CODECS_BY_NAME}\(\s*{p}\b|"
               rf"\blookup\(\s*{p}\b)")
     if re.search(direct, body):
         return True
-    return callee is not None and re.search(rf"\b(?:{callee})\(\s*{p}\b", body) is not None
+    # a wrapper of a wrapper calls it bare (`fill(encoding)`): `codecs.open(path)` is no call of a method `open`
+    return callee is not None and re.search(rf"(?<![\w.])(?:{callee})\(\s*{p}\b", body) is not None
 
 
 def normalize_encoding(name: str) -> str:

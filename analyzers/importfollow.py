@@ -61,7 +61,7 @@ class ImportKeeper(Keeper, Protocol):
     def kept(self, name: str) -> ModuleSpec | None: ...
 
 
-ONE_LINE_STRING = re.compile(r"""(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
+RELATIVE_NAME_STRING = re.compile(r"""(["'])\.[\w.]*\1""")  # "._figure.Figure": a name a lazy package serves
 
 
 class Imports:
@@ -268,11 +268,11 @@ class Imports:
 
     def _wait_for_typing_import(self, name: str, is_package: bool, node: str, ref: ImportRef, where: str,
                                 depth: int) -> None:
-        """A relative `if TYPE_CHECKING:` import of a module that serves attributes lazily: what it names loads
-        when read (`from ._figure import Figure` waits for a read of `Figure`, `from ..graph_objs import Bar` for
-        one of `Bar`)."""
+        """An `if TYPE_CHECKING:` import of a module that serves attributes lazily, from its own package: what it
+        names loads when read (`from ._figure import Figure` waits for a read of `Figure`, `from ..graph_objs import
+        Bar` for one of `Bar`); an import of another package is an annotation's, not something it serves."""
         base = absolute(name, is_package, ref.module, ref.level)
-        if not base or "*" in ref.names:
+        if not base or "*" in ref.names or base.partition(".")[0] != name.partition(".")[0]:
             return
         for attr in ref.names:
             sub = f"{base}.{attr}"
@@ -305,7 +305,7 @@ class Imports:
             if text is None:
                 return None
             # a lazy package's own relative names (`relative_import(__name__, ["._bar.Bar"])`) are what it serves
-            found = frozenset(READ_ATTRIBUTE.findall(ONE_LINE_STRING.sub("", text))) if lazy_itself \
+            found = frozenset(READ_ATTRIBUTE.findall(RELATIVE_NAME_STRING.sub("", text))) if lazy_itself \
                 else read_names(text)
             return found.union(n for ref in scan.imports for n in ref.names)
         self.lazy.read(reads, frozenset(tops), node)

@@ -114,7 +114,7 @@ class ModuleScan:
     constants: dict[str, str] = field(default_factory=dict)  # module-level `NAME = "word"`
     # imported functions the module calls as it runs (module level, the `__main__` block): "pkg.mod.func", line
     started: list[tuple[str, int]] = field(default_factory=list)
-    # relative imports of a module-level `if TYPE_CHECKING:` body (skipped: they never run as imports), and
+    # from-imports of a module-level `if TYPE_CHECKING:` body (skipped: they never run as imports), and
     # whether the module serves attributes lazily (a module-level `__getattr__`, `sys.modules[__name__] = …`):
     # then those lines name what it loads on attribute access (plotly's `relative_import`, transformers'
     # `_LazyModule`), as a lazy_loader stub does
@@ -371,15 +371,17 @@ def static_truth(test: ast.AST, consts: dict[str, bool]) -> bool | None:
     return None
 
 
-def _serves_attributes(target: ast.AST) -> bool:
+def _serves_attributes(target: ast.AST, aliases: dict[str, str]) -> bool:
     """`__getattr__ = …` (also in a tuple: plotly's `__all__, __getattr__, __dir__ = relative_import(…)`), or
-    `sys.modules[__name__] = …` (a module object that loads its attributes on access)."""
+    `sys.modules[__name__] = …` (a module object that loads its attributes on access; `sys` under any alias)."""
     if isinstance(target, (ast.Tuple, ast.List)):
-        return any(_serves_attributes(t) for t in target.elts)
+        return any(_serves_attributes(t, aliases) for t in target.elts)
     if isinstance(target, ast.Name):
         return target.id == "__getattr__"
-    return isinstance(target, ast.Subscript) and dotted(target.value) == "sys.modules" \
-        and isinstance(target.slice, ast.Name) and target.slice.id == "__name__"
+    if not (isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Name) and target.slice.id == "__name__"):
+        return False
+    head, _, rest = (dotted(target.value) or "").partition(".")
+    return f"{aliases.get(head, head)}.{rest}" == "sys.modules"
 
 
 def _is_type_checking(test: ast.AST) -> bool:
@@ -583,7 +585,7 @@ class _Walker:
             else:
                 if kind in (ast.Assign, ast.AnnAssign) and self._functions == 0 and not self._classes:
                     self._note_table(node)
-                    if kind is ast.Assign and any(_serves_attributes(t) for t in node.targets):
+                    if kind is ast.Assign and any(_serves_attributes(t, self.aliases) for t in node.targets):
                         self.scan.serves_lazily = True
                 if kind is ast.Assign and len(node.targets) == 1 and self._function is not None:
                     self._function.assign(node.targets[0], node.value)
@@ -728,12 +730,13 @@ class _Walker:
         return any((dotted(t) or "").split(".")[-1] in IMPORT_ERRORS for t in types)
 
     def _note_typing_imports(self, body: list[ast.stmt]) -> None:
-        """The relative from-imports of a skipped `if TYPE_CHECKING:` body, kept apart from the real imports."""
+        """The from-imports of a skipped `if TYPE_CHECKING:` body, kept apart from the real imports (the follower
+        takes the relative ones and those of the module's own package)."""
         first = len(self.scan.imports)
         saved = dict(self.aliases), dict(self._relative)
         for stmt in body:
             for node in ast.walk(stmt):
-                if isinstance(node, ast.ImportFrom) and node.level:
+                if isinstance(node, ast.ImportFrom):
                     self.visit_ImportFrom(node)
         self.scan.typing_imports += self.scan.imports[first:]
         del self.scan.imports[first:]

@@ -34,8 +34,11 @@ def test_a_modules_own_codec_wrappers_called_with_literals_name_codecs():
            b"    return out\n\ndef named(encoding):\n    return dict(enumerate(fill(encoding)))\n\n"
            b"class Reader:\n    def open(self, charset, mode='r'):\n        return open(p, encoding=charset)\n\n"
            b"WIN = fill('cp1252')\nMAC = named(\"mac_roman\")\nReader().open('koi8-r')\nprint('not-a-codec')\n"
-           b"def unrelated(enc):\n    return enc.upper()\n\nunrelated('utf-16')\n")
-    assert codec_names(src) == ["cp1252", "koi8-r", "mac_roman"]
+           b"def unrelated(enc):\n    return enc.upper()\n\nunrelated('utf-16')\n"
+           b"def read_conf(path):\n    return codecs.open(path, encoding='utf-8').read()\n\nread_conf('latin_1')\n"
+           b"class T:\n    @classmethod\n    def table(cls, enc):\n        return codecs.lookup(enc)\n\n"
+           b"T.table('cp437')\n")
+    assert codec_names(src) == ["cp1252", "cp437", "koi8-r", "mac_roman", "utf-8"]
 
 
 def test_codecs_named_in_library_code_are_kept(tmp_path, elf_bytes):
@@ -621,6 +624,11 @@ def test_type_checking_imports_of_a_lazy_module_are_kept_when_read(tmp_path, elf
             "import typing\nif typing.TYPE_CHECKING:\n    from ..objs import Figure\n    from ..objs import Bar\n"
             "else:\n    from lazyutil import relative_import\n"
             "    __all__, __getattr__, __dir__ = relative_import(__name__, [], ['..objs.Figure', '..objs.Bar'])\n"),
+        # sys under another name, and an absolute import of the package's own module
+        f"{SITE}/plots/lazymod.py": "", f"{SITE}/plots/more/__init__.py": (
+            "import sys as _sys\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from plots.lazymod import Thing\n    from numpy import ndarray\nelse:\n"
+            "    _sys.modules[__name__] = object()\n"),
         # type-only imports of a module that serves nothing lazily stay unimported
         f"{SITE}/plots/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .objs import _bar\n",
     })
@@ -631,6 +639,9 @@ def test_type_checking_imports_of_a_lazy_module_are_kept_when_read(tmp_path, elf
     assert closure.graph.edges["module:plots.objs", "module:plots.objs._figure"]["reason"] == "lazy-attribute"
     left = [f for f in closure.findings if f.kind == "lazy-submodule-left-out"]
     assert left and "plots.objs._bar" in left[0].message
+    files["/app/main.py"] = "import plots.more\nplots.more.Thing\n"
+    kept = _modules(_analyze_root(tmp_path / "root3", files, ("python3", "/app/main.py")).graph)
+    assert "plots.lazymod" in kept and "numpy" not in kept
     files["/app/main.py"] = "import plots.objects as go\nimport plots.typed\ngo.Bar()\n"
     kept = _modules(_analyze_root(tmp_path / "root2", files, ("python3", "/app/main.py")).graph)
     assert {"plots.objs._bar", "heavy"} <= kept and "plots.objs.bar" not in kept

@@ -165,7 +165,8 @@ rules:
   - repository: "apps/*"
     targets: [oci]
     observe: {http: "8080/health", timeout: 30}
-    hints: {include: ["/etc/app/*.yaml"], hidden-import: [plugins.**], collect: [pkg], exclude: ["/usr/share/doc/**"]}
+    hints: {include: ["/etc/app/*.yaml"], hidden-import: [plugins.**], collect: [pkg], exclude: ["/usr/share/doc/**"],
+            locale: [de]}
 """
 
 
@@ -175,7 +176,8 @@ def test_rules_take_observe_and_hints():
     assert options.observe.http_port == 8080 and options.observe.timeout == 30
     assert [(h.kind, h.value, h.reason) for h in options.hints] == [
         ("include", "/etc/app/*.yaml", "rule:include"), ("hidden-import", "plugins.**", "rule:hidden-import"),
-        ("collect", "pkg", "rule:collect"), ("exclude", "/usr/share/doc/**", "rule:exclude")]
+        ("collect", "pkg", "rule:collect"), ("exclude", "/usr/share/doc/**", "rule:exclude"),
+        ("locale", "de", "rule:locale")]
     from faktory.service.jobs import Job
 
     job = Job("id", "queued", "r", "apps/web", "v1", "sha256:" + "0" * 64, "oci", "d", analysis=dict(plan.analysis))
@@ -189,7 +191,7 @@ def test_rules_take_observe_and_hints():
     ("observe: yes please", "observe must be true/false or a mapping"),
     ("observe: {http: eighty}", "the HTTP check wants PORT/PATH"),
     ("hints: {include: [relative]}", "rule:include: wants an absolute path"),
-    ("hints: {hidden: [x]}", "hints may only hold include, hidden-import, collect, exclude, hooks"),
+    ("hints: {hidden: [x]}", "hints may only hold include, hidden-import, collect, exclude, locale, hooks"),
     ("hints: {collect: pkg}", "hints.collect must be a list of strings"),
 ])
 def test_bad_rule_analysis_settings_are_rules_errors(rule, message):

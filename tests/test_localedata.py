@@ -45,6 +45,15 @@ def babel_files() -> dict[str, str]:
     return files
 
 
+def library(path: str) -> bool:
+    """Places.is_own_code for these graphs: /site is the site dir, anything else the app's own."""
+    return not path.startswith("/site/")
+
+
+def trim(graph, env=None, texts=(), hinted=()):
+    return localedata.trim(graph, env or {}, list(texts), list(hinted), library)
+
+
 def kept(graph) -> set[str]:
     return {d["path"].rsplit("/", 1)[1] for _, d in graph.nodes(data=True) if d.get("path", "").startswith(BABEL + "/")}
 
@@ -65,7 +74,7 @@ def test_languages_of_names_env_and_text():
 
 def test_a_table_keeps_english_root_the_environment_and_own_literals():
     graph = graph_of(babel_files())
-    found = localedata.trim(graph, {"LANG": "fr_FR.UTF-8"}, ["conf = {'language': 'ja'}"], [])
+    found = trim(graph, {"LANG": "fr_FR.UTF-8"}, ["conf = {'language': 'ja'}"])
     assert kept(graph) == {"root.dat", "LICENSE.unicode", "en.dat", "en_GB.dat", "en_US_POSIX.dat", "fr.dat",
                            "fr_CA.dat", "ja.dat"}
     assert fnode("/site/babel/global.dat") in graph
@@ -79,10 +88,10 @@ def test_a_table_keeps_english_root_the_environment_and_own_literals():
 
 def test_locale_hints_add_languages_or_keep_all():
     graph = graph_of(babel_files())
-    localedata.trim(graph, {}, [], ["ko", "sr_Latn"])
+    trim(graph, hinted=["ko", "sr_Latn"])
     assert {"ko.dat", "sr_Cyrl_BA.dat", "de.dat"} & kept(graph) == {"ko.dat", "sr_Cyrl_BA.dat"}
     graph = graph_of(babel_files())
-    assert localedata.trim(graph, {}, [], ["all"]) == []
+    assert trim(graph, hinted=["all"]) == []
     assert len(kept(graph)) == len(LANGS) + 2
 
 
@@ -94,7 +103,7 @@ def test_gettext_trees_drop_whole_language_dirs_and_their_empty_dirs():
         files[f"/site/sphinx/locale/{lang}/LC_MESSAGES"] = "dir"
         files[f"/site/sphinx/locale/{lang}/LC_MESSAGES/sphinx.mo"] = "file"
     graph = graph_of(files)
-    localedata.trim(graph, {"LANG": "C.UTF-8"}, [], [])
+    trim(graph, {"LANG": "C.UTF-8"})
     left = {d["path"] for _, d in graph.nodes(data=True) if d.get("path")}
     assert "/site/sphinx/locale/de/LC_MESSAGES/sphinx.mo" not in left
     assert "/site/sphinx/locale/de" not in left  # nothing keeps the emptied dir
@@ -102,26 +111,71 @@ def test_gettext_trees_drop_whole_language_dirs_and_their_empty_dirs():
     assert "/site/sphinx/locale/__init__.py" in left
 
 
-def test_the_apps_own_files_and_small_dirs_are_never_trimmed():
+def test_the_apps_own_files_hinted_ones_and_small_dirs_are_never_trimmed():
+    # a Flask-Babel app's own catalogues, kept with its tree (an edge from its dir, as appfiles keeps them)
+    own = {"/app": "dir", "/app/translations": "dir"}
+    for lang in LANGS:
+        own[f"/app/translations/{lang}"] = "dir"
+        own[f"/app/translations/{lang}/LC_MESSAGES"] = "dir"
+        own[f"/app/translations/{lang}/LC_MESSAGES/messages.mo"] = "file"
+    graph = graph_of(own)
+    for path in own:
+        if own[path] == "file":
+            graph.remove_edge("module:babel", fnode(path))
+            graph.add_edge(fnode("/app"), fnode(path), reason="app-root")
+    assert trim(graph) == [] and fnode("/app/translations/de/LC_MESSAGES/messages.mo") in graph
     files = babel_files()
     graph = graph_of(files, user=tuple(p for p in files if p.endswith("de.dat")))
-    localedata.trim(graph, {}, [], [])
+    trim(graph)
     assert "de.dat" in kept(graph) and "fr.dat" not in kept(graph)
+    graph = graph_of(babel_files())  # `--collect babel`: the module a hint kept keeps all its data
+    graph.add_edge(ENTRY, "module:babel", reason="hint:--collect")
+    assert trim(graph) == [] and "fr.dat" in kept(graph)
     few = {"/site": "dir", "/site/lib": "dir", **{f"/site/lib/{n}.txt": "file" for n in ("de", "fr", "it")}}
     graph = graph_of(few)
-    assert localedata.trim(graph, {}, [], []) == [] and fnode("/site/lib/de.txt") in graph
+    assert trim(graph) == [] and fnode("/site/lib/de.txt") in graph
+
+
+def test_codes_a_language_also_goes_by_and_framework_settings():
+    files = babel_files()
+    files.update({f"{BABEL}/{name}.dat": "file" for name in ("he", "iw", "nb", "no", "nn", "yav", "agq")})
+    graph = graph_of(files)
+    trim(graph, {"LANG": "iw_IL.UTF-8", "BABEL_DEFAULT_LOCALE": "nb_NO", "PATH": "/usr/bin"})
+    assert {"he.dat", "iw.dat", "nb.dat", "no.dat", "nn.dat"} <= kept(graph)
+    assert not {"yav.dat", "agq.dat", "fr.dat"} & kept(graph)  # unknown languages of the table's form go too
+    graph = graph_of(babel_files())
+    trim(graph, texts=['LANGUAGES = "de,fr"', "locale: it\n"], hinted=[])
+    assert {"de.dat", "fr.dat", "it.dat"} <= kept(graph) and "ja.dat" not in kept(graph)
+
+
+def test_entries_of_another_form_stay_in_a_gettext_table():
+    files = {"/site": "dir", "/site/pkg": "dir", "/site/pkg/locale": "dir", "/site/pkg/locale/map.json": "file",
+             "/site/pkg/locale/src": "dir", "/site/pkg/locale/src/x.txt": "file"}
+    for lang in LANGS:
+        files[f"/site/pkg/locale/{lang}"] = "dir"
+        files[f"/site/pkg/locale/{lang}/LC_MESSAGES"] = "dir"
+        files[f"/site/pkg/locale/{lang}/LC_MESSAGES/pkg.mo"] = "file"
+    graph = graph_of(files)
+    [finding] = trim(graph)
+    assert fnode("/site/pkg/locale/map.json") in graph and fnode("/site/pkg/locale/src/x.txt") in graph
+    assert "of 9 language(s)" in finding.message and "12 file(s)" in finding.message
+
+
+def test_locale_literals_are_read_in_linear_time():
+    text = "\n" * 200_000 + "x"
+    assert localedata.languages_of_text(text) == set()  # was quadratic: minutes at this size
 
 
 def test_names_that_only_look_like_locales_are_no_table():
     files = {"/site": "dir", "/site/web": "dir",
              **{f"/site/web/{n}.js": "file" for n in ("app", "lib", "src", "css", "img", "api", "vue", "map", "bin")}}
     graph = graph_of(files)
-    assert localedata.trim(graph, {}, [], []) == []
+    assert trim(graph) == []
     # flags named by country code: most are language codes too, but no name has a region part
     flags = {"/site": "dir", "/site/flags": "dir", **{f"/site/flags/{n}.png": "file" for n in (
         "de", "fr", "it", "es", "nl", "pt", "ar", "be", "bg", "ca", "gb-eng", "gb-sct")}}
     graph = graph_of(flags)
-    assert localedata.trim(graph, {}, [], []) == [] and fnode("/site/flags/de.png") in graph
+    assert trim(graph) == [] and fnode("/site/flags/de.png") in graph
 
 
 @pytest.mark.parametrize("value", ["de", "pt_BR", "sr@latin", "all"])
