@@ -32,8 +32,10 @@ DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(\s*(?
 _CODECS_BY_NAME = (r"codecs\.(?:lookup|getencoder|getdecoder|getincrementalencoder|getincrementaldecoder|getreader|"
                    r"getwriter)")
 NEXT_LINE = re.compile(r"\n([ \t]*)(\S)")
+# a call of the codec machinery, up to the codec argument
+_CODEC_CALL = r"(?:\.(?:en|de)code\(|\bencoding\s*=|\blookup\(|\b" + _CODECS_BY_NAME + r"\()\s*"
 # a name, not a literal, given to the codec machinery somewhere in the source: only then can it hold a wrapper
-HANDED_ON = re.compile(r"(?:\.(?:en|de)code\(|\bencoding\s*=|\blookup\(|\b" + _CODECS_BY_NAME + r"\()\s*[A-Za-z_]")
+HANDED_ON = re.compile(_CODEC_CALL + r"[A-Za-z_]")
 MAX_WRAPPER_ROUNDS = 3  # a wrapper of a wrapper of `.decode(enc)`, as deep as libraries go
 
 
@@ -78,9 +80,7 @@ def _body(text: str, match: re.Match) -> str:
 
 def _hands_on(body: str, param: str, callee: str | None) -> bool:
     p = re.escape(param)
-    direct = (rf"(?:\.(?:en|de)code\(\s*{p}\b|\bencoding\s*=\s*{p}\b|\b{_CODECS_BY_NAME}\(\s*{p}\b|"
-              rf"\blookup\(\s*{p}\b)")
-    if re.search(direct, body):
+    if re.search(rf"{_CODEC_CALL}{p}\b", body):
         return True
     # a wrapper of a wrapper calls it bare (`fill(encoding)`): `codecs.open(path)` is no call of a method `open`
     return callee is not None and re.search(rf"(?<![\w.])(?:{callee})\(\s*{p}\b", body) is not None

@@ -185,9 +185,11 @@ def trim(graph, env: Mapping[str, str], own_texts: Iterable[str], hinted: Iterab
     choice = choose(env, own_texts, hinted)
     if choice.keep_all:
         return []
+    hinted_modules = {dst for src, dst, data in graph.out_edges(ENTRY, data=True) if dst.startswith("module:")
+                      and str(data.get("reason", "")).startswith(USER_REASONS)}
     files = {data["path"]: node for node, data in graph.nodes(data=True)
              if data.get("kind") == "file" and node.startswith("file:")
-             and _trimmable(graph, node, data["path"], is_own_code)}
+             and _trimmable(graph, node, data["path"], is_own_code, hinted_modules)}
     trimmed, size, left_out, named_all = [], 0, set(), set()
     for table in find_tables(files):
         named = choice.from_code & table.languages()  # a literal counts where it names a language the table has
@@ -213,17 +215,14 @@ def trim(graph, env: Mapping[str, str], own_texts: Iterable[str], hinted: Iterab
               "keeps every one", INFO, trimmed[0][0])]
 
 
-def _trimmable(graph, node: str, path: str, is_own_code: Callable[[str], bool]) -> bool:
+def _trimmable(graph, node: str, path: str, is_own_code: Callable[[str], bool], hinted_modules: set[str]) -> bool:
     """Library or system data: not code, not the app's own (outside the stdlib and site dirs, unless in a system
     tree), and kept only by a library, a hook or a program: never by the app's command line or tree, a hint, an
     observed run, or a module a hint kept (`--collect babel` keeps all of babel)."""
     if path.endswith(CODE_SUFFIXES) or (is_own_code(path) and not path.startswith(SYSTEM_TREES)):
         return False
     for src, _dst, data in graph.in_edges(node, data=True):
-        if src == ENTRY or str(data.get("reason", "")).startswith(USER_REASONS):
-            return False
-        if src.startswith("module:") and any(str(d.get("reason", "")).startswith(USER_REASONS)
-                                             for _s, _d, d in graph.in_edges(src, data=True)):
+        if src == ENTRY or src in hinted_modules or str(data.get("reason", "")).startswith(USER_REASONS):
             return False
     return True
 

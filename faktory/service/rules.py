@@ -15,7 +15,8 @@
         observe: {http: "8080/health"}    # run the original sandboxed under strace (true: its own Cmd); see
                                           # docs/observe.md: this executes the image's code on the workers
         hints: {include: ["/etc/app/*.yaml"], hidden-import: [plugins.**], collect: [pkg], exclude: [...],
-                locale: [de], hooks: [/etc/faktory/hooks]}   # as the CLI's --include … --hooks (hooks: dirs on the workers)
+                locale: [de], hooks: [/etc/faktory/hooks]}   # as the CLI's --include … --hooks (hooks: dirs on
+                                                             # the workers)
 """
 
 from __future__ import annotations
@@ -154,9 +155,6 @@ def _rule(raw: object, index: int) -> Rule:
     )
 
 
-HINT_KEYS = HINT_KINDS  # the CLI's hints, one list
-
-
 def _analysis(raw: dict, index: int) -> dict:
     """A rule's `observe:` and `hints:`, checked now (a bad rules file fails at start, not in a job)."""
     out: dict = {}
@@ -171,8 +169,8 @@ def _analysis(raw: dict, index: int) -> dict:
         out["observe"] = observe
     hints = raw.get("hints")
     if hints is not None:
-        if not isinstance(hints, dict) or set(hints) - {*HINT_KEYS, "hooks"}:
-            raise RulesError(f"rules[{index}]: hints may only hold {', '.join(HINT_KEYS)}, hooks")
+        if not isinstance(hints, dict) or set(hints) - {*HINT_KINDS, "hooks"}:
+            raise RulesError(f"rules[{index}]: hints may only hold {', '.join(HINT_KINDS)}, hooks")
         for key, value in hints.items():
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise RulesError(f"rules[{index}]: hints.{key} must be a list of strings")
@@ -194,7 +192,7 @@ def analyze_options(analysis: Mapping[str, object]):
     if timeout is not None and not isinstance(timeout, (int, float)):
         raise RulesError("observe.timeout must be a number of seconds")
     return AnalyzeOptions(
-        hints=tuple(hint(kind, value, f"rule:{kind}") for kind in HINT_KEYS for value in hints.get(kind, ())),
+        hints=tuple(hint(kind, value, f"rule:{kind}") for kind in HINT_KINDS for value in hints.get(kind, ())),
         hooks=tuple(h for d in hints.get("hooks", ()) for h in load_hook_dir(d, "rule hints.hooks")),
         observe=None if observe is None else observe_settings(
             observe.get("probe"), observe.get("http"), timeout, where="rule observe"),
